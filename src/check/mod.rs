@@ -1,0 +1,1 @@
+//! History checkers (placeholder: see issue 3).
