@@ -5,5 +5,12 @@
 //! `cli -> campaign -> cluster -> {zab, kafka, example} -> node <- sim`,
 //! `cluster -> sim`, `report -> check`, `scenario -> sim`, `check -> nothing`.
 
+pub mod campaign;
 pub mod check;
+pub mod cli;
+pub mod cluster;
+pub mod example;
 pub mod node;
+pub mod report;
+pub mod scenario;
+pub mod sim;
