@@ -12,6 +12,7 @@
 
 pub mod counter;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -271,7 +272,7 @@ pub fn drive<S: System>(
 
 thread_local! {
     /// Where the last panic on this thread happened, filled by [`install_panic_hook`].
-    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Replaces the default panic printout with a silent hook that remembers the location, so

@@ -367,7 +367,8 @@ where
 
     /// Records a kernel note (a fault) in the timeline and the debug log.
     pub fn note(&mut self, kind: &str, detail: String) {
-        tracing::debug!(target: "faultline::fault", "{} {} {}", time::fmt_ns(self.now_ns), kind, detail);
+        let at = time::fmt_ns(self.now_ns);
+        tracing::debug!(target: "faultline::fault", "{at} {kind} {detail}");
         self.trace.push_line(TimelineLine {
             time_ns: self.now_ns,
             event: 0,
