@@ -5,6 +5,13 @@
 //! `cli -> campaign -> cluster -> {zab, kafka, example} -> node <- sim`,
 //! `cluster -> sim`, `report -> check`, `scenario -> sim`, `check -> nothing`.
 
+pub mod campaign;
 pub mod check;
+pub mod cli;
+pub mod cluster;
+pub mod example;
 pub mod node;
+pub mod report;
+pub mod scenario;
+pub mod sim;
 pub mod zab;

@@ -1,0 +1,113 @@
+//! Campaigns: one seed with its report, or many seeds across threads (never inside a run),
+//! each seed isolated so that a panic is that seed's failure and not the campaign's.
+//!
+//! When a seed fails, the campaign runs it again with the timeline captured. The second run
+//! must give the same trace hash; if it does not, determinism is broken and that is reported
+//! as a failure of its own.
+//!
+//! Depends on: cluster, scenario, report.
+
+pub mod shard;
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::cluster::{self, FailureKind, RunOptions, RunOutcome, Violation};
+use crate::report::{self, Report};
+use crate::scenario::{Scenario, Schedule};
+
+/// Timeline lines kept in a report.
+pub const REPORT_TIMELINE_LINES: usize = 80;
+
+/// One seed's result.
+pub struct SeedRun {
+    pub seed: u64,
+    pub schedule: Schedule,
+    pub outcome: RunOutcome,
+    /// Wall-clock time of the run, measured around it (never inside).
+    pub wall_ns: u64,
+}
+
+impl SeedRun {
+    pub fn failed(&self) -> bool {
+        !self.outcome.violations.is_empty()
+    }
+}
+
+/// Runs one seed with its own schedule (generated, or given by a replay).
+pub fn run_seed(scenario: &Scenario, seed: u64, schedule: Option<Schedule>) -> SeedRun {
+    let schedule = schedule.unwrap_or_else(|| Schedule::generate(scenario, seed));
+    // Wall time is measured around the run only, for the summary.
+    #[allow(clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let outcome = cluster::run(scenario, seed, &schedule, &RunOptions::default());
+    let wall_ns = started.elapsed().as_nanos() as u64;
+    SeedRun {
+        seed,
+        schedule,
+        outcome,
+        wall_ns,
+    }
+}
+
+/// Re-runs a failed seed with the timeline captured and writes its report. Returns the
+/// report's path and the outcome with the timeline.
+pub fn write_report(
+    scenario_file: &str,
+    scenario: &Scenario,
+    run: &SeedRun,
+    dir: &Path,
+) -> std::io::Result<PathBuf> {
+    let options = RunOptions {
+        timeline_capture: REPORT_TIMELINE_LINES,
+        record_checksums: false,
+    };
+    let mut detailed = cluster::run(scenario, run.seed, &run.schedule, &options);
+    if detailed.trace_hash != run.outcome.trace_hash {
+        detailed.violations.push(Violation {
+            kind: FailureKind::Safety,
+            invariant: "determinism".into(),
+            message: format!(
+                "the same seed gave trace hash {:016x}, then {:016x}",
+                run.outcome.trace_hash, detailed.trace_hash
+            ),
+            at_ns: 0,
+            event: 0,
+            node: None,
+        });
+    }
+    let path = report::report_path(dir, scenario, run.seed);
+    let report = Report::new(scenario_file, scenario, &run.schedule, &detailed, &path);
+    report::write(dir, &report)
+}
+
+/// Runs `seeds` on `jobs` threads; `on_done` is called (under a lock) after each seed.
+/// Results come back in seed order whatever the thread interleaving.
+pub fn fuzz(
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    jobs: usize,
+    on_done: &(dyn Fn(&SeedRun) + Sync),
+) -> Vec<SeedRun> {
+    let next = AtomicU64::new(seeds.start);
+    let results: Mutex<Vec<SeedRun>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    break;
+                }
+                let run = run_seed(scenario, seed, None);
+                let mut all = results.lock().expect("no poisoned lock");
+                on_done(&run);
+                all.push(run);
+            });
+        }
+    });
+    let mut all = results.into_inner().expect("no poisoned lock");
+    all.sort_by_key(|r| r.seed);
+    all
+}

@@ -1,0 +1,76 @@
+//! Command-line flags (clap derive). Raw flags are turned into checked requests in `cli`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "faultline",
+    version,
+    about = "Deterministic simulation of ZooKeeper (ZAB) and Kafka-style replication under faults",
+    after_help = "Exit codes: 0 clean, 1 violation found, 2 bad input, 3 check verdict unknown, \
+                  4 replay diverged."
+)]
+pub struct Cli {
+    /// Print every delivered event (the timeline) to stderr; same as RUST_LOG=debug.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run one seed of a scenario and check every invariant.
+    Run(RunArgs),
+    /// Re-run the exact run a report describes and compare trace hashes.
+    Replay(ReplayArgs),
+    /// Run many seeds of a scenario across threads.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The scenario file (JSON).
+    pub scenario: PathBuf,
+    /// The root seed; defaults to the scenario's `seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print exactly one JSON object on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Where violation reports are written.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Run twice, recording a checksum per event, and report the first divergent event.
+    #[arg(long)]
+    pub check_determinism: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A report written by `run` or `fuzz`.
+    pub report: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct FuzzArgs {
+    /// The scenario file (JSON).
+    pub scenario: PathBuf,
+    /// Seeds to run: "A..B" (B excluded) or one seed.
+    #[arg(long, default_value = "0..100")]
+    pub seeds: String,
+    /// Threads; each runs whole seeds (a run itself is never threaded).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Where violation reports are written.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Print one JSON object per seed and a final summary object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only part `I/N` of the seed range (for sharding across CI jobs), e.g. "0/4".
+    #[arg(long)]
+    pub shard: Option<String>,
+}

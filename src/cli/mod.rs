@@ -1,0 +1,326 @@
+//! The commands: run, replay, fuzz. Each returns an exit code (0 clean, 1 violation,
+//! 3 unknown check verdict, 4 replay diverged) or an input error, which `main` turns into
+//! exit code 2 with the message.
+//!
+//! Depends on: campaign, cluster, scenario, report, sim (formatting).
+
+pub mod args;
+pub mod progress;
+
+use std::io::Write;
+use std::path::Path;
+
+use args::{Cli, Command, FuzzArgs, ReplayArgs, RunArgs};
+
+use crate::campaign::{self, shard, SeedRun};
+use crate::cluster::{self, RunOptions};
+use crate::report::Report;
+use crate::scenario::{Expectation, InputError, Scenario};
+use crate::sim::time::{fmt_ns, NS_PER_S};
+use crate::sim::trace::fmt_hash;
+
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_VIOLATION: u8 = 1;
+pub const EXIT_DIVERGED: u8 = 4;
+
+/// A failure that is the user's input, not the system under test: exit code 2.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<InputError> for CliError {
+    fn from(e: InputError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    init_tracing(cli.verbose);
+    cluster::install_panic_hook();
+    match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Replay(a) => cmd_replay(a),
+        Command::Fuzz(a) => cmd_fuzz(a),
+    }
+}
+
+fn init_tracing(verbose: bool) {
+    let filter = if verbose {
+        tracing_subscriber::EnvFilter::new("debug")
+    } else {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .with_level(false)
+        .try_init();
+}
+
+fn io_error(what: &str, e: std::io::Error) -> CliError {
+    CliError(format!("{what}: {e}"))
+}
+
+fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
+    let scenario = Scenario::load(&a.scenario)?;
+    let seed = a.seed.unwrap_or(scenario.seed);
+    let file = a.scenario.display().to_string();
+    if a.check_determinism {
+        return check_determinism(&scenario, seed);
+    }
+    let run = campaign::run_seed(&scenario, seed, None);
+    let report = if run.failed() {
+        let path = campaign::write_report(&file, &scenario, &run, &a.reports)
+            .map_err(|e| io_error("cannot write the report", e))?;
+        Some(path.display().to_string())
+    } else {
+        None
+    };
+    if a.json {
+        let mut summary = summary_json(&scenario, &run);
+        summary["report"] = report.clone().into();
+        println!("{summary}");
+    } else {
+        print_summary(&file, &scenario, &run);
+        if let Some(path) = &report {
+            println!("report     {path}");
+            println!("replay     faultline replay {path}");
+        }
+    }
+    Ok(if run.failed() {
+        EXIT_VIOLATION
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+/// The deterministic summary of a run: no wall-clock figures, so that two processes running
+/// the same seed print the same bytes.
+pub fn summary_json(scenario: &Scenario, run: &SeedRun) -> serde_json::Value {
+    let o = &run.outcome;
+    serde_json::json!({
+        "scenario": scenario.name,
+        "seed": run.seed,
+        "config_hash": fmt_hash(scenario.config_hash()),
+        "trace_hash": fmt_hash(o.trace_hash),
+        "events": o.events,
+        "simulated_ns": o.simulated_ns,
+        "recovered_ns": o.recovered_ns,
+        "verdict": if run.failed() { "violation" } else { "pass" },
+        "violations": o.violations,
+        "faults_applied": o.applied.len(),
+        "stats": o.stats,
+        "system": o.system,
+    })
+}
+
+fn print_summary(file: &str, scenario: &Scenario, run: &SeedRun) {
+    let o = &run.outcome;
+    let wall_s = run.wall_ns as f64 / NS_PER_S as f64;
+    let sim_s = o.simulated_ns as f64 / NS_PER_S as f64;
+    let out = &mut std::io::stdout().lock();
+    let _ = writeln!(out, "scenario   {} ({file})", scenario.name);
+    let _ = writeln!(out, "seed       {}", run.seed);
+    let _ = writeln!(out, "events     {}", o.events);
+    let _ = writeln!(out, "simulated  {} s", fmt_ns(o.simulated_ns));
+    let _ = writeln!(
+        out,
+        "wall       {:.3} s ({:.0} simulated s per wall s, {:.2} M events/s)",
+        wall_s,
+        sim_s / wall_s.max(1e-9),
+        o.events as f64 / wall_s.max(1e-9) / 1e6
+    );
+    let _ = writeln!(out, "faults     {} applied", o.applied.len());
+    let _ = writeln!(out, "trace      {}", fmt_hash(o.trace_hash));
+    if run.failed() {
+        for v in &o.violations {
+            let _ = writeln!(
+                out,
+                "violation  {} ({:?}) at {} s: {}",
+                v.invariant,
+                v.kind,
+                fmt_ns(v.at_ns),
+                v.message
+            );
+        }
+    } else {
+        let recovered = o
+            .recovered_ns
+            .map(|t| fmt_ns(t.saturating_sub(scenario.duration.ns())))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "verdict    pass (recovered {recovered} s after the heal)"
+        );
+    }
+    match (&scenario.expect, run.failed()) {
+        (Expectation::Pass, true) => {
+            let _ = writeln!(
+                out,
+                "expected   pass: this is a bug (of the system or the testbed)"
+            );
+        }
+        (Expectation::Violation { invariant }, failed) => {
+            let hit = failed && o.violations.iter().any(|v| &v.invariant == invariant);
+            let verdict = if hit {
+                "found"
+            } else {
+                "not found with this seed"
+            };
+            let _ = writeln!(out, "expected   violation of {invariant}: {verdict}");
+        }
+        _ => {}
+    }
+}
+
+fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
+    let schedule = crate::scenario::Schedule::generate(scenario, seed);
+    let options = RunOptions {
+        timeline_capture: 0,
+        record_checksums: true,
+    };
+    let first = cluster::run(scenario, seed, &schedule, &options);
+    let second = cluster::run(scenario, seed, &schedule, &options);
+    let diverged = first
+        .checksums
+        .iter()
+        .zip(&second.checksums)
+        .position(|(a, b)| a != b)
+        .or((first.checksums.len() != second.checksums.len())
+            .then(|| first.checksums.len().min(second.checksums.len())));
+    match diverged {
+        None => {
+            println!(
+                "deterministic: {} events, trace {} both times",
+                first.events,
+                fmt_hash(first.trace_hash)
+            );
+            Ok(EXIT_CLEAN)
+        }
+        Some(i) => {
+            println!("NOT deterministic: the runs diverge at event #{}", i + 1);
+            Ok(EXIT_DIVERGED)
+        }
+    }
+}
+
+fn cmd_replay(a: ReplayArgs) -> Result<u8, CliError> {
+    let report = Report::load(&a.report)?;
+    let run = campaign::run_seed(&report.scenario, report.seed, Some(report.schedule.clone()));
+    let hash = fmt_hash(run.outcome.trace_hash);
+    println!("scenario   {} seed {}", report.scenario.name, report.seed);
+    println!("trace      {hash} (report: {})", report.trace_hash);
+    for v in &run.outcome.violations {
+        println!(
+            "violation  {} ({:?}) at {} s: {}",
+            v.invariant,
+            v.kind,
+            fmt_ns(v.at_ns),
+            v.message
+        );
+    }
+    if hash != report.trace_hash {
+        println!("replay     DIVERGED: the run is not the one the report describes");
+        return Ok(EXIT_DIVERGED);
+    }
+    println!("replay     identical");
+    Ok(if run.failed() {
+        EXIT_VIOLATION
+    } else {
+        EXIT_CLEAN
+    })
+}
+
+fn cmd_fuzz(a: FuzzArgs) -> Result<u8, CliError> {
+    let scenario = Scenario::load(&a.scenario)?;
+    let file = a.scenario.display().to_string();
+    let mut seeds = shard::parse_range(&a.seeds).map_err(|e| CliError(format!("--seeds: {e}")))?;
+    if let Some(spec) = &a.shard {
+        let (i, n) = spec
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .filter(|(i, n)| *n > 0 && i < n)
+            .ok_or_else(|| CliError(format!("--shard: expected I/N with I < N, got {spec:?}")))?;
+        seeds = shard::shard(seeds, i, n);
+    }
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    if jobs == 0 {
+        return Err(CliError("--jobs must be at least 1".into()));
+    }
+    let total = seeds.end - seeds.start;
+    let bar = progress::Progress::new(total);
+    let failures = std::sync::atomic::AtomicU64::new(0);
+    #[allow(clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let runs = campaign::fuzz(&scenario, seeds.clone(), jobs, &|run| {
+        let failed = run.failed() as u64;
+        let so_far = failures.fetch_add(failed, std::sync::atomic::Ordering::Relaxed) + failed;
+        bar.tick(run.failed(), so_far);
+    });
+    bar.finish();
+    let wall = started.elapsed().as_secs_f64();
+    report_fuzz(&a, &file, &scenario, &runs, wall, jobs)
+}
+
+fn report_fuzz(
+    a: &FuzzArgs,
+    file: &str,
+    scenario: &Scenario,
+    runs: &[SeedRun],
+    wall_s: f64,
+    jobs: usize,
+) -> Result<u8, CliError> {
+    let mut failing = Vec::new();
+    for run in runs.iter().filter(|r| r.failed()) {
+        let path = campaign::write_report(file, scenario, run, Path::new(&a.reports))
+            .map_err(|e| io_error("cannot write a report", e))?;
+        failing.push((run, path));
+    }
+    let events: u64 = runs.iter().map(|r| r.outcome.events).sum();
+    if a.json {
+        for run in runs {
+            println!("{}", summary_json(scenario, run));
+        }
+        let failing_seeds: Vec<u64> = failing.iter().map(|(r, _)| r.seed).collect();
+        println!(
+            "{}",
+            serde_json::json!({"seeds": runs.len(), "failing": failing_seeds})
+        );
+    } else {
+        println!(
+            "fuzz       {} seeds of {} on {} threads in {:.2} s ({:.1} seeds/s, {:.2} M events/s)",
+            runs.len(),
+            scenario.name,
+            jobs,
+            wall_s,
+            runs.len() as f64 / wall_s.max(1e-9),
+            events as f64 / wall_s.max(1e-9) / 1e6
+        );
+        println!("failing    {}", failing.len());
+        for (run, path) in &failing {
+            let v = &run.outcome.violations[0];
+            println!(
+                "  seed {:<8} {} ({:?}): {}",
+                run.seed, v.invariant, v.kind, v.message
+            );
+            println!("             replay: faultline replay {}", path.display());
+        }
+    }
+    Ok(if failing.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_VIOLATION
+    })
+}

@@ -1,0 +1,159 @@
+//! The example counter as a system: nodes n0..nK, every one a fault target.
+//!
+//! Invariants after every event:
+//! - `counter-durable`: when a node starts serving (after a restart), its own count is at
+//!   least the highest count of it that any node has ever seen. Announcing a count that a
+//!   crash can still take back breaks this.
+//! - `counter-monotonic`: within one incarnation, no node's view of any origin decreases.
+//!
+//! Liveness: after the heal, every live node's view reaches, for every origin, the highest
+//! count any node knew at the moment of the heal.
+//!
+//! Depends on: example::counter, sim, cluster.
+
+use std::rc::Rc;
+
+use super::{FailureKind, System, Violation};
+use crate::example::counter::{CounterConfig, CounterNode};
+use crate::node::NodeId;
+use crate::scenario::CounterSpec;
+use crate::sim::Sim;
+
+pub struct CounterSystem {
+    config: Rc<CounterConfig>,
+    /// Highest count of each origin seen anywhere, ever.
+    seen_max: Vec<u64>,
+    /// Per node: the incarnation and view at its last event.
+    last: Vec<(u32, bool, Vec<u64>)>,
+    /// The healed phase's target view.
+    target: Option<Vec<u64>>,
+}
+
+impl CounterSystem {
+    pub fn new(spec: &CounterSpec) -> Self {
+        let n = spec.nodes as usize;
+        CounterSystem {
+            config: Rc::new(CounterConfig {
+                nodes: spec.nodes,
+                increment_interval_ns: spec.increment_interval.ns(),
+                gossip_interval_ns: spec.gossip_interval.ns(),
+                reconnect_backoff_ns: spec.reconnect_backoff.ns(),
+                bugs: spec.bug_modes.clone(),
+            }),
+            seen_max: vec![0; n],
+            last: vec![(0, false, vec![0; n]); n],
+            target: None,
+        }
+    }
+
+    fn violation(
+        sim: &Sim<CounterNode>,
+        invariant: &str,
+        node: NodeId,
+        message: String,
+    ) -> Violation {
+        Violation {
+            kind: FailureKind::Safety,
+            invariant: invariant.to_string(),
+            message,
+            at_ns: sim.now(),
+            event: sim.trace().events(),
+            node: Some(sim.name(node).to_string()),
+        }
+    }
+}
+
+impl System for CounterSystem {
+    type Node = CounterNode;
+    type Msg = crate::example::counter::Gossip;
+
+    fn names(&self) -> Vec<String> {
+        (0..self.config.nodes).map(|i| format!("n{i}")).collect()
+    }
+
+    fn factory(&self) -> Box<dyn FnMut(NodeId) -> CounterNode> {
+        let config = Rc::clone(&self.config);
+        Box::new(move |id| CounterNode::new(Rc::clone(&config), id))
+    }
+
+    fn resolve_role(&self, _role: &str, _sim: &Sim<CounterNode>) -> Vec<NodeId> {
+        Vec::new()
+    }
+
+    fn fault_targets(&self) -> Vec<NodeId> {
+        (0..self.config.nodes).map(NodeId).collect()
+    }
+
+    fn after_event(&mut self, sim: &Sim<CounterNode>, id: NodeId) -> Vec<Violation> {
+        let Some(node) = sim.node(id) else {
+            return Vec::new();
+        };
+        let inc = sim.incarnation(id);
+        let (last_inc, was_serving, last_view) = &self.last[id.index()];
+        let mut found = Vec::new();
+        if node.is_serving() && !(*was_serving && *last_inc == inc) {
+            let own = node.durable_count();
+            if own < self.seen_max[id.index()] {
+                let message = format!(
+                    "{} restarted with count {own}, but count {} of it was already seen",
+                    sim.name(id),
+                    self.seen_max[id.index()]
+                );
+                found.push(Self::violation(sim, "counter-durable", id, message));
+            }
+        }
+        if *last_inc == inc && *was_serving {
+            for (origin, (now, before)) in node.view().iter().zip(last_view).enumerate() {
+                if now < before {
+                    let message = format!(
+                        "{}'s view of n{origin} went from {before} back to {now}",
+                        sim.name(id)
+                    );
+                    found.push(Self::violation(sim, "counter-monotonic", id, message));
+                }
+            }
+        }
+        for (max, v) in self.seen_max.iter_mut().zip(node.view()) {
+            *max = (*max).max(*v);
+        }
+        let entry = &mut self.last[id.index()];
+        entry.0 = inc;
+        entry.1 = node.is_serving();
+        entry.2.copy_from_slice(node.view());
+        found
+    }
+
+    fn begin_liveness(&mut self, _sim: &Sim<CounterNode>) {
+        self.target = Some(self.seen_max.clone());
+    }
+
+    fn pending(&mut self, sim: &Sim<CounterNode>) -> Option<String> {
+        let target = self.target.as_ref()?;
+        for i in 0..self.config.nodes {
+            let id = NodeId(i);
+            let Some(node) = sim.node(id) else {
+                return Some(format!("{} is down", sim.name(id)));
+            };
+            if !node.is_serving() {
+                return Some(format!("{} has not recovered its state", sim.name(id)));
+            }
+            for (origin, (have, need)) in node.view().iter().zip(target).enumerate() {
+                if have < need {
+                    return Some(format!(
+                        "{} sees n{origin} at {have}, needs {need}",
+                        sim.name(id)
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    fn finish(&mut self, _sim: &Sim<CounterNode>) -> Vec<Violation> {
+        Vec::new()
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::json!({ "increments": self.seen_max.iter().sum::<u64>() })
+    }
+}

@@ -1,0 +1,392 @@
+//! Wires a simulated system into one world and drives a run: the fault phase (the schedule
+//! applied at its times), then the healed phase (everything healed and restarted) in which
+//! the system must reach its liveness goal within the scenario's bound.
+//!
+//! A system (the counter, ZooKeeper, Kafka) implements [`System`]: it builds its nodes, names
+//! them, resolves roles such as "@leader", checks its online invariants after every delivered
+//! event, says what it is still waiting for in the healed phase, and runs its end-of-run
+//! checkers. The driver stops at the first violation, as the run is then no longer
+//! interesting and the timeline around the violation is what a person needs.
+//!
+//! Depends on: sim, node, scenario, example (and the protocol modules through each system).
+
+pub mod counter;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::node::{Node, NodeId};
+use crate::scenario::{Scenario, Schedule, SystemSpec, TimedFault};
+use crate::sim::fault::FaultAction;
+use crate::sim::time::Dur;
+use crate::sim::trace::TimelineLine;
+use crate::sim::{rng, Sim, SimConfig, SimStats, Stepped};
+
+/// The class of a failure, each with its own meaning in a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// An invariant or checker found a state or history the protocol promises never happens.
+    Safety,
+    /// The system did not reach its goal within the bound after the heal.
+    Liveness,
+    /// Protocol code panicked (an assertion failed).
+    Panic,
+    /// The run delivered more events than the scenario allows.
+    Budget,
+}
+
+/// One violation found in a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub kind: FailureKind,
+    /// The invariant or checker, e.g. "counter-durable".
+    pub invariant: String,
+    /// What was seen, readable.
+    pub message: String,
+    /// Virtual time at which it was found.
+    pub at_ns: u64,
+    /// Index of the delivered event after which it was found (0 for end-of-run checks).
+    pub event: u64,
+    /// The node concerned, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// A simulated system over the kernel.
+pub trait System {
+    type Node: Node<Msg = Self::Msg>;
+    type Msg: Hash + Debug;
+
+    /// Node names, indexed by id.
+    fn names(&self) -> Vec<String>;
+    /// Builds node `id`, fresh at the start or after a crash (it then recovers from disk).
+    fn factory(&self) -> Box<dyn FnMut(NodeId) -> Self::Node>;
+    /// The candidates for a role such as "@leader" right now.
+    fn resolve_role(&self, role: &str, sim: &Sim<Self::Node>) -> Vec<NodeId>;
+    /// The nodes "@any" and isolation refer to (servers, not clients).
+    fn fault_targets(&self) -> Vec<NodeId>;
+    /// Online invariants, after every delivered event.
+    fn after_event(&mut self, sim: &Sim<Self::Node>, node: NodeId) -> Vec<Violation>;
+    /// Called once when the healed phase begins.
+    fn begin_liveness(&mut self, sim: &Sim<Self::Node>);
+    /// In the healed phase: what the system is still waiting for, or None when done.
+    fn pending(&mut self, sim: &Sim<Self::Node>) -> Option<String>;
+    /// End-of-run checkers (client histories).
+    fn finish(&mut self, sim: &Sim<Self::Node>) -> Vec<Violation>;
+    /// System-specific figures for the summary (operations, leaders, ...).
+    fn summary(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// How to run: the knobs that are not part of the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Keep the last this-many timeline lines.
+    pub timeline_capture: usize,
+    /// Record per-event checksums (for locating the first divergence between two runs).
+    pub record_checksums: bool,
+}
+
+/// A fault as it was applied, for reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedFault {
+    pub at_ns: u64,
+    pub action: FaultAction<String>,
+}
+
+/// Everything one run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub events: u64,
+    pub simulated_ns: u64,
+    /// When the healed phase reached its goal, if it did.
+    pub recovered_ns: Option<u64>,
+    pub violations: Vec<Violation>,
+    pub applied: Vec<AppliedFault>,
+    pub stats: SimStats,
+    pub system: serde_json::Value,
+    #[serde(skip)]
+    pub timeline: Vec<TimelineLine>,
+    #[serde(skip)]
+    pub checksums: Vec<u64>,
+}
+
+/// Runs one seed of a scenario with a given schedule.
+pub fn run(
+    scenario: &Scenario,
+    seed: u64,
+    schedule: &Schedule,
+    options: &RunOptions,
+) -> RunOutcome {
+    match &scenario.system {
+        SystemSpec::Counter(spec) => {
+            let system = counter::CounterSystem::new(spec);
+            drive(system, scenario, seed, schedule, options)
+        }
+    }
+}
+
+struct Pending {
+    /// Resolved actions keyed by (time, order of scheduling).
+    queue: BTreeMap<(u64, u64), FaultAction<NodeId>>,
+    seq: u64,
+}
+
+impl Pending {
+    fn push(&mut self, at_ns: u64, action: FaultAction<NodeId>) {
+        self.queue.insert((at_ns, self.seq), action);
+        self.seq += 1;
+    }
+}
+
+/// The driver: fault phase, heal, healed phase, end-of-run checks.
+pub fn drive<S: System>(
+    mut system: S,
+    scenario: &Scenario,
+    seed: u64,
+    schedule: &Schedule,
+    options: &RunOptions,
+) -> RunOutcome {
+    let names = system.names();
+    let config = SimConfig {
+        seed,
+        net: scenario.network.clone(),
+        disk: scenario.disk.clone(),
+        timeline_capture: options.timeline_capture,
+        record_checksums: options.record_checksums,
+    };
+    let mut sim = Sim::new(config, names.clone(), system.factory());
+    // Roles are resolved with their own stream, so they never disturb the nemesis draw.
+    let mut role_rng = rng::stream(seed, "faults/roles");
+    let mut scheduled = schedule.faults.iter().peekable();
+    let mut pending = Pending {
+        queue: BTreeMap::new(),
+        seq: 0,
+    };
+    let mut applied = Vec::new();
+    let mut violations = Vec::new();
+    let fault_end = scenario.duration.ns();
+    let deadline = fault_end + scenario.liveness_bound.ns();
+    let mut healed = false;
+    let mut recovered_ns = None;
+
+    loop {
+        // Move scheduled faults whose time has come into the resolved queue.
+        let next_event = sim.next_time().unwrap_or(u64::MAX);
+        while let Some(f) = scheduled.next_if(|f| f.at.ns() <= next_event.min(fault_end)) {
+            resolve_into(&system, &sim, &mut role_rng, f, &mut pending, &names);
+        }
+        let next_fault = pending.queue.keys().next().map(|k| k.0);
+        if !healed && next_event.min(next_fault.unwrap_or(u64::MAX)) >= fault_end {
+            sim.advance_to(fault_end.max(sim.now()));
+            sim.heal_all();
+            pending.queue.clear();
+            healed = true;
+            system.begin_liveness(&sim);
+            continue;
+        }
+        if let Some(at) = next_fault.filter(|at| *at <= next_event) {
+            let (_, action) = pending.queue.pop_first().expect("peeked");
+            sim.advance_to(at.max(sim.now()));
+            apply(&mut sim, &mut pending, &action, &mut applied, &names);
+            continue;
+        }
+        if healed {
+            if let Some(reason) = system.pending(&sim) {
+                if sim.now() > deadline || next_event == u64::MAX {
+                    violations.push(liveness_violation(&sim, scenario, reason));
+                    break;
+                }
+            } else {
+                recovered_ns = Some(sim.now());
+                break;
+            }
+        }
+        // A panic in protocol code (a failed assertion) is that seed's failure, reported
+        // with the time and event at which it happened.
+        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sim.step() {
+            Some(Stepped::Delivered(node)) => system.after_event(&sim, node),
+            _ => Vec::new(),
+        }));
+        match step {
+            Ok(found) if found.is_empty() => {}
+            Ok(found) => {
+                violations.extend(found);
+                break;
+            }
+            Err(payload) => {
+                violations.push(Violation {
+                    kind: FailureKind::Panic,
+                    invariant: "panic".into(),
+                    message: panic_message(payload.as_ref()),
+                    at_ns: sim.now(),
+                    event: sim.trace().events(),
+                    node: None,
+                });
+                break;
+            }
+        }
+        if sim.trace().events() >= scenario.max_events {
+            violations.push(Violation {
+                kind: FailureKind::Budget,
+                invariant: "event-budget".into(),
+                message: format!("more than {} events delivered", scenario.max_events),
+                at_ns: sim.now(),
+                event: sim.trace().events(),
+                node: None,
+            });
+            break;
+        }
+    }
+    if violations.is_empty() {
+        violations.extend(system.finish(&sim));
+    }
+    RunOutcome {
+        seed,
+        trace_hash: sim.trace().hash(),
+        events: sim.trace().events(),
+        simulated_ns: sim.now(),
+        recovered_ns,
+        violations,
+        applied,
+        stats: sim.stats().clone(),
+        system: system.summary(),
+        timeline: sim.trace().lines(),
+        checksums: sim
+            .trace()
+            .checksums()
+            .map(<[u64]>::to_vec)
+            .unwrap_or_default(),
+    }
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened, filled by [`install_panic_hook`].
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Replaces the default panic printout with a silent hook that remembers the location, so
+/// that a panicking seed becomes one line in its report instead of noise on stderr.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        PANIC_LOCATION.with(|p| *p.borrow_mut() = Some(location));
+    }));
+}
+
+/// The message of a caught panic, with its location when the hook recorded it.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic with a non-string payload".to_string());
+    match PANIC_LOCATION.with(|p| p.borrow_mut().take()) {
+        Some(location) if !location.is_empty() => format!("panicked at {location}: {text}"),
+        _ => format!("panicked: {text}"),
+    }
+}
+
+fn liveness_violation<N>(sim: &Sim<N>, scenario: &Scenario, reason: String) -> Violation
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    Violation {
+        kind: FailureKind::Liveness,
+        invariant: "liveness".into(),
+        message: format!(
+            "not recovered {} after the heal: {reason}",
+            Dur(sim.now().saturating_sub(scenario.duration.ns()))
+        ),
+        at_ns: sim.now(),
+        event: sim.trace().events(),
+        node: None,
+    }
+}
+
+/// Resolves names and roles of a scheduled fault into ids; a role with no candidate (no
+/// leader right now) makes the fault a no-op, which the timeline records.
+fn resolve_into<S: System>(
+    system: &S,
+    sim: &Sim<S::Node>,
+    role_rng: &mut ChaCha8Rng,
+    fault: &TimedFault,
+    pending: &mut Pending,
+    names: &[String],
+) {
+    let targets = system.fault_targets();
+    let resolved = fault.action.try_map(|r| {
+        if let Some(i) = names.iter().position(|n| n == r) {
+            return Ok(NodeId(i as u32));
+        }
+        let candidates = if r == "@any" {
+            targets.clone()
+        } else {
+            system.resolve_role(r, sim)
+        };
+        candidates.choose(role_rng).copied().ok_or(())
+    });
+    if let Ok(action) = resolved {
+        let action = match action {
+            FaultAction::Isolate { node, heal_after } => {
+                let rest: Vec<NodeId> = targets.iter().copied().filter(|t| *t != node).collect();
+                FaultAction::Partition {
+                    groups: vec![vec![node], rest],
+                    heal_after,
+                }
+            }
+            other => other,
+        };
+        pending.push(fault.at.ns().max(sim.now()), action);
+    }
+}
+
+fn apply<N>(
+    sim: &mut Sim<N>,
+    pending: &mut Pending,
+    action: &FaultAction<NodeId>,
+    applied: &mut Vec<AppliedFault>,
+    names: &[String],
+) where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    sim.apply_fault(action);
+    let now = sim.now();
+    match action {
+        FaultAction::Crash {
+            node,
+            restart_after: Some(after),
+        } => pending.push(now + after.ns(), FaultAction::Restart { node: *node }),
+        FaultAction::Partition {
+            heal_after: Some(after),
+            ..
+        }
+        | FaultAction::OneWay {
+            heal_after: Some(after),
+            ..
+        } => pending.push(now + after.ns(), FaultAction::Heal),
+        _ => {}
+    }
+    let named = action
+        .try_map(|id| Ok::<_, ()>(names[id.index()].clone()))
+        .expect("infallible");
+    applied.push(AppliedFault {
+        at_ns: now,
+        action: named,
+    });
+}

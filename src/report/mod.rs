@@ -1,0 +1,130 @@
+//! Invariant-violation reports: what a person needs to understand a failing seed and replay
+//! it with one command. Written as JSON (for `faultline replay`) and Markdown (for people).
+//!
+//! The JSON report, field by field:
+//! - `format`: "faultline-report/1".
+//! - `scenario_file`: the path the scenario was loaded from (informational).
+//! - `scenario`: the whole scenario, so a replay needs nothing else.
+//! - `config_hash`: 16 hex digits, hash of the scenario's canonical JSON.
+//! - `seed`: the root seed.
+//! - `schedule`: the concrete fault schedule the run used (explicit + nemesis draw).
+//! - `trace_hash`: 16 hex digits; a replay must reproduce it.
+//! - `events`, `simulated_ns`: size of the run.
+//! - `violations`: kind (safety, liveness, panic, budget), invariant, message, at_ns, event, node.
+//! - `applied_faults`: every fault as it fired, with node names resolved.
+//! - `timeline`: the last events before the stop (time_ns, event, node, kind, detail).
+//! - `stats`: kernel counters; `system`: system-specific figures.
+//! - `replay`: the command that replays this run.
+//!
+//! Depends on: cluster (outcome types), scenario, sim (timeline types).
+
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{AppliedFault, RunOutcome, Violation};
+use crate::scenario::{InputError, Scenario, Schedule};
+use crate::sim::trace::{fmt_hash, TimelineLine};
+use crate::sim::SimStats;
+
+pub const FORMAT: &str = "faultline-report/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub format: String,
+    pub scenario_file: String,
+    pub scenario: Scenario,
+    pub config_hash: String,
+    pub seed: u64,
+    pub schedule: Schedule,
+    pub trace_hash: String,
+    pub events: u64,
+    pub simulated_ns: u64,
+    pub violations: Vec<Violation>,
+    pub applied_faults: Vec<AppliedFault>,
+    pub timeline: Vec<TimelineLine>,
+    #[serde(default)]
+    pub stats: serde_json::Value,
+    #[serde(default)]
+    pub system: serde_json::Value,
+    pub replay: String,
+}
+
+impl Report {
+    pub fn new(
+        scenario_file: &str,
+        scenario: &Scenario,
+        schedule: &Schedule,
+        outcome: &RunOutcome,
+        path: &Path,
+    ) -> Report {
+        Report {
+            format: FORMAT.to_string(),
+            scenario_file: scenario_file.to_string(),
+            scenario: scenario.clone(),
+            config_hash: fmt_hash(scenario.config_hash()),
+            seed: outcome.seed,
+            schedule: schedule.clone(),
+            trace_hash: fmt_hash(outcome.trace_hash),
+            events: outcome.events,
+            simulated_ns: outcome.simulated_ns,
+            violations: outcome.violations.clone(),
+            applied_faults: outcome.applied.clone(),
+            timeline: outcome.timeline.clone(),
+            stats: serde_json::to_value(&outcome.stats).unwrap_or_default(),
+            system: outcome.system.clone(),
+            replay: format!("faultline replay {}", path.display()),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Report, InputError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| InputError {
+            file: file.clone(),
+            path: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let report: Report = crate::scenario::parse_json(&text, &file)?;
+        if report.format != FORMAT {
+            return Err(InputError {
+                file,
+                path: "format".into(),
+                message: format!(
+                    "unsupported report format {:?} (expected {FORMAT:?})",
+                    report.format
+                ),
+            });
+        }
+        crate::scenario::validate::validate(&report.scenario).map_err(|(p, message)| {
+            InputError {
+                file: file.clone(),
+                path: format!("scenario.{p}"),
+                message,
+            }
+        })?;
+        Ok(report)
+    }
+}
+
+/// Where the report of `scenario` at `seed` goes inside `dir`.
+pub fn report_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
+    dir.join(format!("{}-seed{}.json", scenario.name, seed))
+}
+
+/// Writes the JSON and Markdown reports; returns the JSON path.
+pub fn write(dir: &Path, report: &Report) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let json_path = report_path(dir, &report.scenario, report.seed);
+    let json = serde_json::to_string_pretty(report).expect("report serialises");
+    std::fs::write(&json_path, json + "\n")?;
+    std::fs::write(json_path.with_extension("md"), markdown::render(report))?;
+    Ok(json_path)
+}
+
+/// The stats as a value, for summaries.
+pub fn stats_value(stats: &SimStats) -> serde_json::Value {
+    serde_json::to_value(stats).unwrap_or_default()
+}

@@ -1,0 +1,237 @@
+//! The scenario: one JSON file describing a simulated system, its network and disks, the
+//! faults to inject (an explicit schedule and/or a random nemesis), how long the fault phase
+//! lasts, the bound on recovery in the healed phase, and the expected outcome.
+//!
+//! Parsing rejects unknown fields and names the JSON path of any problem; `validate` adds
+//! the semantic checks (ranges, node names, times). The schema is documented in README.md.
+//!
+//! Depends on: sim (option and fault types), example (counter options).
+
+pub mod schedule;
+pub mod validate;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::example::counter::CounterBug;
+use crate::sim::disk::DiskOptions;
+use crate::sim::fault::FaultAction;
+use crate::sim::net::NetOptions;
+use crate::sim::rng::Ratio;
+use crate::sim::time::Dur;
+
+pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault};
+
+/// The version of the scenario format this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Short name, used in report file names.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The simulated system.
+    pub system: SystemSpec,
+    /// Seed used when the command line gives none.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub network: NetOptions,
+    #[serde(default)]
+    pub disk: DiskOptions,
+    /// Explicit faults, at fixed times from the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<TimedFault>,
+    /// The random nemesis, drawn from the seed's "faults" stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<NemesisOptions>,
+    /// Length of the fault phase; the healed phase starts right after.
+    pub duration: Dur,
+    /// After the heal, the system must be done (its liveness goal met) within this bound.
+    #[serde(default = "default_liveness_bound")]
+    pub liveness_bound: Dur,
+    /// Most events one run may deliver before it is stopped as a runaway.
+    #[serde(default = "default_max_events")]
+    pub max_events: u64,
+    /// What a run of this scenario should find.
+    #[serde(default)]
+    pub expect: Expectation,
+}
+
+fn default_liveness_bound() -> Dur {
+    Dur::from_s(30)
+}
+
+fn default_max_events() -> u64 {
+    50_000_000
+}
+
+/// The expected outcome of every seed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Expectation {
+    /// No invariant is violated.
+    #[default]
+    Pass,
+    /// The named invariant is violated (for bug-mode and beyond-the-model scenarios). Not
+    /// every seed needs to hit it; tests state which seeds do.
+    Violation { invariant: String },
+}
+
+/// The simulated system, tagged by `kind`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SystemSpec {
+    /// The example replicated counter.
+    Counter(CounterSpec),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSpec {
+    /// Number of nodes, 1 to 64.
+    pub nodes: u32,
+    /// Mean time between a node's increments.
+    #[serde(default = "default_increment_interval")]
+    pub increment_interval: Dur,
+    /// Time between full gossip rounds.
+    #[serde(default = "default_gossip_interval")]
+    pub gossip_interval: Dur,
+    /// Wait before reconnecting a broken connection.
+    #[serde(default = "default_reconnect_backoff")]
+    pub reconnect_backoff: Dur,
+    /// Deliberate bugs switched on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bug_modes: Vec<CounterBug>,
+}
+
+fn default_increment_interval() -> Dur {
+    Dur::from_ms(20)
+}
+fn default_gossip_interval() -> Dur {
+    Dur::from_ms(100)
+}
+fn default_reconnect_backoff() -> Dur {
+    Dur::from_ms(50)
+}
+
+impl SystemSpec {
+    /// Names of every node, indexed by node id.
+    pub fn node_names(&self) -> Vec<String> {
+        match self {
+            SystemSpec::Counter(c) => (0..c.nodes).map(|i| format!("n{i}")).collect(),
+        }
+    }
+
+    /// Names of the nodes faults may target (servers, not clients).
+    pub fn fault_target_names(&self) -> Vec<String> {
+        match self {
+            SystemSpec::Counter(_) => self.node_names(),
+        }
+    }
+
+    /// Roles a fault may name instead of a node ("@leader"), resolved when the fault fires.
+    pub fn roles(&self) -> &'static [&'static str] {
+        match self {
+            SystemSpec::Counter(_) => &["@any"],
+        }
+    }
+
+    /// Names of the invariants and checkers a run of this system can report.
+    pub fn invariant_names(&self) -> Vec<&'static str> {
+        let mut names = vec!["liveness", "panic", "event-budget"];
+        match self {
+            SystemSpec::Counter(_) => names.extend(["counter-durable", "counter-monotonic"]),
+        }
+        names
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SystemSpec::Counter(_) => "counter",
+        }
+    }
+}
+
+/// A problem with an input file, naming the file, the JSON path and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    pub file: String,
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() || self.path == "." {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: at {}: {}", self.file, self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Parses JSON into `T`, naming the JSON path of the first problem.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Result<T, InputError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        InputError {
+            file: file.to_string(),
+            path,
+            message: format!("{inner}"),
+        }
+    })
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, InputError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| InputError {
+            file: file.clone(),
+            path: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Scenario::from_json(&text, &file)
+    }
+
+    pub fn from_json(text: &str, file: &str) -> Result<Scenario, InputError> {
+        let scenario: Scenario = parse_json(text, file)?;
+        validate::validate(&scenario).map_err(|(path, message)| InputError {
+            file: file.to_string(),
+            path,
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// The canonical JSON of the scenario (stable field order), as stored in reports.
+    pub fn canonical_json(&self) -> String {
+        serde_json::to_string(self).expect("scenario serialises")
+    }
+
+    /// A 64-bit hash of the canonical JSON: two runs with the same seed and config hash are
+    /// the same run.
+    pub fn config_hash(&self) -> u64 {
+        crate::sim::trace::hash_of(self.canonical_json().as_bytes())
+    }
+
+    /// Read corruption starts at time zero when the disk options ask for it.
+    pub fn initial_read_corruption(&self) -> Ratio {
+        self.disk.read_corruption
+    }
+}
+
+/// Helper for explicit faults in tests and generated schedules.
+pub fn fault(at: Dur, action: FaultAction<String>) -> TimedFault {
+    TimedFault { at, action }
+}

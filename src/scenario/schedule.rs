@@ -1,0 +1,281 @@
+//! Fault schedules: the explicit faults of a scenario plus those the random nemesis draws
+//! from the seed's "faults" stream, resolved before the run into one concrete, timed list.
+//!
+//! Because the whole schedule exists before the run starts, it can be stored in a report,
+//! replayed without the generator, and shrunk by removing actions. The nemesis never draws
+//! from any other stream, so the workload of a seed is the same with or without it.
+//!
+//! Swarm testing: with `swarm` on, each seed first draws which fault kinds are enabled (each
+//! with probability one half, at least one) and scales the mean interval, so that different
+//! seeds explore different mixes instead of all seeds the same average mix.
+//!
+//! Depends on: sim (fault types, rng, time).
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::Scenario;
+use crate::sim::fault::FaultAction;
+use crate::sim::rng::{self, Ratio};
+use crate::sim::time::Dur;
+
+/// A fault action at a time from the start of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct TimedFault {
+    pub at: Dur,
+    pub action: FaultAction<String>,
+}
+
+/// Kinds of fault the nemesis can draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum NemesisKind {
+    Crash,
+    Partition,
+    Isolate,
+    OneWay,
+    Clog,
+    DelaySpike,
+    Reset,
+    FsyncSpike,
+    ReadCorruption,
+}
+
+impl NemesisKind {
+    pub const ALL: [NemesisKind; 9] = [
+        NemesisKind::Crash,
+        NemesisKind::Partition,
+        NemesisKind::Isolate,
+        NemesisKind::OneWay,
+        NemesisKind::Clog,
+        NemesisKind::DelaySpike,
+        NemesisKind::Reset,
+        NemesisKind::FsyncSpike,
+        NemesisKind::ReadCorruption,
+    ];
+}
+
+/// The random nemesis of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NemesisOptions {
+    /// Fault kinds it may use; empty means all of them.
+    #[serde(default)]
+    pub kinds: Vec<NemesisKind>,
+    /// Draw a per-seed subset of the kinds and a per-seed interval (swarm testing).
+    #[serde(default = "yes")]
+    pub swarm: bool,
+    /// Mean time between two fault actions.
+    pub interval_mean: Dur,
+    /// Shortest time a fault lasts (a crashed node stays down, a partition stays up).
+    pub hold_min: Dur,
+    /// Longest time a fault lasts.
+    pub hold_max: Dur,
+    /// Most fault targets crashed at the same time; default: a minority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_crashed: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The nemesis settings one seed actually ran with (after the swarm draw).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedNemesis {
+    pub kinds: Vec<NemesisKind>,
+    pub interval_mean: Dur,
+    pub hold_min: Dur,
+    pub hold_max: Dur,
+    pub max_crashed: u32,
+}
+
+/// The concrete fault schedule of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Every action, in time order (ties keep scenario order, then nemesis order).
+    pub faults: Vec<TimedFault>,
+    /// The nemesis settings drawn for this seed, if there was a nemesis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<ResolvedNemesis>,
+}
+
+impl Schedule {
+    /// The scenario's explicit faults plus the nemesis draw for `seed`.
+    pub fn generate(scenario: &Scenario, seed: u64) -> Schedule {
+        let mut faults = scenario.faults.clone();
+        let mut nemesis = None;
+        if let Some(options) = &scenario.nemesis {
+            let mut rng = rng::stream(seed, "faults");
+            let resolved = resolve(options, &mut rng, scenario);
+            faults.extend(draw(&resolved, &mut rng, scenario));
+            nemesis = Some(resolved);
+        }
+        faults.sort_by_key(|f| f.at);
+        Schedule { faults, nemesis }
+    }
+}
+
+fn resolve(options: &NemesisOptions, rng: &mut ChaCha8Rng, scenario: &Scenario) -> ResolvedNemesis {
+    let allowed: Vec<NemesisKind> = if options.kinds.is_empty() {
+        NemesisKind::ALL.to_vec()
+    } else {
+        options.kinds.clone()
+    };
+    let targets = scenario.system.fault_target_names().len() as u32;
+    let max_crashed = options
+        .max_crashed
+        .unwrap_or((targets.saturating_sub(1) / 2).max(1));
+    if !options.swarm {
+        return ResolvedNemesis {
+            kinds: allowed,
+            interval_mean: options.interval_mean,
+            hold_min: options.hold_min,
+            hold_max: options.hold_max,
+            max_crashed,
+        };
+    }
+    let mut kinds: Vec<NemesisKind> = allowed
+        .iter()
+        .copied()
+        .filter(|_| Ratio::new(1, 2).chance(rng))
+        .collect();
+    if kinds.is_empty() {
+        kinds.push(*allowed.choose(rng).expect("at least one kind"));
+    }
+    // Scale the interval by 1/2, 1 or 2: some seeds are calm, some are storms.
+    let interval = match rng.gen_range(0..3) {
+        0 => options.interval_mean.ns() / 2,
+        1 => options.interval_mean.ns(),
+        _ => options.interval_mean.ns() * 2,
+    };
+    ResolvedNemesis {
+        kinds,
+        interval_mean: Dur(interval.max(1)),
+        hold_min: options.hold_min,
+        hold_max: options.hold_max,
+        max_crashed,
+    }
+}
+
+fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<TimedFault> {
+    let targets = scenario.system.fault_target_names();
+    let roles: Vec<&str> = scenario.system.roles().to_vec();
+    let end = scenario.duration.ns();
+    let mut out = Vec::new();
+    let mut partition_until = 0u64;
+    let mut crashed_until: Vec<u64> = Vec::new();
+    let mut t = 0u64;
+    if n.kinds.contains(&NemesisKind::ReadCorruption) {
+        let den = rng.gen_range(20..=500);
+        let ratio = Ratio::new(1, den);
+        out.push(TimedFault {
+            at: Dur(0),
+            action: FaultAction::ReadCorruption { ratio },
+        });
+    }
+    let active: Vec<NemesisKind> = n
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != NemesisKind::ReadCorruption)
+        .collect();
+    if active.is_empty() || targets.is_empty() {
+        return out;
+    }
+    loop {
+        let mean = n.interval_mean.ns();
+        t += rng::jittered(rng, mean, mean / 2, 1);
+        // Whole microseconds keep schedules readable in reports.
+        let hold = rng.gen_range(n.hold_min.ns()..=n.hold_max.ns()) / 1_000 * 1_000;
+        let hold = hold.max(n.hold_min.ns());
+        if t + hold >= end {
+            break;
+        }
+        let kind = *active.choose(rng).expect("non-empty");
+        let pick = |rng: &mut ChaCha8Rng| -> String {
+            // A third of the time aim at a role ("@leader"), if the system has any.
+            if roles.len() > 1 && rng.gen_range(0..3) == 0 {
+                roles.choose(rng).expect("roles").to_string()
+            } else {
+                targets.choose(rng).expect("targets").clone()
+            }
+        };
+        let action = match kind {
+            NemesisKind::Crash => {
+                crashed_until.retain(|until| *until > t);
+                if crashed_until.len() as u32 >= n.max_crashed {
+                    continue;
+                }
+                crashed_until.push(t + hold);
+                FaultAction::Crash {
+                    node: pick(rng),
+                    restart_after: Some(Dur(hold)),
+                }
+            }
+            NemesisKind::Partition | NemesisKind::Isolate | NemesisKind::OneWay => {
+                if t < partition_until || targets.len() < 2 {
+                    continue;
+                }
+                partition_until = t + hold + 1;
+                let node = pick(rng);
+                partition_action(kind, &targets, rng, node, Dur(hold))
+            }
+            NemesisKind::Clog => FaultAction::Clog {
+                node: pick(rng),
+                extra_delay: Dur(scenario.network.delay_mean.ns() * rng.gen_range(10..=200)),
+                duration: Dur(hold),
+            },
+            NemesisKind::DelaySpike => FaultAction::DelaySpike {
+                extra_delay: Dur(scenario.network.delay_mean.ns() * rng.gen_range(5..=50)),
+                duration: Dur(hold),
+            },
+            NemesisKind::Reset => FaultAction::Reset { node: pick(rng) },
+            NemesisKind::FsyncSpike => FaultAction::FsyncSpike {
+                node: pick(rng),
+                extra_latency: Dur(scenario.disk.fsync_latency_mean.ns() * rng.gen_range(10..=100)),
+                duration: Dur(hold),
+            },
+            NemesisKind::ReadCorruption => unreachable!("drawn once at the start"),
+        };
+        out.push(TimedFault { at: Dur(t), action });
+    }
+    out
+}
+
+fn partition_action(
+    kind: NemesisKind,
+    targets: &[String],
+    rng: &mut ChaCha8Rng,
+    node: String,
+    hold: Dur,
+) -> FaultAction<String> {
+    if kind == NemesisKind::Isolate {
+        return FaultAction::Isolate {
+            node,
+            heal_after: Some(hold),
+        };
+    }
+    let mut shuffled = targets.to_vec();
+    shuffled.shuffle(rng);
+    let cut = rng.gen_range(1..shuffled.len());
+    let (a, b) = shuffled.split_at(cut);
+    let (mut a, mut b) = (a.to_vec(), b.to_vec());
+    a.sort();
+    b.sort();
+    if kind == NemesisKind::OneWay {
+        FaultAction::OneWay {
+            from: a,
+            to: b,
+            heal_after: Some(hold),
+        }
+    } else {
+        FaultAction::Partition {
+            groups: vec![a, b],
+            heal_after: Some(hold),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The virtual disk: one per node, a set of named files.
+//!
+//! Durability model (what a crash keeps):
+//! - Every write (append, replace, truncate, remove) lands at once in a volatile buffer, the
+//!   page cache. Reads see it.
+//! - `fsync(file)` completes as an event after a sampled latency (fsyncs of one disk complete
+//!   in the order they were issued). When it completes, every write made to that file before
+//!   the fsync was issued is durable.
+//! - A crash keeps the durable content of every file. Of the writes made since the last
+//!   completed fsync, a crash keeps none by default; with `crash_keeps_unsynced_prefix` it
+//!   keeps a random prefix of them (the kernel may have flushed some on its own), and with
+//!   `torn_writes` the first lost write, if it is an append, may survive partly: a torn tail.
+//!   Tearing therefore only ever happens at the end of a file.
+//! - Fsynced data is never lost or corrupted: that is outside the failure model of both ZAB
+//!   and Kafka.
+//!
+//! Fault model: fsync latency spikes (per node, for a period), and corrupted reads: with
+//! probability `read_corruption`, one bit of the returned copy is flipped. The media is not
+//! damaged, so a second read may succeed. Every durable format must carry checksums.
+//!
+//! Depends on: node (the DiskIo contract), rng.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::node::DiskIo;
+use crate::sim::rng::Ratio;
+use crate::sim::time::Dur;
+
+/// Disk options of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskOptions {
+    /// Mean fsync latency.
+    pub fsync_latency_mean: Dur,
+    /// Uniform spread around the mean.
+    pub fsync_latency_jitter: Dur,
+    /// A crash keeps a random prefix of the unsynced writes instead of none of them.
+    pub crash_keeps_unsynced_prefix: bool,
+    /// The first unsynced append lost in a crash may survive partly (a torn tail).
+    pub torn_writes: bool,
+    /// Probability that a read returns a copy with one flipped bit (fault phase only).
+    pub read_corruption: Ratio,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            fsync_latency_mean: Dur(2_000_000),
+            fsync_latency_jitter: Dur(1_000_000),
+            crash_keeps_unsynced_prefix: true,
+            torn_writes: true,
+            read_corruption: Ratio::NEVER,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum WriteOp {
+    Append(Vec<u8>),
+    Replace(Vec<u8>),
+    Truncate(u64),
+    Remove,
+}
+
+impl WriteOp {
+    fn apply(&self, data: &mut Option<Vec<u8>>) {
+        match self {
+            WriteOp::Append(bytes) => data.get_or_insert_with(Vec::new).extend_from_slice(bytes),
+            WriteOp::Replace(bytes) => *data = Some(bytes.clone()),
+            WriteOp::Truncate(len) => {
+                if let Some(d) = data {
+                    d.truncate(*len as usize);
+                }
+            }
+            WriteOp::Remove => *data = None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct File {
+    /// What reads see: durable content plus every pending write.
+    current: Option<Vec<u8>>,
+    /// What survives a crash for sure.
+    durable: Option<Vec<u8>>,
+    /// Writes since the durable point, oldest first; `pending[0]` has number `durable_ops`.
+    pending: VecDeque<WriteOp>,
+    durable_ops: u64,
+}
+
+impl File {
+    fn total_ops(&self) -> u64 {
+        self.durable_ops + self.pending.len() as u64
+    }
+
+    fn push(&mut self, op: WriteOp) {
+        op.apply(&mut self.current);
+        self.pending.push_back(op);
+    }
+}
+
+/// One node's disk.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    files: BTreeMap<String, File>,
+    /// Completion time of the latest fsync issued, so that fsyncs complete in order.
+    pub(crate) last_fsync_done_ns: u64,
+    pub(crate) bytes_written: u64,
+}
+
+impl Disk {
+    /// Marks the fsync of `file` issued now: returns the write count it will make durable.
+    pub fn fsync_target(&self, file: &str) -> u64 {
+        self.files.get(file).map_or(0, File::total_ops)
+    }
+
+    /// Completes an fsync: every write numbered below `target` becomes durable.
+    pub fn complete_fsync(&mut self, file: &str, target: u64) {
+        let Some(f) = self.files.get_mut(file) else {
+            return;
+        };
+        while f.durable_ops < target {
+            let Some(op) = f.pending.pop_front() else {
+                break;
+            };
+            op.apply(&mut f.durable);
+            f.durable_ops += 1;
+        }
+    }
+
+    /// A power loss: unsynced writes are lost, except a random prefix and torn tail if the
+    /// options allow. Returns how many unsynced writes were dropped in all.
+    pub fn crash(&mut self, rng: &mut ChaCha8Rng, options: &DiskOptions) -> u64 {
+        let mut dropped = 0;
+        for f in self.files.values_mut() {
+            let pending = f.pending.len();
+            let keep = if options.crash_keeps_unsynced_prefix && pending > 0 {
+                rng.gen_range(0..=pending)
+            } else {
+                0
+            };
+            let mut survived = f.durable.clone();
+            for op in f.pending.iter().take(keep) {
+                op.apply(&mut survived);
+            }
+            if options.torn_writes && keep < pending {
+                if let WriteOp::Append(bytes) = &f.pending[keep] {
+                    if bytes.len() > 1 {
+                        let torn = rng.gen_range(0..bytes.len());
+                        WriteOp::Append(bytes[..torn].to_vec()).apply(&mut survived);
+                    }
+                }
+            }
+            dropped += (pending - keep) as u64;
+            f.durable = survived.clone();
+            f.current = survived;
+            f.durable_ops += f.pending.len() as u64;
+            f.pending.clear();
+        }
+        self.files.retain(|_, f| f.current.is_some());
+        dropped
+    }
+
+    /// The durable content of a file (for tests and invariants).
+    pub fn durable(&self, file: &str) -> Option<&[u8]> {
+        self.files.get(file).and_then(|f| f.durable.as_deref())
+    }
+
+    /// The current (page-cache) content of a file, without read faults.
+    pub fn peek(&self, file: &str) -> Option<&[u8]> {
+        self.files.get(file).and_then(|f| f.current.as_deref())
+    }
+
+    fn file(&mut self, name: &str) -> &mut File {
+        if !self.files.contains_key(name) {
+            self.files.insert(name.to_string(), File::default());
+        }
+        self.files.get_mut(name).expect("just inserted")
+    }
+}
+
+/// A node's view of its disk during one event: the disk plus the fault stream.
+pub struct DiskHandle<'a> {
+    pub disk: &'a mut Disk,
+    pub rng: &'a mut ChaCha8Rng,
+    pub read_corruption: Ratio,
+    pub corrupted_reads: &'a mut u64,
+}
+
+impl DiskIo for DiskHandle<'_> {
+    fn append(&mut self, file: &str, bytes: &[u8]) {
+        self.disk.bytes_written += bytes.len() as u64;
+        self.disk.file(file).push(WriteOp::Append(bytes.to_vec()));
+    }
+    fn write_all(&mut self, file: &str, bytes: &[u8]) {
+        self.disk.bytes_written += bytes.len() as u64;
+        self.disk.file(file).push(WriteOp::Replace(bytes.to_vec()));
+    }
+    fn truncate(&mut self, file: &str, len: u64) {
+        if self.disk.files.contains_key(file) {
+            self.disk.file(file).push(WriteOp::Truncate(len));
+        }
+    }
+    fn remove(&mut self, file: &str) {
+        if self.disk.files.contains_key(file) {
+            self.disk.file(file).push(WriteOp::Remove);
+        }
+    }
+    fn read(&mut self, file: &str) -> Option<Vec<u8>> {
+        let mut data = self.disk.files.get(file)?.current.clone()?;
+        if !data.is_empty() && self.read_corruption.chance(self.rng) {
+            let bit = self.rng.gen_range(0..data.len() * 8);
+            data[bit / 8] ^= 1 << (bit % 8);
+            *self.corrupted_reads += 1;
+        }
+        Some(data)
+    }
+    fn len(&self, file: &str) -> Option<u64> {
+        self.disk
+            .files
+            .get(file)
+            .and_then(|f| f.current.as_ref())
+            .map(|d| d.len() as u64)
+    }
+    fn list(&self) -> Vec<String> {
+        self.disk
+            .files
+            .iter()
+            .filter(|(_, f)| f.current.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::rng::stream;
+
+    fn handle<'a>(disk: &'a mut Disk, rng: &'a mut ChaCha8Rng, n: &'a mut u64) -> DiskHandle<'a> {
+        DiskHandle {
+            disk,
+            rng,
+            read_corruption: Ratio::NEVER,
+            corrupted_reads: n,
+        }
+    }
+
+    #[test]
+    fn synced_survives_and_unsynced_is_lost_without_prefix_option() {
+        let mut disk = Disk::default();
+        let mut rng = stream(1, "disk");
+        let mut n = 0;
+        handle(&mut disk, &mut rng, &mut n).append("log", b"aaaa");
+        let target = disk.fsync_target("log");
+        disk.complete_fsync("log", target);
+        handle(&mut disk, &mut rng, &mut n).append("log", b"bbbb");
+        let options = DiskOptions {
+            crash_keeps_unsynced_prefix: false,
+            torn_writes: false,
+            ..DiskOptions::default()
+        };
+        disk.crash(&mut rng, &options);
+        assert_eq!(disk.peek("log"), Some(&b"aaaa"[..]));
+    }
+
+    #[test]
+    fn fsync_covers_only_writes_before_it_was_issued() {
+        let mut disk = Disk::default();
+        let mut rng = stream(2, "disk");
+        let mut n = 0;
+        handle(&mut disk, &mut rng, &mut n).append("log", b"one");
+        let target = disk.fsync_target("log");
+        handle(&mut disk, &mut rng, &mut n).append("log", b"two");
+        disk.complete_fsync("log", target);
+        assert_eq!(disk.durable("log"), Some(&b"one"[..]));
+        assert_eq!(disk.peek("log"), Some(&b"onetwo"[..]));
+    }
+}

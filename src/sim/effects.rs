@@ -1,0 +1,263 @@
+//! Carrying out the effects a node recorded: connections, messages, timers, fsyncs, halts.
+//! See `net.rs` and `disk.rs` for the models these follow.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use super::{Conn, ConnState, Item, Sim, Stepped};
+use crate::node::{ConnId, Event, FsyncId, Node, NodeId, TimerId};
+use crate::sim::rng::jittered;
+
+impl<N> Sim<N>
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    pub(super) fn connect(&mut self, node: NodeId, conn: ConnId, peer: NodeId) {
+        let now = self.now_ns;
+        let inc = self.slots[node.index()].incarnation;
+        self.stats.connections_opened += 1;
+        if peer.index() >= self.slots.len() || peer == node || !self.is_up(peer) {
+            // Refused: a reset comes back after one trip.
+            let delay = self.net.sample_delay(&mut self.net_rng, now, node, node);
+            let event = Event::ConnDown { conn, peer };
+            self.queue
+                .push(now + delay, Item::Event { node, inc, event });
+            return;
+        }
+        if !self.net.reachable(node, peer) {
+            let at = now + self.net.options.connect_timeout.ns().max(1);
+            let event = Event::ConnDown { conn, peer };
+            self.queue.push(at, Item::Event { node, inc, event });
+            return;
+        }
+        let delay = self.net.sample_delay(&mut self.net_rng, now, node, peer);
+        let up_at = now + delay;
+        let c = Conn {
+            ends: [node, peer],
+            incarnations: [inc, self.slots[peer.index()].incarnation],
+            state: ConnState::Connecting,
+            up_at_ns: up_at,
+            last_delivery_ns: [up_at, up_at],
+            held: Default::default(),
+            closed_by: [false, false],
+        };
+        self.net.conns.insert(conn, c);
+        self.queue.push(up_at, Item::Establish { conn });
+    }
+
+    pub(super) fn establish(&mut self, conn: ConnId) {
+        let Some(c) = self.net.conns.get_mut(&conn) else {
+            return;
+        };
+        // Breaking a connection removes it, so one that is still here is good to go.
+        c.state = ConnState::Up;
+        let [a, b] = c.ends;
+        let [inc_a, inc_b] = c.incarnations;
+        let now = self.now_ns;
+        let acceptor = Event::ConnUp {
+            conn,
+            peer: a,
+            initiated: false,
+        };
+        self.queue.push(
+            now,
+            Item::Event {
+                node: b,
+                inc: inc_b,
+                event: acceptor,
+            },
+        );
+        let initiator = Event::ConnUp {
+            conn,
+            peer: b,
+            initiated: true,
+        };
+        self.queue.push(
+            now,
+            Item::Event {
+                node: a,
+                inc: inc_a,
+                event: initiator,
+            },
+        );
+    }
+
+    pub(super) fn send(&mut self, node: NodeId, conn: ConnId, msg: N::Msg) {
+        self.stats.messages_sent += 1;
+        let now = self.now_ns;
+        let Some(c) = self.net.conns.get(&conn) else {
+            self.stats.messages_lost += 1;
+            return;
+        };
+        let Some(dir) = c.side_of(node) else {
+            self.stats.messages_lost += 1;
+            return;
+        };
+        if c.closed_by[dir] {
+            self.stats.messages_lost += 1;
+            return;
+        }
+        let to = c.ends[1 - dir];
+        if self.net.is_held(node, to) {
+            let c = self.net.conns.get_mut(&conn).expect("present");
+            c.held[dir].push_back(msg);
+            return;
+        }
+        let delay = self.net.sample_delay(&mut self.net_rng, now, node, to);
+        let c = self.net.conns.get_mut(&conn).expect("present");
+        let at = (now + delay).max(c.last_delivery_ns[dir]).max(c.up_at_ns);
+        c.last_delivery_ns[dir] = at;
+        self.queue.push(at, Item::Message { conn, dir, msg });
+    }
+
+    pub(super) fn deliver_message(&mut self, conn: ConnId, dir: usize, msg: N::Msg) -> Stepped {
+        let Some(c) = self.net.conns.get(&conn) else {
+            self.stats.messages_lost += 1;
+            return Stepped::Internal;
+        };
+        let to = c.ends[1 - dir];
+        let from = c.ends[dir];
+        if c.closed_by[1 - dir] || c.state != ConnState::Up {
+            self.stats.messages_lost += 1;
+            return Stepped::Internal;
+        }
+        self.stats.messages_delivered += 1;
+        let inc = c.incarnations[1 - dir];
+        let event = Event::Message {
+            conn,
+            peer: from,
+            msg,
+        };
+        self.deliver_if_alive(to, inc, event)
+    }
+
+    pub(super) fn close(&mut self, node: NodeId, conn: ConnId) {
+        let now = self.now_ns;
+        let Some(c) = self.net.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(side) = c.side_of(node) else {
+            return;
+        };
+        if c.closed_by[side] {
+            return;
+        }
+        c.closed_by[side] = true;
+        if c.closed_by[1 - side] {
+            self.net.conns.remove(&conn);
+            return;
+        }
+        let peer = c.ends[1 - side];
+        let inc = c.incarnations[1 - side];
+        let last = c.last_delivery_ns[side];
+        let delay = self.net.sample_delay(&mut self.net_rng, now, node, peer);
+        // The FIN follows the data already sent on that direction.
+        let at = (now + delay).max(last);
+        if let Some(c) = self.net.conns.get_mut(&conn) {
+            c.last_delivery_ns[side] = at;
+        }
+        self.queue.push(
+            at,
+            Item::Closed {
+                conn,
+                node: peer,
+                inc,
+            },
+        );
+    }
+
+    /// Breaks a connection: in-flight messages are lost and each live end that has not
+    /// closed it is told after one delay.
+    pub(super) fn break_conn(&mut self, conn: ConnId) {
+        let Some(c) = self.net.conns.remove(&conn) else {
+            return;
+        };
+        self.stats.connections_broken += 1;
+        let now = self.now_ns;
+        for side in 0..2 {
+            let node = c.ends[side];
+            let peer = c.ends[1 - side];
+            let slot = &self.slots[node.index()];
+            if c.closed_by[side] || slot.incarnation != c.incarnations[side] || slot.node.is_none()
+            {
+                continue;
+            }
+            let delay = self.net.sample_delay(&mut self.net_rng, now, node, node);
+            let event = Event::ConnDown { conn, peer };
+            let inc = c.incarnations[side];
+            self.queue
+                .push(now + delay, Item::Event { node, inc, event });
+        }
+    }
+
+    pub(super) fn set_timer(&mut self, node: NodeId, timer: TimerId, after_ns: u64, tag: u64) {
+        let inc = self.slots[node.index()].incarnation;
+        let event = Event::Timer { timer, tag };
+        self.queue
+            .push(self.now_ns + after_ns, Item::Event { node, inc, event });
+    }
+
+    pub(super) fn cancel_timer(&mut self, timer: TimerId) {
+        let word = (timer.0 / 64) as usize;
+        if self.cancelled_timers.len() <= word {
+            self.cancelled_timers.resize(word + 1, 0);
+        }
+        self.cancelled_timers[word] |= 1 << (timer.0 % 64);
+    }
+
+    /// True if the timer was cancelled (and forgets that it was).
+    pub(super) fn take_cancelled(&mut self, timer: TimerId) -> bool {
+        let word = (timer.0 / 64) as usize;
+        let bit = 1u64 << (timer.0 % 64);
+        match self.cancelled_timers.get_mut(word) {
+            Some(w) if *w & bit != 0 => {
+                *w &= !bit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn fsync(&mut self, node: NodeId, fsync: FsyncId, file: String) {
+        self.stats.fsyncs += 1;
+        let now = self.now_ns;
+        let slot = &self.slots[node.index()];
+        let inc = slot.incarnation;
+        let mut latency = jittered(
+            &mut self.disk_rng,
+            self.disk_options.fsync_latency_mean.ns(),
+            self.disk_options.fsync_latency_jitter.ns(),
+            1,
+        );
+        if now < slot.fsync_spike_until_ns {
+            latency += slot.fsync_extra_ns;
+        }
+        let disk = &mut self.disks[node.index()];
+        let target = disk.fsync_target(&file);
+        let at = (now + latency).max(disk.last_fsync_done_ns);
+        disk.last_fsync_done_ns = at;
+        self.queue.push(
+            at,
+            Item::Fsync {
+                node,
+                inc,
+                fsync,
+                file,
+                target,
+            },
+        );
+    }
+
+    /// The node stops itself. A process exit keeps the page cache, so no write is lost.
+    pub(super) fn halt(&mut self, node: NodeId, reason: String) {
+        self.note("halt", format!("{} halts: {}", self.name(node), reason));
+        let slot = &mut self.slots[node.index()];
+        slot.node = None;
+        slot.halted = Some(reason);
+        slot.incarnation += 1;
+        for conn in self.net.conns_of(node) {
+            self.break_conn(conn);
+        }
+    }
+}

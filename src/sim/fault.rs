@@ -1,0 +1,166 @@
+//! Fault actions: what a schedule or the nemesis can do to the world at an instant.
+//!
+//! Actions name nodes with a generic reference so that a scenario can write names ("zk1")
+//! or roles ("@leader") and the cluster resolves them to ids when the action fires.
+//!
+//! Depends on: time.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::rng::Ratio;
+use crate::sim::time::Dur;
+
+/// One fault action. `R` is how nodes are named: a string in scenario files, a `NodeId` once
+/// resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultAction<R> {
+    /// Power loss: volatile state, connections and unsynced writes are lost.
+    Crash {
+        node: R,
+        /// Restart the same node this long after the crash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Dur>,
+    },
+    /// Restart a crashed or halted node from its disk (no effect if it is up).
+    Restart { node: R },
+    /// Split the listed nodes into groups that cannot talk to each other. Nodes not listed
+    /// (clients, say) keep talking to everyone.
+    Partition {
+        groups: Vec<Vec<R>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heal_after: Option<Dur>,
+    },
+    /// Cut one node off from every other fault target.
+    Isolate {
+        node: R,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heal_after: Option<Dur>,
+    },
+    /// Hold every message from `from` to `to` (one-way partition).
+    OneWay {
+        from: Vec<R>,
+        to: Vec<R>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heal_after: Option<Dur>,
+    },
+    /// Remove every partition and release held messages.
+    Heal,
+    /// Add `extra_delay` to every message from or to `node` for `duration`.
+    Clog {
+        node: R,
+        extra_delay: Dur,
+        duration: Dur,
+    },
+    /// Add `extra_delay` to every message for `duration`.
+    DelaySpike { extra_delay: Dur, duration: Dur },
+    /// Break every connection of `node` (both ends are told).
+    Reset { node: R },
+    /// Add `extra_latency` to every fsync of `node` for `duration`.
+    FsyncSpike {
+        node: R,
+        extra_latency: Dur,
+        duration: Dur,
+    },
+    /// Corrupt reads with this probability from now on (until the healed phase).
+    ReadCorruption { ratio: Ratio },
+}
+
+impl<R> FaultAction<R> {
+    /// Converts the node references, failing on the first that does not resolve.
+    pub fn try_map<S, E>(
+        &self,
+        mut f: impl FnMut(&R) -> Result<S, E>,
+    ) -> Result<FaultAction<S>, E> {
+        let mut all = |v: &Vec<R>| v.iter().map(&mut f).collect::<Result<Vec<S>, E>>();
+        Ok(match self {
+            FaultAction::Crash {
+                node,
+                restart_after,
+            } => FaultAction::Crash {
+                node: f(node)?,
+                restart_after: *restart_after,
+            },
+            FaultAction::Restart { node } => FaultAction::Restart { node: f(node)? },
+            FaultAction::Partition { groups, heal_after } => FaultAction::Partition {
+                groups: groups.iter().map(&mut all).collect::<Result<_, E>>()?,
+                heal_after: *heal_after,
+            },
+            FaultAction::Isolate { node, heal_after } => FaultAction::Isolate {
+                node: f(node)?,
+                heal_after: *heal_after,
+            },
+            FaultAction::OneWay {
+                from,
+                to,
+                heal_after,
+            } => FaultAction::OneWay {
+                from: all(from)?,
+                to: all(to)?,
+                heal_after: *heal_after,
+            },
+            FaultAction::Heal => FaultAction::Heal,
+            FaultAction::Clog {
+                node,
+                extra_delay,
+                duration,
+            } => FaultAction::Clog {
+                node: f(node)?,
+                extra_delay: *extra_delay,
+                duration: *duration,
+            },
+            FaultAction::DelaySpike {
+                extra_delay,
+                duration,
+            } => FaultAction::DelaySpike {
+                extra_delay: *extra_delay,
+                duration: *duration,
+            },
+            FaultAction::Reset { node } => FaultAction::Reset { node: f(node)? },
+            FaultAction::FsyncSpike {
+                node,
+                extra_latency,
+                duration,
+            } => FaultAction::FsyncSpike {
+                node: f(node)?,
+                extra_latency: *extra_latency,
+                duration: *duration,
+            },
+            FaultAction::ReadCorruption { ratio } => FaultAction::ReadCorruption { ratio: *ratio },
+        })
+    }
+
+    /// Every node reference in the action, in order.
+    pub fn node_refs(&self) -> Vec<&R> {
+        match self {
+            FaultAction::Crash { node, .. }
+            | FaultAction::Restart { node }
+            | FaultAction::Isolate { node, .. }
+            | FaultAction::Clog { node, .. }
+            | FaultAction::Reset { node }
+            | FaultAction::FsyncSpike { node, .. } => vec![node],
+            FaultAction::Partition { groups, .. } => groups.iter().flatten().collect(),
+            FaultAction::OneWay { from, to, .. } => from.iter().chain(to.iter()).collect(),
+            FaultAction::Heal
+            | FaultAction::DelaySpike { .. }
+            | FaultAction::ReadCorruption { .. } => vec![],
+        }
+    }
+
+    /// The snake_case name of the action kind, as in scenario files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultAction::Crash { .. } => "crash",
+            FaultAction::Restart { .. } => "restart",
+            FaultAction::Partition { .. } => "partition",
+            FaultAction::Isolate { .. } => "isolate",
+            FaultAction::OneWay { .. } => "one_way",
+            FaultAction::Heal => "heal",
+            FaultAction::Clog { .. } => "clog",
+            FaultAction::DelaySpike { .. } => "delay_spike",
+            FaultAction::Reset { .. } => "reset",
+            FaultAction::FsyncSpike { .. } => "fsync_spike",
+            FaultAction::ReadCorruption { .. } => "read_corruption",
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The virtual network: FIFO connections between nodes, as TCP gives ZAB and Kafka.
+//!
+//! Model:
+//! - `connect` succeeds after one sampled delay if the peer is up and no partition separates
+//!   the two; otherwise the caller is told the connection is down (after one delay if the
+//!   peer process is down, as a reset would arrive; after `connect_timeout` if a partition
+//!   swallows the handshake).
+//! - Each direction of a connection delivers in send order: a message's delivery time is its
+//!   sampled delay, raised to the previous delivery time on that direction when needed.
+//!   Messages sent before the connection is up are delivered after it is up.
+//! - `close` by one end delivers what that end already sent, then tells the other end.
+//! - A two-way partition between groups breaks every connection that crosses it: both live
+//!   ends are told after one delay and everything in flight is lost.
+//! - A one-way partition from A to B holds A's messages to B (TCP keeps retransmitting) and
+//!   releases them in order on heal, unless the connection was closed in the meantime; new
+//!   connections between A and B fail while it lasts. Protocol timeouts must detect it.
+//! - Clogging a node adds delay to everything it sends or receives for a while; a delay
+//!   spike adds delay to every message for a while.
+//!
+//! Depends on: node (ids), rng, time.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::node::{ConnId, NodeId};
+use crate::sim::rng::jittered;
+use crate::sim::time::Dur;
+
+/// Network options of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetOptions {
+    /// Mean one-way delay.
+    pub delay_mean: Dur,
+    /// Uniform spread around the mean.
+    pub delay_jitter: Dur,
+    /// No message is faster than this (at least 1ns).
+    pub delay_min: Dur,
+    /// How long a connection attempt swallowed by a partition takes to fail.
+    pub connect_timeout: Dur,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            delay_mean: Dur(500_000),
+            delay_jitter: Dur(250_000),
+            delay_min: Dur(50_000),
+            connect_timeout: Dur(200_000_000),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    Connecting,
+    Up,
+}
+
+/// One connection. Index 0 is the initiator, 1 the acceptor; direction d carries messages
+/// from `ends[d]` to `ends[1 - d]`.
+pub(crate) struct Conn<M> {
+    pub ends: [NodeId; 2],
+    pub incarnations: [u32; 2],
+    pub state: ConnState,
+    pub up_at_ns: u64,
+    pub last_delivery_ns: [u64; 2],
+    pub held: [VecDeque<M>; 2],
+    pub closed_by: [bool; 2],
+}
+
+impl<M> Conn<M> {
+    pub fn side_of(&self, node: NodeId) -> Option<usize> {
+        if self.ends[0] == node {
+            Some(0)
+        } else if self.ends[1] == node {
+            Some(1)
+        } else {
+            None
+        }
+    }
+}
+
+pub(crate) struct Network<M> {
+    pub n: usize,
+    pub options: NetOptions,
+    pub conns: BTreeMap<ConnId, Conn<M>>,
+    /// `blocked[from * n + to]`: a two-way partition separates the pair.
+    pub blocked: Vec<bool>,
+    /// `held[from * n + to]`: a one-way partition holds messages from `from` to `to`.
+    pub held: Vec<bool>,
+    pub clog_until_ns: Vec<u64>,
+    pub clog_extra_ns: Vec<u64>,
+    pub spike_until_ns: u64,
+    pub spike_extra_ns: u64,
+}
+
+impl<M> Network<M> {
+    pub fn new(n: usize, options: NetOptions) -> Self {
+        Network {
+            n,
+            options,
+            conns: BTreeMap::new(),
+            blocked: vec![false; n * n],
+            held: vec![false; n * n],
+            clog_until_ns: vec![0; n],
+            clog_extra_ns: vec![0; n],
+            spike_until_ns: 0,
+            spike_extra_ns: 0,
+        }
+    }
+
+    pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
+        self.blocked[from.index() * self.n + to.index()]
+    }
+
+    pub fn is_held(&self, from: NodeId, to: NodeId) -> bool {
+        self.held[from.index() * self.n + to.index()]
+    }
+
+    /// True when no partition of either kind separates the pair in either direction.
+    pub fn reachable(&self, a: NodeId, b: NodeId) -> bool {
+        !(self.is_blocked(a, b)
+            || self.is_blocked(b, a)
+            || self.is_held(a, b)
+            || self.is_held(b, a))
+    }
+
+    /// One sampled one-way delay from `from` to `to` at `now_ns`, with clogs and spikes.
+    pub fn sample_delay(&self, rng: &mut ChaCha8Rng, now_ns: u64, from: NodeId, to: NodeId) -> u64 {
+        let o = &self.options;
+        let mut delay = jittered(
+            rng,
+            o.delay_mean.ns(),
+            o.delay_jitter.ns(),
+            o.delay_min.ns().max(1),
+        );
+        for node in [from, to] {
+            if now_ns < self.clog_until_ns[node.index()] {
+                delay += self.clog_extra_ns[node.index()];
+            }
+        }
+        if now_ns < self.spike_until_ns {
+            delay += self.spike_extra_ns;
+        }
+        delay
+    }
+
+    /// The connections of `node`, in id order.
+    pub fn conns_of(&self, node: NodeId) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.side_of(node).is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The connections that a blocked pair now separates, in id order.
+    pub fn conns_crossing_blocks(&self) -> Vec<ConnId> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| {
+                self.is_blocked(c.ends[0], c.ends[1]) || self.is_blocked(c.ends[1], c.ends[0])
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

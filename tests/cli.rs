@@ -1,0 +1,339 @@
+//! End-to-end tests of the faultline binary and the run driver: determinism across
+//! processes, identical results whatever the thread count, input errors with JSON paths
+//! and exit code 2, reports that replay, bug modes that are caught, panics that become a
+//! seed's failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use faultline::campaign;
+use faultline::cluster::{self, FailureKind, RunOptions, System, Violation};
+use faultline::node::{Context, Event, Node, NodeId};
+use faultline::scenario::{Expectation, Scenario, Schedule};
+use faultline::sim::Sim;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn same_seed_in_two_processes_gives_identical_json() {
+    // Goal: determinism is the product. Two processes, same seed, same bytes.
+    let s = scenario("counter-basic.json");
+    let s = s.to_str().unwrap();
+    let a = run(&["run", s, "--seed", "17", "--json"]);
+    let b = run(&["run", s, "--seed", "17", "--json"]);
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).expect("one JSON object");
+    assert_eq!(v["trace_hash"].as_str().unwrap().len(), 16);
+    assert!(v["events"].as_u64().unwrap() > 1000);
+    assert!(v["violations"].as_array().unwrap().is_empty());
+    let c = run(&["run", s, "--seed", "18", "--json"]);
+    let w: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap();
+    assert_ne!(
+        v["trace_hash"], w["trace_hash"],
+        "different seeds, different runs"
+    );
+}
+
+#[test]
+fn fuzz_results_do_not_depend_on_the_thread_count() {
+    let s = scenario("counter-basic.json");
+    let s = s.to_str().unwrap();
+    let one = run(&["fuzz", s, "--seeds", "100..140", "--jobs", "1", "--json"]);
+    let two = run(&["fuzz", s, "--seeds", "100..140", "--jobs", "2", "--json"]);
+    assert_eq!(one.status.code(), Some(0));
+    assert_eq!(stdout(&one), stdout(&two));
+    assert_eq!(stdout(&one).lines().count(), 41);
+}
+
+#[test]
+fn check_determinism_flag_finds_no_divergence() {
+    let s = scenario("counter-partition-heal.json");
+    let o = run(&["run", s.to_str().unwrap(), "--check-determinism"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("deterministic"));
+}
+
+#[test]
+fn bug_mode_is_caught_with_a_report_that_replays() {
+    // Goal: the example's bug mode is a red run with a readable report and one command that
+    // replays it exactly.
+    let dir = temp_dir("bug");
+    let s = scenario("counter-bug-gossip-before-fsync.json");
+    let o = run(&[
+        "run",
+        s.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("counter-durable"));
+    let report = dir.join("counter-bug-gossip-before-fsync-seed3.json");
+    let md = std::fs::read_to_string(report.with_extension("md")).expect("markdown report");
+    assert!(md.contains("faultline replay"));
+    assert!(md.contains("## Timeline"));
+    let replay = run(&["replay", report.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert!(
+        stdout(&replay).contains("replay     identical"),
+        "{}",
+        stdout(&replay)
+    );
+}
+
+#[test]
+fn tampered_report_is_reported_as_diverged() {
+    let dir = temp_dir("tamper");
+    let s = scenario("counter-bug-merge-overwrites.json");
+    let o = run(&[
+        "run",
+        s.to_str().unwrap(),
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let path = dir.join("counter-bug-merge-overwrites-seed1.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["trace_hash"] = "0000000000000000".into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let replay = run(&["replay", path.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(4));
+    assert!(stdout(&replay).contains("DIVERGED"));
+}
+
+/// A scenario text with one field replaced, for input-error tests.
+fn bad_scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bad_scenarios_exit_2_naming_file_and_path() {
+    let dir = temp_dir("bad");
+    let base = r#"{"version": 1, "name": "x", "system": {"kind": "counter", "nodes": 3},
+                   "duration": "1s"}"#;
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown-field.json", base.replace("\"duration\"", "\"durration\""), "durration"),
+        ("nodes.json", base.replace("\"nodes\": 3", "\"nodes\": 0"), "system.nodes"),
+        ("kind.json", base.replace("counter", "etcd"), "system"),
+        ("dur.json", base.replace("\"1s\"", "\"1 fortnight\""), "duration"),
+        (
+            "fault-node.json",
+            base.replace(
+                "\"duration\"",
+                r#""faults": [{"at": "1ms", "action": {"type": "crash", "node": "n7"}}], "duration""#,
+            ),
+            "faults[0].action",
+        ),
+        (
+            "fault-late.json",
+            base.replace(
+                "\"duration\"",
+                r#""faults": [{"at": "5s", "action": {"type": "heal"}}], "duration""#,
+            ),
+            "faults[0].at",
+        ),
+        (
+            "ratio.json",
+            base.replace(
+                "\"duration\"",
+                r#""disk": {"read_corruption": {"num": 3, "den": 2}}, "duration""#,
+            ),
+            "disk.read_corruption",
+        ),
+        ("version.json", base.replace("\"version\": 1", "\"version\": 9"), "version"),
+        ("syntax.json", base.replace('}', ""), "x"),
+        (
+            "expect.json",
+            base.replace(
+                "\"duration\"",
+                r#""expect": {"outcome": "violation", "invariant": "nope"}, "duration""#,
+            ),
+            "expect.invariant",
+        ),
+    ];
+    for (file, text, path) in cases {
+        let p = bad_scenario(&dir, file, &text);
+        let o = run(&["run", p.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(file), "{file}: message names the file: {err}");
+        if file != "syntax.json" {
+            assert!(
+                err.contains(&format!("at {path}")),
+                "{file}: names {path}: {err}"
+            );
+        }
+        assert!(!err.contains("panicked"), "{file}: {err}");
+    }
+    let missing = run(&["run", "/nonexistent/scenario.json"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let bad_range = run(&[
+        "fuzz",
+        scenario("counter-basic.json").to_str().unwrap(),
+        "--seeds",
+        "9..3",
+    ]);
+    assert_eq!(bad_range.status.code(), Some(2));
+    let bad_report = bad_scenario(&dir, "report.json", "{\"format\": 3}");
+    let o = run(&["replay", bad_report.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn every_bundled_scenario_parses() {
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap()
+    {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn counter_passes_hundreds_of_seeds_and_its_bug_modes_are_caught() {
+    // Goal: the correct protocol passes every seed under the nemesis, and each bug mode
+    // trips the invariant its scenario names (so the invariants are not vacuous).
+    let ok = Scenario::load(&scenario("counter-basic.json")).unwrap();
+    let runs = campaign::fuzz(&ok, 0..300, 2, &|_| {});
+    let failing: Vec<_> = runs.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
+    assert!(failing.is_empty(), "false alarms on seeds {failing:?}");
+    assert!(runs.iter().map(|r| r.outcome.applied.len()).sum::<usize>() > 1000);
+    for file in [
+        "counter-bug-gossip-before-fsync.json",
+        "counter-bug-merge-overwrites.json",
+    ] {
+        let bad = Scenario::load(&scenario(file)).unwrap();
+        let Expectation::Violation { invariant } = &bad.expect else {
+            panic!("{file} expects a violation");
+        };
+        let runs = campaign::fuzz(&bad, 0..20, 2, &|_| {});
+        let caught = runs
+            .iter()
+            .filter(|r| {
+                r.outcome
+                    .violations
+                    .iter()
+                    .any(|v| &v.invariant == invariant)
+            })
+            .count();
+        assert!(caught >= 15, "{file}: caught on {caught} of 20 seeds");
+        // The same scenario with the bug off passes.
+        let mut fixed = bad.clone();
+        #[allow(irrefutable_let_patterns)]
+        let faultline::scenario::SystemSpec::Counter(c) = &mut fixed.system
+        else {
+            unreachable!("counter scenarios")
+        };
+        c.bug_modes.clear();
+        let runs = campaign::fuzz(&fixed, 0..20, 2, &|_| {});
+        assert!(
+            runs.iter().all(|r| !r.failed()),
+            "{file} without the bug fails"
+        );
+    }
+}
+
+/// A node that panics on its third timer, to show a panic is one seed's failure.
+struct Fragile {
+    ticks: u32,
+}
+
+impl Node for Fragile {
+    type Msg = u8;
+    fn on_event(&mut self, ctx: &mut Context<'_, u8>, event: Event<u8>) {
+        if let Event::Timer { .. } | Event::Start { .. } = event {
+            self.ticks += 1;
+            assert!(
+                self.ticks < 3,
+                "fragile node gave up after {} ticks",
+                self.ticks
+            );
+            ctx.set_timer(1_000_000, 0);
+        }
+    }
+}
+
+struct FragileSystem;
+
+impl System for FragileSystem {
+    type Node = Fragile;
+    type Msg = u8;
+    fn names(&self) -> Vec<String> {
+        vec!["f0".into()]
+    }
+    fn factory(&self) -> Box<dyn FnMut(NodeId) -> Fragile> {
+        Box::new(|_| Fragile { ticks: 0 })
+    }
+    fn resolve_role(&self, _: &str, _: &Sim<Fragile>) -> Vec<NodeId> {
+        Vec::new()
+    }
+    fn fault_targets(&self) -> Vec<NodeId> {
+        vec![NodeId(0)]
+    }
+    fn after_event(&mut self, _: &Sim<Fragile>, _: NodeId) -> Vec<Violation> {
+        Vec::new()
+    }
+    fn begin_liveness(&mut self, _: &Sim<Fragile>) {}
+    fn pending(&mut self, _: &Sim<Fragile>) -> Option<String> {
+        None
+    }
+    fn finish(&mut self, _: &Sim<Fragile>) -> Vec<Violation> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_panic_in_a_node_is_that_seeds_failure() {
+    cluster::install_panic_hook();
+    let s = Scenario::load(&scenario("counter-basic.json")).unwrap();
+    let outcome = cluster::drive(
+        FragileSystem,
+        &s,
+        5,
+        &Schedule::default(),
+        &RunOptions::default(),
+    );
+    assert_eq!(outcome.violations.len(), 1);
+    let v = &outcome.violations[0];
+    assert_eq!(v.kind, FailureKind::Panic);
+    assert!(v.message.contains("fragile node gave up"), "{}", v.message);
+    assert!(
+        v.message.contains("tests/cli.rs"),
+        "location recorded: {}",
+        v.message
+    );
+    assert_eq!(v.at_ns, 2_000_000);
+}
