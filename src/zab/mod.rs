@@ -42,6 +42,25 @@ pub use broadcast::LeaderState;
 pub use serve::ClientConn;
 pub use sync::FollowerState;
 
+/// Names of the invariants and checkers the ZooKeeper system reports (see cluster::zk).
+pub fn invariant_names() -> [&'static str; 13] {
+    [
+        "zab-one-leader-per-epoch",
+        "zab-epoch-monotonic",
+        "zab-unique-zxid",
+        "zab-committed-agreement",
+        "zab-committed-truncated",
+        "zab-leader-completeness",
+        "zab-process-consistency",
+        "zab-digest-agreement",
+        "zab-ephemeral-session",
+        "zab-fle-vote-order",
+        "zk-acked-write-durable",
+        "zk-session-order",
+        "zk-sync-read",
+    ]
+}
+
 /// The Zab phase, orthogonal to the peer state (A.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ZabPhase {

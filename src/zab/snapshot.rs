@@ -89,6 +89,16 @@ impl ZabServer {
         self.storage.entries.iter().map(|e| e.txn.zxid)
     }
 
+    /// Every record of the current log generation, in zxid order.
+    pub fn log_entries(&self) -> &[super::txnlog::LogEntry] {
+        &self.storage.entries
+    }
+
+    /// (log generation, zxid the generation starts after).
+    pub fn log_generation(&self) -> (u64, Zxid) {
+        (self.storage.gen, self.storage.gen_base)
+    }
+
     /// The logged txn with this zxid, if any (binary search).
     pub fn logged_txn(&self, zxid: Zxid) -> Option<&super::msg::Txn> {
         let e = &self.storage.entries;

@@ -86,6 +86,8 @@ pub enum NewLeaderStage {
     Epoch,
     /// ACK sent; waiting for UPTODATE.
     Acked,
+    /// UPTODATE received: broadcast.
+    Done,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,6 +440,7 @@ impl ZabServer {
         let f = self.follower.as_mut().expect("follower state");
         assert_eq!(f.stage, NewLeaderStage::Acked, "UPTODATE before the NEWLEADER ACK");
         self.phase = ZabPhase::Broadcast;
+        f.stage = NewLeaderStage::Done;
         f.last_committed = self.tree.last_zxid();
         if !f.unlogged.is_empty() {
             // ZOOKEEPER-3911 mode: the synced txns reach the log only now.
