@@ -113,6 +113,8 @@ pub struct FollowerState {
     pub newleader_zxid: Zxid,
     /// Committed sync txns not yet logged (the ZOOKEEPER-3911 mode logs them late).
     pub unlogged: Vec<Txn>,
+    /// currentEpoch = the new epoch is durable (NEWLEADER processing).
+    pub epoch_persisted: bool,
     /// Packets received between NEWLEADER and UPTODATE, handled after UPTODATE.
     pub deferred: Vec<Msg>,
     /// Logged proposals awaiting their COMMIT, in zxid order.
@@ -136,6 +138,7 @@ impl FollowerState {
             stage: NewLeaderStage::NotYet,
             newleader_zxid: 0,
             unlogged: Vec::new(),
+            epoch_persisted: false,
             deferred: Vec::new(),
             pending: VecDeque::new(),
             unacked: VecDeque::new(),
@@ -352,6 +355,12 @@ impl ZabServer {
 
     /// NEWLEADER, after any SNAP snapshot: log the sync txns and persist currentEpoch, in
     /// the order the bug mode dictates, then ACK.
+    ///
+    /// Correct order (A.6, A.8): log + fsync the committed txns of older epochs, persist
+    /// currentEpoch, then log + fsync the committed txns of the new epoch (a late joiner
+    /// gets some), then ACK. Everything is durable before the ACK, and the log never holds
+    /// a txn of an epoch above the durable currentEpoch, which ZooKeeper would refuse to
+    /// start from.
     fn newleader_after_snapshot(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
         let e = f.zab_epoch.expect("epoch");
@@ -367,22 +376,26 @@ impl ZabServer {
             f.stage = NewLeaderStage::Epoch;
             return self.persist_current_epoch(ctx, e);
         }
-        self.log_unlogged(ctx);
         if self.cfg.bug(BugMode::Zk4646) {
             // ZOOKEEPER-4646 (Z8): the txns went to the logger but the ACK does not wait
             // for their fsync.
+            self.log_unlogged(ctx, u32::MAX);
             let f = self.follower.as_mut().expect("follower state");
             f.stage = NewLeaderStage::Epoch;
             return self.persist_current_epoch(ctx, e);
         }
+        self.log_unlogged(ctx, e);
         let f = self.follower.as_mut().expect("follower state");
         f.stage = NewLeaderStage::Log;
         self.follower_log_durable(ctx);
     }
 
-    fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>) {
+    /// Appends the buffered committed sync txns of epochs below `below_epoch`.
+    fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>, below_epoch: u32) {
         let f = self.follower.as_mut().expect("follower state");
-        let txns = std::mem::take(&mut f.unlogged);
+        let split = f.unlogged.partition_point(|t| zxid_epoch(t.zxid) < below_epoch);
+        let rest = f.unlogged.split_off(split);
+        let txns = std::mem::replace(&mut f.unlogged, rest);
         for txn in &txns {
             if txn.zxid > self.storage.last_zxid() {
                 self.storage.append(ctx.disk(), txn);
@@ -396,9 +409,11 @@ impl ZabServer {
         if f.stage != NewLeaderStage::Epoch || f.zab_epoch != Some(e) {
             return;
         }
-        if self.cfg.bug(BugMode::Zk4643) && !f.unlogged.is_empty() {
-            // 4643: only now log the txns, and ACK once they are durable.
-            self.log_unlogged(ctx);
+        f.epoch_persisted = true;
+        if !f.unlogged.is_empty() && !self.cfg.bug(BugMode::Zk3911) {
+            // The new epoch's txns (4643: all of them) go to the log only now; ACK once
+            // they are durable.
+            self.log_unlogged(ctx, u32::MAX);
             let f = self.follower.as_mut().expect("follower state");
             f.stage = NewLeaderStage::Log;
             return self.follower_log_durable(ctx);
@@ -420,7 +435,7 @@ impl ZabServer {
             if durable < self.storage.last_zxid() {
                 return;
             }
-            if self.cfg.bug(BugMode::Zk4643) {
+            if f.epoch_persisted {
                 return self.send_newleader_ack(ctx);
             }
             let e = f.zab_epoch.expect("epoch");
@@ -444,7 +459,7 @@ impl ZabServer {
         f.last_committed = self.tree.last_zxid();
         if !f.unlogged.is_empty() {
             // ZOOKEEPER-3911 mode: the synced txns reach the log only now.
-            self.log_unlogged(ctx);
+            self.log_unlogged(ctx, u32::MAX);
         }
         let f = self.follower.as_mut().expect("follower state");
         let deferred = std::mem::take(&mut f.deferred);
