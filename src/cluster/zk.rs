@@ -235,6 +235,8 @@ struct ServerMon {
     /// The server's log as last seen: (zxid, fingerprint), and its generation.
     mirror: Vec<(Zxid, u64)>,
     mirror_gen: u64,
+    /// The log is durable up to here (as last seen).
+    durable: Zxid,
     commit_upto: Zxid,
     established: Option<u32>,
     vote: Option<(u64, Vote)>,
@@ -377,12 +379,32 @@ impl Monitor {
         while keep > 0 && m.mirror[keep - 1].0 != entries[keep - 1].txn.zxid {
             keep -= 1;
         }
-        for (z, h) in m.mirror.drain(keep..) {
-            if self.committed.get(&z) == Some(&h) {
-                let msg = format!("committed txn {z:#x} was truncated from the log");
+        let removed: Vec<(Zxid, u64)> = m.mirror.drain(keep..).collect();
+        m.durable = s.view().log_durable_zxid;
+        // CommittedLogDurability (A.11 item 11): a TRUNC may remove a committed txn from
+        // one server (the leader truncates to its lastCommitted, then re-sends what it
+        // committed since), but never so that fewer than a quorum still hold it durably.
+        let quorum = self.servers.len() / 2 + 1;
+        for (z, h) in removed {
+            if self.committed.get(&z) != Some(&h) {
+                continue;
+            }
+            let holders = self
+                .servers
+                .iter()
+                .enumerate()
+                .filter(|(i, o)| *i != id.index() && o.durable >= z)
+                .filter(|(_, o)| o.mirror.binary_search(&(z, h)).is_ok())
+                .count();
+            if holders < quorum {
+                let msg = format!(
+                    "committed txn {z:#x} was truncated from the log; {holders} other servers \
+                     hold it durably, fewer than a quorum"
+                );
                 out.push(violation(sim, "zab-committed-truncated", id, msg));
             }
         }
+        let m = &mut self.servers[id.index()];
         for e in &entries[keep..] {
             let h = fingerprint(&e.txn);
             let z = e.txn.zxid;
