@@ -259,6 +259,8 @@ pub struct ZkSystem {
     workload: Rc<ZkWorkload>,
     mon: Monitor,
     heal_ns: Option<u64>,
+    /// Operations completed ok / fail / info, counted at the end of the run.
+    outcomes: [u64; 3],
 }
 
 impl ZkSystem {
@@ -272,6 +274,7 @@ impl ZkSystem {
             },
             spec: spec.clone(),
             heal_ns: None,
+            outcomes: [0; 3],
         }
     }
 
@@ -569,7 +572,8 @@ impl System for ZkSystem {
         let voters: Vec<NodeId> = self.server_ids().collect();
         let cfg = self.cfg.clone();
         let workload = Rc::clone(&self.workload);
-        let tick_ns = cfg.tick_ns();
+        // The client's own clock: heartbeats, timeouts and reconnect backoff every 100 ms.
+        let tick_ns = 100_000_000;
         Box::new(move |id| {
             if id.0 < servers {
                 ZkNode::Server(Box::new(ZabServer::new(id, &voters, cfg.clone())))
@@ -666,6 +670,18 @@ impl System for ZkSystem {
             .client_ids()
             .filter_map(|id| sim.node(id).and_then(ZkNode::client).map(|c| (id, &c.zk.history[..])))
             .collect();
+        for (_, h) in &histories {
+            for r in h.iter() {
+                if let Record::Complete { outcome, .. } = r {
+                    let i = match outcome {
+                        Outcome::Ok(_) => 0,
+                        Outcome::Fail(_) => 1,
+                        Outcome::Info(_) => 2,
+                    };
+                    self.outcomes[i] += 1;
+                }
+            }
+        }
         for (id, h) in &histories {
             out.extend(check_client_history(sim, *id, h, &self.mon.committed));
         }
@@ -677,6 +693,9 @@ impl System for ZkSystem {
         serde_json::json!({
             "leaders_established": self.mon.elections,
             "committed_txns": self.mon.committed.len(),
+            "ops_ok": self.outcomes[0],
+            "ops_fail": self.outcomes[1],
+            "ops_info": self.outcomes[2],
         })
     }
 }

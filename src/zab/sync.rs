@@ -377,10 +377,8 @@ impl ZabServer {
             return self.persist_current_epoch(ctx, e);
         }
         if self.cfg.bug(BugMode::Zk4646) {
-            // ZOOKEEPER-4646 (Z8): the txns went to the logger but the ACK does not wait
-            // for their fsync.
-            self.log_unlogged(ctx, u32::MAX);
-            let f = self.follower.as_mut().expect("follower state");
+            // ZOOKEEPER-4646 (Z8): the txns are handed to the asynchronous logger, and the
+            // ACK (sent once currentEpoch is written) overtakes the logger's write + fsync.
             f.stage = NewLeaderStage::Epoch;
             return self.persist_current_epoch(ctx, e);
         }
@@ -410,6 +408,11 @@ impl ZabServer {
             return;
         }
         f.epoch_persisted = true;
+        if self.cfg.bug(BugMode::Zk4646) {
+            // 4646: the ACK goes first; the logger's append and fsync land after it.
+            self.send_newleader_ack(ctx);
+            return self.log_unlogged(ctx, u32::MAX);
+        }
         if !f.unlogged.is_empty() && !self.cfg.bug(BugMode::Zk3911) {
             // The new epoch's txns (4643: all of them) go to the log only now; ACK once
             // they are durable.
