@@ -159,8 +159,14 @@ impl WorkloadClient {
         let path = format!("/k{key}");
         self.ops += 1;
         let data = format!("c{}-{}", self.index, self.ops).into_bytes();
-        let weights = [w.create, w.set_cas, w.delete, w.get, w.sync_get, w.ephemeral];
+        let mut weights = [w.create, w.set_cas, w.delete, w.get, w.sync_get, w.ephemeral];
+        if w.writers.is_some_and(|n| self.index >= n) {
+            weights = [0, 0, 0, w.get, w.sync_get, 0];
+        }
         let total: u32 = weights.iter().sum();
+        if total == 0 {
+            return;
+        }
         let mut pick = ctx.rng().gen_range(0..total);
         let mut kind = 0;
         while pick >= weights[kind] {
@@ -656,9 +662,11 @@ impl System for ZkSystem {
             let answered = c.zk.history.iter().any(|r| {
                 matches!(r, Record::Complete { zxid: Some(_), at_ns, .. } if *at_ns >= heal_ns)
             });
-            let write_answered = !writes || answered_write_since(&c.zk.history, heal_ns);
+            let writer = self.workload.writers.map_or(true, |n| id.0 - self.spec.servers < n);
+            let write_answered =
+                !writes || !writer || answered_write_since(&c.zk.history, heal_ns);
             if !answered || !write_answered {
-                return Some(format!("{} has no write answered since the heal", sim.name(id)));
+                return Some(format!("{} has no op answered since the heal", sim.name(id)));
             }
         }
         None

@@ -130,6 +130,10 @@ pub struct ZkWorkload {
     pub session_timeout_ms: u64,
     /// An operation without an answer after this long completes as unknown (info).
     pub request_timeout: Dur,
+    /// Only clients c0 .. c{writers-1} issue writes; the others only read (get, sync+get).
+    /// None: every client writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writers: Option<u32>,
     pub create: u32,
     pub set_cas: u32,
     pub delete: u32,
@@ -146,6 +150,7 @@ impl Default for ZkWorkload {
             start_after: Dur::from_ms(500),
             session_timeout_ms: 1000,
             request_timeout: Dur::from_s(2),
+            writers: None,
             create: 2,
             set_cas: 4,
             delete: 1,

@@ -193,8 +193,12 @@ fn validate_action(
 ) -> Result<(), Problem> {
     let names = system.fault_target_names();
     let roles = system.roles();
+    // A partition may also place clients (by name) on a side; other faults target servers.
+    let all_names = system.node_names();
+    let partition = matches!(a, FaultAction::Partition { .. } | FaultAction::OneWay { .. });
     for r in a.node_refs() {
-        if !names.contains(r) && !roles.contains(&r.as_str()) {
+        let known = names.contains(r) || (partition && all_names.contains(r));
+        if !known && !roles.contains(&r.as_str()) {
             return fail(
                 path,
                 format!(
