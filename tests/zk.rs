@@ -9,7 +9,9 @@ use faultline::cluster::RunOutcome;
 use faultline::scenario::{Expectation, Scenario, SystemSpec};
 
 fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
     Scenario::load(&path).expect("scenario loads")
 }
 
@@ -26,11 +28,22 @@ fn violations(o: &RunOutcome) -> Vec<String> {
 
 fn assert_passes(name: &str, seeds: std::ops::Range<u64>) {
     let s = load(name);
-    assert_eq!(s.expect, Expectation::Pass, "{name} must be a passing scenario");
+    assert_eq!(
+        s.expect,
+        Expectation::Pass,
+        "{name} must be a passing scenario"
+    );
     for seed in seeds {
         let o = run(&s, seed);
-        assert!(o.violations.is_empty(), "{name} seed {seed}: {:?}", violations(&o));
-        assert!(o.recovered_ns.is_some(), "{name} seed {seed} did not recover");
+        assert!(
+            o.violations.is_empty(),
+            "{name} seed {seed}: {:?}",
+            violations(&o)
+        );
+        assert!(
+            o.recovered_ns.is_some(),
+            "{name} seed {seed} did not recover"
+        );
     }
 }
 
@@ -53,12 +66,24 @@ fn assert_bug_caught(name: &str, seeds: std::ops::Range<u64>) {
     let off = without_bugs(on.clone());
     let caught: Vec<u64> = seeds
         .clone()
-        .filter(|seed| run(&on, *seed).violations.iter().any(|v| v.invariant == invariant))
+        .filter(|seed| {
+            run(&on, *seed)
+                .violations
+                .iter()
+                .any(|v| v.invariant == invariant)
+        })
         .collect();
-    assert!(!caught.is_empty(), "{name}: no seed in {seeds:?} violates {invariant}");
+    assert!(
+        !caught.is_empty(),
+        "{name}: no seed in {seeds:?} violates {invariant}"
+    );
     for seed in caught.iter().take(5) {
         let o = run(&off, *seed);
-        assert!(o.violations.is_empty(), "{name} off, seed {seed}: {:?}", violations(&o));
+        assert!(
+            o.violations.is_empty(),
+            "{name} off, seed {seed}: {:?}",
+            violations(&o)
+        );
     }
 }
 
@@ -158,7 +183,11 @@ fn zk_ensembles_of_1_3_5_7_elect_and_commit() {
         };
         z.servers = servers;
         let o = run(&s, 1);
-        assert!(o.violations.is_empty(), "{servers} servers: {:?}", violations(&o));
+        assert!(
+            o.violations.is_empty(),
+            "{servers} servers: {:?}",
+            violations(&o)
+        );
         let committed = o.system["committed_txns"].as_u64().unwrap_or(0);
         let ok = o.system["ops_ok"].as_u64().unwrap_or(0);
         assert!(committed > 20 && ok > 50, "{servers} servers: {}", o.system);

@@ -159,7 +159,14 @@ impl WorkloadClient {
         let path = format!("/k{key}");
         self.ops += 1;
         let data = format!("c{}-{}", self.index, self.ops).into_bytes();
-        let mut weights = [w.create, w.set_cas, w.delete, w.get, w.sync_get, w.ephemeral];
+        let mut weights = [
+            w.create,
+            w.set_cas,
+            w.delete,
+            w.get,
+            w.sync_get,
+            w.ephemeral,
+        ];
         if w.writers.is_some_and(|n| self.index >= n) {
             weights = [0, 0, 0, w.get, w.sync_get, 0];
         }
@@ -357,10 +364,16 @@ impl Monitor {
             out.push(violation(sim, "zab-epoch-monotonic", id, msg));
         }
         if v.current_epoch > v.accepted_epoch {
-            let msg = format!("currentEpoch {} > acceptedEpoch {}", v.current_epoch, v.accepted_epoch);
+            let msg = format!(
+                "currentEpoch {} > acceptedEpoch {}",
+                v.current_epoch, v.accepted_epoch
+            );
             out.push(violation(sim, "zab-epoch-monotonic", id, msg));
         }
-        m.durable_epochs_max = (durable.0.max(m.durable_epochs_max.0), durable.1.max(m.durable_epochs_max.1));
+        m.durable_epochs_max = (
+            durable.0.max(m.durable_epochs_max.0),
+            durable.1.max(m.durable_epochs_max.1),
+        );
         m.mem_epochs = mem;
     }
 
@@ -444,7 +457,10 @@ impl Monitor {
         };
         let prev = *self.leaders.entry(e).or_insert(id.0);
         if prev != id.0 {
-            let msg = format!("zk{prev} and zk{} both established leaders of epoch {e}", id.0);
+            let msg = format!(
+                "zk{prev} and zk{} both established leaders of epoch {e}",
+                id.0
+            );
             out.push(violation(sim, "zab-one-leader-per-epoch", id, msg));
         }
         let gen_base = s.log_generation().1;
@@ -539,7 +555,10 @@ impl Monitor {
             }
         }
         for (path, owner) in &v.ephemerals {
-            let closed = self.closed_sessions.get(owner).is_some_and(|z| *z <= v.last_applied);
+            let closed = self
+                .closed_sessions
+                .get(owner)
+                .is_some_and(|z| *z <= v.last_applied);
             if closed || v.sessions.binary_search(owner).is_err() {
                 let msg = format!("ephemeral {path} outlives its session {owner:#x}");
                 out.push(violation(sim, "zab-ephemeral-session", id, msg));
@@ -554,7 +573,8 @@ impl Monitor {
             };
             if let Some((round, old)) = m.vote {
                 if round == v.election_round && vote_beats(&old, &vote, false) {
-                    let msg = format!("vote went from {old:?} to the worse {vote:?} in round {round}");
+                    let msg =
+                        format!("vote went from {old:?} to the worse {vote:?} in round {round}");
                     out.push(violation(sim, "zab-fle-vote-order", id, msg));
                 }
             }
@@ -642,7 +662,11 @@ impl System for ZkSystem {
         for id in self.server_ids() {
             let v = server(sim, id).expect("up").view();
             if id != lid && (v.leader != Some(lid.0) || v.phase != ZabPhase::Broadcast) {
-                return Some(format!("{} is not in BROADCAST under {}", sim.name(id), sim.name(lid)));
+                return Some(format!(
+                    "{} is not in BROADCAST under {}",
+                    sim.name(id),
+                    sim.name(lid)
+                ));
             }
             if v.last_applied != lv.last_committed {
                 return Some(format!(
@@ -659,14 +683,19 @@ impl System for ZkSystem {
             let Some(c) = sim.node(id).and_then(ZkNode::client) else {
                 continue;
             };
-            let answered = c.zk.history.iter().any(|r| {
-                matches!(r, Record::Complete { zxid: Some(_), at_ns, .. } if *at_ns >= heal_ns)
-            });
-            let writer = self.workload.writers.map_or(true, |n| id.0 - self.spec.servers < n);
-            let write_answered =
-                !writes || !writer || answered_write_since(&c.zk.history, heal_ns);
+            let answered = c.zk.history.iter().any(
+                |r| matches!(r, Record::Complete { zxid: Some(_), at_ns, .. } if *at_ns >= heal_ns),
+            );
+            let writer = self
+                .workload
+                .writers
+                .map_or(true, |n| id.0 - self.spec.servers < n);
+            let write_answered = !writes || !writer || answered_write_since(&c.zk.history, heal_ns);
             if !answered || !write_answered {
-                return Some(format!("{} has no op answered since the heal", sim.name(id)));
+                return Some(format!(
+                    "{} has no op answered since the heal",
+                    sim.name(id)
+                ));
             }
         }
         None
@@ -676,7 +705,11 @@ impl System for ZkSystem {
         let mut out = Vec::new();
         let histories: Vec<(NodeId, &[Record])> = self
             .client_ids()
-            .filter_map(|id| sim.node(id).and_then(ZkNode::client).map(|c| (id, &c.zk.history[..])))
+            .filter_map(|id| {
+                sim.node(id)
+                    .and_then(ZkNode::client)
+                    .map(|c| (id, &c.zk.history[..]))
+            })
             .collect();
         for (_, h) in &histories {
             for r in h.iter() {
@@ -735,7 +768,9 @@ fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
     let mut out = Vec::new();
     for r in history {
         match r {
-            Record::Invoke { op_id, op, at_ns, .. } => {
+            Record::Invoke {
+                op_id, op, at_ns, ..
+            } => {
                 invoked.insert(*op_id, (*at_ns, op));
             }
             Record::Complete {

@@ -15,12 +15,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::example::counter::CounterBug;
-use crate::zab::config::ZabConfig;
 use crate::sim::disk::DiskOptions;
 use crate::sim::fault::FaultAction;
 use crate::sim::net::NetOptions;
 use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
+use crate::zab::config::ZabConfig;
 
 pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault};
 

@@ -103,7 +103,10 @@ fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
                 );
             }
             if z.clients > 64 {
-                return fail("system.clients", format!("must be at most 64 (got {})", z.clients));
+                return fail(
+                    "system.clients",
+                    format!("must be at most 64 (got {})", z.clients),
+                );
             }
             if let Err(problem) = z.zoo_cfg.validate() {
                 return fail("system.zoo_cfg", problem);
@@ -112,9 +115,19 @@ fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
             if w.ops_per_s == 0 || w.keys == 0 {
                 return fail("system.workload", "ops_per_s and keys must be at least 1");
             }
-            let weights = [w.create, w.set_cas, w.delete, w.get, w.sync_get, w.ephemeral];
+            let weights = [
+                w.create,
+                w.set_cas,
+                w.delete,
+                w.get,
+                w.sync_get,
+                w.ephemeral,
+            ];
             if weights.iter().all(|x| *x == 0) {
-                return fail("system.workload", "at least one operation weight must be > 0");
+                return fail(
+                    "system.workload",
+                    "at least one operation weight must be > 0",
+                );
             }
             if w.request_timeout.ns() == 0 {
                 return fail("system.workload.request_timeout", "must be longer than 0");
@@ -195,7 +208,10 @@ fn validate_action(
     let roles = system.roles();
     // A partition may also place clients (by name) on a side; other faults target servers.
     let all_names = system.node_names();
-    let partition = matches!(a, FaultAction::Partition { .. } | FaultAction::OneWay { .. });
+    let partition = matches!(
+        a,
+        FaultAction::Partition { .. } | FaultAction::OneWay { .. }
+    );
     for r in a.node_refs() {
         let known = names.contains(r) || (partition && all_names.contains(r));
         if !known && !roles.contains(&r.as_str()) {

@@ -273,7 +273,10 @@ impl ZabServer {
         };
         let e = l.zab_epoch.expect("epoch");
         let counter = zxid_counter(l.last_proposed) + 1;
-        assert!(counter < u32::MAX, "zxid counter rollover (ZOOKEEPER-1277) not modelled");
+        assert!(
+            counter < u32::MAX,
+            "zxid counter rollover (ZOOKEEPER-1277) not modelled"
+        );
         let zxid = make_zxid(e, counter);
         let txn = Txn {
             zxid,
@@ -404,7 +407,11 @@ impl ZabServer {
         let l = self.leader.as_mut().expect("leader state");
         l.ping_round += 1;
         let round = l.ping_round;
-        let limit = if l.established { sync_limit_ns } else { init_limit_ns };
+        let limit = if l.established {
+            sync_limit_ns
+        } else {
+            init_limit_ns
+        };
         let silent: Vec<ConnId> = l
             .learners
             .iter()

@@ -177,7 +177,13 @@ impl ZkClient {
     fn send_request(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, item: Inflight) {
         self.next_xid += 1;
         let xid = self.next_xid;
-        ctx.send(conn, Msg::ClientRequest { xid, op: item.op.clone() });
+        ctx.send(
+            conn,
+            Msg::ClientRequest {
+                xid,
+                op: item.op.clone(),
+            },
+        );
         self.inflight.insert(xid, item);
     }
 
@@ -262,7 +268,10 @@ impl ZkClient {
         let now = ctx.now();
         self.last_recv_ns = now;
         match msg {
-            Msg::ConnectResp { session, timeout_ms } => {
+            Msg::ConnectResp {
+                session,
+                timeout_ms,
+            } => {
                 if self.session != session {
                     // A new session: ops invoked under the old one were already completed.
                     self.session = session;

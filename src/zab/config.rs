@@ -90,7 +90,9 @@ impl ZabConfig {
     /// defaults are 2 and 20 ticks (A.9).
     pub fn negotiate_session_timeout_ms(&self, requested_ms: u64) -> u64 {
         let min = self.min_session_timeout_ms.unwrap_or(2 * self.tick_time_ms);
-        let max = self.max_session_timeout_ms.unwrap_or(20 * self.tick_time_ms);
+        let max = self
+            .max_session_timeout_ms
+            .unwrap_or(20 * self.tick_time_ms);
         requested_ms.clamp(min, max.max(min))
     }
     /// Semantic validation (called by the scenario layer); returns the offending key.
@@ -171,8 +173,7 @@ mod tests {
     #[test]
     fn config_json_uses_zoo_cfg_names_and_rejects_unknown_keys() {
         let cfg: ZabConfig =
-            serde_json::from_str(r#"{"tickTime": 50, "bugModes": ["ZOOKEEPER-4643"]}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"tickTime": 50, "bugModes": ["ZOOKEEPER-4643"]}"#).unwrap();
         assert_eq!(cfg.tick_time_ms, 50);
         assert!(cfg.bug(BugMode::Zk4643));
         assert!(serde_json::from_str::<ZabConfig>(r#"{"tick": 1}"#).is_err());

@@ -145,7 +145,11 @@ impl Election {
             // A newer round: join it, restart my tally, vote for the better of n and me.
             self.logical_clock = n.election_epoch;
             self.recv.clear();
-            self.vote = if vote_beats(&n.vote, &own, self.bug_1419) { n.vote } else { own };
+            self.vote = if vote_beats(&n.vote, &own, self.bug_1419) {
+                n.vote
+            } else {
+                own
+            };
             self.recv.insert(self.me, self.seen_self());
             step.broadcast = true;
             step.disarm_finalize = self.finalizing;

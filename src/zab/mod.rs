@@ -87,10 +87,22 @@ enum ConnRole {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum FsyncWait {
     /// The log is durable up to `upto` (unless it was truncated since: `trunc_gen`).
-    Log { upto: Zxid, trunc_gen: u64 },
-    AcceptedEpoch { epoch: u32, role_gen: u64 },
-    CurrentEpoch { epoch: u32, role_gen: u64 },
-    Snapshot { name: String, role_gen: u64 },
+    Log {
+        upto: Zxid,
+        trunc_gen: u64,
+    },
+    AcceptedEpoch {
+        epoch: u32,
+        role_gen: u64,
+    },
+    CurrentEpoch {
+        epoch: u32,
+        role_gen: u64,
+    },
+    Snapshot {
+        name: String,
+        role_gen: u64,
+    },
 }
 
 const TAG_TICK: u64 = 1;
@@ -293,7 +305,11 @@ impl ZabServer {
     /// unapplied txns are applied and a half-done SNAP is forgotten.
     fn reload_from_page_cache(&mut self, ctx: &mut Context<'_, Msg>) -> Result<(), String> {
         let r = txnlog::recover(ctx.disk())?;
-        assert_eq!(r.storage.last_zxid(), self.storage.last_zxid(), "log view diverged");
+        assert_eq!(
+            r.storage.last_zxid(),
+            self.storage.last_zxid(),
+            "log view diverged"
+        );
         self.tree = r.tree;
         self.last_processed = self.tree.last_zxid();
         Ok(())
@@ -377,7 +393,12 @@ impl ZabServer {
     /// Election connections go from the larger sid to the smaller, as in ZooKeeper's
     /// QuorumCnxManager, so each pair has one.
     fn connect_election_peers(&mut self, ctx: &mut Context<'_, Msg>) {
-        let lower: Vec<u32> = self.voters.iter().copied().filter(|v| *v < self.me).collect();
+        let lower: Vec<u32> = self
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| *v < self.me)
+            .collect();
         for peer in lower {
             if !self.election_conns.contains_key(&peer) {
                 let conn = ctx.connect(NodeId(peer));
@@ -540,7 +561,10 @@ impl ZabServer {
 
     pub(crate) fn persist_current_epoch(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
         assert!(epoch >= self.current_epoch, "currentEpoch goes back");
-        assert!(epoch <= self.accepted_epoch, "currentEpoch above acceptedEpoch");
+        assert!(
+            epoch <= self.accepted_epoch,
+            "currentEpoch above acceptedEpoch"
+        );
         self.current_epoch = epoch;
         ctx.disk()
             .write_all(txnlog::CURRENT_EPOCH_FILE, &txnlog::encode_epoch(epoch));
@@ -633,7 +657,11 @@ impl ZabServer {
     pub(crate) fn apply_committed(&mut self, ctx: &mut Context<'_, Msg>, txn: &msg::Txn) {
         if txn.zxid <= self.tree.last_zxid() {
             // Only under ZOOKEEPER-2355 can a commit be at or below the applied state.
-            assert!(self.bug(BugMode::Zk2355), "commit {:#x} already applied", txn.zxid);
+            assert!(
+                self.bug(BugMode::Zk2355),
+                "commit {:#x} already applied",
+                txn.zxid
+            );
             return;
         }
         let applied = self.tree.apply(txn);
@@ -641,8 +669,7 @@ impl ZabServer {
         self.stats.txns_applied += 1;
         self.commits_since_snapshot += 1;
         self.deliver_applied(ctx, txn, applied);
-        if self.commits_since_snapshot >= self.cfg.snap_count && self.phase == ZabPhase::Broadcast
-        {
+        if self.commits_since_snapshot >= self.cfg.snap_count && self.phase == ZabPhase::Broadcast {
             // Periodic snapshot of committed state only (a snapshot cannot be truncated).
             self.persist_snapshot(ctx, false);
         }

@@ -74,19 +74,36 @@ pub enum Op {
         sequential: bool,
     },
     /// `version` -1 matches any version.
-    Delete { path: String, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
     SetData {
         path: String,
         data: Vec<u8>,
         version: i32,
     },
     /// Only inside a multi: asserts the version of a node.
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(Vec<Op>),
-    GetData { path: String, watch: bool },
-    Exists { path: String, watch: bool },
-    GetChildren { path: String, watch: bool },
-    Sync { path: String },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    Sync {
+        path: String,
+    },
 }
 
 impl Op {
@@ -94,7 +111,10 @@ impl Op {
     pub fn is_write(&self) -> bool {
         matches!(
             self,
-            Op::Create { .. } | Op::Delete { .. } | Op::SetData { .. } | Op::Check { .. }
+            Op::Create { .. }
+                | Op::Delete { .. }
+                | Op::SetData { .. }
+                | Op::Check { .. }
                 | Op::Multi(_)
         )
     }
@@ -118,7 +138,9 @@ pub enum OpResult {
 /// One idempotent change to the data tree, as the leader's prep stage produced it (A.7).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TxnOp {
-    CreateSession { timeout_ms: u64 },
+    CreateSession {
+        timeout_ms: u64,
+    },
     /// Closes the session and deletes all its ephemerals, in this one txn (A.9).
     CloseSession,
     Create {
@@ -126,14 +148,25 @@ pub enum TxnOp {
         data: Vec<u8>,
         ephemeral_owner: u64,
     },
-    Delete { path: String },
-    SetData { path: String, data: Vec<u8> },
-    Check { path: String },
+    Delete {
+        path: String,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+    },
+    Check {
+        path: String,
+    },
     /// All or nothing; a failed multi is an `Error` txn instead.
     Multi(Vec<TxnOp>),
     /// A request that failed validation still becomes a txn, so that it is answered in the
     /// session's order (ZooKeeper's error txns). `index` is the failed op of a multi.
-    Error { code: ErrCode, multi_len: u32, index: u32 },
+    Error {
+        code: ErrCode,
+        multi_len: u32,
+        index: u32,
+    },
 }
 
 /// A transaction: a change with its zxid and the request it answers.
@@ -169,8 +202,13 @@ pub enum Msg {
     Notification(Notification),
 
     // ---- learner protocol (on the follower's quorum connection to its leader)
-    FollowerInfo { sid: u32, accepted_epoch: u32 },
-    LeaderInfo { zab_epoch: u32 },
+    FollowerInfo {
+        sid: u32,
+        accepted_epoch: u32,
+    },
+    LeaderInfo {
+        zab_epoch: u32,
+    },
     /// `promised` false is ZooKeeper's ACKEPOCH with epoch -1: the follower had already
     /// promised this epoch (A.5 item 3).
     AckEpoch {
@@ -178,26 +216,50 @@ pub enum Msg {
         last_zxid: Zxid,
         promised: bool,
     },
-    Diff { zxid: Zxid },
-    Trunc { zxid: Zxid },
-    Snap { zxid: Zxid, image: Box<TreeImage> },
+    Diff {
+        zxid: Zxid,
+    },
+    Trunc {
+        zxid: Zxid,
+    },
+    Snap {
+        zxid: Zxid,
+        image: Box<TreeImage>,
+    },
     Proposal(Txn),
-    Commit { zxid: Zxid },
-    NewLeader { zxid: Zxid },
-    Ack { zxid: Zxid },
+    Commit {
+        zxid: Zxid,
+    },
+    NewLeader {
+        zxid: Zxid,
+    },
+    Ack {
+        zxid: Zxid,
+    },
     UpToDate,
     /// Leader -> learner every tick; `round` numbers the pings for quorum syncs.
-    Ping { round: u64 },
+    Ping {
+        round: u64,
+    },
     /// Learner -> leader: the sessions its clients touched since the last ping (A.9).
-    PingAck { round: u64, touched: Vec<u64> },
+    PingAck {
+        round: u64,
+        touched: Vec<u64>,
+    },
     Request {
         session: u64,
         cxid: u64,
         req: Forwarded,
     },
     /// A forwarded `sync`; answered by `SyncDone` behind the COMMITs it waited for.
-    SyncReq { session: u64, cxid: u64 },
-    SyncDone { session: u64, cxid: u64 },
+    SyncReq {
+        session: u64,
+        cxid: u64,
+    },
+    SyncDone {
+        session: u64,
+        cxid: u64,
+    },
 
     // ---- client <-> server
     ConnectReq {
@@ -205,10 +267,18 @@ pub enum Msg {
         last_zxid_seen: Zxid,
         timeout_ms: u64,
     },
-    ConnectResp { session: u64, timeout_ms: u64 },
+    ConnectResp {
+        session: u64,
+        timeout_ms: u64,
+    },
     /// The server refuses: it is behind the client, not serving, or the session expired.
-    ConnectRefused { expired: bool },
-    ClientRequest { xid: u64, op: Op },
+    ConnectRefused {
+        expired: bool,
+    },
+    ClientRequest {
+        xid: u64,
+        op: Op,
+    },
     ClientResponse {
         xid: u64,
         zxid: Zxid,
@@ -220,6 +290,10 @@ pub enum Msg {
         zxid: Zxid,
     },
     ClientPing,
-    ClientPong { zxid: Zxid },
-    CloseSessionReq { xid: u64 },
+    ClientPong {
+        zxid: Zxid,
+    },
+    CloseSessionReq {
+        xid: u64,
+    },
 }

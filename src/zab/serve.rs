@@ -62,7 +62,12 @@ impl ZabServer {
             Msg::ClientPing => {
                 let session = self.clients[&conn].session;
                 self.touch_session(ctx, session);
-                ctx.send(conn, Msg::ClientPong { zxid: self.last_processed });
+                ctx.send(
+                    conn,
+                    Msg::ClientPong {
+                        zxid: self.last_processed,
+                    },
+                );
             }
             _ => {}
         }
@@ -104,7 +109,13 @@ impl ZabServer {
             c.session = session;
             c.timeout_ms = timeout_ms;
             self.touch_session(ctx, session);
-            ctx.send(conn, Msg::ConnectResp { session, timeout_ms });
+            ctx.send(
+                conn,
+                Msg::ConnectResp {
+                    session,
+                    timeout_ms,
+                },
+            );
             return;
         }
         let timeout_ms = self.cfg.negotiate_session_timeout_ms(timeout_ms);
@@ -130,7 +141,13 @@ impl ZabServer {
         }
     }
 
-    fn submit_write(&mut self, ctx: &mut Context<'_, Msg>, session: u64, cxid: u64, req: Forwarded) {
+    fn submit_write(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        session: u64,
+        cxid: u64,
+        req: Forwarded,
+    ) {
         if self.leader_established() {
             self.propose(ctx, session, cxid, req);
         } else if let Some(f) = self.follower.as_ref() {
@@ -156,7 +173,10 @@ impl ZabServer {
                     c.busy = Some(xid);
                     self.submit_write(ctx, session, xid, Forwarded::CloseSession);
                 }
-                Queued::Op { xid, op: Op::Sync { .. } } => {
+                Queued::Op {
+                    xid,
+                    op: Op::Sync { .. },
+                } => {
                     c.busy = Some(xid);
                     if self.leader_established() {
                         self.leader_sync(ctx, SyncOrigin::Local, session, xid);
@@ -179,9 +199,7 @@ impl ZabServer {
         match op {
             Op::GetData { path, watch: true } if exists => self.watches.add_data(path, conn.0),
             Op::Exists { path, watch: true } => self.watches.add_data(path, conn.0),
-            Op::GetChildren { path, watch: true } if exists => {
-                self.watches.add_child(path, conn.0)
-            }
+            Op::GetChildren { path, watch: true } if exists => self.watches.add_child(path, conn.0),
             _ => {}
         }
         let zxid = self.last_processed;
@@ -199,7 +217,14 @@ impl ZabServer {
         }
         c.busy = None;
         let zxid = self.last_processed;
-        ctx.send(conn, Msg::ClientResponse { xid: cxid, zxid, result: OpResult::Synced });
+        ctx.send(
+            conn,
+            Msg::ClientResponse {
+                xid: cxid,
+                zxid,
+                result: OpResult::Synced,
+            },
+        );
         self.pump(ctx, conn);
     }
 

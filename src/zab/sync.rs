@@ -175,12 +175,27 @@ impl ZabServer {
         let (window, base) = self.committed_window(last_committed);
         let plan = choose_sync(peer_last, &window, base, last_committed);
         let (txns, head) = match plan {
-            SyncPlan::Diff { txns } => (txns, Msg::Diff { zxid: last_committed }),
+            SyncPlan::Diff { txns } => (
+                txns,
+                Msg::Diff {
+                    zxid: last_committed,
+                },
+            ),
             SyncPlan::Trunc { zxid, txns } => (txns, Msg::Trunc { zxid }),
             SyncPlan::Snap => {
-                assert_eq!(self.tree.last_zxid(), last_committed, "leader tree != committed");
+                assert_eq!(
+                    self.tree.last_zxid(),
+                    last_committed,
+                    "leader tree != committed"
+                );
                 let image = Box::new(self.tree.image());
-                (Vec::new(), Msg::Snap { zxid: last_committed, image })
+                (
+                    Vec::new(),
+                    Msg::Snap {
+                        zxid: last_committed,
+                        image,
+                    },
+                )
             }
         };
         ctx.send(conn, head);
@@ -214,8 +229,10 @@ impl ZabServer {
             return;
         }
         f.last_heard_ns = now;
-        if f.stage == NewLeaderStage::Acked || f.stage == NewLeaderStage::Epoch
-            || f.stage == NewLeaderStage::Log || f.stage == NewLeaderStage::Snapshot
+        if f.stage == NewLeaderStage::Acked
+            || f.stage == NewLeaderStage::Epoch
+            || f.stage == NewLeaderStage::Log
+            || f.stage == NewLeaderStage::Snapshot
         {
             if matches!(msg, Msg::Proposal(_) | Msg::Commit { .. }) {
                 f.deferred.push(msg);
@@ -313,14 +330,21 @@ impl ZabServer {
         let Some(txn) = head else {
             panic!("COMMIT {zxid:#x} with no pending proposal");
         };
-        assert_eq!(txn.zxid, zxid, "Committing zxid {zxid:#x} but next pending txn is other");
+        assert_eq!(
+            txn.zxid, zxid,
+            "Committing zxid {zxid:#x} but next pending txn is other"
+        );
         f.last_committed = zxid;
         self.apply_committed(ctx, &txn);
     }
 
     fn follower_on_newleader(&mut self, ctx: &mut Context<'_, Msg>, zxid: Zxid) {
         let f = self.follower.as_mut().expect("follower state");
-        assert_eq!(Some(zxid_epoch(zxid)), f.zab_epoch, "NEWLEADER of another epoch");
+        assert_eq!(
+            Some(zxid_epoch(zxid)),
+            f.zab_epoch,
+            "NEWLEADER of another epoch"
+        );
         assert_eq!(f.stage, NewLeaderStage::NotYet, "second NEWLEADER");
         f.newleader_zxid = zxid;
         let k = f.sync_txns.partition_point(|t| t.zxid <= f.sync_committed);
@@ -391,7 +415,9 @@ impl ZabServer {
     /// Appends the buffered committed sync txns of epochs below `below_epoch`.
     fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>, below_epoch: u32) {
         let f = self.follower.as_mut().expect("follower state");
-        let split = f.unlogged.partition_point(|t| zxid_epoch(t.zxid) < below_epoch);
+        let split = f
+            .unlogged
+            .partition_point(|t| zxid_epoch(t.zxid) < below_epoch);
         let rest = f.unlogged.split_off(split);
         let txns = std::mem::replace(&mut f.unlogged, rest);
         for txn in &txns {
@@ -427,7 +453,12 @@ impl ZabServer {
     fn send_newleader_ack(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
         f.stage = NewLeaderStage::Acked;
-        ctx.send(f.conn, Msg::Ack { zxid: f.newleader_zxid });
+        ctx.send(
+            f.conn,
+            Msg::Ack {
+                zxid: f.newleader_zxid,
+            },
+        );
     }
 
     /// Log durability advanced: continue NEWLEADER, or ACK durable proposals in order.
@@ -456,7 +487,11 @@ impl ZabServer {
 
     fn follower_on_uptodate(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
-        assert_eq!(f.stage, NewLeaderStage::Acked, "UPTODATE before the NEWLEADER ACK");
+        assert_eq!(
+            f.stage,
+            NewLeaderStage::Acked,
+            "UPTODATE before the NEWLEADER ACK"
+        );
         self.phase = ZabPhase::Broadcast;
         f.stage = NewLeaderStage::Done;
         f.last_committed = self.tree.last_zxid();
@@ -520,13 +555,24 @@ mod tests {
     #[test]
     fn a_follower_in_the_window_gets_a_diff() {
         let p = choose_sync(z(1, 3), &window(), 0, z(3, 2));
-        assert_eq!(p, SyncPlan::Diff { txns: vec![t(z(3, 1)), t(z(3, 2))] });
+        assert_eq!(
+            p,
+            SyncPlan::Diff {
+                txns: vec![t(z(3, 1)), t(z(3, 2))]
+            }
+        );
     }
 
     #[test]
     fn a_follower_ahead_of_the_leader_is_truncated() {
         let p = choose_sync(z(3, 5), &window(), 0, z(3, 2));
-        assert_eq!(p, SyncPlan::Trunc { zxid: z(3, 2), txns: vec![] });
+        assert_eq!(
+            p,
+            SyncPlan::Trunc {
+                zxid: z(3, 2),
+                txns: vec![]
+            }
+        );
     }
 
     #[test]
@@ -547,6 +593,9 @@ mod tests {
         let w = window()[2..].to_vec();
         assert_eq!(choose_sync(z(1, 1), &w, z(1, 2), z(3, 2)), SyncPlan::Snap);
         // Right at the window base a DIFF still works.
-        assert!(matches!(choose_sync(z(1, 2), &w, z(1, 2), z(3, 2)), SyncPlan::Diff { .. }));
+        assert!(matches!(
+            choose_sync(z(1, 2), &w, z(1, 2), z(3, 2)),
+            SyncPlan::Diff { .. }
+        ));
     }
 }

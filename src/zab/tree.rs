@@ -165,7 +165,9 @@ impl DataTree {
     }
 
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes.get(path).map(|n| n.children.iter().cloned().collect())
+        self.nodes
+            .get(path)
+            .map(|n| n.children.iter().cloned().collect())
     }
 
     fn insert_node(&mut self, path: String, node: Znode) {
@@ -431,7 +433,10 @@ impl DataTree {
         };
         self.insert_node(path.to_string(), node);
         if owner != 0 {
-            self.ephemerals.entry(owner).or_default().insert(path.to_string());
+            self.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(path.to_string());
         }
         events.push((path.to_string(), WatchKind::NodeCreated));
         events.push((parent, WatchKind::NodeChildrenChanged));
@@ -537,10 +542,16 @@ pub struct Watches {
 
 impl Watches {
     pub fn add_data(&mut self, path: &str, watcher: u64) {
-        self.data.entry(path.to_string()).or_default().insert(watcher);
+        self.data
+            .entry(path.to_string())
+            .or_default()
+            .insert(watcher);
     }
     pub fn add_child(&mut self, path: &str, watcher: u64) {
-        self.child.entry(path.to_string()).or_default().insert(watcher);
+        self.child
+            .entry(path.to_string())
+            .or_default()
+            .insert(watcher);
     }
     pub fn remove_watcher(&mut self, watcher: u64) {
         for set in self.data.values_mut().chain(self.child.values_mut()) {
@@ -608,14 +619,19 @@ mod tests {
         let mut t = with_session(7);
         let r = run(&mut t, 7, &create("/a", false, false));
         assert_eq!(r, OpResult::Created { path: "/a".into() });
-        assert_eq!(run(&mut t, 7, &create("/a", false, false)), OpResult::Err(ErrCode::NodeExists));
+        assert_eq!(
+            run(&mut t, 7, &create("/a", false, false)),
+            OpResult::Err(ErrCode::NodeExists)
+        );
         let set = |v| Op::SetData {
             path: "/a".into(),
             data: b"y".to_vec(),
             version: v,
         };
         assert_eq!(run(&mut t, 7, &set(3)), OpResult::Err(ErrCode::BadVersion));
-        let OpResult::SetStat(stat) = run(&mut t, 7, &set(0)) else { panic!() };
+        let OpResult::SetStat(stat) = run(&mut t, 7, &set(0)) else {
+            panic!()
+        };
         assert_eq!(stat.version, 1);
         assert_eq!(stat.czxid, 2);
         let del = |v| Op::Delete {
@@ -624,7 +640,13 @@ mod tests {
         };
         assert_eq!(run(&mut t, 7, &del(0)), OpResult::Err(ErrCode::BadVersion));
         assert_eq!(run(&mut t, 7, &del(1)), OpResult::Deleted);
-        assert_eq!(t.read(&Op::Exists { path: "/a".into(), watch: false }), OpResult::Exists(None));
+        assert_eq!(
+            t.read(&Op::Exists {
+                path: "/a".into(),
+                watch: false
+            }),
+            OpResult::Exists(None)
+        );
     }
 
     #[test]
@@ -633,8 +655,18 @@ mod tests {
         run(&mut t, 7, &create("/q", false, false));
         let a = run(&mut t, 7, &create("/q/n-", false, true));
         let b = run(&mut t, 7, &create("/q/n-", false, true));
-        assert_eq!(a, OpResult::Created { path: "/q/n-0000000000".into() });
-        assert_eq!(b, OpResult::Created { path: "/q/n-0000000001".into() });
+        assert_eq!(
+            a,
+            OpResult::Created {
+                path: "/q/n-0000000000".into()
+            }
+        );
+        assert_eq!(
+            b,
+            OpResult::Created {
+                path: "/q/n-0000000001".into()
+            }
+        );
     }
 
     #[test]
@@ -651,13 +683,19 @@ mod tests {
         t.apply(&txn(z, 7, TxnOp::CloseSession));
         assert_eq!(t.ephemerals(), vec![("/f".to_string(), 8)]);
         // A closed session can no longer create.
-        assert_eq!(run(&mut t, 7, &create("/g", true, false)), OpResult::Err(ErrCode::SessionExpired));
+        assert_eq!(
+            run(&mut t, 7, &create("/g", true, false)),
+            OpResult::Err(ErrCode::SessionExpired)
+        );
     }
 
     #[test]
     fn multi_is_atomic() {
         let mut t = with_session(7);
-        let ok = Op::Multi(vec![create("/a", false, false), create("/a/b", false, false)]);
+        let ok = Op::Multi(vec![
+            create("/a", false, false),
+            create("/a/b", false, false),
+        ]);
         assert!(matches!(run(&mut t, 7, &ok), OpResult::Multi(_)));
         let bad = Op::Multi(vec![create("/c", false, false), create("/a", false, false)]);
         assert_eq!(run(&mut t, 7, &bad), OpResult::Err(ErrCode::NodeExists));
@@ -673,7 +711,15 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         assert_eq!(a.image(), b.image());
         let mut c = a.clone();
-        run(&mut c, 7, &Op::SetData { path: "/x".into(), data: vec![], version: -1 });
+        run(
+            &mut c,
+            7,
+            &Op::SetData {
+                path: "/x".into(),
+                data: vec![],
+                version: -1,
+            },
+        );
         assert_ne!(a.digest(), c.digest());
     }
 

@@ -300,7 +300,9 @@ fn read_epoch(disk: &mut dyn DiskIo, file: &str) -> Result<u32, String> {
             }
         }
     }
-    Err(format!("{file}: checksum mismatch after {READ_ATTEMPTS} reads"))
+    Err(format!(
+        "{file}: checksum mismatch after {READ_ATTEMPTS} reads"
+    ))
 }
 
 // ---------------------------------------------------------------------- the log
@@ -408,7 +410,11 @@ impl Storage {
             ));
         }
         let keep = self.entries.partition_point(|e| e.txn.zxid <= zxid);
-        let len = if keep == 0 { 0 } else { self.entries[keep - 1].end_offset };
+        let len = if keep == 0 {
+            0
+        } else {
+            self.entries[keep - 1].end_offset
+        };
         self.entries.truncate(keep);
         disk.truncate(&self.log_name(), len);
         Ok(())
@@ -416,7 +422,12 @@ impl Storage {
 
     /// Writes a snapshot of `tree` (page cache only); returns the file to fsync. With
     /// `new_gen` the snapshot starts a new, empty log generation (SNAP sync).
-    pub fn write_snapshot(&mut self, disk: &mut dyn DiskIo, tree: &DataTree, new_gen: bool) -> String {
+    pub fn write_snapshot(
+        &mut self,
+        disk: &mut dyn DiskIo,
+        tree: &DataTree,
+        new_gen: bool,
+    ) -> String {
         if new_gen {
             self.gen += 1;
             self.entries.clear();
