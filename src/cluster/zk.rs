@@ -650,7 +650,7 @@ impl System for ZkSystem {
                 return Some(format!("{} is down", sim.name(id)));
             };
             if let Some(e) = s.view().established_epoch {
-                if leader.map_or(true, |(le, _)| e > le) {
+                if leader.is_none_or(|(le, _)| e > le) {
                     leader = Some((e, id));
                 }
             }
@@ -689,7 +689,7 @@ impl System for ZkSystem {
             let writer = self
                 .workload
                 .writers
-                .map_or(true, |n| id.0 - self.spec.servers < n);
+                .is_none_or(|n| id.0 - self.spec.servers < n);
             let write_answered = !writes || !writer || answered_write_since(&c.zk.history, heal_ns);
             if !answered || !write_answered {
                 return Some(format!(

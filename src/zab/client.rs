@@ -236,12 +236,10 @@ impl ZkClient {
     /// Handles an event routed to the client.
     pub fn on_event(&mut self, ctx: &mut Context<'_, Msg>, event: Event<Msg>) {
         match event {
-            Event::Start { .. } => {
-                if !self.started {
-                    self.started = true;
-                    ctx.set_timer(self.cfg.tick_ns, TAG_TICK);
-                    self.connect(ctx);
-                }
+            Event::Start { .. } if !self.started => {
+                self.started = true;
+                ctx.set_timer(self.cfg.tick_ns, TAG_TICK);
+                self.connect(ctx);
             }
             Event::ConnUp { conn, .. } if self.owns(conn) => {
                 self.last_recv_ns = ctx.now();

@@ -61,12 +61,13 @@ impl ZabServer {
             .entry(conn)
             .or_insert_with(|| LearnerHandler::new(sid, ctx.now()));
         h.info_seen = true;
-        if l.zab_epoch.is_none() {
-            l.follower_infos.insert(sid, accepted_epoch);
-            self.leader_try_decide_epoch(ctx);
-        } else if l.epoch_persisted {
-            let e = l.zab_epoch.expect("decided");
-            ctx.send(conn, Msg::LeaderInfo { zab_epoch: e });
+        match l.zab_epoch {
+            None => {
+                l.follower_infos.insert(sid, accepted_epoch);
+                self.leader_try_decide_epoch(ctx);
+            }
+            Some(e) if l.epoch_persisted => ctx.send(conn, Msg::LeaderInfo { zab_epoch: e }),
+            Some(_) => {}
         }
     }
 

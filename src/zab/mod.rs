@@ -400,9 +400,9 @@ impl ZabServer {
             .filter(|v| *v < self.me)
             .collect();
         for peer in lower {
-            if !self.election_conns.contains_key(&peer) {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.election_conns.entry(peer) {
                 let conn = ctx.connect(NodeId(peer));
-                self.election_conns.insert(peer, conn);
+                e.insert(conn);
                 self.conns.insert(conn, ConnRole::Election(peer));
             }
         }
@@ -504,13 +504,11 @@ impl ZabServer {
                     self.follower_tick(ctx);
                 }
             }
-            TAG_NOTIFY if self.notify_timer == Some(timer) => {
-                if self.state == PeerState::Looking {
-                    self.broadcast_notification(ctx);
-                    self.notify_interval_ns = (self.notify_interval_ns * 2)
-                        .min(self.cfg.max_notification_interval_ns().max(1));
-                    self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
-                }
+            TAG_NOTIFY if self.notify_timer == Some(timer) && self.state == PeerState::Looking => {
+                self.broadcast_notification(ctx);
+                self.notify_interval_ns = (self.notify_interval_ns * 2)
+                    .min(self.cfg.max_notification_interval_ns().max(1));
+                self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
             }
             TAG_FINALIZE if self.finalize_timer == Some(timer) => {
                 self.finalize_timer = None;

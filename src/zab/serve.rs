@@ -40,9 +40,7 @@ impl ZabServer {
     }
 
     pub(crate) fn on_client_msg(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, msg: Msg) {
-        if !self.clients.contains_key(&conn) {
-            self.clients.insert(conn, ClientConn::default());
-        }
+        self.clients.entry(conn).or_default();
         match msg {
             Msg::ConnectReq {
                 session,

@@ -229,15 +229,14 @@ impl ZabServer {
             return;
         }
         f.last_heard_ns = now;
-        if f.stage == NewLeaderStage::Acked
+        if (f.stage == NewLeaderStage::Acked
             || f.stage == NewLeaderStage::Epoch
             || f.stage == NewLeaderStage::Log
-            || f.stage == NewLeaderStage::Snapshot
+            || f.stage == NewLeaderStage::Snapshot)
+            && matches!(msg, Msg::Proposal(_) | Msg::Commit { .. })
         {
-            if matches!(msg, Msg::Proposal(_) | Msg::Commit { .. }) {
-                f.deferred.push(msg);
-                return;
-            }
+            f.deferred.push(msg);
+            return;
         }
         match msg {
             Msg::LeaderInfo { zab_epoch } => self.follower_on_leader_info(ctx, zab_epoch),

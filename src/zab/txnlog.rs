@@ -502,7 +502,7 @@ fn read_log(disk: &mut dyn DiskIo, name: &str) -> Result<Vec<LogEntry>, String> 
         if valid_len == total {
             return Ok(entries);
         }
-        if best.as_ref().map_or(true, |b| valid_len > b.1) {
+        if best.as_ref().is_none_or(|b| valid_len > b.1) {
             best = Some((entries, valid_len, total));
         }
     }
@@ -514,7 +514,7 @@ fn read_log(disk: &mut dyn DiskIo, name: &str) -> Result<Vec<LogEntry>, String> 
     let declared_end = bytes
         .get(at..at + 4)
         .map(|l| at + 8 + u32::from_le_bytes(l.try_into().unwrap()) as usize);
-    let torn = declared_end.map_or(true, |end| end >= total as usize);
+    let torn = declared_end.is_none_or(|end| end >= total as usize);
     if !torn {
         return Err(format!("{name}: corrupted record at offset {valid_len}"));
     }
