@@ -253,6 +253,8 @@ struct ServerMon {
     commit_upto: Zxid,
     established: Option<u32>,
     vote: Option<(u64, Vote)>,
+    /// The applied zxid at which digest and ephemerals were last checked.
+    checked_applied: Option<Zxid>,
 }
 
 #[derive(Default)]
@@ -274,6 +276,9 @@ pub struct ZkSystem {
     heal_ns: Option<u64>,
     /// Operations completed ok / fail / info, counted at the end of the run.
     outcomes: [u64; 3],
+    /// Clients that met their liveness goal since the heal (checked once, then cached:
+    /// `pending` runs after every event of the healed phase).
+    satisfied: Vec<bool>,
 }
 
 impl ZkSystem {
@@ -288,6 +293,7 @@ impl ZkSystem {
             spec: spec.clone(),
             heal_ns: None,
             outcomes: [0; 3],
+            satisfied: vec![false; spec.clients as usize],
         }
     }
 
@@ -334,13 +340,14 @@ impl Monitor {
             m.commit_upto = 0;
             m.established = None;
             m.vote = None;
+            m.checked_applied = None;
         }
         let v = s.view();
         self.check_epochs(sim, id, &v, &mut out);
         self.scan_log(sim, id, s, fresh, &mut out);
         self.check_leader(sim, id, s, &v, &mut out);
         self.check_process(sim, id, s, &v, &mut out);
-        self.check_state(sim, id, &v, &mut out);
+        self.check_state(sim, id, s, &v, &mut out);
         out
     }
 
@@ -517,15 +524,15 @@ impl Monitor {
         let Some(l) = v.leader.and_then(|l| server(sim, NodeId(l))) else {
             return;
         };
-        let lv_epoch = l.view().established_epoch;
-        if lv_epoch != Some(v.current_epoch) {
+        if l.established_epoch() != Some(v.current_epoch) {
             return;
         }
         let Some(last) = s.log_entries().last() else {
             return;
         };
         let z = last.txn.zxid;
-        if z <= l.log_generation().1 || z > l.view().log_last_zxid {
+        let l_last = l.log_entries().last().map_or(0, |e| e.txn.zxid);
+        if z <= l.log_generation().1 || z > l_last {
             return;
         }
         if l.logged_txn(z) != Some(&last.txn) {
@@ -538,9 +545,18 @@ impl Monitor {
         &mut self,
         sim: &Sim<ZkNode>,
         id: NodeId,
+        s: &ZabServer,
         v: &crate::zab::snapshot::ServerView,
         out: &mut Vec<Violation>,
     ) {
+        self.check_votes(sim, id, v, out);
+        // The tree only changes when the applied zxid does (or on a SNAP/TRUNC reload, which
+        // also moves it): check digest and ephemerals then.
+        let m = &mut self.servers[id.index()];
+        if m.checked_applied == Some(v.last_applied) {
+            return;
+        }
+        m.checked_applied = Some(v.last_applied);
         match self.digests.get(&v.last_applied) {
             Some((d, other)) if *d != v.digest => {
                 let msg = format!(
@@ -554,16 +570,26 @@ impl Monitor {
                 self.digests.insert(v.last_applied, (v.digest, id.0));
             }
         }
-        for (path, owner) in &v.ephemerals {
+        let tree = s.tree();
+        for (path, owner) in tree.ephemerals() {
             let closed = self
                 .closed_sessions
-                .get(owner)
+                .get(&owner)
                 .is_some_and(|z| *z <= v.last_applied);
-            if closed || v.sessions.binary_search(owner).is_err() {
+            if closed || tree.session_timeout_ms(owner).is_none() {
                 let msg = format!("ephemeral {path} outlives its session {owner:#x}");
                 out.push(violation(sim, "zab-ephemeral-session", id, msg));
             }
         }
+    }
+
+    fn check_votes(
+        &mut self,
+        sim: &Sim<ZkNode>,
+        id: NodeId,
+        v: &crate::zab::snapshot::ServerView,
+        out: &mut Vec<Violation>,
+    ) {
         let m = &mut self.servers[id.index()];
         if v.state == PeerState::Looking {
             let vote = Vote {
@@ -640,6 +666,7 @@ impl System for ZkSystem {
 
     fn begin_liveness(&mut self, sim: &Sim<ZkNode>) {
         self.heal_ns = Some(sim.now());
+        self.satisfied.iter_mut().for_each(|s| *s = false);
     }
 
     fn pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
@@ -680,6 +707,10 @@ impl System for ZkSystem {
         let w = &self.workload;
         let writes = w.create + w.set_cas + w.delete + w.ephemeral > 0;
         for id in self.client_ids() {
+            let index = (id.0 - self.spec.servers) as usize;
+            if self.satisfied[index] {
+                continue;
+            }
             let Some(c) = sim.node(id).and_then(ZkNode::client) else {
                 continue;
             };
@@ -697,6 +728,7 @@ impl System for ZkSystem {
                     sim.name(id)
                 ));
             }
+            self.satisfied[index] = true;
         }
         None
     }

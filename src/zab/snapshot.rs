@@ -37,18 +37,20 @@ pub struct ServerView {
     /// ZooKeeper's lastProcessedZxid (differs from `last_applied` only under ZK-2355).
     pub last_processed: Zxid,
     pub digest: u64,
-    /// (path, owner session) of every ephemeral, and the live session ids.
-    pub ephemerals: Vec<(String, u64)>,
-    pub sessions: Vec<u64>,
 }
 
 impl ZabServer {
-    pub fn view(&self) -> ServerView {
-        let established_epoch = self
-            .leader
+    /// The epoch this server leads as an established leader, if any (cheap).
+    pub fn established_epoch(&self) -> Option<u32> {
+        self.leader
             .as_ref()
             .filter(|l| l.established)
-            .and_then(|l| l.zab_epoch);
+            .and_then(|l| l.zab_epoch)
+    }
+
+    /// Cheap by design (no allocation): the invariants call it after every event.
+    pub fn view(&self) -> ServerView {
+        let established_epoch = self.established_epoch();
         let leader = match self.state {
             PeerState::Leading => Some(self.me),
             PeerState::Following => self.follower.as_ref().map(|f| f.leader),
@@ -79,8 +81,6 @@ impl ZabServer {
             last_applied: self.tree.last_zxid(),
             last_processed: self.last_processed,
             digest: self.tree.digest(),
-            ephemerals: self.tree.ephemerals(),
-            sessions: self.tree.sessions().map(|(s, _)| s).collect(),
         }
     }
 
