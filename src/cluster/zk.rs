@@ -255,6 +255,8 @@ struct ServerMon {
     vote: Option<(u64, Vote)>,
     /// The applied zxid at which digest and ephemerals were last checked.
     checked_applied: Option<Zxid>,
+    /// The (last log zxid, leader epoch) at which process consistency was last checked.
+    checked_process: Option<(Zxid, u32)>,
 }
 
 #[derive(Default)]
@@ -327,7 +329,8 @@ impl Monitor {
         let Some(s) = server(sim, id) else {
             return Vec::new();
         };
-        if s.view().halted.is_some() {
+        let v = s.view();
+        if v.halted.is_some() {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -341,10 +344,10 @@ impl Monitor {
             m.established = None;
             m.vote = None;
             m.checked_applied = None;
+            m.checked_process = None;
         }
-        let v = s.view();
         self.check_epochs(sim, id, &v, &mut out);
-        self.scan_log(sim, id, s, fresh, &mut out);
+        self.scan_log(sim, id, s, fresh, v.log_durable_zxid, &mut out);
         self.check_leader(sim, id, s, &v, &mut out);
         self.check_process(sim, id, s, &v, &mut out);
         self.check_state(sim, id, s, &v, &mut out);
@@ -392,6 +395,7 @@ impl Monitor {
         id: NodeId,
         s: &ZabServer,
         fresh: bool,
+        durable_zxid: Zxid,
         out: &mut Vec<Violation>,
     ) {
         let entries = s.log_entries();
@@ -409,7 +413,7 @@ impl Monitor {
             keep -= 1;
         }
         let removed: Vec<(Zxid, u64)> = m.mirror.drain(keep..).collect();
-        m.durable = s.view().log_durable_zxid;
+        m.durable = durable_zxid;
         // CommittedLogDurability (A.11 item 11): a TRUNC may remove a committed txn from
         // one server (the leader truncates to its lastCommitted, then re-sends what it
         // committed since), but never so that fewer than a quorum still hold it durably.
@@ -531,6 +535,11 @@ impl Monitor {
             return;
         };
         let z = last.txn.zxid;
+        let m = &mut self.servers[id.index()];
+        if m.checked_process == Some((z, v.current_epoch)) {
+            return;
+        }
+        m.checked_process = Some((z, v.current_epoch));
         let l_last = l.log_entries().last().map_or(0, |e| e.txn.zxid);
         if z <= l.log_generation().1 || z > l_last {
             return;
