@@ -56,21 +56,36 @@ fn main() {
         let (secs, verdict) = time_check(&spec, &history, 5);
         unknown += usize::from(matches!(verdict, Verdict::Unknown { .. }));
         etcd_sum += secs;
-        emit(&format!("check/etcd/{name}/{}", verdict_name(&verdict)), secs, "s");
+        emit(
+            &format!("check/etcd/{name}/{}", verdict_name(&verdict)),
+            secs,
+            "s",
+        );
     }
     emit("check/etcd/sum", etcd_sum, "s");
     emit("check/etcd/unknown_verdicts", unknown as f64, "count");
-    for file in ["c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"] {
+    for file in [
+        "c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad",
+    ] {
         let text = std::fs::read_to_string(dir.join("kv").join(format!("{file}.txt")))
             .expect("peer history present");
         let history = parse_kv(&text, file).expect("valid kv history");
         let (secs, verdict) = time_check(&KvSpec, &history, 5);
-        emit(&format!("check/kv/{file}/{}", verdict_name(&verdict)), secs, "s");
+        emit(
+            &format!("check/kv/{file}/{}", verdict_name(&verdict)),
+            secs,
+            "s",
+        );
     }
     let generated = [
         ("kv_100k_ops_100_keys_16_procs", GenModel::Kv, 100, 16),
         ("kv_100k_ops_1000_keys_50_procs", GenModel::Kv, 1000, 50),
-        ("cas_register_100k_ops_100_keys_16_procs", GenModel::CasRegister, 100, 16),
+        (
+            "cas_register_100k_ops_100_keys_16_procs",
+            GenModel::CasRegister,
+            100,
+            16,
+        ),
     ];
     for (name, model, keys, processes) in generated {
         let options = GenOptions {
@@ -84,6 +99,10 @@ fn main() {
             GenModel::Kv => time_check(&KvSpec, &history, 3),
             GenModel::CasRegister => time_check(&spec, &history, 3),
         };
-        emit(&format!("check/generated/{name}/{}", verdict_name(&verdict)), secs, "s");
+        emit(
+            &format!("check/generated/{name}/{}", verdict_name(&verdict)),
+            secs,
+            "s",
+        );
     }
 }

@@ -57,9 +57,8 @@ pub fn generate(model: GenModel, options: &GenOptions, seed: u64) -> History {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut history = History::new();
     let mut state = Model::default();
-    let mut clients: Vec<(u64, Option<InFlight>)> = (0..options.processes as u64)
-        .map(|p| (p, None))
-        .collect();
+    let mut clients: Vec<(u64, Option<InFlight>)> =
+        (0..options.processes as u64).map(|p| (p, None)).collect();
     let mut next_process = options.processes as u64;
     let mut time = 0u64;
     let mut invoked = 0;
@@ -157,7 +156,11 @@ fn apply(state: &mut Model, call: &Call) -> (Outcome, Option<Ret>) {
             (Outcome::Ok, Some(Ret::Done))
         }
         Call::Append { key, value } => {
-            state.strings.entry(key.clone()).or_default().push_str(value);
+            state
+                .strings
+                .entry(key.clone())
+                .or_default()
+                .push_str(value);
             (Outcome::Ok, Some(Ret::Done))
         }
         other => unreachable!("the generator never makes {other:?}"),

@@ -21,6 +21,8 @@ pub mod zk_order;
 pub use history::{Call, History, Op, OpId, Outcome, PolledRecord, Ret, ZkError};
 pub use linearizable::{check_linearizable, Budget};
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// The outcome of a checker.
@@ -118,4 +120,32 @@ impl Violation {
             linearized: Vec::new(),
         }
     }
+}
+
+/// At most this many violations of one kind are reported (the count is in the first one).
+pub const EXAMPLES_PER_KIND: usize = 5;
+
+/// Keeps the first [`EXAMPLES_PER_KIND`] violations of each kind, in order, and notes in the
+/// first of a kind how many there were.
+pub fn limit_per_kind(violations: Vec<Violation>) -> Vec<Violation> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for v in &violations {
+        *counts.entry(v.kind.clone()).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for mut v in violations {
+        let n = seen.entry(v.kind.clone()).or_default();
+        *n += 1;
+        if *n > EXAMPLES_PER_KIND {
+            continue;
+        }
+        let total = counts[&v.kind];
+        if *n == 1 && total > 1 {
+            v.message
+                .push_str(&format!(" ({total} violations of this kind in all)"));
+        }
+        kept.push(v);
+    }
+    kept
 }
