@@ -28,6 +28,26 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run many seeds of a scenario across threads.
     Fuzz(FuzzArgs),
+    /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The history file.
+    pub file: PathBuf,
+    /// History format: etcd (Jepsen etcd logs), kv (Porcupine kv), json (faultline's own).
+    #[arg(long)]
+    pub format: String,
+    /// Model: register, cas-register, kv, znode, zookeeper, zookeeper-strict, kafka-log.
+    #[arg(long)]
+    pub model: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Search step budget; past it the verdict is "unknown" (exit 3), never a pass.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
 }
 
 #[derive(Args, Debug)]

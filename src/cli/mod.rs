@@ -1,4 +1,4 @@
-//! The commands: run, replay, fuzz. Each returns an exit code (0 clean, 1 violation,
+//! The commands: run, replay, fuzz, check. Each returns an exit code (0 clean, 1 violation,
 //! 3 unknown check verdict, 4 replay diverged) or an input error, which `main` turns into
 //! exit code 2 with the message.
 //!
@@ -10,7 +10,7 @@ pub mod progress;
 use std::io::Write;
 use std::path::Path;
 
-use args::{Cli, Command, FuzzArgs, ReplayArgs, RunArgs};
+use args::{CheckArgs, Cli, Command, FuzzArgs, ReplayArgs, RunArgs};
 
 use crate::campaign::{self, shard, SeedRun};
 use crate::cluster::{self, RunOptions};
@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(a) => cmd_run(a),
         Command::Replay(a) => cmd_replay(a),
         Command::Fuzz(a) => cmd_fuzz(a),
+        Command::Check(a) => cmd_check(a),
     }
 }
 
@@ -210,6 +211,20 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
             Ok(EXIT_DIVERGED)
         }
     }
+}
+
+fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
+    let request = crate::check::command::CheckRequest {
+        format: a.format,
+        model: a.model,
+        path: a.file,
+        json: a.json,
+        max_steps: a.max_steps,
+    };
+    let mut out = std::io::stdout().lock();
+    let code = crate::check::command::run_check(&request, &mut out)
+        .map_err(|e| CliError(e.to_string()))?;
+    Ok(u8::try_from(code).unwrap_or(EXIT_VIOLATION))
 }
 
 fn cmd_replay(a: ReplayArgs) -> Result<u8, CliError> {
