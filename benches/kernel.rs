@@ -6,6 +6,9 @@
 //!
 //! Run: cargo bench --bench kernel
 
+// Benchmarks measure wall time around whole runs, never inside one.
+#![allow(clippy::disallowed_types)]
+
 use std::time::Instant;
 
 use faultline::campaign;
