@@ -28,6 +28,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run many seeds of a scenario across threads.
     Fuzz(FuzzArgs),
+    /// Remove faults from a failing report's schedule while the same invariant still fails.
+    Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
 }
@@ -66,6 +68,18 @@ pub struct RunArgs {
     /// Run twice, recording a checksum per event, and report the first divergent event.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Do not shrink the fault schedule of a failing run.
+    #[arg(long)]
+    pub no_shrink: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShrinkArgs {
+    /// A report written by `run` or `fuzz`.
+    pub report: PathBuf,
+    /// Where the shrunk report goes (default: beside the report).
+    #[arg(long)]
+    pub reports: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -109,15 +109,15 @@ impl Report {
     }
 }
 
-/// Where the report of `scenario` at `seed` goes inside `dir`.
-pub fn report_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
-    dir.join(format!("{}-seed{}.json", scenario.name, seed))
+/// Where the report of `scenario` at `seed` goes inside `dir` (`suffix` "" or "-shrunk").
+pub fn report_path(dir: &Path, scenario: &Scenario, seed: u64, suffix: &str) -> PathBuf {
+    dir.join(format!("{}-seed{}{}.json", scenario.name, seed, suffix))
 }
 
 /// Writes the JSON and Markdown reports; returns the JSON path.
-pub fn write(dir: &Path, report: &Report) -> std::io::Result<PathBuf> {
+pub fn write(dir: &Path, report: &Report, suffix: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let json_path = report_path(dir, &report.scenario, report.seed);
+    let json_path = report_path(dir, &report.scenario, report.seed, suffix);
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     std::fs::write(&json_path, json + "\n")?;
     std::fs::write(json_path.with_extension("md"), markdown::render(report))?;
