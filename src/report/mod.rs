@@ -1,5 +1,5 @@
 //! Invariant-violation reports: what a person needs to understand a failing seed and replay
-//! it with one command. Written as JSON (for `faultline replay`) and Markdown (for people).
+//! it with one command. Written as JSON (for `faultline replay`), Markdown and one-file HTML.
 //!
 //! The JSON report, field by field:
 //! - `format`: "faultline-report/1".
@@ -18,6 +18,7 @@
 //!
 //! Depends on: cluster (outcome types), scenario, sim (timeline types).
 
+pub mod html;
 pub mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,7 @@ pub fn write(dir: &Path, report: &Report, suffix: &str) -> std::io::Result<PathB
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     std::fs::write(&json_path, json + "\n")?;
     std::fs::write(json_path.with_extension("md"), markdown::render(report))?;
+    std::fs::write(json_path.with_extension("html"), html::render(report))?;
     Ok(json_path)
 }
 
