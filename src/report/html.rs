@@ -99,7 +99,7 @@ pub fn render(r: &Report) -> String {
             esc(&l.detail)
         );
     }
-    let _ = write!(o, "</table></body></html>\n");
+    let _ = writeln!(o, "</table></body></html>");
     o
 }
 
