@@ -82,12 +82,7 @@ impl Report {
     }
 
     pub fn load(path: &Path) -> Result<Report, InputError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| InputError {
-            file: file.clone(),
-            path: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = crate::scenario::read_input(path)?;
         let report: Report = crate::scenario::parse_json(&text, &file)?;
         if report.format != FORMAT {
             return Err(InputError {
