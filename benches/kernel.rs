@@ -15,16 +15,13 @@ use faultline::campaign;
 use faultline::cluster::{self, RunOptions};
 use faultline::scenario::{Scenario, Schedule};
 
-fn scenario(nodes: u32, seconds: u64, nemesis: bool) -> Scenario {
-    let nemesis = if nemesis {
-        r#""nemesis": {"interval_mean": "500ms", "hold_min": "100ms", "hold_max": "2s"},"#
-    } else {
-        ""
-    };
+/// `increment` and `gossip` intervals: message-heavy runs gossip every millisecond and
+/// increment (write + fsync) every 5ms; disk-heavy runs increment every millisecond.
+fn scenario(nodes: u32, seconds: u64, increment: &str, gossip: &str) -> Scenario {
     let text = format!(
-        r#"{{"version": 1, "name": "bench-{nodes}", {nemesis}
-            "system": {{"kind": "counter", "nodes": {nodes}, "increment_interval": "1ms",
-                        "gossip_interval": "10ms"}},
+        r#"{{"version": 1, "name": "bench-{nodes}",
+            "system": {{"kind": "counter", "nodes": {nodes}, "increment_interval": "{increment}",
+                        "gossip_interval": "{gossip}"}},
             "duration": "{seconds}s", "liveness_bound": "5s"}}"#
     );
     Scenario::from_json(&text, "bench").expect("valid bench scenario")
@@ -43,34 +40,36 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+fn measure(label: &str, s: &Scenario) {
+    let schedule = Schedule::generate(s, 1);
+    let started = Instant::now();
+    let outcome = cluster::run(s, 1, &schedule, &RunOptions::default());
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        outcome.violations.is_empty(),
+        "bench run failed: {:?}",
+        outcome.violations
+    );
+    emit(
+        &format!("{label}_events_per_second"),
+        outcome.events as f64 / wall,
+        "events/s",
+    );
+    emit(
+        &format!("{label}_simulated_seconds_per_wall_second"),
+        outcome.simulated_ns as f64 / 1e9 / wall,
+        "sim_s/wall_s",
+    );
+    emit(&format!("{label}_events"), outcome.events as f64, "events");
+}
+
 fn main() {
-    for (nodes, seconds) in [(3u32, 60u64), (5, 30), (15, 4)] {
-        let s = scenario(nodes, seconds, false);
-        let schedule = Schedule::generate(&s, 1);
-        let started = Instant::now();
-        let outcome = cluster::run(&s, 1, &schedule, &RunOptions::default());
-        let wall = started.elapsed().as_secs_f64();
-        assert!(
-            outcome.violations.is_empty(),
-            "bench run failed: {:?}",
-            outcome.violations
-        );
-        emit(
-            &format!("counter_{nodes}_nodes_events_per_second"),
-            outcome.events as f64 / wall,
-            "events/s",
-        );
-        emit(
-            &format!("counter_{nodes}_nodes_simulated_seconds_per_wall_second"),
-            outcome.simulated_ns as f64 / 1e9 / wall,
-            "sim_s/wall_s",
-        );
-        emit(
-            &format!("counter_{nodes}_nodes_events"),
-            outcome.events as f64,
-            "events",
-        );
+    for (nodes, seconds) in [(3u32, 60u64), (5, 30), (15, 3)] {
+        let s = scenario(nodes, seconds, "5ms", "1ms");
+        measure(&format!("counter_{nodes}_nodes_message_heavy"), &s);
     }
+    let s = scenario(3, 60, "1ms", "10ms");
+    measure("counter_3_nodes_disk_heavy", &s);
     let faulty =
         Scenario::load(std::path::Path::new("scenarios/counter-basic.json")).expect("bundled");
     let started = Instant::now();

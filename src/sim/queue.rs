@@ -6,12 +6,19 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// A heap key: payloads live in a slab so the heap only moves 24-byte keys while sifting.
+/// A heap key: payloads live in a slab so the heap only moves small keys while sifting, and
+/// (time, seq) is packed into one integer so that a comparison is a single `u128` compare.
 #[derive(PartialEq, Eq)]
 struct Key {
-    time_ns: u64,
-    seq: u64,
+    /// `time_ns << 64 | seq`.
+    order: u128,
     slot: u32,
+}
+
+impl Key {
+    fn time_ns(&self) -> u64 {
+        (self.order >> 64) as u64
+    }
 }
 
 impl PartialOrd for Key {
@@ -23,7 +30,7 @@ impl PartialOrd for Key {
 impl Ord for Key {
     // Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
+        other.order.cmp(&self.order)
     }
 }
 
@@ -59,18 +66,19 @@ impl<T> EventQueue<T> {
                 u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 queued events")
             }
         };
-        self.heap.push(Key { time_ns, seq, slot });
+        let order = ((time_ns as u128) << 64) | seq as u128;
+        self.heap.push(Key { order, slot });
     }
 
     pub fn pop(&mut self) -> Option<(u64, T)> {
         let key = self.heap.pop()?;
         let item = self.slab[key.slot as usize].take().expect("queued slot");
         self.free.push(key.slot);
-        Some((key.time_ns, item))
+        Some((key.time_ns(), item))
     }
 
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|k| k.time_ns)
+        self.heap.peek().map(Key::time_ns)
     }
 
     pub fn len(&self) -> usize {
