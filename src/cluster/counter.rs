@@ -104,17 +104,15 @@ impl System for CounterSystem {
             }
         }
         let view = node.view();
-        for origin in 0..view.len() {
-            let now = view[origin];
-            if same_life && now < last.2[origin] {
+        for (origin, (&now, before)) in view.iter().zip(last.2.iter_mut()).enumerate() {
+            if same_life && now < *before {
                 let message = format!(
-                    "{}'s view of n{origin} went from {} back to {now}",
-                    sim.name(id),
-                    last.2[origin]
+                    "{}'s view of n{origin} went from {before} back to {now}",
+                    sim.name(id)
                 );
                 found.push(Self::violation(sim, "counter-monotonic", id, message));
             }
-            last.2[origin] = now;
+            *before = now;
             let max = &mut self.seen_max[origin];
             *max = (*max).max(now);
         }
