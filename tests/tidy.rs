@@ -69,7 +69,7 @@ fn crate_refs(line: &str) -> Vec<String> {
         if !name.is_empty() {
             out.push(name);
         }
-        rest = &after[..];
+        rest = after;
     }
     out
 }

@@ -8,6 +8,7 @@
 //! Depends on: cluster, scenario, report.
 
 pub mod shard;
+pub mod shrink;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -53,34 +54,87 @@ pub fn run_seed(scenario: &Scenario, seed: u64, schedule: Option<Schedule>) -> S
 }
 
 /// Re-runs a failed seed with the timeline captured and writes its report. Returns the
-/// report's path and the outcome with the timeline.
+/// report's path.
 pub fn write_report(
     scenario_file: &str,
     scenario: &Scenario,
     run: &SeedRun,
     dir: &Path,
 ) -> std::io::Result<PathBuf> {
+    write_report_for(
+        scenario_file,
+        scenario,
+        run.seed,
+        &run.schedule,
+        run.outcome.trace_hash,
+        dir,
+        "",
+    )
+}
+
+fn write_report_for(
+    scenario_file: &str,
+    scenario: &Scenario,
+    seed: u64,
+    schedule: &Schedule,
+    expected_hash: u64,
+    dir: &Path,
+    suffix: &str,
+) -> std::io::Result<PathBuf> {
     let options = RunOptions {
         timeline_capture: REPORT_TIMELINE_LINES,
         record_checksums: false,
     };
-    let mut detailed = cluster::run(scenario, run.seed, &run.schedule, &options);
-    if detailed.trace_hash != run.outcome.trace_hash {
+    let mut detailed = cluster::run(scenario, seed, schedule, &options);
+    if detailed.trace_hash != expected_hash {
         detailed.violations.push(Violation {
             kind: FailureKind::Safety,
             invariant: "determinism".into(),
             message: format!(
-                "the same seed gave trace hash {:016x}, then {:016x}",
-                run.outcome.trace_hash, detailed.trace_hash
+                "the same seed gave trace hash {expected_hash:016x}, then {:016x}",
+                detailed.trace_hash
             ),
             at_ns: 0,
             event: 0,
             node: None,
         });
     }
-    let path = report::report_path(dir, scenario, run.seed);
-    let report = Report::new(scenario_file, scenario, &run.schedule, &detailed, &path);
-    report::write(dir, &report)
+    let path = report::report_path(dir, scenario, seed, suffix);
+    let report = Report::new(scenario_file, scenario, schedule, &detailed, &path);
+    report::write(dir, &report, suffix)
+}
+
+/// Most re-runs one shrink may spend.
+pub const SHRINK_MAX_RUNS: usize = 80;
+
+/// Shrinks the schedule of a failed seed and, if that removed any fault, writes a second
+/// report `<name>-seed<N>-shrunk.json`. Returns (faults before, faults after, path).
+pub fn shrink_and_report(
+    scenario_file: &str,
+    scenario: &Scenario,
+    seed: u64,
+    schedule: &Schedule,
+    invariant: &str,
+    dir: &Path,
+) -> std::io::Result<Option<(usize, usize, PathBuf)>> {
+    let Some(shrunk) = shrink::shrink(scenario, seed, schedule, invariant, SHRINK_MAX_RUNS) else {
+        return Ok(None);
+    };
+    let (before, after) = (schedule.faults.len(), shrunk.schedule.faults.len());
+    if after == before {
+        return Ok(None);
+    }
+    let hash = shrunk.outcome.trace_hash;
+    let path = write_report_for(
+        scenario_file,
+        scenario,
+        seed,
+        &shrunk.schedule,
+        hash,
+        dir,
+        "-shrunk",
+    )?;
+    Ok(Some((before, after, path)))
 }
 
 /// Runs `seeds` on `jobs` threads; `on_done` is called (under a lock) after each seed.

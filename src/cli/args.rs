@@ -28,6 +28,28 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run many seeds of a scenario across threads.
     Fuzz(FuzzArgs),
+    /// Remove faults from a failing report's schedule while the same invariant still fails.
+    Shrink(ShrinkArgs),
+    /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The history file.
+    pub file: PathBuf,
+    /// History format: etcd (Jepsen etcd logs), kv (Porcupine kv), json (faultline's own).
+    #[arg(long)]
+    pub format: String,
+    /// Model: register, cas-register, kv, znode, zookeeper, zookeeper-strict, kafka-log.
+    #[arg(long)]
+    pub model: String,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Search step budget; past it the verdict is "unknown" (exit 3), never a pass.
+    #[arg(long)]
+    pub max_steps: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +68,18 @@ pub struct RunArgs {
     /// Run twice, recording a checksum per event, and report the first divergent event.
     #[arg(long)]
     pub check_determinism: bool,
+    /// Do not shrink the fault schedule of a failing run.
+    #[arg(long)]
+    pub no_shrink: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ShrinkArgs {
+    /// A report written by `run` or `fuzz`.
+    pub report: PathBuf,
+    /// Where the shrunk report goes (default: beside the report).
+    #[arg(long)]
+    pub reports: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

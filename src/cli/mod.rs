@@ -1,4 +1,4 @@
-//! The commands: run, replay, fuzz. Each returns an exit code (0 clean, 1 violation,
+//! The commands: run, replay, fuzz, check. Each returns an exit code (0 clean, 1 violation,
 //! 3 unknown check verdict, 4 replay diverged) or an input error, which `main` turns into
 //! exit code 2 with the message.
 //!
@@ -10,7 +10,7 @@ pub mod progress;
 use std::io::Write;
 use std::path::Path;
 
-use args::{Cli, Command, FuzzArgs, ReplayArgs, RunArgs};
+use args::{CheckArgs, Cli, Command, FuzzArgs, ReplayArgs, RunArgs, ShrinkArgs};
 
 use crate::campaign::{self, shard, SeedRun};
 use crate::cluster::{self, RunOptions};
@@ -46,6 +46,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(a) => cmd_run(a),
         Command::Replay(a) => cmd_replay(a),
         Command::Fuzz(a) => cmd_fuzz(a),
+        Command::Check(a) => cmd_check(a),
+        Command::Shrink(a) => cmd_shrink(a),
     }
 }
 
@@ -77,9 +79,22 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
         return check_determinism(&scenario, seed);
     }
     let run = campaign::run_seed(&scenario, seed, None);
+    let mut shrunk = None;
     let report = if run.failed() {
         let path = campaign::write_report(&file, &scenario, &run, &a.reports)
             .map_err(|e| io_error("cannot write the report", e))?;
+        if !a.no_shrink {
+            let invariant = &run.outcome.violations[0].invariant;
+            shrunk = campaign::shrink_and_report(
+                &file,
+                &scenario,
+                seed,
+                &run.schedule,
+                invariant,
+                &a.reports,
+            )
+            .map_err(|e| io_error("cannot write the shrunk report", e))?;
+        }
         Some(path.display().to_string())
     } else {
         None
@@ -87,12 +102,22 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
     if a.json {
         let mut summary = summary_json(&scenario, &run);
         summary["report"] = report.clone().into();
+        summary["shrunk_report"] = shrunk
+            .as_ref()
+            .map(|(_, _, p)| p.display().to_string())
+            .into();
         println!("{summary}");
     } else {
         print_summary(&file, &scenario, &run);
         if let Some(path) = &report {
             println!("report     {path}");
             println!("replay     faultline replay {path}");
+        }
+        if let Some((before, after, path)) = &shrunk {
+            println!(
+                "shrunk     {before} -> {after} faults, same violation: {}",
+                path.display()
+            );
         }
     }
     Ok(if run.failed() {
@@ -208,6 +233,57 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
         Some(i) => {
             println!("NOT deterministic: the runs diverge at event #{}", i + 1);
             Ok(EXIT_DIVERGED)
+        }
+    }
+}
+
+fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
+    let request = crate::check::command::CheckRequest {
+        format: a.format,
+        model: a.model,
+        path: a.file,
+        json: a.json,
+        max_steps: a.max_steps,
+    };
+    let mut out = std::io::stdout().lock();
+    let code = crate::check::command::run_check(&request, &mut out)
+        .map_err(|e| CliError(e.to_string()))?;
+    Ok(u8::try_from(code).unwrap_or(EXIT_VIOLATION))
+}
+
+fn cmd_shrink(a: ShrinkArgs) -> Result<u8, CliError> {
+    let report = Report::load(&a.report)?;
+    let Some(first) = report.violations.first() else {
+        return Err(CliError(format!(
+            "{}: the report has no violation",
+            a.report.display()
+        )));
+    };
+    let dir = a
+        .reports
+        .unwrap_or_else(|| a.report.parent().map(Path::to_path_buf).unwrap_or_default());
+    let result = campaign::shrink_and_report(
+        &report.scenario_file,
+        &report.scenario,
+        report.seed,
+        &report.schedule,
+        &first.invariant,
+        &dir,
+    )
+    .map_err(|e| io_error("cannot write the shrunk report", e))?;
+    match result {
+        Some((before, after, path)) => {
+            println!(
+                "shrunk     {before} -> {after} faults, same violation ({})",
+                first.invariant
+            );
+            println!("report     {}", path.display());
+            println!("replay     faultline replay {}", path.display());
+            Ok(EXIT_VIOLATION)
+        }
+        None => {
+            println!("shrunk     nothing: every fault is needed, or the run no longer fails");
+            Ok(EXIT_CLEAN)
         }
     }
 }

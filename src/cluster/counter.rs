@@ -89,37 +89,35 @@ impl System for CounterSystem {
             return Vec::new();
         };
         let inc = sim.incarnation(id);
-        let (last_inc, was_serving, last_view) = &self.last[id.index()];
+        let last = &mut self.last[id.index()];
+        let same_life = last.0 == inc && last.1;
         let mut found = Vec::new();
-        if node.is_serving() && !(*was_serving && *last_inc == inc) {
+        if node.is_serving() && !same_life {
             let own = node.durable_count();
-            if own < self.seen_max[id.index()] {
+            let seen = self.seen_max[id.index()];
+            if own < seen {
+                let name = sim.name(id);
                 let message = format!(
-                    "{} restarted with count {own}, but count {} of it was already seen",
-                    sim.name(id),
-                    self.seen_max[id.index()]
+                    "{name} restarted with count {own}, but count {seen} of it was already seen"
                 );
                 found.push(Self::violation(sim, "counter-durable", id, message));
             }
         }
-        if *last_inc == inc && *was_serving {
-            for (origin, (now, before)) in node.view().iter().zip(last_view).enumerate() {
-                if now < before {
-                    let message = format!(
-                        "{}'s view of n{origin} went from {before} back to {now}",
-                        sim.name(id)
-                    );
-                    found.push(Self::violation(sim, "counter-monotonic", id, message));
-                }
+        let view = node.view();
+        for (origin, (&now, before)) in view.iter().zip(last.2.iter_mut()).enumerate() {
+            if same_life && now < *before {
+                let message = format!(
+                    "{}'s view of n{origin} went from {before} back to {now}",
+                    sim.name(id)
+                );
+                found.push(Self::violation(sim, "counter-monotonic", id, message));
             }
+            *before = now;
+            let max = &mut self.seen_max[origin];
+            *max = (*max).max(now);
         }
-        for (max, v) in self.seen_max.iter_mut().zip(node.view()) {
-            *max = (*max).max(*v);
-        }
-        let entry = &mut self.last[id.index()];
-        entry.0 = inc;
-        entry.1 = node.is_serving();
-        entry.2.copy_from_slice(node.view());
+        last.0 = inc;
+        last.1 = node.is_serving();
         found
     }
 

@@ -180,7 +180,7 @@ impl CounterNode {
     }
 
     fn broadcast(&mut self, ctx: &mut Context<'_, Gossip>) {
-        let view: Rc<[u64]> = self.view.clone().into();
+        let view: Rc<[u64]> = Rc::from(&self.view[..]);
         for conn in self.out.iter().flatten() {
             ctx.send(
                 *conn,
@@ -231,7 +231,7 @@ impl Node for CounterNode {
                 initiated: true,
                 ..
             } => {
-                let view: Rc<[u64]> = self.view.clone().into();
+                let view: Rc<[u64]> = Rc::from(&self.view[..]);
                 ctx.send(conn, Gossip { view });
             }
             Event::ConnUp { .. } => {}
@@ -249,7 +249,8 @@ impl Node for CounterNode {
 }
 
 fn encode_state(count: u64) -> Vec<u8> {
-    let mut bytes = count.to_le_bytes().to_vec();
+    let mut bytes = Vec::with_capacity(12);
+    bytes.extend_from_slice(&count.to_le_bytes());
     bytes.extend_from_slice(&crc32c(&bytes).to_le_bytes());
     bytes
 }

@@ -1,5 +1,5 @@
 //! Invariant-violation reports: what a person needs to understand a failing seed and replay
-//! it with one command. Written as JSON (for `faultline replay`) and Markdown (for people).
+//! it with one command. Written as JSON (for `faultline replay`), Markdown and one-file HTML.
 //!
 //! The JSON report, field by field:
 //! - `format`: "faultline-report/1".
@@ -18,6 +18,7 @@
 //!
 //! Depends on: cluster (outcome types), scenario, sim (timeline types).
 
+pub mod html;
 pub mod markdown;
 
 use std::path::{Path, PathBuf};
@@ -81,12 +82,7 @@ impl Report {
     }
 
     pub fn load(path: &Path) -> Result<Report, InputError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| InputError {
-            file: file.clone(),
-            path: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = crate::scenario::read_input(path)?;
         let report: Report = crate::scenario::parse_json(&text, &file)?;
         if report.format != FORMAT {
             return Err(InputError {
@@ -109,18 +105,19 @@ impl Report {
     }
 }
 
-/// Where the report of `scenario` at `seed` goes inside `dir`.
-pub fn report_path(dir: &Path, scenario: &Scenario, seed: u64) -> PathBuf {
-    dir.join(format!("{}-seed{}.json", scenario.name, seed))
+/// Where the report of `scenario` at `seed` goes inside `dir` (`suffix` "" or "-shrunk").
+pub fn report_path(dir: &Path, scenario: &Scenario, seed: u64, suffix: &str) -> PathBuf {
+    dir.join(format!("{}-seed{}{}.json", scenario.name, seed, suffix))
 }
 
 /// Writes the JSON and Markdown reports; returns the JSON path.
-pub fn write(dir: &Path, report: &Report) -> std::io::Result<PathBuf> {
+pub fn write(dir: &Path, report: &Report, suffix: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let json_path = report_path(dir, &report.scenario, report.seed);
+    let json_path = report_path(dir, &report.scenario, report.seed, suffix);
     let json = serde_json::to_string_pretty(report).expect("report serialises");
     std::fs::write(&json_path, json + "\n")?;
     std::fs::write(json_path.with_extension("md"), markdown::render(report))?;
+    std::fs::write(json_path.with_extension("html"), html::render(report))?;
     Ok(json_path)
 }
 

@@ -270,15 +270,21 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Res
     })
 }
 
+/// Reads an input file; returns its display name and its text.
+pub fn read_input(path: &Path) -> Result<(String, String), InputError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| InputError {
+        file: file.clone(),
+        path: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok((file, text))
+}
+
 impl Scenario {
     /// Reads, parses and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, InputError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| InputError {
-            file: file.clone(),
-            path: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let (file, text) = read_input(path)?;
         Scenario::from_json(&text, &file)
     }
 

@@ -21,6 +21,7 @@
 //! Depends on: node (the DiskIo contract), rng.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -58,22 +59,31 @@ impl Default for DiskOptions {
     }
 }
 
+/// File content. Shared between the page-cache view, the durable view and pending writes
+/// until one of them changes, so a write is copied once, not once per view.
+type Data = Rc<Vec<u8>>;
+
 #[derive(Clone, Debug)]
 enum WriteOp {
-    Append(Vec<u8>),
-    Replace(Vec<u8>),
+    Append(Rc<[u8]>),
+    Replace(Data),
     Truncate(u64),
     Remove,
 }
 
 impl WriteOp {
-    fn apply(&self, data: &mut Option<Vec<u8>>) {
+    fn apply(&self, data: &mut Option<Data>) {
         match self {
-            WriteOp::Append(bytes) => data.get_or_insert_with(Vec::new).extend_from_slice(bytes),
-            WriteOp::Replace(bytes) => *data = Some(bytes.clone()),
+            WriteOp::Append(bytes) => {
+                let d = data.get_or_insert_with(Data::default);
+                Rc::make_mut(d).extend_from_slice(bytes);
+            }
+            WriteOp::Replace(bytes) => *data = Some(Rc::clone(bytes)),
             WriteOp::Truncate(len) => {
                 if let Some(d) = data {
-                    d.truncate(*len as usize);
+                    if d.len() > *len as usize {
+                        Rc::make_mut(d).truncate(*len as usize);
+                    }
                 }
             }
             WriteOp::Remove => *data = None,
@@ -84,9 +94,9 @@ impl WriteOp {
 #[derive(Clone, Debug, Default)]
 struct File {
     /// What reads see: durable content plus every pending write.
-    current: Option<Vec<u8>>,
+    current: Option<Data>,
     /// What survives a crash for sure.
-    durable: Option<Vec<u8>>,
+    durable: Option<Data>,
     /// Writes since the durable point, oldest first; `pending[0]` has number `durable_ops`.
     pending: VecDeque<WriteOp>,
     durable_ops: u64,
@@ -151,7 +161,7 @@ impl Disk {
                 if let WriteOp::Append(bytes) = &f.pending[keep] {
                     if bytes.len() > 1 {
                         let torn = rng.gen_range(0..bytes.len());
-                        WriteOp::Append(bytes[..torn].to_vec()).apply(&mut survived);
+                        WriteOp::Append(Rc::from(&bytes[..torn])).apply(&mut survived);
                     }
                 }
             }
@@ -167,12 +177,18 @@ impl Disk {
 
     /// The durable content of a file (for tests and invariants).
     pub fn durable(&self, file: &str) -> Option<&[u8]> {
-        self.files.get(file).and_then(|f| f.durable.as_deref())
+        self.files
+            .get(file)
+            .and_then(|f| f.durable.as_deref())
+            .map(Vec::as_slice)
     }
 
     /// The current (page-cache) content of a file, without read faults.
     pub fn peek(&self, file: &str) -> Option<&[u8]> {
-        self.files.get(file).and_then(|f| f.current.as_deref())
+        self.files
+            .get(file)
+            .and_then(|f| f.current.as_deref())
+            .map(Vec::as_slice)
     }
 
     fn file(&mut self, name: &str) -> &mut File {
@@ -194,11 +210,13 @@ pub struct DiskHandle<'a> {
 impl DiskIo for DiskHandle<'_> {
     fn append(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;
-        self.disk.file(file).push(WriteOp::Append(bytes.to_vec()));
+        self.disk.file(file).push(WriteOp::Append(Rc::from(bytes)));
     }
     fn write_all(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;
-        self.disk.file(file).push(WriteOp::Replace(bytes.to_vec()));
+        self.disk
+            .file(file)
+            .push(WriteOp::Replace(Rc::new(bytes.to_vec())));
     }
     fn truncate(&mut self, file: &str, len: u64) {
         if self.disk.files.contains_key(file) {
@@ -211,7 +229,7 @@ impl DiskIo for DiskHandle<'_> {
         }
     }
     fn read(&mut self, file: &str) -> Option<Vec<u8>> {
-        let mut data = self.disk.files.get(file)?.current.clone()?;
+        let mut data = self.disk.files.get(file)?.current.as_deref()?.clone();
         if !data.is_empty() && self.read_corruption.chance(self.rng) {
             let bit = self.rng.gen_range(0..data.len() * 8);
             data[bit / 8] ^= 1 << (bit % 8);

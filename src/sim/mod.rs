@@ -127,6 +127,8 @@ pub struct Sim<N: Node> {
     names: Vec<String>,
     trace: Trace,
     stats: SimStats,
+    /// Debug logging of every event was enabled when the run started.
+    log_events: bool,
 }
 
 impl<N> Sim<N>
@@ -165,6 +167,7 @@ where
             names,
             trace: Trace::new(config.timeline_capture, config.record_checksums),
             stats: SimStats::default(),
+            log_events: tracing::enabled!(target: "faultline::event", tracing::Level::DEBUG),
         };
         for i in 0..n as u32 {
             let event = Event::Start { restarted: false };
@@ -299,7 +302,7 @@ where
         let payload = hash_of(&event);
         let index = self.trace.fold(self.now_ns, node, kind, payload);
         self.stats.events += 1;
-        if self.trace.capturing() || tracing::enabled!(tracing::Level::DEBUG) {
+        if self.trace.capturing() || self.log_events {
             self.note_event(index, node, &event);
         }
         let Sim {

@@ -6,32 +6,38 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-struct Entry<T> {
-    time_ns: u64,
-    seq: u64,
-    item: T,
+/// A heap key: payloads live in a slab so the heap only moves small keys while sifting, and
+/// (time, seq) is packed into one integer so that a comparison is a single `u128` compare.
+#[derive(PartialEq, Eq)]
+struct Key {
+    /// `time_ns << 64 | seq`.
+    order: u128,
+    slot: u32,
 }
 
-impl<T> PartialEq for Entry<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.time_ns == other.time_ns && self.seq == other.seq
+impl Key {
+    fn time_ns(&self) -> u64 {
+        (self.order >> 64) as u64
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+
+impl Ord for Key {
     // Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.time_ns, other.seq).cmp(&(self.time_ns, self.seq))
+        other.order.cmp(&self.order)
     }
 }
 
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Entry<T>>,
+    heap: BinaryHeap<Key>,
+    slab: Vec<Option<T>>,
+    free: Vec<u32>,
     next_seq: u64,
 }
 
@@ -39,6 +45,8 @@ impl<T> Default for EventQueue<T> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
             next_seq: 0,
         }
     }
@@ -48,15 +56,29 @@ impl<T> EventQueue<T> {
     pub fn push(&mut self, time_ns: u64, item: T) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { time_ns, seq, item });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(item);
+                slot
+            }
+            None => {
+                self.slab.push(Some(item));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 queued events")
+            }
+        };
+        let order = ((time_ns as u128) << 64) | seq as u128;
+        self.heap.push(Key { order, slot });
     }
 
     pub fn pop(&mut self) -> Option<(u64, T)> {
-        self.heap.pop().map(|e| (e.time_ns, e.item))
+        let key = self.heap.pop()?;
+        let item = self.slab[key.slot as usize].take().expect("queued slot");
+        self.free.push(key.slot);
+        Some((key.time_ns(), item))
     }
 
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|e| e.time_ns)
+        self.heap.peek().map(Key::time_ns)
     }
 
     pub fn len(&self) -> usize {

@@ -1,0 +1,87 @@
+//! Kernel benchmark: delivered events per second and simulated seconds per wall second for
+//! a message-heavy run of the example counter on 3, 5 and 15 nodes (no faults, so the figure
+//! is the kernel's own cost: queue, network, disk, trace hash, dispatch), plus a faulty run,
+//! fuzzing throughput in seeds per second, and the process's peak memory.
+//! Prints one JSON object per line: {"name": .., "value": .., "unit": ..}.
+//!
+//! Run: cargo bench --bench kernel
+
+// Benchmarks measure wall time around whole runs, never inside one.
+#![allow(clippy::disallowed_types)]
+
+use std::time::Instant;
+
+use faultline::campaign;
+use faultline::cluster::{self, RunOptions};
+use faultline::scenario::{Scenario, Schedule};
+
+/// `increment` and `gossip` intervals: message-heavy runs gossip every millisecond and
+/// increment (write + fsync) every 5ms; disk-heavy runs increment every millisecond.
+fn scenario(nodes: u32, seconds: u64, increment: &str, gossip: &str) -> Scenario {
+    let text = format!(
+        r#"{{"version": 1, "name": "bench-{nodes}",
+            "system": {{"kind": "counter", "nodes": {nodes}, "increment_interval": "{increment}",
+                        "gossip_interval": "{gossip}"}},
+            "duration": "{seconds}s", "liveness_bound": "5s"}}"#
+    );
+    Scenario::from_json(&text, "bench").expect("valid bench scenario")
+}
+
+fn emit(name: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({"name": name, "value": (value * 100.0).round() / 100.0, "unit": unit})
+    );
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn measure(label: &str, s: &Scenario) {
+    let schedule = Schedule::generate(s, 1);
+    let started = Instant::now();
+    let outcome = cluster::run(s, 1, &schedule, &RunOptions::default());
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        outcome.violations.is_empty(),
+        "bench run failed: {:?}",
+        outcome.violations
+    );
+    emit(
+        &format!("{label}_events_per_second"),
+        outcome.events as f64 / wall,
+        "events/s",
+    );
+    emit(
+        &format!("{label}_simulated_seconds_per_wall_second"),
+        outcome.simulated_ns as f64 / 1e9 / wall,
+        "sim_s/wall_s",
+    );
+    emit(&format!("{label}_events"), outcome.events as f64, "events");
+}
+
+fn main() {
+    for (nodes, seconds) in [(3u32, 60u64), (5, 30), (15, 3)] {
+        let s = scenario(nodes, seconds, "5ms", "1ms");
+        measure(&format!("counter_{nodes}_nodes_message_heavy"), &s);
+    }
+    let s = scenario(3, 60, "1ms", "10ms");
+    measure("counter_3_nodes_disk_heavy", &s);
+    let faulty =
+        Scenario::load(std::path::Path::new("scenarios/counter-basic.json")).expect("bundled");
+    let started = Instant::now();
+    let runs = campaign::fuzz(&faulty, 0..400, 1, &|_| {});
+    let wall = started.elapsed().as_secs_f64();
+    assert!(runs.iter().all(|r| !r.failed()));
+    emit(
+        "fuzz_counter_basic_seeds_per_second_one_thread",
+        400.0 / wall,
+        "seeds/s",
+    );
+    if let Some(kib) = peak_rss_kib() {
+        emit("peak_memory", kib as f64 / 1024.0, "MiB");
+    }
+}

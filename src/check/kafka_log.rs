@@ -1,0 +1,334 @@
+//! Kafka log anomalies over a history of sends and polls, after Jepsen's Kafka workload.
+//!
+//! Models a set of partitions (the send's key, `""` when absent), each an append-only log
+//! whose offsets hold one record each, read by consumers with manual assignment (no group
+//! rebalances, so a consumer never legitimately goes backwards or skips). Record values must be
+//! unique per partition, as the workload makes them. From acknowledged sends (`ok`, with the
+//! offset) and polls (`ok`, with the records returned) the checker reports, each with example
+//! operations:
+//! - `inconsistent-offsets`: two different values seen at one partition and offset;
+//! - `duplicate`: one value seen at two offsets of a partition;
+//! - `lost-write`: an acknowledged value, at an offset at or below the highest offset any
+//!   poll returned for its partition, that no poll ever returned;
+//! - `unseen`: an acknowledged value above that point, never returned by the end (it may be a
+//!   late read rather than a loss; a violation unless [`KafkaLogOptions::unseen_is_violation`]
+//!   is off);
+//! - `nonmonotonic-poll`: a consumer (process) got an offset at or below one it had already
+//!   consumed from that partition, in a later poll or within one poll;
+//! - `poll-skip`: a consumer's consecutive offsets jumped over an offset known to exist;
+//! - `nonmonotonic-send`: a producer's later acknowledged send got a lower offset;
+//! - `aborted-read`: a poll returned a value whose send failed (certainly not applied).
+//!
+//! Depends on: `check::history` and the verdict types.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::history::{Call, History, OpId, Outcome, Ret};
+use super::linearizable::ModelError;
+use super::{limit_per_kind, Verdict, Violation, Witness};
+
+/// Options of the Kafka log checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KafkaLogOptions {
+    /// Count `unseen` records as a violation (right for histories whose consumers drained the
+    /// log after the faults healed, which is how faultline's liveness phase ends).
+    pub unseen_is_violation: bool,
+}
+
+impl Default for KafkaLogOptions {
+    fn default() -> KafkaLogOptions {
+        KafkaLogOptions {
+            unseen_is_violation: true,
+        }
+    }
+}
+
+/// One observation of a value at a partition and offset: by a send (ack) or a poll.
+#[derive(Clone, Copy, Debug)]
+struct Seen<'a> {
+    key: &'a str,
+    offset: u64,
+    value: &'a str,
+    op: OpId,
+}
+
+/// The history, sorted into what the checks need.
+#[derive(Default)]
+struct Log<'a> {
+    /// Acknowledged sends, in history order.
+    acked: Vec<Seen<'a>>,
+    /// Polled records, in completion order of the polls and order within each poll.
+    polled: Vec<(u64, Seen<'a>)>,
+    /// Values of failed sends, by partition.
+    failed: BTreeMap<(&'a str, &'a str), OpId>,
+    sends: usize,
+    polls: usize,
+}
+
+fn collect(history: &History) -> Result<Log<'_>, ModelError> {
+    let mut log = Log::default();
+    let mut polls: Vec<(u64, OpId)> = Vec::new();
+    for (id, op) in history.ops.iter().enumerate() {
+        match (&op.call, op.outcome, &op.ret) {
+            (Call::Send { key, value }, outcome, ret) => {
+                log.sends += 1;
+                let key = key.as_deref().unwrap_or("");
+                match (outcome, ret) {
+                    (Outcome::Ok, Some(Ret::Offset { offset })) => log.acked.push(Seen {
+                        key,
+                        offset: *offset,
+                        value,
+                        op: id,
+                    }),
+                    (Outcome::Ok, other) => {
+                        let message = format!("an ok send needs an `offset` result, got {other:?}");
+                        return Err(ModelError { op: id, message });
+                    }
+                    (Outcome::Fail, _) => {
+                        log.failed.insert((key, value), id);
+                    }
+                    (Outcome::Info, _) => {}
+                }
+            }
+            (Call::Poll, Outcome::Ok, Some(Ret::Records { .. })) => {
+                log.polls += 1;
+                polls.push((op.end_ns().unwrap_or(u64::MAX), id));
+            }
+            (Call::Poll, Outcome::Ok, other) => {
+                let message = format!("an ok poll needs a `records` result, got {other:?}");
+                return Err(ModelError { op: id, message });
+            }
+            (Call::Poll, _, _) => log.polls += 1,
+            (call, _, _) => {
+                let message = format!("the kafka-log model has no {call:?}");
+                return Err(ModelError { op: id, message });
+            }
+        }
+    }
+    polls.sort_unstable();
+    for (_, id) in polls {
+        let op = &history.ops[id];
+        if let Some(Ret::Records { records }) = &op.ret {
+            for r in records {
+                let seen = Seen {
+                    key: &r.key,
+                    offset: r.offset,
+                    value: &r.value,
+                    op: id,
+                };
+                log.polled.push((op.process, seen));
+            }
+        }
+    }
+    Ok(log)
+}
+
+/// Checks a Kafka-style history for the anomalies in the module doc.
+pub fn check_kafka_log(
+    history: &History,
+    options: &KafkaLogOptions,
+) -> Result<Verdict, ModelError> {
+    let log = collect(history)?;
+    let mut violations = Vec::new();
+    let all: Vec<Seen> = log
+        .acked
+        .iter()
+        .copied()
+        .chain(log.polled.iter().map(|p| p.1))
+        .collect();
+    check_offsets_and_values(&all, &mut violations);
+    let unseen = check_lost_and_unseen(&log, options, &mut violations);
+    check_polls(&log, &all, &mut violations);
+    check_sends(history, &log, &mut violations);
+    if !violations.is_empty() {
+        return Ok(Verdict::Invalid {
+            violations: limit_per_kind(violations),
+        });
+    }
+    let partitions: BTreeSet<&str> = all.iter().map(|s| s.key).collect();
+    let summary = format!(
+        "{} sends ({} acknowledged) and {} polls ({} records) over {} partition(s): no \
+         inconsistent offsets, duplicates, lost writes, aborted reads, nonmonotonic or skipping \
+         polls or sends; {unseen} acknowledged records unseen",
+        log.sends,
+        log.acked.len(),
+        log.polls,
+        log.polled.len(),
+        partitions.len()
+    );
+    Ok(Verdict::Valid {
+        witness: Witness::Checked { summary },
+    })
+}
+
+/// `inconsistent-offsets` and `duplicate`, over every observation.
+fn check_offsets_and_values(all: &[Seen], violations: &mut Vec<Violation>) {
+    let mut at_offset: BTreeMap<(&str, u64), Seen> = BTreeMap::new();
+    let mut reported_offsets: BTreeSet<(&str, u64)> = BTreeSet::new();
+    let mut of_value: BTreeMap<(&str, &str), Seen> = BTreeMap::new();
+    let mut reported_values: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for &s in all {
+        let first = *at_offset.entry((s.key, s.offset)).or_insert(s);
+        if first.value != s.value && reported_offsets.insert((s.key, s.offset)) {
+            let message = format!(
+                "partition {:?} offset {} holds {:?} (op {}) and {:?} (op {}): the log diverged",
+                s.key, s.offset, first.value, first.op, s.value, s.op
+            );
+            let mut v = Violation::new(
+                "inconsistent-offsets",
+                message,
+                Some(s.op),
+                vec![first.op, s.op],
+            );
+            v.key = Some(s.key.to_string());
+            violations.push(v);
+        }
+        let first = *of_value.entry((s.key, s.value)).or_insert(s);
+        if first.offset != s.offset && reported_values.insert((s.key, s.value)) {
+            let message = format!(
+                "value {:?} appears at offsets {} (op {}) and {} (op {}) of partition {:?}: \
+                 written twice",
+                s.value, first.offset, first.op, s.offset, s.op, s.key
+            );
+            let mut v = Violation::new("duplicate", message, Some(s.op), vec![first.op, s.op]);
+            v.key = Some(s.key.to_string());
+            violations.push(v);
+        }
+    }
+}
+
+/// `lost-write`, `unseen` (when a violation) and `aborted-read`; returns the unseen count.
+fn check_lost_and_unseen(
+    log: &Log,
+    options: &KafkaLogOptions,
+    violations: &mut Vec<Violation>,
+) -> usize {
+    let mut polled_values: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut max_polled: BTreeMap<&str, (u64, OpId)> = BTreeMap::new();
+    for (_, s) in &log.polled {
+        polled_values.insert((s.key, s.value));
+        let max = max_polled.entry(s.key).or_insert((s.offset, s.op));
+        if s.offset > max.0 {
+            *max = (s.offset, s.op);
+        }
+        if let Some(&send) = log.failed.get(&(s.key, s.value)) {
+            let message = format!(
+                "poll {} returned {:?} at offset {} of partition {:?}, but its send {send} \
+                 failed (certainly not applied)",
+                s.op, s.value, s.offset, s.key
+            );
+            violations.push(Violation::new(
+                "aborted-read",
+                message,
+                Some(s.op),
+                vec![send, s.op],
+            ));
+        }
+    }
+    let mut unseen = 0;
+    for s in &log.acked {
+        if polled_values.contains(&(s.key, s.value)) {
+            continue;
+        }
+        match max_polled.get(s.key) {
+            Some(&(max, poll)) if s.offset <= max => {
+                let message = format!(
+                    "send {} of {:?} was acknowledged at offset {} of partition {:?}; polls \
+                     read up to offset {max} (op {poll}) but never returned it",
+                    s.op, s.value, s.offset, s.key
+                );
+                let mut v = Violation::new("lost-write", message, Some(s.op), vec![s.op, poll]);
+                v.key = Some(s.key.to_string());
+                violations.push(v);
+            }
+            _ => {
+                unseen += 1;
+                if options.unseen_is_violation {
+                    let message = format!(
+                        "send {} of {:?} was acknowledged at offset {} of partition {:?} and no \
+                         poll ever returned it",
+                        s.op, s.value, s.offset, s.key
+                    );
+                    violations.push(Violation::new("unseen", message, Some(s.op), vec![s.op]));
+                }
+            }
+        }
+    }
+    unseen
+}
+
+/// `nonmonotonic-poll` and `poll-skip`, per consumer and partition.
+fn check_polls(log: &Log, all: &[Seen], violations: &mut Vec<Violation>) {
+    let mut known: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    for s in all {
+        known.entry(s.key).or_default().insert(s.offset);
+    }
+    let mut last: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
+    for &(process, s) in &log.polled {
+        let Some(prev) = last.insert((process, s.key), s) else {
+            continue;
+        };
+        let within = if prev.op == s.op {
+            " within one poll"
+        } else {
+            ""
+        };
+        if s.offset <= prev.offset {
+            let message = format!(
+                "consumer {process} read offset {} of partition {:?} (op {}) and then offset {} \
+                 (op {}){within}: it went backwards",
+                prev.offset, s.key, prev.op, s.offset, s.op
+            );
+            let ops = dedup(vec![prev.op, s.op]);
+            violations.push(Violation::new(
+                "nonmonotonic-poll",
+                message,
+                Some(s.op),
+                ops,
+            ));
+        } else if let Some(skipped) = known[s.key].range(prev.offset + 1..s.offset).next() {
+            let message = format!(
+                "consumer {process} read offset {} of partition {:?} (op {}) and then offset {} \
+                 (op {}){within}, skipping offset {skipped}, which exists",
+                prev.offset, s.key, prev.op, s.offset, s.op
+            );
+            let ops = dedup(vec![prev.op, s.op]);
+            violations.push(Violation::new("poll-skip", message, Some(s.op), ops));
+        }
+    }
+}
+
+/// `nonmonotonic-send`, per producer and partition, in completion order.
+fn check_sends(history: &History, log: &Log, violations: &mut Vec<Violation>) {
+    let mut sends: Vec<(u64, Seen)> = log
+        .acked
+        .iter()
+        .map(|s| (history.ops[s.op].end_ns().unwrap_or(u64::MAX), *s))
+        .collect();
+    sends.sort_by_key(|(end, s)| (*end, s.op));
+    let mut last: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
+    for (_, s) in sends {
+        let process = history.ops[s.op].process;
+        if let Some(prev) = last.insert((process, s.key), s) {
+            if s.offset <= prev.offset {
+                let message = format!(
+                    "producer {process} got offset {} for send {} and then offset {} for the \
+                     later send {} on partition {:?}",
+                    prev.offset, prev.op, s.offset, s.op, s.key
+                );
+                let ops = vec![prev.op, s.op];
+                violations.push(Violation::new(
+                    "nonmonotonic-send",
+                    message,
+                    Some(s.op),
+                    ops,
+                ));
+            }
+        }
+    }
+}
+
+fn dedup(mut ops: Vec<OpId>) -> Vec<OpId> {
+    ops.dedup();
+    ops
+}

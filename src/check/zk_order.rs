@@ -1,0 +1,472 @@
+//! ZooKeeper's client consistency model, checked per operation as ZooKeeper promises it.
+//!
+//! Models the guarantees of the ZooKeeper consistency-guarantees page (protocols.md A.10):
+//! - writes (create / delete / setData, including the ones rejected with an error code, which
+//!   the leader orders like any other request) are linearizable: checked with the znode spec,
+//!   one path at a time;
+//! - their zxid order agrees with real time: a write that completed before another was invoked
+//!   has the smaller zxid, and no two writes share a zxid;
+//! - plain reads are sequentially consistent per session: along a session (in completion
+//!   order, since a session's replies come back in FIFO order) reported zxids never go
+//!   backwards, a read never reports a zxid older than the session's own completed write (read
+//!   your writes), a read never reports a zxid of a write invoked after the read completed, and
+//!   a read returns exactly the tree state at the zxid the server reported: the state built by
+//!   applying the acknowledged writes with zxid <= that zxid, in zxid order;
+//! - in strict mode, sync+read operations (`sync_get_data`) are also checked for
+//!   linearizability together with the writes. Real ZooKeeper can fail that check: `sync` is
+//!   not a quorum operation (ZOOKEEPER-1675), so a deposed leader can answer it.
+//!
+//! A read is compared with the tree only when the tree at its zxid is known: when its path has
+//! no write with an unknown outcome (or without a zxid) invoked before the read completed.
+//! Such reads are counted as unchecked in the witness, never failed. Operations without a
+//! session id use their process id as the session.
+//!
+//! Depends on: `check::history`, `check::linearizable`, `check::spec::znode`.
+
+use std::collections::BTreeMap;
+
+use super::history::{Call, History, Op, OpId, Outcome, Ret, ZkError};
+use super::linearizable::{check_linearizable, Budget, ModelError};
+use super::spec::znode::Znode;
+use super::spec::ZnodeSpec;
+use super::{limit_per_kind, Verdict, Violation, Witness};
+
+/// Options of the ZooKeeper checker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZkOptions {
+    /// Check sync+read operations for linearizability together with the writes.
+    pub strict: bool,
+    /// Search budget of the linearizability part.
+    pub budget: Budget,
+}
+
+/// Checks ZooKeeper's client consistency model (see the module doc).
+pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict, ModelError> {
+    for (id, op) in history.ops.iter().enumerate() {
+        if znode_path(&op.call).is_none() {
+            let message = format!("the zookeeper model has no {:?}", op.call);
+            return Err(ModelError { op: id, message });
+        }
+    }
+    let mut violations = Vec::new();
+    let (linearizable, lin_summary) = check_writes_linearizable(history, options)?;
+    let mut unknown = None;
+    match linearizable {
+        Verdict::Invalid { violations: v } => violations.extend(v),
+        Verdict::Unknown { reason } => unknown = Some(reason),
+        Verdict::Valid { .. } => {}
+    }
+    let zxid_summary = check_zxid_realtime(history, &mut violations);
+    let session_summary = check_sessions(history, &mut violations);
+    let tree_summary = check_reads_against_tree(history, &mut violations);
+    if !violations.is_empty() {
+        return Ok(Verdict::Invalid {
+            violations: limit_per_kind(violations),
+        });
+    }
+    if let Some(reason) = unknown {
+        return Ok(Verdict::Unknown { reason });
+    }
+    let summary = format!("{lin_summary}; {zxid_summary}; {session_summary}; {tree_summary}");
+    Ok(Verdict::Valid {
+        witness: Witness::Checked { summary },
+    })
+}
+
+fn znode_path(call: &Call) -> Option<&str> {
+    match call {
+        Call::Create { path, .. }
+        | Call::Delete { path, .. }
+        | Call::SetData { path, .. }
+        | Call::GetData { path }
+        | Call::Exists { path }
+        | Call::SyncGetData { path } => Some(path),
+        _ => None,
+    }
+}
+
+fn is_write(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Create { .. } | Call::Delete { .. } | Call::SetData { .. }
+    )
+}
+
+/// Linearizability of the writes (and of sync+reads in strict mode), path by path.
+fn check_writes_linearizable(
+    history: &History,
+    options: &ZkOptions,
+) -> Result<(Verdict, String), ModelError> {
+    let selected: Vec<OpId> = (0..history.ops.len())
+        .filter(|&i| {
+            let call = &history.ops[i].call;
+            is_write(call) || (options.strict && matches!(call, Call::SyncGetData { .. }))
+        })
+        .collect();
+    let sub = History {
+        ops: selected.iter().map(|&i| history.ops[i].clone()).collect(),
+    };
+    let verdict =
+        check_linearizable(&ZnodeSpec, &sub, &options.budget).map_err(|e| ModelError {
+            op: selected[e.op],
+            message: e.message,
+        })?;
+    let what = if options.strict {
+        "writes and sync+reads"
+    } else {
+        "writes"
+    };
+    let summary = format!("{} {what} linearizable", sub.ops.len());
+    Ok((remap_verdict(verdict, &selected), summary))
+}
+
+/// Maps operation ids of a sub-history back to the full history.
+fn remap_verdict(verdict: Verdict, ids: &[OpId]) -> Verdict {
+    let map = |v: &mut Vec<OpId>| v.iter_mut().for_each(|i| *i = ids[*i]);
+    match verdict {
+        Verdict::Valid {
+            witness: Witness::Linearization { mut partitions },
+        } => {
+            for p in &mut partitions {
+                map(&mut p.order);
+                map(&mut p.not_applied);
+            }
+            Verdict::Valid {
+                witness: Witness::Linearization { partitions },
+            }
+        }
+        Verdict::Invalid { mut violations } => {
+            for v in &mut violations {
+                v.op = v.op.map(|i| ids[i]);
+                map(&mut v.ops);
+                map(&mut v.linearized);
+                v.kind = "writes-not-linearizable".to_string();
+            }
+            Verdict::Invalid { violations }
+        }
+        other => other,
+    }
+}
+
+/// Writes with a zxid must be numbered in real-time order, each with its own zxid.
+fn check_zxid_realtime(history: &History, violations: &mut Vec<Violation>) -> String {
+    let mut writes: Vec<(u64, OpId)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| is_write(&op.call) && op.end_ns().is_some())
+        .filter_map(|(i, op)| op.zxid.map(|z| (z, i)))
+        .collect();
+    writes.sort_unstable();
+    for pair in writes.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            let message = format!(
+                "writes {} and {} both got zxid {:#x}",
+                pair[0].1, pair[1].1, pair[0].0
+            );
+            let ops = vec![pair[0].1, pair[1].1];
+            violations.push(Violation::new(
+                "duplicate-zxid",
+                message,
+                Some(pair[1].1),
+                ops,
+            ));
+        }
+    }
+    // Walk the writes in invocation order; `done` holds the writes completed before the
+    // current invocation, so the largest zxid among them must be below the current zxid.
+    let mut by_invoke: Vec<(u64, u64, OpId)> = writes
+        .iter()
+        .map(|&(z, i)| (history.ops[i].invoke_ns, z, i))
+        .collect();
+    by_invoke.sort_unstable();
+    let mut by_end: Vec<(u64, u64, OpId)> = writes
+        .iter()
+        .map(|&(z, i)| (history.ops[i].end_ns().expect("completed"), z, i))
+        .collect();
+    by_end.sort_unstable();
+    let mut done = 0;
+    let mut max_done: Option<(u64, OpId)> = None;
+    for &(invoke, zxid, id) in &by_invoke {
+        while done < by_end.len() && by_end[done].0 < invoke {
+            let (_, z, i) = by_end[done];
+            if max_done.is_none_or(|(m, _)| z > m) {
+                max_done = Some((z, i));
+            }
+            done += 1;
+        }
+        if let Some((m, earlier)) = max_done {
+            if m > zxid {
+                let message = format!(
+                    "write {earlier} (zxid {m:#x}) completed before write {id} was invoked, yet \
+                     {id} got the smaller zxid {zxid:#x}: the zxid order contradicts real time"
+                );
+                violations.push(Violation::new(
+                    "zxid-realtime",
+                    message,
+                    Some(id),
+                    vec![earlier, id],
+                ));
+            }
+        }
+    }
+    format!(
+        "{} writes numbered by zxid in real-time order",
+        writes.len()
+    )
+}
+
+/// Per session, in completion order: zxids never go backwards; reads see the session's own
+/// completed writes.
+fn check_sessions(history: &History, violations: &mut Vec<Violation>) -> String {
+    let mut sessions: BTreeMap<u64, Vec<(u64, OpId)>> = BTreeMap::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if let (Some(end), Some(_)) = (op.end_ns(), op.zxid) {
+            let session = op.session.unwrap_or(op.process);
+            sessions.entry(session).or_default().push((end, i));
+        }
+    }
+    for (session, ops) in &mut sessions {
+        ops.sort_unstable();
+        check_session(history, *session, ops, violations);
+    }
+    format!(
+        "{} sessions: zxids monotonic, reads see their own writes",
+        sessions.len()
+    )
+}
+
+fn check_session(
+    history: &History,
+    session: u64,
+    ops: &[(u64, OpId)],
+    violations: &mut Vec<Violation>,
+) {
+    let mut max_seen: Option<(u64, OpId)> = None;
+    // The session's acknowledged writes in completion order, as (end, largest zxid so far,
+    // its write): the writes completed before a read's invocation are a prefix.
+    let mut own_writes: Vec<(u64, u64, OpId)> = Vec::new();
+    for &(_, id) in ops {
+        let op = &history.ops[id];
+        let zxid = op.zxid.expect("filtered");
+        if !is_write(&op.call) {
+            let before = own_writes.partition_point(|w| w.0 < op.invoke_ns);
+            let own = before.checked_sub(1).map(|i| own_writes[i]);
+            if let Some((_, wz, w)) = own.filter(|w| w.1 > zxid) {
+                let message = format!(
+                    "session {session:#x} read at zxid {zxid:#x} after its own write {w} \
+                     completed at zxid {wz:#x}: it did not read its own write"
+                );
+                violations.push(Violation::new(
+                    "read-your-writes",
+                    message,
+                    Some(id),
+                    vec![w, id],
+                ));
+                continue;
+            }
+        }
+        if let Some((m, earlier)) = max_seen.filter(|m| m.0 > zxid) {
+            let message = format!(
+                "session {session:#x} saw zxid {m:#x} (op {earlier}) and later zxid {zxid:#x}: \
+                 its view went back in time"
+            );
+            violations.push(Violation::new(
+                "nonmonotonic-zxid",
+                message,
+                Some(id),
+                vec![earlier, id],
+            ));
+        }
+        if max_seen.is_none_or(|m| zxid > m.0) {
+            max_seen = Some((zxid, id));
+        }
+        if is_write(&op.call) && op.outcome == Outcome::Ok {
+            let end = op.end_ns().expect("completed");
+            let prior = own_writes.last().copied().filter(|w| w.1 >= zxid);
+            own_writes.push(prior.map_or((end, zxid, id), |(_, z, w)| (end, z, w)));
+        }
+    }
+}
+
+/// What the tree knows about one path: acknowledged writes with zxids, in zxid order, and the
+/// invocation times of writes whose effect is unknown.
+#[derive(Default)]
+struct PathLog {
+    /// (zxid, state after the write, write id).
+    states: Vec<(u64, Option<Znode>, OpId)>,
+    /// Invocation times of writes with an unknown effect or no zxid.
+    uncertain_invokes: Vec<u64>,
+}
+
+fn build_tree(history: &History) -> BTreeMap<&str, PathLog> {
+    let mut paths: BTreeMap<&str, PathLog> = BTreeMap::new();
+    let mut writes: Vec<(u64, OpId)> = Vec::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        if !is_write(&op.call) {
+            continue;
+        }
+        let path = znode_path(&op.call).expect("checked");
+        let log = paths.entry(path).or_default();
+        let rejected = matches!(op.ret, Some(Ret::Error { .. }));
+        match (op.outcome, op.zxid) {
+            (Outcome::Ok, Some(z)) if !rejected => writes.push((z, i)),
+            (Outcome::Ok, None) | (Outcome::Info, _) if !rejected => {
+                log.uncertain_invokes.push(op.invoke_ns)
+            }
+            _ => {}
+        }
+    }
+    writes.sort_unstable();
+    for (zxid, i) in writes {
+        let op = &history.ops[i];
+        let log = paths
+            .entry(znode_path(&op.call).expect("checked"))
+            .or_default();
+        let before = log.states.last().and_then(|s| s.1.clone());
+        let after = apply_write(&op.call, &op.ret, before);
+        log.states.push((zxid, after, i));
+    }
+    paths
+}
+
+/// The path's state after an acknowledged write (applied blindly: legality is the
+/// linearizability check's job).
+fn apply_write(call: &Call, ret: &Option<Ret>, before: Option<Znode>) -> Option<Znode> {
+    match call {
+        Call::Create { data, .. } => Some(Znode {
+            data: data.clone(),
+            version: 0,
+        }),
+        Call::Delete { .. } => None,
+        Call::SetData { data, .. } => {
+            let version = match ret {
+                Some(Ret::Stat { version }) => *version,
+                _ => before.map_or(0, |z| z.version + 1),
+            };
+            Some(Znode {
+                data: data.clone(),
+                version,
+            })
+        }
+        _ => before,
+    }
+}
+
+/// What a read observed, in the tree's terms: `Some(state)` or `None` when not comparable.
+fn observed(op: &Op) -> Option<(bool, Option<Znode>)> {
+    // (is_exists, state) - exists only observes presence and version.
+    match (&op.call, &op.ret) {
+        (Call::Exists { .. }, Some(Ret::Exists { version })) => Some((
+            true,
+            version.map(|version| Znode {
+                data: String::new(),
+                version,
+            }),
+        )),
+        (_, Some(Ret::Data { data, version })) => Some((
+            false,
+            Some(Znode {
+                data: data.clone(),
+                version: *version,
+            }),
+        )),
+        (
+            _,
+            Some(Ret::Error {
+                code: ZkError::NoNode,
+            }),
+        ) => Some((false, None)),
+        _ => None,
+    }
+}
+
+/// Every read with a zxid returns exactly the tree at that zxid, and never a zxid from the
+/// future.
+fn check_reads_against_tree(history: &History, violations: &mut Vec<Violation>) -> String {
+    let tree = build_tree(history);
+    let future = future_index(history);
+    let (mut checked, mut unchecked) = (0usize, 0usize);
+    for (id, op) in history.ops.iter().enumerate() {
+        if is_write(&op.call) || op.outcome == Outcome::Info {
+            continue;
+        }
+        let (Some(zxid), Some(end), Some((exists, seen))) = (op.zxid, op.end_ns(), observed(op))
+        else {
+            unchecked += 1;
+            continue;
+        };
+        let covered = future.partition_point(|f| f.0 <= zxid);
+        let latest = covered.checked_sub(1).map(|i| future[i]);
+        if let Some((_, invoke, w)) = latest.filter(|f| f.1 > end) {
+            let message = format!(
+                "read {id} reported zxid {zxid:#x}, which covers write {w} invoked at {invoke}, \
+                 after the read completed: a read from the future"
+            );
+            violations.push(Violation::new(
+                "read-from-future",
+                message,
+                Some(id),
+                vec![w, id],
+            ));
+            continue;
+        }
+        let path = znode_path(&op.call).expect("checked");
+        let log = tree.get(path);
+        if log.is_some_and(|l| l.uncertain_invokes.iter().any(|&t| t <= end)) {
+            unchecked += 1;
+            continue;
+        }
+        checked += 1;
+        let (expected, source) = state_at(log, zxid);
+        let matches = match (&expected, &seen) {
+            (Some(e), Some(s)) if exists => e.version == s.version,
+            _ => expected == seen,
+        };
+        if !matches {
+            let message = format!(
+                "read {id} of {path} at zxid {zxid:#x} returned {seen:?}, but the tree at that \
+                 zxid holds {expected:?}"
+            );
+            let mut ops: Vec<OpId> = source.into_iter().collect();
+            ops.push(id);
+            let mut v = Violation::new("read-not-tree-state", message, Some(id), ops);
+            v.key = Some(path.to_string());
+            v.state = Some(format!("{expected:?}"));
+            violations.push(v);
+        }
+    }
+    format!("{checked} reads equal the tree at their zxid ({unchecked} not comparable)")
+}
+
+/// The state of a path at `zxid` and the write that made it.
+fn state_at(log: Option<&PathLog>, zxid: u64) -> (Option<Znode>, Option<OpId>) {
+    let Some(log) = log else {
+        return (None, None);
+    };
+    let n = log.states.partition_point(|s| s.0 <= zxid);
+    match n {
+        0 => (None, None),
+        n => (log.states[n - 1].1.clone(), Some(log.states[n - 1].2)),
+    }
+}
+
+/// Acknowledged writes sorted by zxid, as (zxid, latest invocation time among the writes of
+/// zxid <= this one, that write): its last entry with zxid <= z answers "was a write of zxid
+/// <= z invoked after t?".
+fn future_index(history: &History) -> Vec<(u64, u64, OpId)> {
+    let mut writes: Vec<(u64, u64, OpId)> = history
+        .ops
+        .iter()
+        .enumerate()
+        .filter(|(_, op)| is_write(&op.call) && op.outcome == Outcome::Ok)
+        .filter_map(|(i, op)| op.zxid.map(|z| (z, op.invoke_ns, i)))
+        .collect();
+    writes.sort_unstable();
+    for i in 1..writes.len() {
+        if writes[i - 1].1 > writes[i].1 {
+            (writes[i].1, writes[i].2) = (writes[i - 1].1, writes[i - 1].2);
+        }
+    }
+    writes
+}
