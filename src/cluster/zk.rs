@@ -34,13 +34,16 @@ use std::rc::Rc;
 use rand::Rng;
 
 use super::{FailureKind, System, Violation};
+use crate::check::history::{Call, History, Outcome as HOutcome, Ret, ZkError};
+use crate::check::zk_order::{check_zookeeper, ZkOptions};
+use crate::check::Verdict;
 use crate::node::{Context, Event, Node, NodeId};
 use crate::scenario::{ZkWorkload, ZookeeperSpec};
 use crate::sim::Sim;
 use crate::zab::client::{ClientConfig, Outcome, Record, ZkClient};
 use crate::zab::config::ZabConfig;
 use crate::zab::election::vote_beats;
-use crate::zab::msg::{Msg, Op, OpResult, PeerState, TxnOp, Vote, Zxid};
+use crate::zab::msg::{ErrCode, Msg, Op, OpResult, PeerState, TxnOp, Vote, Zxid};
 use crate::zab::{ZabPhase, ZabServer};
 
 /// A node of the ZooKeeper world.
@@ -281,6 +284,8 @@ pub struct ZkSystem {
     /// Clients that met their liveness goal since the heal (checked once, then cached:
     /// `pending` runs after every event of the healed phase).
     satisfied: Vec<bool>,
+    /// The history checker ran out of budget (never counted as a pass in the summary).
+    history_unknown: bool,
 }
 
 impl ZkSystem {
@@ -296,6 +301,7 @@ impl ZkSystem {
             heal_ns: None,
             outcomes: [0; 3],
             satisfied: vec![false; spec.clients as usize],
+            history_unknown: false,
         }
     }
 
@@ -768,6 +774,9 @@ impl System for ZkSystem {
             out.extend(check_client_history(sim, *id, h, &self.mon.committed));
         }
         out.extend(check_sync_reads(sim, &histories));
+        if out.is_empty() {
+            out.extend(self.check_history(sim, &histories));
+        }
         out
     }
 
@@ -778,8 +787,239 @@ impl System for ZkSystem {
             "ops_ok": self.outcomes[0],
             "ops_fail": self.outcomes[1],
             "ops_info": self.outcomes[2],
+            "history_check": if self.history_unknown { "unknown" } else { "done" },
         })
     }
+}
+
+impl ZkSystem {
+    /// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded history.
+    fn check_history(
+        &mut self,
+        sim: &Sim<ZkNode>,
+        histories: &[(NodeId, &[Record])],
+    ) -> Vec<Violation> {
+        let servers = self.spec.servers;
+        let procs: Vec<(u64, &[Record])> = histories
+            .iter()
+            .map(|(id, h)| ((id.0 - servers) as u64, *h))
+            .collect();
+        let history = to_check_history(&procs);
+        let options = ZkOptions::default();
+        match check_zookeeper(&history, &options) {
+            Ok(Verdict::Invalid { violations }) => {
+                let first = &violations[0];
+                let ops: Vec<String> = first
+                    .ops
+                    .iter()
+                    .take(4)
+                    .map(|i| history.ops[*i].summary())
+                    .collect();
+                let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
+                vec![Violation {
+                    kind: FailureKind::Safety,
+                    invariant: "zk-history".into(),
+                    message,
+                    at_ns: sim.now(),
+                    event: 0,
+                    node: None,
+                }]
+            }
+            Ok(Verdict::Unknown { .. }) => {
+                self.history_unknown = true;
+                Vec::new()
+            }
+            Ok(Verdict::Valid { .. }) => Vec::new(),
+            Err(e) => panic!("history conversion produced an op the checker rejects: {e:?}"),
+        }
+    }
+}
+
+/// Converts the clients' records into a `check::History` (the conversion point between the
+/// client library's records and the checkers). A sync followed by its getData becomes one
+/// `sync_get_data`; ephemeral creates are left out (their deletion by session expiry is not
+/// in the checker's znode model, and they use their own paths).
+pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
+    let mut history = History::new();
+    for (process, records) in procs {
+        let mut spans = spans_with_session(records);
+        spans.sort_by_key(|s| s.0);
+        let mut i = 0;
+        while i < spans.len() {
+            let (t0, session, op, t1, outcome, zxid) = spans[i].clone();
+            if let Op::Sync { .. } = op {
+                if let Some(next) = spans.get(i + 1) {
+                    if let Op::GetData { path, .. } = &next.2 {
+                        let call = Call::SyncGetData { path: path.clone() };
+                        push_op(
+                            &mut history,
+                            *process,
+                            session,
+                            t0,
+                            call,
+                            next.3,
+                            &next.4,
+                            next.5,
+                        );
+                        i += 2;
+                        continue;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            if let Some(call) = to_call(&op) {
+                push_op(
+                    &mut history,
+                    *process,
+                    session,
+                    t0,
+                    call,
+                    t1,
+                    &outcome,
+                    zxid,
+                );
+            }
+            i += 1;
+        }
+    }
+    history.ops.sort_by_key(|o| (o.invoke_ns, o.process));
+    history
+}
+
+type SessionSpan = (u64, u64, Op, u64, Outcome, Option<Zxid>);
+
+fn spans_with_session(history: &[Record]) -> Vec<SessionSpan> {
+    let mut invoked: BTreeMap<u64, (u64, u64, Op)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in history {
+        match r {
+            Record::Invoke {
+                op_id,
+                session,
+                op,
+                at_ns,
+            } => {
+                invoked.insert(*op_id, (*at_ns, *session, op.clone()));
+            }
+            Record::Complete {
+                op_id,
+                session,
+                outcome,
+                zxid,
+                at_ns,
+            } => {
+                if let Some((t0, s0, op)) = invoked.remove(op_id) {
+                    let s = if *session != 0 { *session } else { s0 };
+                    out.push((t0, s, op, *at_ns, outcome.clone(), *zxid));
+                }
+            }
+        }
+    }
+    // Still in flight when the run ended: unknown outcome, open to the end.
+    for (_, (t0, s0, op)) in invoked {
+        out.push((
+            t0,
+            s0,
+            op,
+            t0,
+            Outcome::Info("open at the end".into()),
+            None,
+        ));
+    }
+    out
+}
+
+fn to_call(op: &Op) -> Option<Call> {
+    let text = |d: &[u8]| String::from_utf8_lossy(d).into_owned();
+    Some(match op {
+        Op::Create {
+            path,
+            data,
+            ephemeral: false,
+            sequential: false,
+        } => Call::Create {
+            path: path.clone(),
+            data: text(data),
+        },
+        Op::Delete { path, version } => Call::Delete {
+            path: path.clone(),
+            version: *version,
+        },
+        Op::SetData {
+            path,
+            data,
+            version,
+        } => Call::SetData {
+            path: path.clone(),
+            data: text(data),
+            version: *version,
+        },
+        Op::GetData { path, .. } => Call::GetData { path: path.clone() },
+        Op::Exists { path, .. } => Call::Exists { path: path.clone() },
+        _ => return None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_op(
+    history: &mut History,
+    process: u64,
+    session: u64,
+    t0: u64,
+    call: Call,
+    t1: u64,
+    outcome: &Outcome,
+    zxid: Option<Zxid>,
+) {
+    let code = |c: &ErrCode| match c {
+        ErrCode::NoNode => Some(ZkError::NoNode),
+        ErrCode::NodeExists => Some(ZkError::NodeExists),
+        ErrCode::BadVersion => Some(ZkError::BadVersion),
+        _ => None,
+    };
+    let (outcome, ret) = match outcome {
+        Outcome::Ok(OpResult::Err(c)) => match code(c) {
+            Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
+            None => (HOutcome::Fail, None),
+        },
+        Outcome::Ok(r) => (HOutcome::Ok, to_ret(r)),
+        Outcome::Fail(name) => {
+            let parsed = [ErrCode::NoNode, ErrCode::NodeExists, ErrCode::BadVersion]
+                .into_iter()
+                .find(|c| format!("{c:?}") == *name);
+            match parsed.as_ref().and_then(code) {
+                Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
+                None => (HOutcome::Fail, None),
+            }
+        }
+        Outcome::Info(_) => (HOutcome::Info, None),
+    };
+    let session = (session != 0).then_some(session);
+    let id = history.invoke(process, session, t0, call);
+    let zxid = if outcome == HOutcome::Info {
+        None
+    } else {
+        zxid
+    };
+    history.complete(id, t1.max(t0), outcome, ret, zxid);
+}
+
+fn to_ret(r: &OpResult) -> Option<Ret> {
+    Some(match r {
+        OpResult::Created { .. } | OpResult::Deleted | OpResult::Synced => Ret::Done,
+        OpResult::SetStat(stat) => Ret::Stat {
+            version: stat.version,
+        },
+        OpResult::Data { data, stat } => Ret::Data {
+            data: String::from_utf8_lossy(data).into_owned(),
+            version: stat.version,
+        },
+        OpResult::Exists(stat) => Ret::Exists {
+            version: stat.map(|s| s.version),
+        },
+        _ => return None,
+    })
 }
 
 fn answered_write_since(history: &[Record], heal_ns: u64) -> bool {

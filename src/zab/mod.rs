@@ -43,7 +43,7 @@ pub use serve::ClientConn;
 pub use sync::FollowerState;
 
 /// Names of the invariants and checkers the ZooKeeper system reports (see cluster::zk).
-pub fn invariant_names() -> [&'static str; 13] {
+pub fn invariant_names() -> [&'static str; 14] {
     [
         "zab-one-leader-per-epoch",
         "zab-epoch-monotonic",
@@ -58,6 +58,7 @@ pub fn invariant_names() -> [&'static str; 13] {
         "zk-acked-write-durable",
         "zk-session-order",
         "zk-sync-read",
+        "zk-history",
     ]
 }
 
