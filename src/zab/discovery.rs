@@ -157,18 +157,27 @@ impl ZabServer {
         f.zab_epoch = Some(e);
         if e > self.accepted_epoch {
             // Promise only once acceptedEpoch = e is durable (A.8).
+            f.promise = true;
             self.persist_accepted_epoch(ctx, e);
-        } else if e == self.accepted_epoch {
+        } else if e == self.accepted_epoch && self.durable_accepted_epoch >= e {
             // Already promised this epoch: ACKEPOCH with epoch -1 (A.5 item 3).
             self.send_ack_epoch(ctx, false);
+        } else if e == self.accepted_epoch {
+            // Promised in an earlier role whose write is not durable yet: a crash could
+            // lose it while a later currentEpoch write survives (files flush separately).
+            // Write it again and answer once it is durable.
+            f.promise = false;
+            self.persist_accepted_epoch(ctx, e);
         } else {
             self.go_looking(ctx, "LEADERINFO below my acceptedEpoch");
         }
     }
 
     pub(crate) fn follower_accepted_epoch_durable(&mut self, ctx: &mut Context<'_, Msg>, e: u32) {
-        if self.follower.as_ref().and_then(|f| f.zab_epoch) == Some(e) {
-            self.send_ack_epoch(ctx, true);
+        let f = self.follower.as_ref().expect("follower state");
+        if f.zab_epoch == Some(e) {
+            let promised = f.promise;
+            self.send_ack_epoch(ctx, promised);
         }
     }
 

@@ -103,6 +103,8 @@ pub struct FollowerState {
     pub leader: u32,
     pub conn: ConnId,
     pub zab_epoch: Option<u32>,
+    /// Whether the ACKEPOCH will be a fresh promise (else ZooKeeper's epoch -1).
+    pub promise: bool,
     pub started_ns: u64,
     pub last_heard_ns: u64,
     pub mode: Option<SyncMode>,
@@ -130,6 +132,7 @@ impl FollowerState {
             leader,
             conn,
             zab_epoch: None,
+            promise: false,
             started_ns: now_ns,
             last_heard_ns: now_ns,
             mode: None,
