@@ -704,3 +704,149 @@ impl Node for ZabServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::msg::{Msg, Op, OpResult, PeerState};
+    use super::testkit::Harness;
+    use super::*;
+    use crate::node::{ConnId, Event, NodeId};
+
+    fn client_connects(h: &mut Harness<ZabServer>, conn: ConnId) -> u64 {
+        let peer = NodeId(9);
+        h.deliver(
+            NodeId(0),
+            Event::ConnUp {
+                conn,
+                peer,
+                initiated: false,
+            },
+        );
+        let req = Msg::ConnectReq {
+            session: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 1000,
+        };
+        h.deliver(
+            NodeId(0),
+            Event::Message {
+                conn,
+                peer,
+                msg: req,
+            },
+        );
+        h.complete_fsyncs(NodeId(0));
+        match h.take_sent(conn).as_slice() {
+            [Msg::ConnectResp { session, .. }] => *session,
+            other => panic!("expected a session, got {other:?}"),
+        }
+    }
+
+    /// A one-server ensemble elects itself, establishes epoch 1 (acceptedEpoch, then
+    /// currentEpoch durable), commits a client's create after its own fsync, and a restart
+    /// from the same disk recovers the znode and both epochs.
+    #[test]
+    fn single_server_elects_itself_commits_and_recovers() {
+        let me = NodeId(0);
+        let mut h = Harness::new(ZabServer::new(me, &[me], ZabConfig::default()));
+        h.deliver(me, Event::Start { restarted: false });
+        h.complete_fsyncs(me);
+        assert_eq!(h.node.state, PeerState::Leading);
+        assert_eq!(h.node.phase, ZabPhase::Broadcast);
+        assert_eq!(
+            (h.node.durable_accepted_epoch, h.node.durable_current_epoch),
+            (1, 1)
+        );
+
+        let conn = ConnId(77);
+        let session = client_connects(&mut h, conn);
+        assert_ne!(session, 0);
+        let create = Op::Create {
+            path: "/a".into(),
+            data: b"v".to_vec(),
+            ephemeral: false,
+            sequential: false,
+        };
+        let msg = Msg::ClientRequest { xid: 1, op: create };
+        h.deliver(
+            me,
+            Event::Message {
+                conn,
+                peer: NodeId(9),
+                msg,
+            },
+        );
+        // Not answered before the leader's own fsync: its ACK counts only once durable.
+        assert!(h.take_sent(conn).is_empty());
+        h.complete_fsyncs(me);
+        let sent = h.take_sent(conn);
+        assert!(
+            matches!(
+                &sent[..],
+                [Msg::ClientResponse {
+                    xid: 1,
+                    result: OpResult::Created { .. },
+                    ..
+                }]
+            ),
+            "{sent:?}"
+        );
+
+        let disk = h.disk.clone();
+        let mut h2 = Harness::new(ZabServer::new(me, &[me], ZabConfig::default()));
+        h2.disk = disk;
+        h2.deliver(me, Event::Start { restarted: true });
+        assert!(h2.node.tree.get("/a").is_some());
+        h2.complete_fsyncs(me);
+        assert_eq!(h2.node.current_epoch, 2, "a new epoch after the restart");
+    }
+
+    /// Reads are served locally and a watch fires before the response that follows it.
+    #[test]
+    fn watch_event_precedes_the_response_of_the_write_that_fires_it() {
+        let me = NodeId(0);
+        let mut h = Harness::new(ZabServer::new(me, &[me], ZabConfig::default()));
+        h.deliver(me, Event::Start { restarted: false });
+        h.complete_fsyncs(me);
+        let conn = ConnId(5);
+        client_connects(&mut h, conn);
+        let peer = NodeId(9);
+        let watch = Op::Exists {
+            path: "/w".into(),
+            watch: true,
+        };
+        h.deliver(
+            me,
+            Event::Message {
+                conn,
+                peer,
+                msg: Msg::ClientRequest { xid: 1, op: watch },
+            },
+        );
+        let create = Op::Create {
+            path: "/w".into(),
+            data: vec![],
+            ephemeral: true,
+            sequential: false,
+        };
+        h.deliver(
+            me,
+            Event::Message {
+                conn,
+                peer,
+                msg: Msg::ClientRequest { xid: 2, op: create },
+            },
+        );
+        h.complete_fsyncs(me);
+        let sent = h.take_sent(conn);
+        assert!(
+            matches!(sent[0], Msg::ClientResponse { xid: 1, .. }),
+            "{sent:?}"
+        );
+        assert!(matches!(sent[1], Msg::WatchEvent { .. }), "{sent:?}");
+        assert!(
+            matches!(sent[2], Msg::ClientResponse { xid: 2, .. }),
+            "{sent:?}"
+        );
+    }
+}
