@@ -201,3 +201,35 @@ fn zk_same_seed_same_trace() {
     let b = run(&s, 7);
     assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events));
 }
+
+/// Golden runs: exact trace hash, event count and verdict at fixed seeds. They change only
+/// when behaviour does; re-pin deliberately with the values the failure prints.
+#[test]
+fn zk_golden_runs() {
+    let cases = [
+        (
+            "zk-leader-crash-mid-broadcast.json",
+            1,
+            "3a7cdb6b09f75c50",
+            10779,
+            None,
+        ),
+        (
+            "zk-bug-ZOOKEEPER-1675.json",
+            0,
+            "2832c1639d259587",
+            17223,
+            Some("zk-sync-read"),
+        ),
+    ];
+    for (file, seed, hash, events, invariant) in cases {
+        let o = run(&load(file), seed);
+        let got = (
+            format!("{:016x}", o.trace_hash),
+            o.events,
+            o.violations.first().map(|v| v.invariant.clone()),
+        );
+        let want = (hash.to_string(), events, invariant.map(str::to_string));
+        assert_eq!(got, want, "{file} seed {seed}");
+    }
+}
