@@ -14,3 +14,4 @@ pub mod node;
 pub mod report;
 pub mod scenario;
 pub mod sim;
+pub mod zab;

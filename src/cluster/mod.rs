@@ -11,6 +11,7 @@
 //! Depends on: sim, node, scenario, example (and the protocol modules through each system).
 
 pub mod counter;
+pub mod zk;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -131,6 +132,10 @@ pub fn run(
     match &scenario.system {
         SystemSpec::Counter(spec) => {
             let system = counter::CounterSystem::new(spec);
+            drive(system, scenario, seed, schedule, options)
+        }
+        SystemSpec::Zookeeper(spec) => {
+            let system = zk::ZkSystem::new(spec);
             drive(system, scenario, seed, schedule, options)
         }
     }

@@ -20,6 +20,7 @@ use crate::sim::fault::FaultAction;
 use crate::sim::net::NetOptions;
 use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
+use crate::zab::config::ZabConfig;
 
 pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault};
 
@@ -89,6 +90,75 @@ pub enum Expectation {
 pub enum SystemSpec {
     /// The example replicated counter.
     Counter(CounterSpec),
+    /// A ZooKeeper ensemble (ZAB) with workload clients.
+    Zookeeper(ZookeeperSpec),
+}
+
+/// A ZooKeeper ensemble: servers `zk0..`, workload clients `c0..` (node ids after the
+/// servers). Server settings use zoo.cfg names (integer milliseconds and ticks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZookeeperSpec {
+    /// Voting servers, 1 to 7.
+    pub servers: u32,
+    /// Workload clients, 0 to 64.
+    #[serde(default = "default_zk_clients")]
+    pub clients: u32,
+    /// zoo.cfg settings shared by every server (tickTime, initLimit, syncLimit, bugModes..).
+    #[serde(default)]
+    pub zoo_cfg: ZabConfig,
+    #[serde(default)]
+    pub workload: ZkWorkload,
+}
+
+fn default_zk_clients() -> u32 {
+    3
+}
+
+/// The workload every client runs: one operation at a time, at a mean rate, over a small
+/// key set so that operations contend. Weights are relative integers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZkWorkload {
+    /// Mean operations per simulated second, per client.
+    pub ops_per_s: u32,
+    /// Keys /k0 .. /k{keys-1} (and /e0.. for ephemerals).
+    pub keys: u32,
+    /// When clients start issuing operations.
+    pub start_after: Dur,
+    /// Requested session timeout, in ms (the servers clamp it to [2, 20] ticks).
+    pub session_timeout_ms: u64,
+    /// An operation without an answer after this long completes as unknown (info).
+    pub request_timeout: Dur,
+    /// Only clients c0 .. c{writers-1} issue writes; the others only read (get, sync+get).
+    /// None: every client writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writers: Option<u32>,
+    pub create: u32,
+    pub set_cas: u32,
+    pub delete: u32,
+    pub get: u32,
+    pub sync_get: u32,
+    pub ephemeral: u32,
+}
+
+impl Default for ZkWorkload {
+    fn default() -> Self {
+        ZkWorkload {
+            ops_per_s: 10,
+            keys: 4,
+            start_after: Dur::from_ms(500),
+            session_timeout_ms: 1000,
+            request_timeout: Dur::from_s(2),
+            writers: None,
+            create: 2,
+            set_cas: 4,
+            delete: 1,
+            get: 3,
+            sync_get: 2,
+            ephemeral: 1,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +195,10 @@ impl SystemSpec {
     pub fn node_names(&self) -> Vec<String> {
         match self {
             SystemSpec::Counter(c) => (0..c.nodes).map(|i| format!("n{i}")).collect(),
+            SystemSpec::Zookeeper(z) => (0..z.servers)
+                .map(|i| format!("zk{i}"))
+                .chain((0..z.clients).map(|i| format!("c{i}")))
+                .collect(),
         }
     }
 
@@ -132,6 +206,7 @@ impl SystemSpec {
     pub fn fault_target_names(&self) -> Vec<String> {
         match self {
             SystemSpec::Counter(_) => self.node_names(),
+            SystemSpec::Zookeeper(z) => (0..z.servers).map(|i| format!("zk{i}")).collect(),
         }
     }
 
@@ -139,6 +214,7 @@ impl SystemSpec {
     pub fn roles(&self) -> &'static [&'static str] {
         match self {
             SystemSpec::Counter(_) => &["@any"],
+            SystemSpec::Zookeeper(_) => &["@any", "@leader", "@follower"],
         }
     }
 
@@ -147,6 +223,7 @@ impl SystemSpec {
         let mut names = vec!["liveness", "panic", "event-budget"];
         match self {
             SystemSpec::Counter(_) => names.extend(["counter-durable", "counter-monotonic"]),
+            SystemSpec::Zookeeper(_) => names.extend(crate::zab::invariant_names()),
         }
         names
     }
@@ -154,6 +231,7 @@ impl SystemSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             SystemSpec::Counter(_) => "counter",
+            SystemSpec::Zookeeper(_) => "zookeeper",
         }
     }
 }

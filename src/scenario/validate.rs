@@ -95,6 +95,44 @@ pub fn validate(s: &Scenario) -> Result<(), Problem> {
 
 fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
     match system {
+        SystemSpec::Zookeeper(z) => {
+            if !(1..=7).contains(&z.servers) {
+                return fail(
+                    "system.servers",
+                    format!("must be between 1 and 7 (got {})", z.servers),
+                );
+            }
+            if z.clients > 64 {
+                return fail(
+                    "system.clients",
+                    format!("must be at most 64 (got {})", z.clients),
+                );
+            }
+            if let Err(problem) = z.zoo_cfg.validate() {
+                return fail("system.zoo_cfg", problem);
+            }
+            let w = &z.workload;
+            if w.ops_per_s == 0 || w.keys == 0 {
+                return fail("system.workload", "ops_per_s and keys must be at least 1");
+            }
+            let weights = [
+                w.create,
+                w.set_cas,
+                w.delete,
+                w.get,
+                w.sync_get,
+                w.ephemeral,
+            ];
+            if weights.iter().all(|x| *x == 0) {
+                return fail(
+                    "system.workload",
+                    "at least one operation weight must be > 0",
+                );
+            }
+            if w.request_timeout.ns() == 0 {
+                return fail("system.workload.request_timeout", "must be longer than 0");
+            }
+        }
         SystemSpec::Counter(c) => {
             if !(1..=64).contains(&c.nodes) {
                 return fail(
@@ -168,8 +206,15 @@ fn validate_action(
 ) -> Result<(), Problem> {
     let names = system.fault_target_names();
     let roles = system.roles();
+    // A partition may also place clients (by name) on a side; other faults target servers.
+    let all_names = system.node_names();
+    let partition = matches!(
+        a,
+        FaultAction::Partition { .. } | FaultAction::OneWay { .. }
+    );
     for r in a.node_refs() {
-        if !names.contains(r) && !roles.contains(&r.as_str()) {
+        let known = names.contains(r) || (partition && all_names.contains(r));
+        if !known && !roles.contains(&r.as_str()) {
             return fail(
                 path,
                 format!(

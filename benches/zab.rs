@@ -1,0 +1,47 @@
+//! Throughput of the ZooKeeper simulation: delivered events per wall second and simulated
+//! seconds per wall second, for 3- and 5-server ensembles under a steady workload of 10
+//! clients each issuing 10 operations per simulated second, no faults.
+//!
+//! Output: one JSON object per line, `{"name": .., "value": .., "unit": ..}`.
+//! Run: `cargo bench --bench zab`.
+
+use faultline::campaign;
+use faultline::scenario::Scenario;
+
+fn scenario(servers: u32, duration_s: u64) -> Scenario {
+    let text = format!(
+        r#"{{
+            "version": 1,
+            "name": "bench-zab-{servers}",
+            "system": {{ "kind": "zookeeper", "servers": {servers}, "clients": 10,
+                        "workload": {{ "ops_per_s": 10 }} }},
+            "duration": "{duration_s}s",
+            "liveness_bound": "30s"
+        }}"#
+    );
+    Scenario::from_json(&text, "bench").expect("bench scenario is valid")
+}
+
+fn line(name: &str, value: f64, unit: &str) {
+    println!(r#"{{"name":"{name}","value":{value:.1},"unit":"{unit}"}}"#);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a `cargo test` of benches passes nothing: run short.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let duration_s = if quick { 5 } else { 300 };
+    for servers in [3u32, 5] {
+        let s = scenario(servers, duration_s);
+        // Wall time is measured around whole runs only.
+        #[allow(clippy::disallowed_types)]
+        let started = std::time::Instant::now();
+        let run = campaign::run_seed(&s, 1, None);
+        let wall_s = started.elapsed().as_secs_f64();
+        let o = &run.outcome;
+        assert!(o.violations.is_empty(), "bench run failed: {:?}", o.violations);
+        let sim_s = o.simulated_ns as f64 / 1e9;
+        line(&format!("zab{servers}_events_per_s"), o.events as f64 / wall_s, "events/s");
+        line(&format!("zab{servers}_sim_s_per_wall_s"), sim_s / wall_s, "sim s/wall s");
+        line(&format!("zab{servers}_events"), o.events as f64, "events");
+    }
+}

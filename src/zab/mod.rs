@@ -1,0 +1,705 @@
+//! A simulated ZooKeeper server running Zab 1.0 (reference part A): fast leader election,
+//! discovery, synchronisation (DIFF / TRUNC / SNAP), broadcast, sessions and the data tree,
+//! over the node contract only.
+//!
+//! Structure: this file holds the server state, the [`Node`] impl that dispatches events,
+//! the transitions between peer states (LOOKING / FOLLOWING / LEADING), the periodic tick and
+//! the fsync bookkeeping. The phases live in `election`, `discovery`, `sync`, `broadcast`;
+//! client connections in `serve`. On the leader every learner connection has its own phase
+//! (A.1): a late follower can still be syncing while the leader broadcasts.
+//!
+//! Protocol invariants are `assert!`s that stay on in release: a panic is a failed seed.
+//!
+//! May depend on: `node` only (and its own submodules).
+
+pub mod broadcast;
+pub mod client;
+pub mod config;
+pub mod discovery;
+pub mod election;
+pub mod msg;
+pub mod serve;
+pub mod session;
+pub mod snapshot;
+pub mod sync;
+pub mod tree;
+pub mod txnlog;
+
+#[cfg(test)]
+mod testkit;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::node::{ConnId, Context, Event, FsyncId, Node, NodeId, TimerId};
+
+use config::{BugMode, ZabConfig};
+use election::Election;
+use msg::{Msg, Notification, PeerState, Vote, Zxid};
+use tree::{DataTree, Watches};
+use txnlog::Storage;
+
+pub use broadcast::LeaderState;
+pub use serve::ClientConn;
+pub use sync::FollowerState;
+
+/// Names of the invariants and checkers the ZooKeeper system reports (see cluster::zk).
+pub fn invariant_names() -> [&'static str; 13] {
+    [
+        "zab-one-leader-per-epoch",
+        "zab-epoch-monotonic",
+        "zab-unique-zxid",
+        "zab-committed-agreement",
+        "zab-committed-truncated",
+        "zab-leader-completeness",
+        "zab-process-consistency",
+        "zab-digest-agreement",
+        "zab-ephemeral-session",
+        "zab-fle-vote-order",
+        "zk-acked-write-durable",
+        "zk-session-order",
+        "zk-sync-read",
+    ]
+}
+
+/// The Zab phase, orthogonal to the peer state (A.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ZabPhase {
+    Election,
+    Discovery,
+    Synchronization,
+    Broadcast,
+}
+
+/// What a connection carries, learnt from who opened it and its first message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnRole {
+    /// Incoming, first message not seen yet.
+    Unknown,
+    Election(u32),
+    /// On the leader: a learner's quorum connection.
+    Learner(u32),
+    /// On a follower: its connection to the leader.
+    ToLeader,
+    Client,
+}
+
+/// What an fsync completion unblocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FsyncWait {
+    /// The log is durable up to `upto` (unless it was truncated since: `trunc_gen`).
+    Log {
+        upto: Zxid,
+        trunc_gen: u64,
+    },
+    AcceptedEpoch {
+        epoch: u32,
+        role_gen: u64,
+    },
+    CurrentEpoch {
+        epoch: u32,
+        role_gen: u64,
+    },
+    Snapshot {
+        name: String,
+        role_gen: u64,
+    },
+}
+
+const TAG_TICK: u64 = 1;
+const TAG_NOTIFY: u64 = 2;
+const TAG_FINALIZE: u64 = 3;
+
+/// Monotone counters for observability (exposed in the snapshot view).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    pub elections: u64,
+    pub txns_applied: u64,
+    pub snapshots: u64,
+    pub truncations: u64,
+}
+
+/// One ZooKeeper server (a voting participant).
+pub struct ZabServer {
+    pub(crate) cfg: ZabConfig,
+    pub(crate) me: u32,
+    pub(crate) voters: Vec<u32>,
+    // ---- durable state and its in-memory mirrors
+    pub(crate) storage: Storage,
+    /// Everything in the log up to here is fsynced.
+    pub(crate) log_durable_zxid: Zxid,
+    log_fsync_inflight: bool,
+    /// Bumped on every truncation / new log generation: older log fsyncs prove nothing.
+    trunc_gen: u64,
+    pub(crate) accepted_epoch: u32,
+    pub(crate) current_epoch: u32,
+    pub(crate) durable_accepted_epoch: u32,
+    pub(crate) durable_current_epoch: u32,
+    pub(crate) tree: DataTree,
+    /// ZooKeeper's lastProcessedZxid. Equal to `tree.last_zxid()` except under the
+    /// ZOOKEEPER-2355 bug mode.
+    pub(crate) last_processed: Zxid,
+    commits_since_snapshot: u64,
+    // ---- role
+    pub(crate) state: PeerState,
+    pub(crate) phase: ZabPhase,
+    /// Bumped on every peer-state change: continuations of an older role are dropped.
+    pub(crate) role_gen: u64,
+    pub(crate) election: Election,
+    election_conns: BTreeMap<u32, ConnId>,
+    conns: BTreeMap<ConnId, ConnRole>,
+    notify_interval_ns: u64,
+    notify_timer: Option<TimerId>,
+    finalize_timer: Option<TimerId>,
+    pub(crate) leader: Option<Box<LeaderState>>,
+    pub(crate) follower: Option<Box<FollowerState>>,
+    fsync_waits: BTreeMap<FsyncId, FsyncWait>,
+    // ---- clients
+    pub(crate) clients: BTreeMap<ConnId, ClientConn>,
+    pub(crate) session_conns: BTreeMap<u64, ConnId>,
+    pub(crate) watches: Watches,
+    /// Sessions touched by clients since the last ping answer (followers report them).
+    pub(crate) touched: BTreeSet<u64>,
+    session_counter: u64,
+    // ---- observability
+    pub(crate) halted: Option<String>,
+    pub(crate) stats: ServerStats,
+    /// Epochs in which this server became an established leader (this incarnation).
+    pub(crate) established_epochs: Vec<u32>,
+}
+
+impl ZabServer {
+    /// A server `me` of an ensemble whose voters are `voters` (node ids = server ids).
+    pub fn new(me: NodeId, voters: &[NodeId], cfg: ZabConfig) -> Self {
+        let voters: Vec<u32> = voters.iter().map(|v| v.0).collect();
+        assert!(voters.contains(&me.0), "a server must be one of the voters");
+        let bug_1419 = cfg.bug(BugMode::Zk1419);
+        let notify_interval_ns = cfg.finalize_wait_ns().max(1);
+        ZabServer {
+            election: Election::new(me.0, voters.clone(), bug_1419),
+            cfg,
+            me: me.0,
+            voters,
+            storage: Storage::default(),
+            log_durable_zxid: 0,
+            log_fsync_inflight: false,
+            trunc_gen: 0,
+            accepted_epoch: 0,
+            current_epoch: 0,
+            durable_accepted_epoch: 0,
+            durable_current_epoch: 0,
+            tree: DataTree::new(),
+            last_processed: 0,
+            commits_since_snapshot: 0,
+            state: PeerState::Looking,
+            phase: ZabPhase::Election,
+            role_gen: 0,
+            election_conns: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            notify_interval_ns,
+            notify_timer: None,
+            finalize_timer: None,
+            leader: None,
+            follower: None,
+            fsync_waits: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            session_conns: BTreeMap::new(),
+            watches: Watches::default(),
+            touched: BTreeSet::new(),
+            session_counter: 0,
+            halted: None,
+            stats: ServerStats::default(),
+            established_epochs: Vec::new(),
+        }
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    pub(crate) fn bug(&self, mode: BugMode) -> bool {
+        self.cfg.bug(mode)
+    }
+
+    /// The zxid this server advertises in elections and FOLLOWERINFO/ACKEPOCH.
+    pub(crate) fn advertised_zxid(&self) -> Zxid {
+        if self.bug(BugMode::Zk2355) {
+            // ZooKeeper advertises the in-memory lastProcessedZxid; with the retained
+            // database of that era, a DIFF that advanced it early is believed (Z3).
+            return self.last_processed;
+        }
+        self.storage.last_zxid().max(self.last_processed)
+    }
+
+    pub(crate) fn own_vote(&self) -> Vote {
+        Vote {
+            leader: self.me,
+            zxid: self.advertised_zxid(),
+            peer_epoch: self.current_epoch,
+        }
+    }
+
+    // ------------------------------------------------------------------ start / halt
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Msg>) {
+        match txnlog::recover(ctx.disk()) {
+            Ok(r) => {
+                self.storage = r.storage;
+                self.tree = r.tree;
+                self.accepted_epoch = r.accepted_epoch;
+                self.current_epoch = r.current_epoch;
+                self.durable_accepted_epoch = r.accepted_epoch;
+                self.durable_current_epoch = r.current_epoch;
+                // After a restart the disk holds only what was durable.
+                self.log_durable_zxid = self.storage.last_zxid();
+                self.last_processed = self.tree.last_zxid();
+            }
+            Err(reason) => return self.halt(ctx, reason),
+        }
+        // ZooKeeper refuses to start when the epoch of the last logged zxid is above
+        // currentEpoch (ZOOKEEPER-1653 / -2354). A late joiner that crashes between logging
+        // the committed DIFF txns of skipped epochs and persisting currentEpoch reaches that
+        // state legitimately (those txns are committed on a quorum), so we start anyway:
+        // the low currentEpoch only makes this server a weaker candidate in FLE. Deviation
+        // noted so that it is not a liveness false alarm of the testbed.
+        ctx.set_timer(self.cfg.tick_ns(), TAG_TICK);
+        self.connect_election_peers(ctx);
+        self.start_looking(ctx);
+    }
+
+    pub(crate) fn halt(&mut self, ctx: &mut Context<'_, Msg>, reason: String) {
+        self.halted = Some(reason.clone());
+        ctx.halt(reason);
+    }
+
+    // ------------------------------------------------------------------ peer states
+
+    /// Leaves any role and starts a new election round.
+    pub(crate) fn go_looking(&mut self, ctx: &mut Context<'_, Msg>, _why: &str) {
+        if let Some(f) = self.follower.take() {
+            self.conns.remove(&f.conn);
+            ctx.close(f.conn);
+        }
+        if let Some(l) = self.leader.take() {
+            for conn in l.learners.keys() {
+                self.conns.remove(conn);
+                ctx.close(*conn);
+            }
+        }
+        // A server out of service drops its clients; they reconnect elsewhere.
+        let client_conns: Vec<ConnId> = self.clients.keys().copied().collect();
+        for conn in client_conns {
+            self.drop_client(conn);
+            self.conns.remove(&conn);
+            ctx.close(conn);
+        }
+        if self.bug(BugMode::Zk2845) || self.bug(BugMode::Zk2355) {
+            // Pre-fix ZooKeeper kept its in-memory database across elections (Z3, Z4).
+        } else if let Err(reason) = self.reload_from_page_cache(ctx) {
+            return self.halt(ctx, reason);
+        }
+        self.start_looking(ctx);
+    }
+
+    /// The fix of ZOOKEEPER-2845 / -3642: memory equals disk when leaving a role. Rebuilds
+    /// the tree from the snapshot and log as written (synced or not), so logged-but-
+    /// unapplied txns are applied and a half-done SNAP is forgotten.
+    fn reload_from_page_cache(&mut self, ctx: &mut Context<'_, Msg>) -> Result<(), String> {
+        let r = txnlog::recover(ctx.disk())?;
+        assert_eq!(
+            r.storage.last_zxid(),
+            self.storage.last_zxid(),
+            "log view diverged"
+        );
+        self.tree = r.tree;
+        self.last_processed = self.tree.last_zxid();
+        Ok(())
+    }
+
+    fn start_looking(&mut self, ctx: &mut Context<'_, Msg>) {
+        self.state = PeerState::Looking;
+        self.phase = ZabPhase::Election;
+        self.role_gen += 1;
+        self.stats.elections += 1;
+        let own = self.own_vote();
+        let step = self.election.start(own);
+        self.notify_interval_ns = self.cfg.finalize_wait_ns().max(1);
+        self.apply_election_step(ctx, step);
+        self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
+        if self.voters.len() == 1 {
+            let v = self.election.vote;
+            self.decided(ctx, v);
+        }
+    }
+
+    fn apply_election_step(&mut self, ctx: &mut Context<'_, Msg>, step: election::Step) {
+        if step.broadcast {
+            self.broadcast_notification(ctx);
+        }
+        if step.disarm_finalize {
+            if let Some(t) = self.finalize_timer.take() {
+                ctx.cancel_timer(t);
+            }
+        }
+        if step.arm_finalize {
+            self.finalize_timer = Some(ctx.set_timer(self.cfg.finalize_wait_ns(), TAG_FINALIZE));
+        }
+        if let Some(v) = step.decided {
+            self.decided(ctx, v);
+        }
+    }
+
+    /// FLE terminated: lead or follow `vote.leader`.
+    fn decided(&mut self, ctx: &mut Context<'_, Msg>, vote: Vote) {
+        if let Some(t) = self.notify_timer.take() {
+            ctx.cancel_timer(t);
+        }
+        self.role_gen += 1;
+        if vote.leader == self.me {
+            self.state = PeerState::Leading;
+            self.phase = ZabPhase::Discovery;
+            self.leader = Some(Box::new(LeaderState::new(ctx.now(), self.cfg.tick_ns())));
+            self.leader_start(ctx);
+        } else {
+            self.state = PeerState::Following;
+            self.phase = ZabPhase::Discovery;
+            let conn = ctx.connect(NodeId(vote.leader));
+            self.conns.insert(conn, ConnRole::ToLeader);
+            self.follower = Some(Box::new(FollowerState::new(vote.leader, conn, ctx.now())));
+        }
+        // Tell LOOKING peers about the outcome.
+        self.broadcast_notification(ctx);
+    }
+
+    /// My notification: my vote while LOOKING, else the leader I follow or am.
+    fn notification(&self) -> Notification {
+        if self.state == PeerState::Looking {
+            return self.election.notification();
+        }
+        let mut n = self.election.notification();
+        n.state = self.state;
+        n.vote.zxid = self.advertised_zxid();
+        // ZOOKEEPER-1732: advertise the epoch of the ensemble once synced.
+        n.vote.peer_epoch = self.current_epoch.max(n.vote.peer_epoch);
+        n
+    }
+
+    fn broadcast_notification(&mut self, ctx: &mut Context<'_, Msg>) {
+        let n = self.notification();
+        for conn in self.election_conns.values() {
+            ctx.send(*conn, Msg::Notification(n));
+        }
+    }
+
+    /// Election connections go from the larger sid to the smaller, as in ZooKeeper's
+    /// QuorumCnxManager, so each pair has one.
+    fn connect_election_peers(&mut self, ctx: &mut Context<'_, Msg>) {
+        let lower: Vec<u32> = self
+            .voters
+            .iter()
+            .copied()
+            .filter(|v| *v < self.me)
+            .collect();
+        for peer in lower {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.election_conns.entry(peer) {
+                let conn = ctx.connect(NodeId(peer));
+                e.insert(conn);
+                self.conns.insert(conn, ConnRole::Election(peer));
+            }
+        }
+    }
+
+    fn on_notification(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, n: Notification) {
+        if self.state == PeerState::Looking {
+            let own = self.own_vote();
+            let step = self.election.on_notification(n, own);
+            self.apply_election_step(ctx, step);
+        } else if n.state == PeerState::Looking {
+            // Someone is looking while we have a leader: tell it whom we follow.
+            ctx.send(conn, Msg::Notification(self.notification()));
+        }
+    }
+
+    // ------------------------------------------------------------------ connections
+
+    fn on_conn_up(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, peer: NodeId, init: bool) {
+        if !init {
+            let role = if self.voters.contains(&peer.0) {
+                ConnRole::Unknown
+            } else {
+                ConnRole::Client
+            };
+            self.conns.insert(conn, role);
+            return;
+        }
+        match self.conns.get(&conn).copied() {
+            Some(ConnRole::Election(_)) => {
+                ctx.send(conn, Msg::Notification(self.notification()));
+            }
+            Some(ConnRole::ToLeader) => self.follower_connected(ctx, conn),
+            _ => {}
+        }
+    }
+
+    fn on_conn_down(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId) {
+        let Some(role) = self.conns.remove(&conn) else {
+            return;
+        };
+        match role {
+            ConnRole::Election(peer) => {
+                if self.election_conns.get(&peer) == Some(&conn) {
+                    self.election_conns.remove(&peer);
+                }
+            }
+            ConnRole::ToLeader => {
+                if self.follower.as_ref().is_some_and(|f| f.conn == conn) {
+                    self.go_looking(ctx, "lost the leader connection");
+                }
+            }
+            ConnRole::Learner(_) => self.learner_lost(ctx, conn),
+            ConnRole::Client => self.drop_client(conn),
+            ConnRole::Unknown => {}
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, peer: NodeId, msg: Msg) {
+        let role = match self.conns.get(&conn).copied() {
+            Some(ConnRole::Unknown) => {
+                let role = match &msg {
+                    Msg::Notification(_) => ConnRole::Election(peer.0),
+                    Msg::FollowerInfo { .. } => ConnRole::Learner(peer.0),
+                    _ => ConnRole::Client,
+                };
+                if let ConnRole::Election(p) = role {
+                    self.election_conns.insert(p, conn);
+                }
+                self.conns.insert(conn, role);
+                role
+            }
+            Some(role) => role,
+            None => return, // closed by us; late message
+        };
+        match role {
+            ConnRole::Election(_) => {
+                if let Msg::Notification(n) = msg {
+                    self.on_notification(ctx, conn, n);
+                }
+            }
+            ConnRole::Learner(sid) => self.on_learner_msg(ctx, conn, sid, msg),
+            ConnRole::ToLeader => self.on_leader_msg(ctx, conn, msg),
+            ConnRole::Client => self.on_client_msg(ctx, conn, msg),
+            ConnRole::Unknown => unreachable!(),
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    fn on_timer(&mut self, ctx: &mut Context<'_, Msg>, timer: TimerId, tag: u64) {
+        match tag {
+            TAG_TICK => {
+                ctx.set_timer(self.cfg.tick_ns(), TAG_TICK);
+                self.connect_election_peers(ctx);
+                if self.leader.is_some() {
+                    self.leader_tick(ctx);
+                } else if self.follower.is_some() {
+                    self.follower_tick(ctx);
+                }
+            }
+            TAG_NOTIFY if self.notify_timer == Some(timer) && self.state == PeerState::Looking => {
+                self.broadcast_notification(ctx);
+                self.notify_interval_ns = (self.notify_interval_ns * 2)
+                    .min(self.cfg.max_notification_interval_ns().max(1));
+                self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
+            }
+            TAG_FINALIZE if self.finalize_timer == Some(timer) => {
+                self.finalize_timer = None;
+                if self.state == PeerState::Looking {
+                    let step = self.election.on_finalize_timer();
+                    self.apply_election_step(ctx, step);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------ durability
+
+    /// Makes sure an fsync of the log covering everything appended so far is on its way.
+    pub(crate) fn request_log_fsync(&mut self, ctx: &mut Context<'_, Msg>) {
+        if self.log_fsync_inflight || self.storage.last_zxid() <= self.log_durable_zxid {
+            return;
+        }
+        self.log_fsync_inflight = true;
+        let f = ctx.fsync(&self.storage.log_name());
+        let wait = FsyncWait::Log {
+            upto: self.storage.last_zxid(),
+            trunc_gen: self.trunc_gen,
+        };
+        self.fsync_waits.insert(f, wait);
+    }
+
+    /// The log was truncated or replaced: nothing beyond `zxid` is known durable, and
+    /// fsyncs issued before are about content that is gone.
+    pub(crate) fn log_truncated(&mut self, zxid: Zxid) {
+        self.trunc_gen += 1;
+        self.log_durable_zxid = self.log_durable_zxid.min(zxid);
+        self.log_fsync_inflight = false;
+        self.stats.truncations += 1;
+    }
+
+    pub(crate) fn persist_accepted_epoch(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
+        assert!(epoch >= self.accepted_epoch, "acceptedEpoch goes back");
+        self.accepted_epoch = epoch;
+        ctx.disk()
+            .write_all(txnlog::ACCEPTED_EPOCH_FILE, &txnlog::encode_epoch(epoch));
+        let f = ctx.fsync(txnlog::ACCEPTED_EPOCH_FILE);
+        let role_gen = self.role_gen;
+        self.fsync_waits
+            .insert(f, FsyncWait::AcceptedEpoch { epoch, role_gen });
+    }
+
+    pub(crate) fn persist_current_epoch(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
+        assert!(epoch >= self.current_epoch, "currentEpoch goes back");
+        assert!(
+            epoch <= self.accepted_epoch,
+            "currentEpoch above acceptedEpoch"
+        );
+        self.current_epoch = epoch;
+        ctx.disk()
+            .write_all(txnlog::CURRENT_EPOCH_FILE, &txnlog::encode_epoch(epoch));
+        let f = ctx.fsync(txnlog::CURRENT_EPOCH_FILE);
+        let role_gen = self.role_gen;
+        self.fsync_waits
+            .insert(f, FsyncWait::CurrentEpoch { epoch, role_gen });
+    }
+
+    pub(crate) fn persist_snapshot(&mut self, ctx: &mut Context<'_, Msg>, new_gen: bool) {
+        let name = self.storage.write_snapshot(ctx.disk(), &self.tree, new_gen);
+        if new_gen {
+            self.log_truncated(self.tree.last_zxid());
+            self.log_durable_zxid = self.tree.last_zxid();
+        }
+        self.stats.snapshots += 1;
+        self.commits_since_snapshot = 0;
+        let f = ctx.fsync(&name);
+        let role_gen = self.role_gen;
+        self.fsync_waits
+            .insert(f, FsyncWait::Snapshot { name, role_gen });
+    }
+
+    fn on_fsync_done(&mut self, ctx: &mut Context<'_, Msg>, fsync: FsyncId) {
+        let Some(wait) = self.fsync_waits.remove(&fsync) else {
+            return;
+        };
+        match wait {
+            FsyncWait::Log { upto, trunc_gen } => {
+                if trunc_gen == self.trunc_gen {
+                    self.log_fsync_inflight = false;
+                    self.log_durable_zxid = self.log_durable_zxid.max(upto);
+                }
+                self.request_log_fsync(ctx);
+                self.log_durable(ctx);
+            }
+            FsyncWait::AcceptedEpoch { epoch, role_gen } => {
+                self.durable_accepted_epoch = self.durable_accepted_epoch.max(epoch);
+                if role_gen == self.role_gen {
+                    self.accepted_epoch_durable(ctx, epoch);
+                }
+            }
+            FsyncWait::CurrentEpoch { epoch, role_gen } => {
+                self.durable_current_epoch = self.durable_current_epoch.max(epoch);
+                if role_gen == self.role_gen {
+                    self.current_epoch_durable(ctx, epoch);
+                }
+            }
+            FsyncWait::Snapshot { name, role_gen } => {
+                self.storage.snapshot_durable(ctx.disk(), &name);
+                if role_gen == self.role_gen {
+                    self.snapshot_durable(ctx);
+                }
+            }
+        }
+    }
+
+    /// Log durability advanced: leaders count their own ACKs, followers send theirs.
+    fn log_durable(&mut self, ctx: &mut Context<'_, Msg>) {
+        if self.leader.is_some() {
+            self.leader_log_durable(ctx);
+        } else if self.follower.is_some() {
+            self.follower_log_durable(ctx);
+        }
+    }
+
+    fn accepted_epoch_durable(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
+        if self.leader.is_some() {
+            self.leader_accepted_epoch_durable(ctx, epoch);
+        } else if self.follower.is_some() {
+            self.follower_accepted_epoch_durable(ctx, epoch);
+        }
+    }
+
+    fn current_epoch_durable(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
+        if self.leader.is_some() {
+            self.leader_current_epoch_durable(ctx, epoch);
+        } else if self.follower.is_some() {
+            self.follower_current_epoch_durable(ctx, epoch);
+        }
+    }
+
+    fn snapshot_durable(&mut self, ctx: &mut Context<'_, Msg>) {
+        if self.follower.is_some() {
+            self.follower_snapshot_durable(ctx);
+        }
+    }
+
+    /// Applies a committed txn everywhere it matters: tree, watches, waiting clients.
+    pub(crate) fn apply_committed(&mut self, ctx: &mut Context<'_, Msg>, txn: &msg::Txn) {
+        if txn.zxid <= self.tree.last_zxid() {
+            // Only under ZOOKEEPER-2355 can a commit be at or below the applied state.
+            assert!(
+                self.bug(BugMode::Zk2355),
+                "commit {:#x} already applied",
+                txn.zxid
+            );
+            return;
+        }
+        let applied = self.tree.apply(txn);
+        self.last_processed = self.last_processed.max(txn.zxid);
+        self.stats.txns_applied += 1;
+        self.commits_since_snapshot += 1;
+        self.deliver_applied(ctx, txn, applied);
+        if self.commits_since_snapshot >= self.cfg.snap_count && self.phase == ZabPhase::Broadcast {
+            // Periodic snapshot of committed state only (a snapshot cannot be truncated).
+            self.persist_snapshot(ctx, false);
+        }
+    }
+
+    /// A fresh, globally unique session id: server id in the top byte, then time and a
+    /// counter (ZooKeeper's SessionTrackerImpl.initializeNextSession does the same).
+    pub(crate) fn next_session_id(&mut self, now_ns: u64) -> u64 {
+        self.session_counter += 1;
+        let ms = (now_ns / 1_000_000) & 0xff_ffff_ffff;
+        ((self.me as u64 + 1) << 56) | (ms << 16) | (self.session_counter & 0xffff)
+    }
+}
+
+impl Node for ZabServer {
+    type Msg = Msg;
+
+    fn on_event(&mut self, ctx: &mut Context<'_, Msg>, event: Event<Msg>) {
+        if self.halted.is_some() {
+            return;
+        }
+        match event {
+            Event::Start { .. } => self.on_start(ctx),
+            Event::ConnUp {
+                conn,
+                peer,
+                initiated,
+            } => self.on_conn_up(ctx, conn, peer, initiated),
+            Event::ConnDown { conn, .. } => self.on_conn_down(ctx, conn),
+            Event::Message { conn, peer, msg } => self.on_message(ctx, conn, peer, msg),
+            Event::Timer { timer, tag } => self.on_timer(ctx, timer, tag),
+            Event::FsyncDone { fsync, .. } => self.on_fsync_done(ctx, fsync),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Client connections on a server: session establishment (refusing a client that has seen
+//! a newer zxid than this server, A.9), per-session FIFO request processing (reads served
+//! locally, writes forwarded to the leader as txns, `sync` through the leader), one-shot
+//! watches delivered before the response that follows them, heartbeats.
+//!
+//! May depend on: `node`, and the server's own state (`zab::mod`).
+
+use std::collections::VecDeque;
+
+use crate::node::{ConnId, Context};
+
+use super::broadcast::SyncOrigin;
+use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp};
+use super::tree::Applied;
+use super::{ZabPhase, ZabServer};
+
+/// A queued client request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Queued {
+    Op { xid: u64, op: Op },
+    Close { xid: u64 },
+}
+
+/// One client connection.
+#[derive(Clone, Debug, Default)]
+pub struct ClientConn {
+    /// 0 until the session is established.
+    pub session: u64,
+    /// The createSession txn for this connection is in flight.
+    pub creating: bool,
+    pub timeout_ms: u64,
+    pub queue: VecDeque<Queued>,
+    /// The xid of the write, sync or close in flight (requests behind it wait: FIFO).
+    pub busy: Option<u64>,
+}
+
+impl ZabServer {
+    fn serving(&self) -> bool {
+        self.phase == ZabPhase::Broadcast
+    }
+
+    pub(crate) fn on_client_msg(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, msg: Msg) {
+        self.clients.entry(conn).or_default();
+        match msg {
+            Msg::ConnectReq {
+                session,
+                last_zxid_seen,
+                timeout_ms,
+            } => self.on_connect_req(ctx, conn, session, last_zxid_seen, timeout_ms),
+            Msg::ClientRequest { xid, op } => {
+                let c = self.clients.get_mut(&conn).expect("client");
+                c.queue.push_back(Queued::Op { xid, op });
+                self.pump(ctx, conn);
+            }
+            Msg::CloseSessionReq { xid } => {
+                let c = self.clients.get_mut(&conn).expect("client");
+                c.queue.push_back(Queued::Close { xid });
+                self.pump(ctx, conn);
+            }
+            Msg::ClientPing => {
+                let session = self.clients[&conn].session;
+                self.touch_session(ctx, session);
+                ctx.send(
+                    conn,
+                    Msg::ClientPong {
+                        zxid: self.last_processed,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn refuse(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, expired: bool) {
+        ctx.send(conn, Msg::ConnectRefused { expired });
+        self.drop_client(conn);
+        self.conns.remove(&conn);
+        ctx.close(conn);
+    }
+
+    fn on_connect_req(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        conn: ConnId,
+        session: u64,
+        last_zxid_seen: u64,
+        timeout_ms: u64,
+    ) {
+        if !self.serving() || last_zxid_seen > self.last_processed {
+            // "Refusing session request for client as it has seen zxid X, our last zxid is
+            // Y": the client must never go back in time (A.9).
+            return self.refuse(ctx, conn, false);
+        }
+        if session != 0 {
+            let Some(timeout_ms) = self.tree.session_timeout_ms(session) else {
+                return self.refuse(ctx, conn, true);
+            };
+            if let Some(old) = self.session_conns.insert(session, conn) {
+                if old != conn {
+                    self.drop_client(old);
+                    self.session_conns.insert(session, conn);
+                    self.conns.remove(&old);
+                    ctx.close(old);
+                }
+            }
+            let c = self.clients.get_mut(&conn).expect("client");
+            c.session = session;
+            c.timeout_ms = timeout_ms;
+            self.touch_session(ctx, session);
+            ctx.send(
+                conn,
+                Msg::ConnectResp {
+                    session,
+                    timeout_ms,
+                },
+            );
+            return;
+        }
+        let timeout_ms = self.cfg.negotiate_session_timeout_ms(timeout_ms);
+        let session = self.next_session_id(ctx.now());
+        let c = self.clients.get_mut(&conn).expect("client");
+        c.session = session;
+        c.creating = true;
+        c.timeout_ms = timeout_ms;
+        self.session_conns.insert(session, conn);
+        self.submit_write(ctx, session, 0, Forwarded::CreateSession { timeout_ms });
+    }
+
+    fn touch_session(&mut self, ctx: &mut Context<'_, Msg>, session: u64) {
+        if session == 0 {
+            return;
+        }
+        let now = ctx.now();
+        match self.leader.as_mut() {
+            Some(l) => l.sessions.touch(session, now),
+            None => {
+                self.touched.insert(session);
+            }
+        }
+    }
+
+    fn submit_write(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        session: u64,
+        cxid: u64,
+        req: Forwarded,
+    ) {
+        if self.leader_established() {
+            self.propose(ctx, session, cxid, req);
+        } else if let Some(f) = self.follower.as_ref() {
+            ctx.send(f.conn, Msg::Request { session, cxid, req });
+        }
+    }
+
+    /// Processes queued requests of one connection in order until one must wait.
+    fn pump(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId) {
+        loop {
+            let Some(c) = self.clients.get_mut(&conn) else {
+                return;
+            };
+            if c.busy.is_some() || c.creating || c.session == 0 {
+                return;
+            }
+            let Some(item) = c.queue.pop_front() else {
+                return;
+            };
+            let session = c.session;
+            match item {
+                Queued::Close { xid } => {
+                    c.busy = Some(xid);
+                    self.submit_write(ctx, session, xid, Forwarded::CloseSession);
+                }
+                Queued::Op {
+                    xid,
+                    op: Op::Sync { .. },
+                } => {
+                    c.busy = Some(xid);
+                    if self.leader_established() {
+                        self.leader_sync(ctx, SyncOrigin::Local, session, xid);
+                    } else if let Some(f) = self.follower.as_ref() {
+                        ctx.send(f.conn, Msg::SyncReq { session, cxid: xid });
+                    }
+                }
+                Queued::Op { xid, op } if op.is_write() => {
+                    c.busy = Some(xid);
+                    self.submit_write(ctx, session, xid, Forwarded::Write(op));
+                }
+                Queued::Op { xid, op } => self.serve_read(ctx, conn, xid, &op),
+            }
+        }
+    }
+
+    fn serve_read(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, xid: u64, op: &Op) {
+        let result = self.tree.read(op);
+        let exists = !matches!(result, OpResult::Err(_));
+        match op {
+            Op::GetData { path, watch: true } if exists => self.watches.add_data(path, conn.0),
+            Op::Exists { path, watch: true } => self.watches.add_data(path, conn.0),
+            Op::GetChildren { path, watch: true } if exists => self.watches.add_child(path, conn.0),
+            _ => {}
+        }
+        let zxid = self.last_processed;
+        ctx.send(conn, Msg::ClientResponse { xid, zxid, result });
+    }
+
+    /// The leader answered a `sync` of a local client.
+    pub(crate) fn sync_done(&mut self, ctx: &mut Context<'_, Msg>, session: u64, cxid: u64) {
+        let Some(&conn) = self.session_conns.get(&session) else {
+            return;
+        };
+        let c = self.clients.get_mut(&conn).expect("client");
+        if c.busy != Some(cxid) {
+            return;
+        }
+        c.busy = None;
+        let zxid = self.last_processed;
+        ctx.send(
+            conn,
+            Msg::ClientResponse {
+                xid: cxid,
+                zxid,
+                result: OpResult::Synced,
+            },
+        );
+        self.pump(ctx, conn);
+    }
+
+    /// After applying a committed txn: fire watches, then answer the waiting client.
+    pub(crate) fn deliver_applied(&mut self, ctx: &mut Context<'_, Msg>, txn: &Txn, a: Applied) {
+        for (path, kind) in &a.events {
+            for watcher in self.watches.trigger(path, *kind) {
+                let conn = ConnId(watcher);
+                if self.clients.contains_key(&conn) {
+                    let ev = Msg::WatchEvent {
+                        path: path.clone(),
+                        kind: *kind,
+                        zxid: txn.zxid,
+                    };
+                    ctx.send(conn, ev);
+                }
+            }
+        }
+        let Some(&conn) = self.session_conns.get(&txn.session) else {
+            return;
+        };
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        match &txn.op {
+            TxnOp::CreateSession { timeout_ms } if c.creating => {
+                c.creating = false;
+                let msg = Msg::ConnectResp {
+                    session: txn.session,
+                    timeout_ms: *timeout_ms,
+                };
+                ctx.send(conn, msg);
+                self.pump(ctx, conn);
+            }
+            TxnOp::CloseSession => {
+                if c.busy == Some(txn.cxid) && txn.cxid != 0 {
+                    let resp = Msg::ClientResponse {
+                        xid: txn.cxid,
+                        zxid: txn.zxid,
+                        result: a.result,
+                    };
+                    ctx.send(conn, resp);
+                }
+                // Closed or expired: the connection is over either way.
+                self.drop_client(conn);
+                self.conns.remove(&conn);
+                ctx.close(conn);
+            }
+            _ if c.busy == Some(txn.cxid) => {
+                c.busy = None;
+                let resp = Msg::ClientResponse {
+                    xid: txn.cxid,
+                    zxid: txn.zxid,
+                    result: a.result,
+                };
+                ctx.send(conn, resp);
+                self.pump(ctx, conn);
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn drop_client(&mut self, conn: ConnId) {
+        if let Some(c) = self.clients.remove(&conn) {
+            if self.session_conns.get(&c.session) == Some(&conn) {
+                self.session_conns.remove(&c.session);
+            }
+        }
+        self.watches.remove_watcher(conn.0);
+    }
+}

@@ -1,0 +1,107 @@
+//! Leader-side session expiry (A.9): the leader is the sole authority on expiry. Sessions
+//! are kept in expiry buckets of one tick; a touch (a client heartbeat seen by the leader
+//! or reported by a follower in its ping answer) moves a session to a later bucket.
+//!
+//! May depend on: nothing (pure bookkeeping over integer nanoseconds).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, Default)]
+pub struct SessionTracker {
+    tick_ns: u64,
+    /// session -> (timeout in ns, bucket deadline in ns)
+    sessions: BTreeMap<u64, (u64, u64)>,
+    /// deadline -> sessions expiring then
+    buckets: BTreeMap<u64, BTreeSet<u64>>,
+    /// sessions whose closeSession was proposed: never touched again.
+    closing: BTreeSet<u64>,
+}
+
+impl SessionTracker {
+    pub fn new(tick_ns: u64) -> Self {
+        assert!(tick_ns > 0);
+        SessionTracker {
+            tick_ns,
+            ..SessionTracker::default()
+        }
+    }
+
+    /// Rounds up to the next tick boundary, like ZooKeeper's ExpiryQueue.
+    fn bucket(&self, at_ns: u64) -> u64 {
+        (at_ns / self.tick_ns + 1) * self.tick_ns
+    }
+
+    pub fn add(&mut self, session: u64, timeout_ns: u64, now_ns: u64) {
+        self.remove(session);
+        let deadline = self.bucket(now_ns + timeout_ns);
+        self.sessions.insert(session, (timeout_ns, deadline));
+        self.buckets.entry(deadline).or_default().insert(session);
+    }
+
+    pub fn remove(&mut self, session: u64) {
+        if let Some((_, d)) = self.sessions.remove(&session) {
+            if let Some(b) = self.buckets.get_mut(&d) {
+                b.remove(&session);
+                if b.is_empty() {
+                    self.buckets.remove(&d);
+                }
+            }
+        }
+        self.closing.remove(&session);
+    }
+
+    pub fn touch(&mut self, session: u64, now_ns: u64) {
+        if self.closing.contains(&session) {
+            return;
+        }
+        if let Some(&(timeout, _)) = self.sessions.get(&session) {
+            self.add(session, timeout, now_ns);
+        }
+    }
+
+    /// Sessions whose deadline passed; they are marked closing (the caller proposes
+    /// closeSession for each) and are not returned again.
+    pub fn expired(&mut self, now_ns: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        let due: Vec<u64> = self.buckets.range(..=now_ns).map(|(d, _)| *d).collect();
+        for d in due {
+            for s in self.buckets.remove(&d).unwrap_or_default() {
+                self.sessions.remove(&s);
+                self.closing.insert(s);
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    pub fn mark_closing(&mut self, session: u64) {
+        if let Some((_, d)) = self.sessions.remove(&session) {
+            if let Some(b) = self.buckets.get_mut(&d) {
+                b.remove(&session);
+            }
+        }
+        self.closing.insert(session);
+    }
+
+    pub fn is_live(&self, session: u64) -> bool {
+        self.sessions.contains_key(&session)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn touch_postpones_expiry_and_expiry_is_reported_once() {
+        let mut t = SessionTracker::new(100);
+        t.add(1, 1000, 0);
+        t.add(2, 1000, 0);
+        t.touch(1, 900);
+        assert_eq!(t.expired(1100), vec![2]);
+        assert!(t.expired(1100).is_empty());
+        assert_eq!(t.expired(2000), vec![1]);
+        t.touch(1, 2000);
+        assert!(!t.is_live(1));
+    }
+}

@@ -1,0 +1,116 @@
+//! A plain-data view of one server's state for the online invariants (A.11): peer state,
+//! Zab phase, epochs (memory and durable), the epochs it established as leader, its log,
+//! what it committed and applied, the tree digest, sessions and ephemerals.
+//!
+//! The cluster layer converts this into `check` snapshot types; nothing here imports the
+//! checker. May depend on: `zab` types only.
+
+use super::msg::{PeerState, Zxid};
+use super::{ZabPhase, ZabServer};
+
+/// One server, as the invariants see it after an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerView {
+    pub sid: u32,
+    pub halted: Option<String>,
+    pub state: PeerState,
+    pub phase: ZabPhase,
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    pub durable_accepted_epoch: u32,
+    pub durable_current_epoch: u32,
+    /// The epoch this server currently leads as an established leader, if any.
+    pub established_epoch: Option<u32>,
+    /// The leader this server follows (or is), once decided.
+    pub leader: Option<u32>,
+    /// The election round and vote, for the vote-order sanity check.
+    pub election_round: u64,
+    pub vote: (u32, Zxid, u32),
+    /// zxids in the log (written, maybe not synced), in order.
+    pub log_zxids_len: usize,
+    pub log_last_zxid: Zxid,
+    pub log_durable_zxid: Zxid,
+    /// Highest zxid known committed by this server (leader: committed; follower: applied
+    /// commits) and the applied tree's zxid.
+    pub last_committed: Zxid,
+    pub last_applied: Zxid,
+    /// ZooKeeper's lastProcessedZxid (differs from `last_applied` only under ZK-2355).
+    pub last_processed: Zxid,
+    pub digest: u64,
+}
+
+impl ZabServer {
+    /// The epoch this server leads as an established leader, if any (cheap).
+    pub fn established_epoch(&self) -> Option<u32> {
+        self.leader
+            .as_ref()
+            .filter(|l| l.established)
+            .and_then(|l| l.zab_epoch)
+    }
+
+    /// Cheap by design (no allocation): the invariants call it after every event.
+    pub fn view(&self) -> ServerView {
+        let established_epoch = self.established_epoch();
+        let leader = match self.state {
+            PeerState::Leading => Some(self.me),
+            PeerState::Following => self.follower.as_ref().map(|f| f.leader),
+            PeerState::Looking => None,
+        };
+        let last_committed = match (&self.leader, &self.follower) {
+            (Some(l), _) if l.established => l.last_committed,
+            _ => self.tree.last_zxid(),
+        };
+        let v = self.election.vote;
+        ServerView {
+            sid: self.me,
+            halted: self.halted.clone(),
+            state: self.state,
+            phase: self.phase,
+            accepted_epoch: self.accepted_epoch,
+            current_epoch: self.current_epoch,
+            durable_accepted_epoch: self.durable_accepted_epoch,
+            durable_current_epoch: self.durable_current_epoch,
+            established_epoch,
+            leader,
+            election_round: self.election.logical_clock,
+            vote: (v.peer_epoch, v.zxid, v.leader),
+            log_zxids_len: self.storage.entries.len(),
+            log_last_zxid: self.storage.last_zxid(),
+            log_durable_zxid: self.log_durable_zxid,
+            last_committed,
+            last_applied: self.tree.last_zxid(),
+            last_processed: self.last_processed,
+            digest: self.tree.digest(),
+        }
+    }
+
+    /// The zxids of the log, in order (O(n): for invariants that compare histories).
+    pub fn log_zxids(&self) -> impl Iterator<Item = Zxid> + '_ {
+        self.storage.entries.iter().map(|e| e.txn.zxid)
+    }
+
+    /// Every record of the current log generation, in zxid order.
+    pub fn log_entries(&self) -> &[super::txnlog::LogEntry] {
+        &self.storage.entries
+    }
+
+    /// (log generation, zxid the generation starts after).
+    pub fn log_generation(&self) -> (u64, Zxid) {
+        (self.storage.gen, self.storage.gen_base)
+    }
+
+    /// The logged txn with this zxid, if any (binary search).
+    pub fn logged_txn(&self, zxid: Zxid) -> Option<&super::msg::Txn> {
+        let e = &self.storage.entries;
+        let i = e.partition_point(|x| x.txn.zxid < zxid);
+        e.get(i).filter(|x| x.txn.zxid == zxid).map(|x| &x.txn)
+    }
+
+    pub fn tree(&self) -> &super::tree::DataTree {
+        &self.tree
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.phase == ZabPhase::Broadcast && self.halted.is_none()
+    }
+}

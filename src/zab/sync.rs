@@ -1,0 +1,600 @@
+//! Phase 2, synchronisation (A.6). Leader side: choose DIFF, TRUNC(+DIFF) or SNAP for a
+//! learner exactly as `LearnerHandler.syncFollower` does, send the packets, start
+//! forwarding, queue NEWLEADER. Follower side: buffer the sync, then at NEWLEADER persist
+//! in Zab 1.0's order (snapshot if SNAP, log + fsync the committed txns, currentEpoch,
+//! then ACK) and serve after UPTODATE. The bug modes ZOOKEEPER-3911 / -4646 / -4643 /
+//! -2355 are deviations from this order, each marked where it happens.
+//!
+//! May depend on: `node`, and the server's own state (`zab::mod`).
+
+use std::collections::VecDeque;
+
+use crate::node::{ConnId, Context};
+
+use super::config::BugMode;
+use super::msg::{make_zxid, zxid_epoch, Msg, Txn, Zxid};
+use super::tree::DataTree;
+use super::{ZabPhase, ZabServer};
+
+/// How the leader brings one learner up to date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncPlan {
+    /// Send these committed txns (possibly none).
+    Diff { txns: Vec<Txn> },
+    /// Truncate the learner's log after `zxid`, then send these committed txns.
+    Trunc { zxid: Zxid, txns: Vec<Txn> },
+    /// Send a snapshot of the leader's committed tree.
+    Snap,
+}
+
+/// `LearnerHandler.syncFollower`, as a pure function.
+///
+/// `committed` is the leader's in-memory window of committed txns (in zxid order) and
+/// `window_base` the zxid just before its first entry (the leader has every txn after
+/// `window_base`); `last_committed` is the leader's last committed zxid.
+pub fn choose_sync(
+    peer_last: Zxid,
+    committed: &[Txn],
+    window_base: Zxid,
+    last_committed: Zxid,
+) -> SyncPlan {
+    let after = |z: Zxid| -> Vec<Txn> {
+        let i = committed.partition_point(|t| t.zxid <= z);
+        committed[i..].to_vec()
+    };
+    if peer_last == last_committed {
+        return SyncPlan::Diff { txns: Vec::new() };
+    }
+    if peer_last > last_committed {
+        // The learner has txns the leader never committed (an old leader's tail).
+        return SyncPlan::Trunc {
+            zxid: last_committed,
+            txns: Vec::new(),
+        };
+    }
+    if peer_last < window_base {
+        return SyncPlan::Snap;
+    }
+    if peer_last == window_base || committed.iter().any(|t| t.zxid == peer_last) {
+        return SyncPlan::Diff {
+            txns: after(peer_last),
+        };
+    }
+    // The learner's last zxid is not in the leader's history: it holds txns from an epoch
+    // the leader skipped. Truncate to the last common point, then diff from there.
+    let i = committed.partition_point(|t| t.zxid < peer_last);
+    let common = if i == 0 {
+        window_base
+    } else {
+        committed[i - 1].zxid
+    };
+    SyncPlan::Trunc {
+        zxid: common,
+        txns: after(common),
+    }
+}
+
+/// Where a follower stands in the NEWLEADER persistence sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewLeaderStage {
+    NotYet,
+    /// SNAP sync: waiting for the received snapshot to be durable.
+    Snapshot,
+    /// Waiting for the committed sync txns to be durable in the log.
+    Log,
+    /// Waiting for currentEpoch to be durable.
+    Epoch,
+    /// ACK sent; waiting for UPTODATE.
+    Acked,
+    /// UPTODATE received: broadcast.
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    Diff,
+    Trunc,
+    Snap,
+}
+
+/// A follower's state for its current leader.
+#[derive(Clone, Debug)]
+pub struct FollowerState {
+    pub leader: u32,
+    pub conn: ConnId,
+    pub zab_epoch: Option<u32>,
+    pub started_ns: u64,
+    pub last_heard_ns: u64,
+    pub mode: Option<SyncMode>,
+    /// PROPOSALs received during sync, in order, and the last COMMITted among them.
+    pub sync_txns: Vec<Txn>,
+    pub sync_committed: Zxid,
+    pub stage: NewLeaderStage,
+    pub newleader_zxid: Zxid,
+    /// Committed sync txns not yet logged (the ZOOKEEPER-3911 mode logs them late).
+    pub unlogged: Vec<Txn>,
+    /// currentEpoch = the new epoch is durable (NEWLEADER processing).
+    pub epoch_persisted: bool,
+    /// Packets received between NEWLEADER and UPTODATE, handled after UPTODATE.
+    pub deferred: Vec<Msg>,
+    /// Logged proposals awaiting their COMMIT, in zxid order.
+    pub pending: VecDeque<Txn>,
+    /// Logged proposals whose ACK waits for the fsync.
+    pub unacked: VecDeque<Zxid>,
+    pub last_committed: Zxid,
+}
+
+impl FollowerState {
+    pub fn new(leader: u32, conn: ConnId, now_ns: u64) -> Self {
+        FollowerState {
+            leader,
+            conn,
+            zab_epoch: None,
+            started_ns: now_ns,
+            last_heard_ns: now_ns,
+            mode: None,
+            sync_txns: Vec::new(),
+            sync_committed: 0,
+            stage: NewLeaderStage::NotYet,
+            newleader_zxid: 0,
+            unlogged: Vec::new(),
+            epoch_persisted: false,
+            deferred: Vec::new(),
+            pending: VecDeque::new(),
+            unacked: VecDeque::new(),
+            last_committed: 0,
+        }
+    }
+}
+
+impl ZabServer {
+    /// The leader's committed window for DIFF: (txns, zxid before the first one).
+    fn committed_window(&self, last_committed: Zxid) -> (Vec<Txn>, Zxid) {
+        let entries = &self.storage.entries;
+        let end = entries.partition_point(|e| e.txn.zxid <= last_committed);
+        let start = end.saturating_sub(self.cfg.commit_log_count as usize);
+        let base = if start == 0 {
+            self.storage.gen_base
+        } else {
+            entries[start - 1].txn.zxid
+        };
+        let txns = entries[start..end].iter().map(|e| e.txn.clone()).collect();
+        (txns, base)
+    }
+
+    /// Sends one learner its sync packets, starts forwarding to it, then queues NEWLEADER.
+    pub(crate) fn start_learner_sync(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId) {
+        let l = self.leader.as_ref().expect("leader state");
+        let h = l.learners.get(&conn).expect("learner");
+        if h.forwarding {
+            return;
+        }
+        let peer_last = h.peer_last_zxid.expect("ACKEPOCH seen");
+        let e = l.zab_epoch.expect("epoch");
+        let last_committed = l.last_committed;
+        let (window, base) = self.committed_window(last_committed);
+        let plan = choose_sync(peer_last, &window, base, last_committed);
+        let (txns, head) = match plan {
+            SyncPlan::Diff { txns } => (
+                txns,
+                Msg::Diff {
+                    zxid: last_committed,
+                },
+            ),
+            SyncPlan::Trunc { zxid, txns } => (txns, Msg::Trunc { zxid }),
+            SyncPlan::Snap => {
+                assert_eq!(
+                    self.tree.last_zxid(),
+                    last_committed,
+                    "leader tree != committed"
+                );
+                let image = Box::new(self.tree.image());
+                (
+                    Vec::new(),
+                    Msg::Snap {
+                        zxid: last_committed,
+                        image,
+                    },
+                )
+            }
+        };
+        ctx.send(conn, head);
+        for t in txns {
+            let zxid = t.zxid;
+            ctx.send(conn, Msg::Proposal(t));
+            ctx.send(conn, Msg::Commit { zxid });
+        }
+        // startForwarding: outstanding proposals, then everything new, behind the sync.
+        let l = self.leader.as_mut().expect("leader state");
+        for (txn, _) in l.outstanding.values() {
+            ctx.send(conn, Msg::Proposal(txn.clone()));
+        }
+        let h = l.learners.get_mut(&conn).expect("learner");
+        h.forwarding = true;
+        ctx.send(
+            conn,
+            Msg::NewLeader {
+                zxid: make_zxid(e, 0),
+            },
+        );
+    }
+
+    // ------------------------------------------------------------------ follower side
+
+    /// Every message from the leader, by phase.
+    pub(crate) fn on_leader_msg(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, msg: Msg) {
+        let now = ctx.now();
+        let f = self.follower.as_mut().expect("follower state");
+        if f.conn != conn {
+            return;
+        }
+        f.last_heard_ns = now;
+        if (f.stage == NewLeaderStage::Acked
+            || f.stage == NewLeaderStage::Epoch
+            || f.stage == NewLeaderStage::Log
+            || f.stage == NewLeaderStage::Snapshot)
+            && matches!(msg, Msg::Proposal(_) | Msg::Commit { .. })
+        {
+            f.deferred.push(msg);
+            return;
+        }
+        match msg {
+            Msg::LeaderInfo { zab_epoch } => self.follower_on_leader_info(ctx, zab_epoch),
+            Msg::Diff { zxid } => self.follower_on_diff(zxid),
+            Msg::Trunc { zxid } => self.follower_on_trunc(ctx, zxid),
+            Msg::Snap { zxid, image } => {
+                let f = self.follower.as_mut().expect("follower state");
+                f.mode = Some(SyncMode::Snap);
+                assert_eq!(image.last_zxid, zxid, "SNAP label");
+                self.tree = DataTree::from_image(&image);
+                self.last_processed = zxid;
+            }
+            Msg::Proposal(txn) => self.follower_on_proposal(ctx, txn),
+            Msg::Commit { zxid } => self.follower_on_commit(ctx, zxid),
+            Msg::NewLeader { zxid } => self.follower_on_newleader(ctx, zxid),
+            Msg::UpToDate => self.follower_on_uptodate(ctx),
+            Msg::Ping { round } => {
+                let touched: Vec<u64> = std::mem::take(&mut self.touched).into_iter().collect();
+                ctx.send(conn, Msg::PingAck { round, touched });
+            }
+            Msg::SyncDone { session, cxid } => self.sync_done(ctx, session, cxid),
+            _ => {}
+        }
+    }
+
+    fn follower_on_diff(&mut self, zxid: Zxid) {
+        let f = self.follower.as_mut().expect("follower state");
+        f.mode = Some(SyncMode::Diff);
+        if self.cfg.bug(BugMode::Zk2355) {
+            // ZOOKEEPER-2355 (reference Z3): lastProcessedZxid jumps to the leader's zxid
+            // before the diff txns arrive. If the sync breaks now, the retained database
+            // advertises a zxid it never applied, and the next DIFF skips those txns.
+            self.last_processed = self.last_processed.max(zxid);
+        }
+    }
+
+    fn follower_on_trunc(&mut self, ctx: &mut Context<'_, Msg>, zxid: Zxid) {
+        let f = self.follower.as_mut().expect("follower state");
+        f.mode = Some(SyncMode::Trunc);
+        if let Err(reason) = self.storage.truncate_after(ctx.disk(), zxid) {
+            // ZooKeeper exits when it cannot truncate.
+            return self.halt(ctx, reason);
+        }
+        self.log_truncated(zxid);
+        match super::txnlog::recover(ctx.disk()) {
+            Ok(r) => {
+                self.tree = r.tree;
+                self.last_processed = self.tree.last_zxid();
+            }
+            Err(reason) => self.halt(ctx, reason),
+        }
+    }
+
+    /// A PROPOSAL: buffered during sync, logged and acked (after fsync) in broadcast.
+    pub(crate) fn follower_on_proposal(&mut self, ctx: &mut Context<'_, Msg>, txn: Txn) {
+        let f = self.follower.as_mut().expect("follower state");
+        if self.phase != ZabPhase::Broadcast {
+            if let Some(prev) = f.sync_txns.last() {
+                assert!(txn.zxid > prev.zxid, "sync proposals out of order");
+            }
+            f.sync_txns.push(txn);
+            return;
+        }
+        if txn.zxid <= self.storage.last_zxid() {
+            // Already logged (a duplicate of a sync packet): ACK it again once durable.
+            f.unacked.push_back(txn.zxid);
+            f.pending.push_back(txn);
+            return self.follower_log_durable(ctx);
+        }
+        f.unacked.push_back(txn.zxid);
+        f.pending.push_back(txn.clone());
+        self.storage.append(ctx.disk(), &txn);
+        self.request_log_fsync(ctx);
+    }
+
+    /// A COMMIT: must match the head of the pending proposals (A.7 item 5).
+    pub(crate) fn follower_on_commit(&mut self, ctx: &mut Context<'_, Msg>, zxid: Zxid) {
+        let f = self.follower.as_mut().expect("follower state");
+        if self.phase != ZabPhase::Broadcast {
+            let next = f
+                .sync_txns
+                .iter()
+                .find(|t| t.zxid > f.sync_committed)
+                .map(|t| t.zxid);
+            assert_eq!(next, Some(zxid), "sync COMMIT without its PROPOSAL");
+            f.sync_committed = zxid;
+            return;
+        }
+        let head = f.pending.pop_front();
+        let Some(txn) = head else {
+            panic!("COMMIT {zxid:#x} with no pending proposal");
+        };
+        assert_eq!(
+            txn.zxid, zxid,
+            "Committing zxid {zxid:#x} but next pending txn is other"
+        );
+        f.last_committed = zxid;
+        self.apply_committed(ctx, &txn);
+    }
+
+    fn follower_on_newleader(&mut self, ctx: &mut Context<'_, Msg>, zxid: Zxid) {
+        let f = self.follower.as_mut().expect("follower state");
+        assert_eq!(
+            Some(zxid_epoch(zxid)),
+            f.zab_epoch,
+            "NEWLEADER of another epoch"
+        );
+        assert_eq!(f.stage, NewLeaderStage::NotYet, "second NEWLEADER");
+        f.newleader_zxid = zxid;
+        let k = f.sync_txns.partition_point(|t| t.zxid <= f.sync_committed);
+        let rest: Vec<Txn> = f.sync_txns.split_off(k);
+        let committed = std::mem::take(&mut f.sync_txns);
+        // Outstanding proposals are handled after UPTODATE, through the normal pipeline.
+        f.deferred.extend(rest.into_iter().map(Msg::Proposal));
+        // Apply the committed sync txns in memory now (a TRUNC/SNAP sync applies them
+        // straight away in ZooKeeper too); they are logged below, before the ACK.
+        for txn in &committed {
+            self.apply_committed(ctx, txn);
+        }
+        if self.bug(BugMode::Zk2355) {
+            self.last_processed = self.last_processed.max(self.tree.last_zxid());
+        }
+        let f = self.follower.as_mut().expect("follower state");
+        f.unlogged = committed;
+        if f.mode == Some(SyncMode::Snap) {
+            f.stage = NewLeaderStage::Snapshot;
+            // The received snapshot must be durable before the ACK (ZOOKEEPER-3642).
+            self.persist_snapshot(ctx, true);
+            return;
+        }
+        self.newleader_after_snapshot(ctx);
+    }
+
+    pub(crate) fn follower_snapshot_durable(&mut self, ctx: &mut Context<'_, Msg>) {
+        if self.follower.as_ref().map(|f| f.stage) == Some(NewLeaderStage::Snapshot) {
+            self.newleader_after_snapshot(ctx);
+        }
+    }
+
+    /// NEWLEADER, after any SNAP snapshot: log the sync txns and persist currentEpoch, in
+    /// the order the bug mode dictates, then ACK.
+    ///
+    /// Correct order (A.6, A.8): log + fsync the committed txns of older epochs, persist
+    /// currentEpoch, then log + fsync the committed txns of the new epoch (a late joiner
+    /// gets some), then ACK. Everything is durable before the ACK, and the log never holds
+    /// a txn of an epoch above the durable currentEpoch, which ZooKeeper would refuse to
+    /// start from.
+    fn newleader_after_snapshot(&mut self, ctx: &mut Context<'_, Msg>) {
+        let f = self.follower.as_mut().expect("follower state");
+        let e = f.zab_epoch.expect("epoch");
+        if self.cfg.bug(BugMode::Zk3911) {
+            // ZOOKEEPER-3911 (Z7): the synced txns are logged only after UPTODATE, yet
+            // NEWLEADER is acked now: a quorum "has" a history it holds only in memory.
+            f.stage = NewLeaderStage::Epoch;
+            return self.persist_current_epoch(ctx, e);
+        }
+        if self.cfg.bug(BugMode::Zk4643) {
+            // ZOOKEEPER-4643 (Z9): currentEpoch is persisted before the synced txns are
+            // durable; a crash in between leaves a new epoch over an old log.
+            f.stage = NewLeaderStage::Epoch;
+            return self.persist_current_epoch(ctx, e);
+        }
+        if self.cfg.bug(BugMode::Zk4646) {
+            // ZOOKEEPER-4646 (Z8): the txns are handed to the asynchronous logger, and the
+            // ACK (sent once currentEpoch is written) overtakes the logger's write + fsync.
+            f.stage = NewLeaderStage::Epoch;
+            return self.persist_current_epoch(ctx, e);
+        }
+        self.log_unlogged(ctx, e);
+        let f = self.follower.as_mut().expect("follower state");
+        f.stage = NewLeaderStage::Log;
+        self.follower_log_durable(ctx);
+    }
+
+    /// Appends the buffered committed sync txns of epochs below `below_epoch`.
+    fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>, below_epoch: u32) {
+        let f = self.follower.as_mut().expect("follower state");
+        let split = f
+            .unlogged
+            .partition_point(|t| zxid_epoch(t.zxid) < below_epoch);
+        let rest = f.unlogged.split_off(split);
+        let txns = std::mem::replace(&mut f.unlogged, rest);
+        for txn in &txns {
+            if txn.zxid > self.storage.last_zxid() {
+                self.storage.append(ctx.disk(), txn);
+            }
+        }
+        self.request_log_fsync(ctx);
+    }
+
+    pub(crate) fn follower_current_epoch_durable(&mut self, ctx: &mut Context<'_, Msg>, e: u32) {
+        let f = self.follower.as_mut().expect("follower state");
+        if f.stage != NewLeaderStage::Epoch || f.zab_epoch != Some(e) {
+            return;
+        }
+        f.epoch_persisted = true;
+        if self.cfg.bug(BugMode::Zk4646) {
+            // 4646: the ACK goes first; the logger's append and fsync land after it.
+            self.send_newleader_ack(ctx);
+            return self.log_unlogged(ctx, u32::MAX);
+        }
+        if !f.unlogged.is_empty() && !self.cfg.bug(BugMode::Zk3911) {
+            // The new epoch's txns (4643: all of them) go to the log only now; ACK once
+            // they are durable.
+            self.log_unlogged(ctx, u32::MAX);
+            let f = self.follower.as_mut().expect("follower state");
+            f.stage = NewLeaderStage::Log;
+            return self.follower_log_durable(ctx);
+        }
+        self.send_newleader_ack(ctx);
+    }
+
+    fn send_newleader_ack(&mut self, ctx: &mut Context<'_, Msg>) {
+        let f = self.follower.as_mut().expect("follower state");
+        f.stage = NewLeaderStage::Acked;
+        ctx.send(
+            f.conn,
+            Msg::Ack {
+                zxid: f.newleader_zxid,
+            },
+        );
+    }
+
+    /// Log durability advanced: continue NEWLEADER, or ACK durable proposals in order.
+    pub(crate) fn follower_log_durable(&mut self, ctx: &mut Context<'_, Msg>) {
+        let durable = self.log_durable_zxid;
+        let f = self.follower.as_mut().expect("follower state");
+        if f.stage == NewLeaderStage::Log {
+            if durable < self.storage.last_zxid() {
+                return;
+            }
+            if f.epoch_persisted {
+                return self.send_newleader_ack(ctx);
+            }
+            let e = f.zab_epoch.expect("epoch");
+            f.stage = NewLeaderStage::Epoch;
+            return self.persist_current_epoch(ctx, e);
+        }
+        if self.phase != ZabPhase::Broadcast {
+            return;
+        }
+        while f.unacked.front().is_some_and(|z| *z <= durable) {
+            let zxid = f.unacked.pop_front().expect("front");
+            ctx.send(f.conn, Msg::Ack { zxid });
+        }
+    }
+
+    fn follower_on_uptodate(&mut self, ctx: &mut Context<'_, Msg>) {
+        let f = self.follower.as_mut().expect("follower state");
+        assert_eq!(
+            f.stage,
+            NewLeaderStage::Acked,
+            "UPTODATE before the NEWLEADER ACK"
+        );
+        self.phase = ZabPhase::Broadcast;
+        f.stage = NewLeaderStage::Done;
+        f.last_committed = self.tree.last_zxid();
+        if !f.unlogged.is_empty() {
+            // ZOOKEEPER-3911 mode: the synced txns reach the log only now.
+            self.log_unlogged(ctx, u32::MAX);
+        }
+        let f = self.follower.as_mut().expect("follower state");
+        let deferred = std::mem::take(&mut f.deferred);
+        for msg in deferred {
+            match msg {
+                Msg::Proposal(txn) => self.follower_on_proposal(ctx, txn),
+                Msg::Commit { zxid } => self.follower_on_commit(ctx, zxid),
+                _ => unreachable!("only proposals and commits are deferred"),
+            }
+        }
+    }
+
+    pub(crate) fn follower_tick(&mut self, ctx: &mut Context<'_, Msg>) {
+        let now = ctx.now();
+        let f = self.follower.as_ref().expect("follower state");
+        let silent_ns = now.saturating_sub(f.last_heard_ns);
+        if self.phase == ZabPhase::Broadcast {
+            if silent_ns > self.cfg.sync_limit_ns() {
+                self.go_looking(ctx, "leader silent for syncLimit");
+            }
+        } else if now.saturating_sub(f.started_ns) > self.cfg.init_limit_ns() {
+            self.go_looking(ctx, "sync not done within initLimit");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zab::msg::TxnOp;
+
+    fn t(zxid: Zxid) -> Txn {
+        Txn {
+            zxid,
+            session: 0,
+            cxid: 0,
+            op: TxnOp::Check { path: "/".into() },
+        }
+    }
+
+    fn z(e: u32, c: u32) -> Zxid {
+        make_zxid(e, c)
+    }
+
+    fn window() -> Vec<Txn> {
+        vec![t(z(1, 1)), t(z(1, 2)), t(z(1, 3)), t(z(3, 1)), t(z(3, 2))]
+    }
+
+    #[test]
+    fn equal_zxid_gets_an_empty_diff() {
+        let p = choose_sync(z(3, 2), &window(), 0, z(3, 2));
+        assert_eq!(p, SyncPlan::Diff { txns: vec![] });
+    }
+
+    #[test]
+    fn a_follower_in_the_window_gets_a_diff() {
+        let p = choose_sync(z(1, 3), &window(), 0, z(3, 2));
+        assert_eq!(
+            p,
+            SyncPlan::Diff {
+                txns: vec![t(z(3, 1)), t(z(3, 2))]
+            }
+        );
+    }
+
+    #[test]
+    fn a_follower_ahead_of_the_leader_is_truncated() {
+        let p = choose_sync(z(3, 5), &window(), 0, z(3, 2));
+        assert_eq!(
+            p,
+            SyncPlan::Trunc {
+                zxid: z(3, 2),
+                txns: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_follower_with_a_skipped_epoch_is_truncated_then_diffed() {
+        // The follower logged (2,1), (2,2) under a leader of epoch 2 that never committed.
+        let p = choose_sync(z(2, 2), &window(), 0, z(3, 2));
+        assert_eq!(
+            p,
+            SyncPlan::Trunc {
+                zxid: z(1, 3),
+                txns: vec![t(z(3, 1)), t(z(3, 2))]
+            }
+        );
+    }
+
+    #[test]
+    fn a_follower_below_the_window_gets_a_snapshot() {
+        let w = window()[2..].to_vec();
+        assert_eq!(choose_sync(z(1, 1), &w, z(1, 2), z(3, 2)), SyncPlan::Snap);
+        // Right at the window base a DIFF still works.
+        assert!(matches!(
+            choose_sync(z(1, 2), &w, z(1, 2), z(3, 2)),
+            SyncPlan::Diff { .. }
+        ));
+    }
+}

@@ -1,0 +1,735 @@
+//! The ZooKeeper data tree: znodes with data and stats, sessions, ephemerals, one-shot
+//! watches, the leader's prep stage (validation into idempotent txns) and a digest of the
+//! whole tree that is comparable across servers at equal zxid (A.9, A.11 item 15).
+//!
+//! Pure data: no I/O, no time, no randomness. May depend on: `zab::msg` (types only).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::msg::{ErrCode, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
+
+/// The stat structure of a znode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stat {
+    pub czxid: Zxid,
+    pub mzxid: Zxid,
+    /// zxid of the last change to the children.
+    pub pzxid: Zxid,
+    pub version: i32,
+    pub cversion: i32,
+    /// Session owning this ephemeral, 0 for a persistent node.
+    pub ephemeral_owner: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Znode {
+    data: Vec<u8>,
+    stat: Stat,
+    children: BTreeSet<String>,
+}
+
+/// A plain, serialisable copy of a tree (SNAP payload and snapshot file content).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TreeImage {
+    pub last_zxid: Zxid,
+    /// Every znode, the root first: (path, data, stat), sorted by path.
+    pub nodes: Vec<(String, Vec<u8>, Stat)>,
+    /// (session id, timeout in ms), sorted.
+    pub sessions: Vec<(u64, u64)>,
+}
+
+/// The effect of applying one txn: the answer for its client and the watch triggers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub result: OpResult,
+    pub events: Vec<(String, WatchKind)>,
+}
+
+/// The replicated state of one server.
+#[derive(Clone, Debug)]
+pub struct DataTree {
+    nodes: BTreeMap<String, Znode>,
+    sessions: BTreeMap<u64, u64>,
+    ephemerals: BTreeMap<u64, BTreeSet<String>>,
+    last_zxid: Zxid,
+    digest: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn mix64(mut x: u64) -> u64 {
+    // splitmix64 finaliser: a fixed, portable mixing function (never std's RandomState).
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = mix64(seed ^ bytes.len() as u64);
+    for chunk in bytes.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = mix64(h ^ u64::from_le_bytes(word));
+    }
+    h
+}
+
+fn node_hash(path: &str, node: &Znode) -> u64 {
+    let s = &node.stat;
+    let mut h = hash_bytes(1, path.as_bytes());
+    h = hash_bytes(h, &node.data);
+    for v in [s.czxid, s.mzxid, s.pzxid, s.ephemeral_owner] {
+        h = mix64(h ^ v);
+    }
+    mix64(h ^ (s.version as u32 as u64) ^ ((s.cversion as u32 as u64) << 32))
+}
+
+fn session_hash(session: u64, timeout_ms: u64) -> u64 {
+    mix64(mix64(session ^ 0x5e55_1011) ^ timeout_ms)
+}
+
+pub fn parent_of(path: &str) -> Option<&str> {
+    if path == "/" {
+        return None;
+    }
+    let idx = path.rfind('/')?;
+    Some(if idx == 0 { "/" } else { &path[..idx] })
+}
+
+fn valid_path(path: &str) -> bool {
+    path == "/" || (path.starts_with('/') && !path.ends_with('/') && !path.contains("//"))
+}
+
+fn version_ok(expected: i32, actual: i32) -> bool {
+    expected == -1 || expected == actual
+}
+
+impl DataTree {
+    pub fn new() -> Self {
+        let mut tree = DataTree {
+            nodes: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
+            last_zxid: 0,
+            digest: 0,
+        };
+        let root = Znode {
+            data: Vec::new(),
+            stat: Stat::default(),
+            children: BTreeSet::new(),
+        };
+        tree.digest = tree.digest.wrapping_add(node_hash("/", &root));
+        tree.nodes.insert("/".to_string(), root);
+        tree
+    }
+
+    pub fn last_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+
+    /// A hash of the whole replicated state (znodes, stats, sessions). Maintained
+    /// incrementally, so reading it is O(1).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    pub fn session_timeout_ms(&self, session: u64) -> Option<u64> {
+        self.sessions.get(&session).copied()
+    }
+
+    pub fn sessions(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.sessions.iter().map(|(s, t)| (*s, *t))
+    }
+
+    /// (path, owner) of every ephemeral, sorted by path.
+    pub fn ephemerals(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .ephemerals
+            .iter()
+            .flat_map(|(s, paths)| paths.iter().map(move |p| (p.clone(), *s)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn get(&self, path: &str) -> Option<(Vec<u8>, Stat)> {
+        self.nodes.get(path).map(|n| (n.data.clone(), n.stat))
+    }
+
+    pub fn children(&self, path: &str) -> Option<Vec<String>> {
+        self.nodes
+            .get(path)
+            .map(|n| n.children.iter().cloned().collect())
+    }
+
+    fn insert_node(&mut self, path: String, node: Znode) {
+        self.digest = self.digest.wrapping_add(node_hash(&path, &node));
+        let old = self.nodes.insert(path, node);
+        assert!(old.is_none(), "insert over an existing znode");
+    }
+
+    fn remove_node(&mut self, path: &str) -> Znode {
+        let node = self.nodes.remove(path).expect("remove of a missing znode");
+        self.digest = self.digest.wrapping_sub(node_hash(path, &node));
+        node
+    }
+
+    fn update_node(&mut self, path: &str, f: impl FnOnce(&mut Znode)) {
+        let node = self.nodes.get_mut(path).expect("update of a missing znode");
+        self.digest = self.digest.wrapping_sub(node_hash(path, node));
+        f(node);
+        self.digest = self.digest.wrapping_add(node_hash(path, node));
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    /// Serves a read locally (A.10: reads are not linearizable, they see this server's
+    /// state). Writes and `sync` are not reads.
+    pub fn read(&self, op: &Op) -> OpResult {
+        match op {
+            Op::GetData { path, .. } => match self.nodes.get(path) {
+                Some(n) => OpResult::Data {
+                    data: n.data.clone(),
+                    stat: n.stat,
+                },
+                None => OpResult::Err(ErrCode::NoNode),
+            },
+            Op::Exists { path, .. } => OpResult::Exists(self.nodes.get(path).map(|n| n.stat)),
+            Op::GetChildren { path, .. } => match self.nodes.get(path) {
+                Some(n) => OpResult::Children(n.children.iter().cloned().collect()),
+                None => OpResult::Err(ErrCode::NoNode),
+            },
+            _ => panic!("read() called with a non-read op {op:?}"),
+        }
+    }
+
+    // ------------------------------------------------------------------ prep (leader)
+
+    /// The leader's PrepRequestProcessor: validates a write against this (projected) state
+    /// and turns it into an idempotent txn op (final sequential name, error txn on failure).
+    pub fn prep(&self, session: u64, op: &Op) -> TxnOp {
+        if !self.sessions.contains_key(&session) {
+            return TxnOp::Error {
+                code: ErrCode::SessionExpired,
+                multi_len: 0,
+                index: 0,
+            };
+        }
+        match op {
+            Op::Multi(ops) => self.prep_multi(session, ops),
+            _ => match self.prep_one(session, op) {
+                Ok(t) => t,
+                Err(code) => TxnOp::Error {
+                    code,
+                    multi_len: 0,
+                    index: 0,
+                },
+            },
+        }
+    }
+
+    fn prep_multi(&self, session: u64, ops: &[Op]) -> TxnOp {
+        // Each op is validated against the state left by the ops before it: use a scratch
+        // copy (multis are rare and the tree is small).
+        let mut scratch = self.clone();
+        let mut txns = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let prepped = if matches!(op, Op::Multi(_)) || !op.is_write() {
+                Err(ErrCode::BadArguments)
+            } else {
+                scratch.prep_one(session, op)
+            };
+            match prepped {
+                Ok(t) => {
+                    scratch.apply_op(scratch.last_zxid, session, &t);
+                    txns.push(t);
+                }
+                Err(code) => {
+                    return TxnOp::Error {
+                        code,
+                        multi_len: ops.len() as u32,
+                        index: i as u32,
+                    }
+                }
+            }
+        }
+        TxnOp::Multi(txns)
+    }
+
+    fn prep_one(&self, session: u64, op: &Op) -> Result<TxnOp, ErrCode> {
+        match op {
+            Op::Create {
+                path,
+                data,
+                ephemeral,
+                sequential,
+            } => {
+                let parent_path = parent_of(path).ok_or(ErrCode::NodeExists)?;
+                if !valid_path(path) {
+                    return Err(ErrCode::BadArguments);
+                }
+                let parent = self.nodes.get(parent_path).ok_or(ErrCode::NoNode)?;
+                if parent.stat.ephemeral_owner != 0 {
+                    return Err(ErrCode::NoChildrenForEphemerals);
+                }
+                let final_path = if *sequential {
+                    // The sequence number is the parent's cversion, as in ZooKeeper.
+                    format!("{path}{:010}", parent.stat.cversion)
+                } else {
+                    path.clone()
+                };
+                if self.nodes.contains_key(&final_path) {
+                    return Err(ErrCode::NodeExists);
+                }
+                Ok(TxnOp::Create {
+                    path: final_path,
+                    data: data.clone(),
+                    ephemeral_owner: if *ephemeral { session } else { 0 },
+                })
+            }
+            Op::Delete { path, version } => {
+                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
+                if path == "/" {
+                    return Err(ErrCode::BadArguments);
+                }
+                if !version_ok(*version, node.stat.version) {
+                    return Err(ErrCode::BadVersion);
+                }
+                if !node.children.is_empty() {
+                    return Err(ErrCode::NotEmpty);
+                }
+                Ok(TxnOp::Delete { path: path.clone() })
+            }
+            Op::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
+                if !version_ok(*version, node.stat.version) {
+                    return Err(ErrCode::BadVersion);
+                }
+                Ok(TxnOp::SetData {
+                    path: path.clone(),
+                    data: data.clone(),
+                })
+            }
+            Op::Check { path, version } => {
+                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
+                if !version_ok(*version, node.stat.version) {
+                    return Err(ErrCode::BadVersion);
+                }
+                Ok(TxnOp::Check { path: path.clone() })
+            }
+            _ => Err(ErrCode::BadArguments),
+        }
+    }
+
+    // ------------------------------------------------------------------ apply
+
+    /// Applies a committed (or, on recovery, logged) txn. Zxids must strictly increase.
+    pub fn apply(&mut self, txn: &Txn) -> Applied {
+        assert!(
+            txn.zxid > self.last_zxid,
+            "apply out of order: txn {:#x} after {:#x}",
+            txn.zxid,
+            self.last_zxid
+        );
+        let applied = self.apply_op(txn.zxid, txn.session, &txn.op);
+        self.last_zxid = txn.zxid;
+        applied
+    }
+
+    fn apply_op(&mut self, zxid: Zxid, session: u64, op: &TxnOp) -> Applied {
+        let mut events = Vec::new();
+        let result = match op {
+            TxnOp::CreateSession { timeout_ms } => {
+                if let Some(old) = self.sessions.insert(session, *timeout_ms) {
+                    self.digest = self.digest.wrapping_sub(session_hash(session, old));
+                }
+                self.digest = self.digest.wrapping_add(session_hash(session, *timeout_ms));
+                OpResult::Synced
+            }
+            TxnOp::CloseSession => {
+                self.close_session(zxid, session, &mut events);
+                OpResult::Deleted
+            }
+            TxnOp::Create {
+                path,
+                data,
+                ephemeral_owner,
+            } => {
+                self.create(zxid, path, data, *ephemeral_owner, &mut events);
+                OpResult::Created { path: path.clone() }
+            }
+            TxnOp::Delete { path } => {
+                self.delete(zxid, path, &mut events);
+                OpResult::Deleted
+            }
+            TxnOp::SetData { path, data } => {
+                let mut stat = Stat::default();
+                self.update_node(path, |n| {
+                    n.data = data.clone();
+                    n.stat.version += 1;
+                    n.stat.mzxid = zxid;
+                    stat = n.stat;
+                });
+                events.push((path.clone(), WatchKind::NodeDataChanged));
+                OpResult::SetStat(stat)
+            }
+            TxnOp::Check { .. } => OpResult::Checked,
+            TxnOp::Multi(ops) => {
+                let results = ops
+                    .iter()
+                    .map(|t| {
+                        let a = self.apply_op(zxid, session, t);
+                        events.extend(a.events);
+                        a.result
+                    })
+                    .collect();
+                OpResult::Multi(results)
+            }
+            TxnOp::Error { code, .. } => OpResult::Err(*code),
+        };
+        Applied { result, events }
+    }
+
+    fn create(
+        &mut self,
+        zxid: Zxid,
+        path: &str,
+        data: &[u8],
+        owner: u64,
+        events: &mut Vec<(String, WatchKind)>,
+    ) {
+        let parent = parent_of(path).expect("create of the root").to_string();
+        let name = path[parent.len()..].trim_start_matches('/').to_string();
+        self.update_node(&parent, |p| {
+            let fresh = p.children.insert(name);
+            assert!(fresh, "create of an existing child");
+            p.stat.cversion += 1;
+            p.stat.pzxid = zxid;
+        });
+        let stat = Stat {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            version: 0,
+            cversion: 0,
+            ephemeral_owner: owner,
+        };
+        let node = Znode {
+            data: data.to_vec(),
+            stat,
+            children: BTreeSet::new(),
+        };
+        self.insert_node(path.to_string(), node);
+        if owner != 0 {
+            self.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(path.to_string());
+        }
+        events.push((path.to_string(), WatchKind::NodeCreated));
+        events.push((parent, WatchKind::NodeChildrenChanged));
+    }
+
+    fn delete(&mut self, zxid: Zxid, path: &str, events: &mut Vec<(String, WatchKind)>) {
+        let node = self.remove_node(path);
+        assert!(node.children.is_empty(), "delete of a znode with children");
+        let parent = parent_of(path).expect("delete of the root").to_string();
+        let name = path[parent.len()..].trim_start_matches('/').to_string();
+        self.update_node(&parent, |p| {
+            p.children.remove(&name);
+            p.stat.cversion += 1;
+            p.stat.pzxid = zxid;
+        });
+        let owner = node.stat.ephemeral_owner;
+        if owner != 0 {
+            if let Some(set) = self.ephemerals.get_mut(&owner) {
+                set.remove(path);
+                if set.is_empty() {
+                    self.ephemerals.remove(&owner);
+                }
+            }
+        }
+        events.push((path.to_string(), WatchKind::NodeDeleted));
+        events.push((parent, WatchKind::NodeChildrenChanged));
+    }
+
+    fn close_session(&mut self, zxid: Zxid, session: u64, events: &mut Vec<(String, WatchKind)>) {
+        let paths: Vec<String> = self
+            .ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        for path in paths {
+            self.delete(zxid, &path, events);
+        }
+        if let Some(timeout) = self.sessions.remove(&session) {
+            self.digest = self.digest.wrapping_sub(session_hash(session, timeout));
+        }
+    }
+
+    // ------------------------------------------------------------------ images
+
+    pub fn image(&self) -> TreeImage {
+        TreeImage {
+            last_zxid: self.last_zxid,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(p, n)| (p.clone(), n.data.clone(), n.stat))
+                .collect(),
+            sessions: self.sessions().collect(),
+        }
+    }
+
+    /// Rebuilds a tree from an image (SNAP sync, snapshot recovery).
+    pub fn from_image(image: &TreeImage) -> DataTree {
+        let mut tree = DataTree::new();
+        // Parents sort before their children, so a parent exists when its child arrives.
+        for (path, data, stat) in &image.nodes {
+            if path == "/" {
+                tree.update_node("/", |root| {
+                    root.data = data.clone();
+                    root.stat = *stat;
+                });
+                continue;
+            }
+            let parent = parent_of(path).expect("root in image").to_string();
+            let name = path[parent.len()..].trim_start_matches('/').to_string();
+            tree.update_node(&parent, |p| {
+                p.children.insert(name);
+            });
+            let node = Znode {
+                data: data.clone(),
+                stat: *stat,
+                children: BTreeSet::new(),
+            };
+            tree.insert_node(path.clone(), node);
+            if stat.ephemeral_owner != 0 {
+                tree.ephemerals
+                    .entry(stat.ephemeral_owner)
+                    .or_default()
+                    .insert(path.clone());
+            }
+        }
+        for (s, t) in &image.sessions {
+            tree.sessions.insert(*s, *t);
+            tree.digest = tree.digest.wrapping_add(session_hash(*s, *t));
+        }
+        tree.last_zxid = image.last_zxid;
+        tree
+    }
+}
+
+/// One-shot watches of one server: (path -> watching client connections), for data and
+/// child watches separately. Fired watches are removed (ZooKeeper watches are one-shot).
+#[derive(Clone, Debug, Default)]
+pub struct Watches {
+    data: BTreeMap<String, BTreeSet<u64>>,
+    child: BTreeMap<String, BTreeSet<u64>>,
+}
+
+impl Watches {
+    pub fn add_data(&mut self, path: &str, watcher: u64) {
+        self.data
+            .entry(path.to_string())
+            .or_default()
+            .insert(watcher);
+    }
+    pub fn add_child(&mut self, path: &str, watcher: u64) {
+        self.child
+            .entry(path.to_string())
+            .or_default()
+            .insert(watcher);
+    }
+    pub fn remove_watcher(&mut self, watcher: u64) {
+        for set in self.data.values_mut().chain(self.child.values_mut()) {
+            set.remove(&watcher);
+        }
+        self.data.retain(|_, s| !s.is_empty());
+        self.child.retain(|_, s| !s.is_empty());
+    }
+    /// The watchers triggered by one event, removed (one-shot), sorted.
+    pub fn trigger(&mut self, path: &str, kind: WatchKind) -> Vec<u64> {
+        let mut out = BTreeSet::new();
+        let take = |m: &mut BTreeMap<String, BTreeSet<u64>>, out: &mut BTreeSet<u64>| {
+            if let Some(s) = m.remove(path) {
+                out.extend(s);
+            }
+        };
+        match kind {
+            WatchKind::NodeChildrenChanged => take(&mut self.child, &mut out),
+            WatchKind::NodeCreated | WatchKind::NodeDataChanged => take(&mut self.data, &mut out),
+            WatchKind::NodeDeleted => {
+                take(&mut self.data, &mut out);
+                take(&mut self.child, &mut out);
+            }
+        }
+        out.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(zxid: Zxid, session: u64, op: TxnOp) -> Txn {
+        Txn {
+            zxid,
+            session,
+            cxid: 0,
+            op,
+        }
+    }
+
+    fn create(path: &str, eph: bool, seq: bool) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: b"x".to_vec(),
+            ephemeral: eph,
+            sequential: seq,
+        }
+    }
+
+    fn run(tree: &mut DataTree, session: u64, op: &Op) -> OpResult {
+        let t = tree.prep(session, op);
+        let z = tree.last_zxid() + 1;
+        tree.apply(&txn(z, session, t)).result
+    }
+
+    fn with_session(session: u64) -> DataTree {
+        let mut t = DataTree::new();
+        t.apply(&txn(1, session, TxnOp::CreateSession { timeout_ms: 1000 }));
+        t
+    }
+
+    #[test]
+    fn create_set_delete_with_versions() {
+        let mut t = with_session(7);
+        let r = run(&mut t, 7, &create("/a", false, false));
+        assert_eq!(r, OpResult::Created { path: "/a".into() });
+        assert_eq!(
+            run(&mut t, 7, &create("/a", false, false)),
+            OpResult::Err(ErrCode::NodeExists)
+        );
+        let set = |v| Op::SetData {
+            path: "/a".into(),
+            data: b"y".to_vec(),
+            version: v,
+        };
+        assert_eq!(run(&mut t, 7, &set(3)), OpResult::Err(ErrCode::BadVersion));
+        let OpResult::SetStat(stat) = run(&mut t, 7, &set(0)) else {
+            panic!()
+        };
+        assert_eq!(stat.version, 1);
+        assert_eq!(stat.czxid, 2);
+        let del = |v| Op::Delete {
+            path: "/a".into(),
+            version: v,
+        };
+        assert_eq!(run(&mut t, 7, &del(0)), OpResult::Err(ErrCode::BadVersion));
+        assert_eq!(run(&mut t, 7, &del(1)), OpResult::Deleted);
+        assert_eq!(
+            t.read(&Op::Exists {
+                path: "/a".into(),
+                watch: false
+            }),
+            OpResult::Exists(None)
+        );
+    }
+
+    #[test]
+    fn sequential_names_use_parent_cversion() {
+        let mut t = with_session(7);
+        run(&mut t, 7, &create("/q", false, false));
+        let a = run(&mut t, 7, &create("/q/n-", false, true));
+        let b = run(&mut t, 7, &create("/q/n-", false, true));
+        assert_eq!(
+            a,
+            OpResult::Created {
+                path: "/q/n-0000000000".into()
+            }
+        );
+        assert_eq!(
+            b,
+            OpResult::Created {
+                path: "/q/n-0000000001".into()
+            }
+        );
+    }
+
+    #[test]
+    fn close_session_deletes_its_ephemerals_and_they_cannot_have_children() {
+        let mut t = with_session(7);
+        t.apply(&txn(2, 8, TxnOp::CreateSession { timeout_ms: 1000 }));
+        run(&mut t, 7, &create("/e", true, false));
+        run(&mut t, 8, &create("/f", true, false));
+        assert_eq!(
+            run(&mut t, 7, &create("/e/c", false, false)),
+            OpResult::Err(ErrCode::NoChildrenForEphemerals)
+        );
+        let z = t.last_zxid() + 1;
+        t.apply(&txn(z, 7, TxnOp::CloseSession));
+        assert_eq!(t.ephemerals(), vec![("/f".to_string(), 8)]);
+        // A closed session can no longer create.
+        assert_eq!(
+            run(&mut t, 7, &create("/g", true, false)),
+            OpResult::Err(ErrCode::SessionExpired)
+        );
+    }
+
+    #[test]
+    fn multi_is_atomic() {
+        let mut t = with_session(7);
+        let ok = Op::Multi(vec![
+            create("/a", false, false),
+            create("/a/b", false, false),
+        ]);
+        assert!(matches!(run(&mut t, 7, &ok), OpResult::Multi(_)));
+        let bad = Op::Multi(vec![create("/c", false, false), create("/a", false, false)]);
+        assert_eq!(run(&mut t, 7, &bad), OpResult::Err(ErrCode::NodeExists));
+        assert!(t.get("/c").is_none());
+    }
+
+    #[test]
+    fn digest_is_history_independent_and_survives_images() {
+        let mut a = with_session(7);
+        run(&mut a, 7, &create("/x", false, false));
+        run(&mut a, 7, &create("/y", true, false));
+        let b = DataTree::from_image(&a.image());
+        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.image(), b.image());
+        let mut c = a.clone();
+        run(
+            &mut c,
+            7,
+            &Op::SetData {
+                path: "/x".into(),
+                data: vec![],
+                version: -1,
+            },
+        );
+        assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn watches_are_one_shot() {
+        let mut w = Watches::default();
+        w.add_data("/a", 1);
+        w.add_child("/", 2);
+        assert_eq!(w.trigger("/a", WatchKind::NodeDataChanged), vec![1]);
+        assert!(w.trigger("/a", WatchKind::NodeDataChanged).is_empty());
+        assert_eq!(w.trigger("/", WatchKind::NodeChildrenChanged), vec![2]);
+    }
+}

@@ -1,0 +1,203 @@
+//! ZooKeeper system tests: the must-pass fault scenarios over many seeds, every bug mode
+//! caught by its invariant with the mode on and not with it off, determinism of a run,
+//! and a 1/3/5/7-server ensemble electing a leader and committing writes.
+
+use std::path::Path;
+
+use faultline::campaign;
+use faultline::cluster::RunOutcome;
+use faultline::scenario::{Expectation, Scenario, SystemSpec};
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).expect("scenario loads")
+}
+
+fn run(s: &Scenario, seed: u64) -> RunOutcome {
+    campaign::run_seed(s, seed, None).outcome
+}
+
+fn violations(o: &RunOutcome) -> Vec<String> {
+    o.violations
+        .iter()
+        .map(|v| format!("{}: {}", v.invariant, v.message))
+        .collect()
+}
+
+fn assert_passes(name: &str, seeds: std::ops::Range<u64>) {
+    let s = load(name);
+    assert_eq!(
+        s.expect,
+        Expectation::Pass,
+        "{name} must be a passing scenario"
+    );
+    for seed in seeds {
+        let o = run(&s, seed);
+        assert!(
+            o.violations.is_empty(),
+            "{name} seed {seed}: {:?}",
+            violations(&o)
+        );
+        assert!(
+            o.recovered_ns.is_some(),
+            "{name} seed {seed} did not recover"
+        );
+    }
+}
+
+fn without_bugs(mut s: Scenario) -> Scenario {
+    let SystemSpec::Zookeeper(z) = &mut s.system else {
+        panic!("not a zookeeper scenario");
+    };
+    z.zoo_cfg.bug_modes.clear();
+    s.expect = Expectation::Pass;
+    s
+}
+
+/// The bug scenario finds its invariant on some seed of `seeds`, and the same seeds pass
+/// with the bug mode switched off (so the invariant is not a false alarm).
+fn assert_bug_caught(name: &str, seeds: std::ops::Range<u64>) {
+    let on = load(name);
+    let Expectation::Violation { invariant } = on.expect.clone() else {
+        panic!("{name} must expect a violation");
+    };
+    let off = without_bugs(on.clone());
+    let caught: Vec<u64> = seeds
+        .clone()
+        .filter(|seed| {
+            run(&on, *seed)
+                .violations
+                .iter()
+                .any(|v| v.invariant == invariant)
+        })
+        .collect();
+    assert!(
+        !caught.is_empty(),
+        "{name}: no seed in {seeds:?} violates {invariant}"
+    );
+    for seed in caught.iter().take(5) {
+        let o = run(&off, *seed);
+        assert!(
+            o.violations.is_empty(),
+            "{name} off, seed {seed}: {:?}",
+            violations(&o)
+        );
+    }
+}
+
+// ---- scenarios that must pass for every seed
+
+#[test]
+fn zk_leader_crash_mid_broadcast_passes() {
+    assert_passes("zk-leader-crash-mid-broadcast.json", 0..10);
+}
+
+#[test]
+fn zk_leader_isolated_in_minority_does_not_commit() {
+    assert_passes("zk-leader-isolated-minority.json", 0..8);
+}
+
+#[test]
+fn zk_majority_partition_passes() {
+    assert_passes("zk-majority-partition.json", 0..8);
+}
+
+#[test]
+fn zk_one_way_partition_passes() {
+    assert_passes("zk-one-way-partition.json", 0..10);
+}
+
+#[test]
+fn zk_follower_restart_losing_unsynced_writes_passes() {
+    assert_passes("zk-follower-restart-unsynced.json", 0..10);
+}
+
+#[test]
+fn zk_whole_ensemble_restart_passes() {
+    assert_passes("zk-whole-ensemble-restart.json", 0..10);
+}
+
+#[test]
+fn zk_rolling_restarts_pass() {
+    assert_passes("zk-rolling-restarts.json", 0..8);
+}
+
+#[test]
+fn zk_clogged_leader_passes() {
+    assert_passes("zk-clogged-leader.json", 0..10);
+}
+
+#[test]
+fn zk_nemesis_smoke_3_and_5_servers() {
+    assert_passes("zk-nemesis.json", 0..40);
+    assert_passes("zk-nemesis-5.json", 0..20);
+}
+
+// ---- bug modes: caught with the mode on, clean with it off
+
+#[test]
+fn zk_bug_1675_stale_sync_read_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-1675.json", 0..5);
+}
+
+#[test]
+fn zk_bug_3911_newleader_ack_before_log_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-3911.json", 0..60);
+}
+
+#[test]
+fn zk_bug_4646_newleader_ack_overtakes_logger_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-4646.json", 0..60);
+}
+
+#[test]
+fn zk_bug_4643_current_epoch_before_txns_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-4643.json", 0..150);
+}
+
+#[test]
+fn zk_bug_2355_last_processed_advanced_early_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-2355.json", 0..20);
+}
+
+#[test]
+fn zk_bug_2845_retained_database_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-2845.json", 0..20);
+}
+
+#[test]
+fn zk_bug_1419_vote_order_cycle_is_caught() {
+    assert_bug_caught("zk-bug-ZOOKEEPER-1419.json", 0..40);
+}
+
+// ---- ensembles and determinism
+
+#[test]
+fn zk_ensembles_of_1_3_5_7_elect_and_commit() {
+    for servers in [1u32, 3, 5, 7] {
+        let mut s = load("zk-basic.json");
+        let SystemSpec::Zookeeper(z) = &mut s.system else {
+            unreachable!()
+        };
+        z.servers = servers;
+        let o = run(&s, 1);
+        assert!(
+            o.violations.is_empty(),
+            "{servers} servers: {:?}",
+            violations(&o)
+        );
+        let committed = o.system["committed_txns"].as_u64().unwrap_or(0);
+        let ok = o.system["ops_ok"].as_u64().unwrap_or(0);
+        assert!(committed > 20 && ok > 50, "{servers} servers: {}", o.system);
+    }
+}
+
+#[test]
+fn zk_same_seed_same_trace() {
+    let s = load("zk-nemesis.json");
+    let a = run(&s, 7);
+    let b = run(&s, 7);
+    assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events));
+}
