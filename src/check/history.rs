@@ -218,10 +218,18 @@ impl Op {
 }
 
 fn call_text(call: &Call) -> String {
+    // A single register has the key "": leave it out rather than print a double space.
+    let with_key = |f: &str, key: &str| {
+        if key.is_empty() {
+            f.to_string()
+        } else {
+            format!("{f} {key}")
+        }
+    };
     match call {
-        Call::Read { key } => format!("read {key}"),
-        Call::Write { key, value } => format!("write {key} {value}"),
-        Call::Cas { key, expected, new } => format!("cas {key} {expected}->{new}"),
+        Call::Read { key } => with_key("read", key),
+        Call::Write { key, value } => format!("{} {value}", with_key("write", key)),
+        Call::Cas { key, expected, new } => format!("{} {expected}->{new}", with_key("cas", key)),
         Call::Get { key } => format!("get {key:?}"),
         Call::Put { key, value } => format!("put {key:?} {value:?}"),
         Call::Append { key, value } => format!("append {key:?} {value:?}"),

@@ -39,12 +39,23 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
 
 #[test]
 fn exit_codes_follow_the_verdict() {
-    let (code, out) = run(&request("etcd", "cas-register", peer("jepsen/etcd_002.log")));
+    let (code, out) = run(&request(
+        "etcd",
+        "cas-register",
+        peer("jepsen/etcd_002.log"),
+    ));
     assert_eq!(code, Ok(0), "{out}");
     assert!(out.contains("verdict: linearizable"), "{out}");
-    let (code, out) = run(&request("etcd", "cas-register", peer("jepsen/etcd_000.log")));
+    let (code, out) = run(&request(
+        "etcd",
+        "cas-register",
+        peer("jepsen/etcd_000.log"),
+    ));
     assert_eq!(code, Ok(1), "{out}");
-    assert!(out.contains("verdict: NOT linearizable") && out.contains("<- this one"), "{out}");
+    assert!(
+        out.contains("verdict: NOT linearizable") && out.contains("<- this one"),
+        "{out}"
+    );
     let mut tiny = request("etcd", "cas-register", peer("jepsen/etcd_002.log"));
     tiny.max_steps = Some(5);
     let (code, out) = run(&tiny);
@@ -76,7 +87,9 @@ fn bad_requests_name_the_accepted_values() {
     assert!(code.unwrap_err().contains("missing.txt: cannot read"));
     // The etcd logs hold cas operations: the plain register model rejects them as input.
     let (code, _) = run(&request("etcd", "register", peer("jepsen/etcd_000.log")));
-    assert!(code.unwrap_err().contains("not accepted by the register model"));
+    assert!(code
+        .unwrap_err()
+        .contains("not accepted by the register model"));
 }
 
 #[test]
@@ -84,7 +97,10 @@ fn malformed_lines_name_file_and_line() {
     let etcd = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\t:read\tx\n";
     let path = temp_file("bad_etcd.log", etcd);
     let err = run(&request("etcd", "cas-register", path)).0.unwrap_err();
-    assert!(err.ends_with("bad_etcd.log:2: bad value for :ok :read: \"x\""), "{err}");
+    assert!(
+        err.ends_with("bad_etcd.log:2: bad value for :ok :read: \"x\""),
+        "{err}"
+    );
     let kv = "{:process 0, :type :invoke, :f :get, :key \"1\", :value nil}\n{:process 0}\n";
     let path = temp_file("bad_kv.txt", kv);
     let err = run(&request("kv", "kv", path)).0.unwrap_err();
@@ -97,10 +113,21 @@ fn malformed_lines_name_file_and_line() {
 #[test]
 fn json_histories_round_trip_through_every_json_model() {
     let mut h = History::new();
-    let id = h.invoke(0, Some(5), 10, Call::Create { path: "/a".into(), data: "x".into() });
+    let id = h.invoke(
+        0,
+        Some(5),
+        10,
+        Call::Create {
+            path: "/a".into(),
+            data: "x".into(),
+        },
+    );
     h.complete(id, 20, Outcome::Ok, Some(Ret::Done), Some(0x1_0000_0001));
     let id = h.invoke(1, Some(6), 30, Call::GetData { path: "/a".into() });
-    let ret = Ret::Data { data: "x".into(), version: 0 };
+    let ret = Ret::Data {
+        data: "x".into(),
+        version: 0,
+    };
     h.complete(id, 40, Outcome::Ok, Some(ret), Some(0x1_0000_0001));
     let text = h.to_json();
     assert_eq!(History::from_json(&text).unwrap(), h);
@@ -110,5 +137,7 @@ fn json_histories_round_trip_through_every_json_model() {
         assert_eq!(code, Ok(0), "{model}: {out}");
     }
     let (code, _) = run(&request("json", "kafka-log", path));
-    assert!(code.unwrap_err().contains("not accepted by the kafka-log model"));
+    assert!(code
+        .unwrap_err()
+        .contains("not accepted by the kafka-log model"));
 }

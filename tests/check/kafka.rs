@@ -6,7 +6,10 @@ use faultline::check::kafka_log::{check_kafka_log, KafkaLogOptions};
 use faultline::check::{Call, History, OpId, Outcome, PolledRecord, Ret, Verdict};
 
 fn send(h: &mut History, process: u64, t: u64, value: &str, offset: Option<u64>) -> OpId {
-    let call = Call::Send { key: Some("k".into()), value: value.into() };
+    let call = Call::Send {
+        key: Some("k".into()),
+        value: value.into(),
+    };
     let id = h.invoke(process, None, t, call);
     match offset {
         Some(offset) => h.complete(id, t + 1, Outcome::Ok, Some(Ret::Offset { offset }), None),
@@ -19,7 +22,11 @@ fn poll(h: &mut History, process: u64, t: u64, records: &[(u64, &str)]) -> OpId 
     let id = h.invoke(process, None, t, Call::Poll);
     let records = records
         .iter()
-        .map(|&(offset, value)| PolledRecord { key: "k".into(), offset, value: value.into() })
+        .map(|&(offset, value)| PolledRecord {
+            key: "k".into(),
+            offset,
+            value: value.into(),
+        })
         .collect();
     h.complete(id, t + 1, Outcome::Ok, Some(Ret::Records { records }), None);
     id
@@ -106,7 +113,9 @@ fn unseen_is_reported_unless_allowed() {
     let v = check(&h);
     assert_eq!(kinds(&v), vec!["unseen"]);
     assert_eq!(v.violations()[0].op, Some(2));
-    let lenient = KafkaLogOptions { unseen_is_violation: false };
+    let lenient = KafkaLogOptions {
+        unseen_is_violation: false,
+    };
     assert!(check_kafka_log(&h, &lenient).unwrap().is_valid());
 }
 

@@ -13,7 +13,12 @@ const CAS: RegisterSpec = RegisterSpec { cas: true };
 fn options() -> impl Strategy<Value = (GenOptions, u64)> {
     (1usize..6, 1usize..40, 1usize..3, 0u32..200, any::<u64>()).prop_map(
         |(processes, ops, keys, info_per_mille, seed)| {
-            let options = GenOptions { processes, ops, keys, info_per_mille };
+            let options = GenOptions {
+                processes,
+                ops,
+                keys,
+                info_per_mille,
+            };
             (options, seed)
         },
     )
@@ -29,7 +34,10 @@ fn reads(h: &History) -> Vec<usize> {
 
 fn linearizable<S: SequentialSpec>(spec: &S, h: &History) -> bool {
     let v = check_linearizable(spec, h, &Budget::default()).unwrap();
-    assert!(!matches!(v, faultline::check::Verdict::Unknown { .. }), "{v:?}");
+    assert!(
+        !matches!(v, faultline::check::Verdict::Unknown { .. }),
+        "{v:?}"
+    );
     v.is_valid()
 }
 
@@ -89,7 +97,10 @@ proptest! {
     }
 
     #[test]
-    fn reading_a_value_never_written_is_caught((options, seed) in options(), pick in any::<usize>()) {
+    fn reading_a_value_never_written_is_caught(
+        (options, seed) in options(),
+        pick in any::<usize>(),
+    ) {
         let mut h = generate(GenModel::CasRegister, &options, seed);
         let reads = reads(&h);
         prop_assume!(!reads.is_empty());

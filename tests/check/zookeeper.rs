@@ -16,17 +16,28 @@ fn zk(
     zxid: u64,
 ) -> OpId {
     let id = h.invoke(session, Some(session), invoke, call);
-    let outcome = if matches!(ret, Ret::Error { .. }) { Outcome::Fail } else { Outcome::Ok };
+    let outcome = if matches!(ret, Ret::Error { .. }) {
+        Outcome::Fail
+    } else {
+        Outcome::Ok
+    };
     h.complete(id, end, outcome, Some(ret), Some(zxid));
     id
 }
 
 fn create(data: &str) -> Call {
-    Call::Create { path: "/x".into(), data: data.into() }
+    Call::Create {
+        path: "/x".into(),
+        data: data.into(),
+    }
 }
 
 fn set(data: &str) -> Call {
-    Call::SetData { path: "/x".into(), data: data.into(), version: -1 }
+    Call::SetData {
+        path: "/x".into(),
+        data: data.into(),
+        version: -1,
+    }
 }
 
 fn get() -> Call {
@@ -34,7 +45,10 @@ fn get() -> Call {
 }
 
 fn data(d: &str, version: i32) -> Ret {
-    Ret::Data { data: d.into(), version }
+    Ret::Data {
+        data: d.into(),
+        version,
+    }
 }
 
 const Z: u64 = 0x1_0000_0000;
@@ -43,12 +57,26 @@ const Z: u64 = 0x1_0000_0000;
 fn base() -> History {
     let mut h = History::new();
     zk(&mut h, 1, (0, 10), create("a"), Ret::Done, Z + 1);
-    zk(&mut h, 1, (20, 30), set("b"), Ret::Stat { version: 1 }, Z + 2);
+    zk(
+        &mut h,
+        1,
+        (20, 30),
+        set("b"),
+        Ret::Stat { version: 1 },
+        Z + 2,
+    );
     h
 }
 
 fn check(h: &History, strict: bool) -> Verdict {
-    check_zookeeper(h, &ZkOptions { strict, ..ZkOptions::default() }).unwrap()
+    check_zookeeper(
+        h,
+        &ZkOptions {
+            strict,
+            ..ZkOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 fn kinds(v: &Verdict) -> Vec<&str> {
@@ -79,7 +107,14 @@ fn nonlinearizable_writes_are_rejected() {
 fn zxid_order_against_real_time_is_rejected() {
     let mut h = History::new();
     zk(&mut h, 1, (0, 10), create("a"), Ret::Done, Z + 5);
-    zk(&mut h, 2, (20, 30), set("b"), Ret::Stat { version: 1 }, Z + 4);
+    zk(
+        &mut h,
+        2,
+        (20, 30),
+        set("b"),
+        Ret::Stat { version: 1 },
+        Z + 4,
+    );
     assert!(kinds(&check(&h, false)).contains(&"zxid-realtime"));
 }
 
@@ -87,7 +122,14 @@ fn zxid_order_against_real_time_is_rejected() {
 fn duplicate_zxid_is_rejected() {
     let mut h = History::new();
     zk(&mut h, 1, (0, 10), create("a"), Ret::Done, Z + 1);
-    zk(&mut h, 2, (20, 30), set("b"), Ret::Stat { version: 1 }, Z + 1);
+    zk(
+        &mut h,
+        2,
+        (20, 30),
+        set("b"),
+        Ret::Stat { version: 1 },
+        Z + 1,
+    );
     assert!(kinds(&check(&h, false)).contains(&"duplicate-zxid"));
 }
 
@@ -115,7 +157,14 @@ fn read_from_the_future_is_rejected() {
     zk(&mut h, 1, (0, 10), create("a"), Ret::Done, Z + 1);
     // The read completes at 15 but reports zxid Z+2, whose write is invoked only at 20.
     zk(&mut h, 2, (12, 15), get(), data("b", 1), Z + 2);
-    zk(&mut h, 1, (20, 30), set("b"), Ret::Stat { version: 1 }, Z + 2 );
+    zk(
+        &mut h,
+        1,
+        (20, 30),
+        set("b"),
+        Ret::Stat { version: 1 },
+        Z + 2,
+    );
     assert!(kinds(&check(&h, false)).contains(&"read-from-future"));
 }
 
@@ -158,5 +207,8 @@ fn zookeeper_1675_stale_sync_read_fails_only_in_strict_mode() {
 fn non_zookeeper_operation_is_bad_input() {
     let mut h = base();
     h.invoke(1, None, 40, Call::Poll);
-    assert_eq!(check_zookeeper(&h, &ZkOptions::default()).unwrap_err().op, 2);
+    assert_eq!(
+        check_zookeeper(&h, &ZkOptions::default()).unwrap_err().op,
+        2
+    );
 }
