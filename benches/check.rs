@@ -78,6 +78,13 @@ fn main() {
         );
     }
     let generated = [
+        (
+            "cas_register_100k_ops_1_key_8_procs",
+            GenModel::CasRegister,
+            1,
+            8,
+        ),
+        ("kv_100k_ops_1_key_8_procs", GenModel::Kv, 1, 8),
         ("kv_100k_ops_100_keys_16_procs", GenModel::Kv, 100, 16),
         ("kv_100k_ops_1000_keys_50_procs", GenModel::Kv, 1000, 50),
         (

@@ -7,6 +7,19 @@
 //! an operation the model does not know) is an `Err` naming the file, line and problem; the CLI
 //! maps it to exit code 2. Output is deterministic (no timings, no hash-ordered collections).
 //!
+//! JSON output, one object on one line (keys in alphabetical order):
+//! - `exit_code`: 0, 1 or 3, as returned;
+//! - `file`, `format`, `model`: the request; `ops`: the number of operations read;
+//! - `result`: the [`Verdict`], tagged by `verdict`:
+//!   - `{"verdict": "valid", "witness": W}` where `W` is
+//!     `{"kind": "linearization", "partitions": [{"key", "order", "not_applied"}]}` (operation
+//!     ids in linearization order per partition; open operations left out) or
+//!     `{"kind": "checked", "summary": "..."}`;
+//!   - `{"verdict": "invalid", "violations": [V]}` where each `V` has `kind`, `message`, `op`
+//!     (the operation at fault), `ops` (a small set showing it), `key`, `state` (model state
+//!     at that point) and `linearized` (for linearizability: the last operations ordered);
+//!   - `{"verdict": "unknown", "reason": "..."}`.
+//!
 //! Depends on: the rest of `check` only.
 
 use std::fmt;

@@ -133,3 +133,41 @@ proptest! {
         prop_assert_eq!(linearizable(&CAS, &h), brute_force(&CAS, &h));
     }
 }
+
+#[test]
+fn long_single_key_histories_pass_and_a_corrupted_read_fails() {
+    // Goal: the memo's window (bits between the first operation not linearized and the last
+    // one that can be) stays right over thousands of operations on one object, crashes too.
+    // Proving a violation means exhausting every order before it: with crashed writes, whose
+    // values stay available forever, that is slow on long histories of one object, so the
+    // corrupted history has none.
+    for (model, seed) in [(GenModel::CasRegister, 1), (GenModel::Kv, 2)] {
+        let options = GenOptions {
+            processes: 8,
+            ops: 3000,
+            keys: 1,
+            info_per_mille: 20,
+        };
+        let with_crashes = generate(model, &options, seed);
+        let options = GenOptions {
+            info_per_mille: 0,
+            ..options
+        };
+        let mut h = generate(model, &options, seed);
+        let reads = reads(&h);
+        let linearizable_now = |h: &History| match model {
+            GenModel::CasRegister => linearizable(&CAS, h),
+            GenModel::Kv => linearizable(&KvSpec, h),
+        };
+        assert!(linearizable_now(&with_crashes));
+        assert!(linearizable_now(&h));
+        let last = reads[reads.len() - 1];
+        h.ops[last].ret = match model {
+            GenModel::CasRegister => Some(Ret::Value { value: Some(99) }),
+            GenModel::Kv => Some(Ret::Text {
+                value: "never".into(),
+            }),
+        };
+        assert!(!linearizable_now(&h));
+    }
+}
