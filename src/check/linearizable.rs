@@ -331,42 +331,64 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             slice_left -= 1;
             let event = self.events[w.entry as usize];
             if event.matching != NIL {
-                let op = event.op as usize;
-                if let Some(next_state) = self.spec.step(&w.state, &self.ops[op].op) {
-                    w.linearized.flip(self.slots[op], self.zobrist[op]);
-                    if w.memo.insert(&w.linearized, &self.reach_words, &next_state) {
-                        if w.memo.len() > max_memo {
-                            break self.out_of_budget("memo", w.calls.len());
-                        }
-                        w.calls
-                            .push((w.entry, std::mem::replace(&mut w.state, next_state)));
-                        w.remaining_closed -= usize::from(self.ops[op].end_ns.is_some());
-                        self.lift(w.entry);
-                        w.entry = self.next[HEAD as usize];
-                        continue;
-                    }
-                    w.linearized.flip(self.slots[op], self.zobrist[op]);
+                // A call: try to linearize it here. Candidates are tried in list order, which
+                // puts a crashed operation first while its effect is recent: a timed-out
+                // write usually did take effect, near its invocation.
+                match self.try_linearize(&mut w, max_memo) {
+                    Ok(true) => continue,
+                    Ok(false) => w.entry = self.next[w.entry as usize],
+                    Err(outcome) => break outcome,
                 }
-                w.entry = self.next[w.entry as usize];
                 continue;
             }
-            // A return: its operation had to be linearized by now. Remember the furthest such
-            // point for the witness, then backtrack.
-            if w.stuck.as_ref().is_none_or(|s| w.entry > s.entry) {
-                w.stuck = Some(self.stuck_here(&w));
+            // A return: its operation had to be linearized by now.
+            if let Some(outcome) = self.backtrack(&mut w) {
+                break outcome;
             }
-            let Some((top, top_state)) = w.calls.pop() else {
-                let stuck = w.stuck.take().expect("set above");
-                break Outcome::Stuck(Box::new(self.violation(stuck)));
-            };
-            let op = self.events[top as usize].op as usize;
-            w.state = top_state;
-            w.linearized.flip(self.slots[op], self.zobrist[op]);
-            w.remaining_closed += usize::from(self.ops[op].end_ns.is_some());
-            self.unlift(top);
-            w.entry = self.next[top as usize];
         };
         (slice - slice_left, Some(outcome))
+    }
+
+    /// Tries to linearize the call the walk is at. `Ok(true)`: done, the walk restarts from
+    /// the head one level deeper; `Ok(false)`: illegal here or already explored.
+    fn try_linearize(&mut self, w: &mut Walk<S::State>, max_memo: usize) -> Result<bool, Outcome> {
+        let op = self.events[w.entry as usize].op as usize;
+        let Some(next_state) = self.spec.step(&w.state, &self.ops[op].op) else {
+            return Ok(false);
+        };
+        w.linearized.flip(self.slots[op], self.zobrist[op]);
+        if !w.memo.insert(&w.linearized, &self.reach_words, &next_state) {
+            w.linearized.flip(self.slots[op], self.zobrist[op]);
+            return Ok(false);
+        }
+        if w.memo.len() > max_memo {
+            return Err(self.out_of_budget("memo", w.calls.len()));
+        }
+        let state = std::mem::replace(&mut w.state, next_state);
+        w.calls.push((w.entry, state));
+        w.remaining_closed -= usize::from(self.ops[op].end_ns.is_some());
+        self.lift(w.entry);
+        w.entry = self.next[HEAD as usize];
+        Ok(true)
+    }
+
+    /// At a return whose operation is not linearized: remembers the furthest such point for
+    /// the witness, then undoes the last linearization. `Some`: nothing left to undo.
+    fn backtrack(&mut self, w: &mut Walk<S::State>) -> Option<Outcome> {
+        if w.stuck.as_ref().is_none_or(|s| w.entry > s.entry) {
+            w.stuck = Some(self.stuck_here(w));
+        }
+        let Some((top, top_state)) = w.calls.pop() else {
+            let stuck = w.stuck.take().expect("set above");
+            return Some(Outcome::Stuck(Box::new(self.violation(stuck))));
+        };
+        let op = self.events[top as usize].op as usize;
+        w.state = top_state;
+        w.linearized.flip(self.slots[op], self.zobrist[op]);
+        w.remaining_closed += usize::from(self.ops[op].end_ns.is_some());
+        self.unlift(top);
+        w.entry = self.next[top as usize];
+        None
     }
 
     fn out_of_budget(&self, what: &str, depth: usize) -> Outcome {

@@ -116,8 +116,8 @@ proptest! {
 
     #[test]
     fn small_corrupted_histories_agree_with_brute_force(
-        processes in 1usize..4,
-        ops in 1usize..8,
+        processes in 1usize..5,
+        ops in 1usize..10,
         info_per_mille in 0u32..300,
         seed in any::<u64>(),
         pick in any::<usize>(),
