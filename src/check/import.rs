@@ -326,8 +326,10 @@ mod tests {
 
     #[test]
     fn etcd_tab_and_space_separated_lines_parse_alike() {
-        let tabs = "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\nINFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n";
-        let spaces = "INFO  jepsen.util - 2   :invoke :cas    [3 0]\nINFO  jepsen.util - 2   :fail   :cas    [3 0]\n";
+        let tabs = "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n\
+                    INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n";
+        let spaces = "INFO  jepsen.util - 2   :invoke :cas    [3 0]\n\
+                      INFO  jepsen.util - 2   :fail   :cas    [3 0]\n";
         let a = parse_etcd(tabs, "a").unwrap();
         assert_eq!(a, parse_etcd(spaces, "b").unwrap());
         let op = &a.ops[0];
@@ -372,7 +374,8 @@ mod tests {
     fn kv_lines_parse_with_long_and_empty_strings() {
         let text = "{:process 4, :type :invoke, :f :get, :key \"3\", :value nil}\n\
                     {:process 4, :type :ok, :f :get, :key \"3\", :value \"\"}\n\
-                    {:process 9, :type :invoke, :f :append, :key \"6\", :value \"x 9 3 yx 1 2 y\"}\n\
+                    {:process 9, :type :invoke, :f :append, :key \"6\", \
+                     :value \"x 9 3 yx 1 2 y\"}\n\
                     {:process 9, :type :ok, :f :append, :key \"6\", :value \"x 9 3 yx 1 2 y\"}\n";
         let h = parse_kv(text, "kv").unwrap();
         assert_eq!(
