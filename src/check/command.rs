@@ -94,13 +94,14 @@ pub fn run_check(req: &CheckRequest, out: &mut dyn Write) -> Result<i32, CheckIn
         budget.max_steps = steps;
     }
     let verdict = check_model(&req.model, &history, &budget).map_err(|e| {
-        let op = &history.ops[e.op];
+        let op = history
+            .ops
+            .get(e.op)
+            .map(|op| op.summary())
+            .unwrap_or_default();
         input_error(format!(
-            "{source}: ops[{}] ({}): not accepted by the {} model: {}",
-            e.op,
-            op.summary(),
-            req.model,
-            e.message
+            "{source}: ops[{}] ({op}): not accepted by the {} model: {}",
+            e.op, req.model, e.message
         ))
     })?;
     let written = if req.json {

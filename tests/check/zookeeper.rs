@@ -102,7 +102,10 @@ fn nonlinearizable_writes_are_rejected() {
     zk(&mut h, 2, (40, 50), create("c"), Ret::Done, Z + 3);
     // Replaying in zxid order fails at the same write.
     let v = check(&h, false);
-    assert_eq!(kinds(&v), vec!["writes-not-linearizable", "zxid-order-illegal"]);
+    assert_eq!(
+        kinds(&v),
+        vec!["writes-not-linearizable", "zxid-order-illegal"]
+    );
     assert_eq!(v.violations()[0].op, Some(2));
     assert_eq!(v.violations()[1].op, Some(2));
 }
