@@ -394,7 +394,8 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
     fn out_of_budget(&self, what: &str, depth: usize) -> Outcome {
         Outcome::OutOfBudget(format!(
             "the search ran out of its {what} budget in partition {:?} ({} operations, {depth} \
-             linearized on the current path)",
+             linearized on the current path); the verdict is unknown, not a pass (a larger \
+             budget, e.g. --max-steps, may decide it)",
             self.key,
             self.ops.len()
         ))
