@@ -25,6 +25,22 @@
 //! `call.f` is one of `read write cas get put append create delete set_data get_data exists
 //! sync_get_data send poll`; `ret.type` one of `value done text data stat exists error offset
 //! records` (see [`Call`] and [`Ret`] for their fields).
+//!
+//! Recording, as the cluster's recorder does it (one `invoke` when the client sends, one
+//! `complete` when the reply arrives; a timeout is an `info` completion; never completing is
+//! the same as `info`):
+//! ```
+//! use faultline::check::{Call, History, Outcome, Ret, ZkError};
+//! use faultline::check::zk_order::{check_zookeeper, ZkOptions};
+//!
+//! let mut history = History::new();
+//! let set = Call::SetData { path: "/a".into(), data: "v1".into(), version: 0 };
+//! let id = history.invoke(3, Some(0x51), 1_000, set);
+//! let bad = Some(Ret::Error { code: ZkError::NoNode });
+//! history.complete(id, 2_500, Outcome::Fail, bad, Some(0x1_0000_0004));
+//! let verdict = check_zookeeper(&history, &ZkOptions::default()).unwrap();
+//! assert!(verdict.is_valid());
+//! ```
 
 use serde::{Deserialize, Serialize};
 
