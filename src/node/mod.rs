@@ -110,34 +110,15 @@ impl<M> Event<M> {
 /// What a node asks the kernel to do once its handler returns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect<M> {
-    Connect {
-        conn: ConnId,
-        peer: NodeId,
-    },
-    Send {
-        conn: ConnId,
-        msg: M,
-    },
-    Close {
-        conn: ConnId,
-    },
-    SetTimer {
-        timer: TimerId,
-        after_ns: u64,
-        tag: u64,
-    },
-    CancelTimer {
-        timer: TimerId,
-    },
-    Fsync {
-        fsync: FsyncId,
-        file: String,
-    },
+    Connect { conn: ConnId, peer: NodeId },
+    Send { conn: ConnId, msg: M },
+    Close { conn: ConnId },
+    SetTimer { timer: TimerId, after_ns: u64, tag: u64 },
+    CancelTimer { timer: TimerId },
+    Fsync { fsync: FsyncId, file: String },
     /// The node stops itself (for example on detecting corrupted durable data). It behaves as
     /// crashed until the harness restarts it; the reason goes into the trace and report.
-    Halt {
-        reason: String,
-    },
+    Halt { reason: String },
 }
 
 impl<M> Effect<M> {
