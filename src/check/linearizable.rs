@@ -12,9 +12,16 @@
 //! Reaching a return means that operation should already have been linearized, so the search
 //! backtracks: it pops the last linearized operation and *unlifts* it. A memo of (set of
 //! linearized operations, state) pairs already explored prunes the search; the set is a
-//! bitset, hashed incrementally (Zobrist: one random word per operation, xor-ed in and out).
+//! bitset, hashed incrementally (Zobrist: one random word per operation, xor-ed in and out),
+//! and stored only as the window of words that can still differ (see `bit_slots`), so long
+//! histories cost memory in proportion to their concurrency, not their length. A pair is also
+//! pruned when an explored pair differs only by using fewer open operations (see `Memo`).
 //! Once every completed operation is linearized the rest are open ones, which can always come
 //! last ("never happened"), so the search stops there.
+//!
+//! Cost: the pairs are exponential in the concurrency of one object. Valid histories are
+//! usually found quickly; proving a violation means exhausting every order before it, which
+//! with many crashed writes on one object can exceed the budget (then the verdict is unknown).
 //!
 //! P-compositionality: the spec names each operation's object (partition key); by locality the
 //! history is linearizable iff each partition is, and partitions are checked one by one in key
@@ -35,7 +42,7 @@ use super::{PartitionOrder, Verdict, Violation, Witness};
 pub struct Budget {
     /// Search steps over all partitions (one step = one call or return event visited).
     pub max_steps: u64,
-    /// Memo entries in any one partition (each costs a bitset and a state).
+    /// Memo entries in any one partition (each costs a bitset window and a state).
     pub max_memo_entries: usize,
 }
 
