@@ -16,8 +16,9 @@
 //!     ids in linearization order per partition; open operations left out) or
 //!     `{"kind": "checked", "summary": "..."}`;
 //!   - `{"verdict": "invalid", "violations": [V]}` where each `V` has `kind`, `message`, `op`
-//!     (the operation at fault), `ops` (a small set showing it), `key`, `state` (model state
-//!     at that point) and `linearized` (for linearizability: the last operations ordered);
+//!     (the operation at fault), `window` (its `[invoke, complete]` times, `null` = open),
+//!     `ops` (a small set showing it), `key`, `state` (model state at that point) and
+//!     `linearized` (for linearizability: the last operations ordered);
 //!   - `{"verdict": "unknown", "reason": "..."}`.
 //!
 //! Depends on: the rest of `check` only.

@@ -487,10 +487,12 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             self.spec.name(),
             stuck.state,
         );
+        let op = &self.ops[blocked];
         Violation {
             kind: "not-linearizable".to_string(),
             message,
             op: Some(id),
+            window: Some((op.invoke_ns, op.end_ns)),
             ops,
             key: Some(self.key.clone()),
             state: Some(format!("{:?}", stuck.state)),

@@ -29,7 +29,7 @@ use super::history::{Call, History, Op, OpId, Outcome, Ret, ZkError};
 use super::linearizable::{check_linearizable, Budget, ModelError};
 use super::spec::znode::Znode;
 use super::spec::{SequentialSpec, ZnodeSpec};
-use super::{limit_per_kind, Verdict, Violation, Witness};
+use super::{fill_windows, limit_per_kind, Verdict, Violation, Witness};
 
 /// Options of the ZooKeeper checker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,9 +61,9 @@ pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict
     let session_summary = check_sessions(history, &mut violations);
     let tree_summary = check_reads_against_tree(history, &mut violations);
     if !violations.is_empty() {
-        return Ok(Verdict::Invalid {
-            violations: limit_per_kind(violations),
-        });
+        let mut violations = limit_per_kind(violations);
+        fill_windows(&mut violations, history);
+        return Ok(Verdict::Invalid { violations });
     }
     if let Some(reason) = unknown {
         return Ok(Verdict::Unknown { reason });

@@ -153,6 +153,7 @@ fn etcd_000_witness_is_pinned() {
     let violation = &value["result"]["violations"][0];
     assert_eq!(violation["kind"], "not-linearizable");
     assert_eq!(violation["op"], 43);
+    assert_eq!(violation["window"], serde_json::json!([84, 85]));
     assert_eq!(violation["state"], "Some(0)");
     assert_eq!(
         violation["linearized"],
