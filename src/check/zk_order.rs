@@ -19,7 +19,9 @@
 //! A read is compared with the tree only when the tree at its zxid is known: when its path has
 //! no write with an unknown outcome (or without a zxid) invoked before the read completed.
 //! Such reads are counted as unchecked in the witness, never failed. Operations without a
-//! session id use their process id as the session.
+//! session id use their process id as the session. The tree is built from the history alone,
+//! so every write to a path that is read must be recorded (a path also written by unrecorded
+//! clients, such as brokers registering themselves, must be left out of the history).
 //!
 //! Depends on: `check::history`, `check::linearizable`, `check::spec::znode`.
 
@@ -120,11 +122,12 @@ fn check_writes_linearizable(
         "writes"
     };
     let summary = format!("{} {what} linearizable", sub.ops.len());
-    Ok((remap_verdict(verdict, &selected), summary))
+    Ok((remap_verdict(verdict, &selected, history), summary))
 }
 
-/// Maps operation ids of a sub-history back to the full history.
-fn remap_verdict(verdict: Verdict, ids: &[OpId]) -> Verdict {
+/// Maps operation ids of a sub-history back to the full history, and names the violation
+/// after the operation that could not be placed: a write, or (strict mode) a sync+read.
+fn remap_verdict(verdict: Verdict, ids: &[OpId], history: &History) -> Verdict {
     let map = |v: &mut Vec<OpId>| v.iter_mut().for_each(|i| *i = ids[*i]);
     match verdict {
         Verdict::Valid {
@@ -143,7 +146,11 @@ fn remap_verdict(verdict: Verdict, ids: &[OpId]) -> Verdict {
                 v.op = v.op.map(|i| ids[i]);
                 map(&mut v.ops);
                 map(&mut v.linearized);
-                v.kind = "writes-not-linearizable".to_string();
+                let sync_read = v.op.map(|id| &history.ops[id].call);
+                v.kind = match sync_read {
+                    Some(Call::SyncGetData { .. }) => "sync-read-not-linearizable".to_string(),
+                    _ => "writes-not-linearizable".to_string(),
+                };
             }
             Verdict::Invalid { violations }
         }

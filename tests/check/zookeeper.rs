@@ -206,7 +206,7 @@ fn zookeeper_1675_stale_sync_read_fails_only_in_strict_mode() {
     let stale = zk(&mut h, 2, (40, 50), sync_read, data("a", 0), Z + 1);
     assert!(check(&h, false).is_valid());
     let v = check(&h, true);
-    assert_eq!(kinds(&v), vec!["writes-not-linearizable"]);
+    assert_eq!(kinds(&v), vec!["sync-read-not-linearizable"]);
     assert_eq!(v.violations()[0].op, Some(stale));
 }
 
