@@ -38,10 +38,22 @@ fn main() {
         let run = campaign::run_seed(&s, 1, None);
         let wall_s = started.elapsed().as_secs_f64();
         let o = &run.outcome;
-        assert!(o.violations.is_empty(), "bench run failed: {:?}", o.violations);
+        assert!(
+            o.violations.is_empty(),
+            "bench run failed: {:?}",
+            o.violations
+        );
         let sim_s = o.simulated_ns as f64 / 1e9;
-        line(&format!("zab{servers}_events_per_s"), o.events as f64 / wall_s, "events/s");
-        line(&format!("zab{servers}_sim_s_per_wall_s"), sim_s / wall_s, "sim s/wall s");
+        line(
+            &format!("zab{servers}_events_per_s"),
+            o.events as f64 / wall_s,
+            "events/s",
+        );
+        line(
+            &format!("zab{servers}_sim_s_per_wall_s"),
+            sim_s / wall_s,
+            "sim s/wall s",
+        );
         line(&format!("zab{servers}_events"), o.events as f64, "events");
     }
 }
