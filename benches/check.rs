@@ -45,6 +45,12 @@ fn verdict_name(v: &Verdict) -> &'static str {
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/peer-histories/porcupine");
+    bench_etcd(&dir);
+    bench_kv(&dir);
+    bench_generated();
+}
+
+fn bench_etcd(dir: &Path) {
     let spec = RegisterSpec { cas: true };
     let mut etcd_sum = 0.0;
     let mut unknown = 0;
@@ -59,53 +65,69 @@ fn main() {
         let (secs, verdict) = time_check(&spec, &history, 5);
         unknown += usize::from(matches!(verdict, Verdict::Unknown { .. }));
         etcd_sum += secs;
-        emit(
-            &format!("check/etcd/{name}/{}", verdict_name(&verdict)),
-            secs,
-            "s",
-        );
+        let verdict = verdict_name(&verdict);
+        emit(&format!("check/etcd/{name}/{verdict}"), secs, "s");
     }
     emit("check/etcd/sum", etcd_sum, "s");
     emit("check/etcd/unknown_verdicts", unknown as f64, "count");
+}
+
+fn bench_kv(dir: &Path) {
     for file in [
         "c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad",
     ] {
-        let text = std::fs::read_to_string(dir.join("kv").join(format!("{file}.txt")))
-            .expect("peer history present");
+        let path = dir.join("kv").join(format!("{file}.txt"));
+        let text = std::fs::read_to_string(path).expect("peer history present");
         let history = parse_kv(&text, file).expect("valid kv history");
         let (secs, verdict) = time_check(&KvSpec, &history, 5);
-        emit(
-            &format!("check/kv/{file}/{}", verdict_name(&verdict)),
-            secs,
-            "s",
-        );
+        let verdict = verdict_name(&verdict);
+        emit(&format!("check/kv/{file}/{verdict}"), secs, "s");
     }
-    let generated = [
-        ("kv_100k_ops_100_keys_16_procs", GenModel::Kv, 100, 16),
-        ("kv_100k_ops_1000_keys_50_procs", GenModel::Kv, 1000, 50),
-        (
-            "cas_register_100k_ops_100_keys_16_procs",
-            GenModel::CasRegister,
-            100,
-            16,
-        ),
-    ];
-    for (name, model, keys, processes) in generated {
+}
+
+/// Generated 100,000-operation histories: (name, model, keys, clients, crashes per mille).
+/// A single key with appends and crashes is left out: every crashed append stays a candidate
+/// at every step of its key, which makes that case slow.
+const GENERATED: [(&str, GenModel, usize, usize, u32); 5] = [
+    (
+        "cas_register_100k_ops_1_key_8_procs",
+        GenModel::CasRegister,
+        1,
+        8,
+        2,
+    ),
+    (
+        "kv_100k_ops_1_key_8_procs_no_crashes",
+        GenModel::Kv,
+        1,
+        8,
+        0,
+    ),
+    ("kv_100k_ops_100_keys_16_procs", GenModel::Kv, 100, 16, 2),
+    ("kv_100k_ops_1000_keys_50_procs", GenModel::Kv, 1000, 50, 2),
+    (
+        "cas_register_100k_ops_100_keys_16_procs",
+        GenModel::CasRegister,
+        100,
+        16,
+        2,
+    ),
+];
+
+fn bench_generated() {
+    for (name, model, keys, processes, info_per_mille) in GENERATED {
         let options = GenOptions {
             processes,
             ops: 100_000,
             keys,
-            info_per_mille: 2,
+            info_per_mille,
         };
         let history = generate(model, &options, 7);
         let (secs, verdict) = match model {
             GenModel::Kv => time_check(&KvSpec, &history, 3),
-            GenModel::CasRegister => time_check(&spec, &history, 3),
+            GenModel::CasRegister => time_check(&RegisterSpec { cas: true }, &history, 3),
         };
-        emit(
-            &format!("check/generated/{name}/{}", verdict_name(&verdict)),
-            secs,
-            "s",
-        );
+        let verdict = verdict_name(&verdict);
+        emit(&format!("check/generated/{name}/{verdict}"), secs, "s");
     }
 }

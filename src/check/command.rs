@@ -7,6 +7,20 @@
 //! an operation the model does not know) is an `Err` naming the file, line and problem; the CLI
 //! maps it to exit code 2. Output is deterministic (no timings, no hash-ordered collections).
 //!
+//! JSON output, one object on one line (keys in alphabetical order):
+//! - `exit_code`: 0, 1 or 3, as returned;
+//! - `file`, `format`, `model`: the request; `ops`: the number of operations read;
+//! - `result`: the [`Verdict`], tagged by `verdict`:
+//!   - `{"verdict": "valid", "witness": W}` where `W` is
+//!     `{"kind": "linearization", "partitions": [{"key", "order", "not_applied"}]}` (operation
+//!     ids in linearization order per partition; open operations left out) or
+//!     `{"kind": "checked", "summary": "..."}`;
+//!   - `{"verdict": "invalid", "violations": [V]}` where each `V` has `kind`, `message`, `op`
+//!     (the operation at fault), `window` (its `[invoke, complete]` times, `null` = open),
+//!     `ops` (a small set showing it), `key`, `state` (model state at that point) and
+//!     `linearized` (for linearizability: the last operations ordered);
+//!   - `{"verdict": "unknown", "reason": "..."}`.
+//!
 //! Depends on: the rest of `check` only.
 
 use std::fmt;
@@ -81,13 +95,14 @@ pub fn run_check(req: &CheckRequest, out: &mut dyn Write) -> Result<i32, CheckIn
         budget.max_steps = steps;
     }
     let verdict = check_model(&req.model, &history, &budget).map_err(|e| {
-        let op = &history.ops[e.op];
+        let op = history
+            .ops
+            .get(e.op)
+            .map(|op| op.summary())
+            .unwrap_or_default();
         input_error(format!(
-            "{source}: ops[{}] ({}): not accepted by the {} model: {}",
-            e.op,
-            op.summary(),
-            req.model,
-            e.message
+            "{source}: ops[{}] ({op}): not accepted by the {} model: {}",
+            e.op, req.model, e.message
         ))
     })?;
     let written = if req.json {

@@ -25,6 +25,22 @@
 //! `call.f` is one of `read write cas get put append create delete set_data get_data exists
 //! sync_get_data send poll`; `ret.type` one of `value done text data stat exists error offset
 //! records` (see [`Call`] and [`Ret`] for their fields).
+//!
+//! Recording, as the cluster's recorder does it (one `invoke` when the client sends, one
+//! `complete` when the reply arrives; a timeout is an `info` completion; never completing is
+//! the same as `info`):
+//! ```
+//! use faultline::check::{Call, History, Outcome, Ret, ZkError};
+//! use faultline::check::zk_order::{check_zookeeper, ZkOptions};
+//!
+//! let mut history = History::new();
+//! let set = Call::SetData { path: "/a".into(), data: "v1".into(), version: 0 };
+//! let id = history.invoke(3, Some(0x51), 1_000, set);
+//! let bad = Some(Ret::Error { code: ZkError::NoNode });
+//! history.complete(id, 2_500, Outcome::Fail, bad, Some(0x1_0000_0004));
+//! let verdict = check_zookeeper(&history, &ZkOptions::default()).unwrap();
+//! assert!(verdict.is_valid());
+//! ```
 
 use serde::{Deserialize, Serialize};
 
@@ -218,10 +234,18 @@ impl Op {
 }
 
 fn call_text(call: &Call) -> String {
+    // A single register has the key "": leave it out rather than print a double space.
+    let with_key = |f: &str, key: &str| {
+        if key.is_empty() {
+            f.to_string()
+        } else {
+            format!("{f} {key}")
+        }
+    };
     match call {
-        Call::Read { key } => format!("read {key}"),
-        Call::Write { key, value } => format!("write {key} {value}"),
-        Call::Cas { key, expected, new } => format!("cas {key} {expected}->{new}"),
+        Call::Read { key } => with_key("read", key),
+        Call::Write { key, value } => format!("{} {value}", with_key("write", key)),
+        Call::Cas { key, expected, new } => format!("{} {expected}->{new}", with_key("cas", key)),
         Call::Get { key } => format!("get {key:?}"),
         Call::Put { key, value } => format!("put {key:?} {value:?}"),
         Call::Append { key, value } => format!("append {key:?} {value:?}"),

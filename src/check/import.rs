@@ -319,3 +319,75 @@ pub fn parse_json(text: &str, source: &str) -> Result<History, ImportError> {
     }
     Ok(history)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_tab_and_space_separated_lines_parse_alike() {
+        let tabs = "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n\
+                    INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n";
+        let spaces = "INFO  jepsen.util - 2   :invoke :cas    [3 0]\n\
+                      INFO  jepsen.util - 2   :fail   :cas    [3 0]\n";
+        let a = parse_etcd(tabs, "a").unwrap();
+        assert_eq!(a, parse_etcd(spaces, "b").unwrap());
+        let op = &a.ops[0];
+        let cas = Call::Cas {
+            key: String::new(),
+            expected: 3,
+            new: 0,
+        };
+        assert_eq!(
+            (op.call.clone(), op.outcome, op.end_ns()),
+            (cas, Outcome::Fail, Some(1))
+        );
+    }
+
+    #[test]
+    fn etcd_info_stays_open_and_nil_is_no_value() {
+        let text = "INFO  jepsen.util - 0\t:invoke\t:write\t4\n\
+                    INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+                    INFO  jepsen.util - 0\t:info\t:write\t:timed-out\n\
+                    INFO  jepsen.util - 1\t:ok\t:read\tnil\n";
+        let h = parse_etcd(text, "x").unwrap();
+        assert!(h.ops[0].is_open());
+        assert_eq!(h.ops[1].ret, Some(Ret::Value { value: None }));
+        assert_eq!(h.ops[1].end_ns(), Some(3));
+    }
+
+    #[test]
+    fn etcd_errors_name_the_line() {
+        let text = "INFO  jepsen.util - 0\t:ok\t:read\t1\n";
+        let err = parse_etcd(text, "f.log").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f.log:1: process 0 completes an operation it never invoked"
+        );
+        let text =
+            "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0\t:ok\t:write\t1\n";
+        let err = parse_etcd(text, "f.log").unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn kv_lines_parse_with_long_and_empty_strings() {
+        let text = "{:process 4, :type :invoke, :f :get, :key \"3\", :value nil}\n\
+                    {:process 4, :type :ok, :f :get, :key \"3\", :value \"\"}\n\
+                    {:process 9, :type :invoke, :f :append, :key \"6\", \
+                     :value \"x 9 3 yx 1 2 y\"}\n\
+                    {:process 9, :type :ok, :f :append, :key \"6\", :value \"x 9 3 yx 1 2 y\"}\n";
+        let h = parse_kv(text, "kv").unwrap();
+        assert_eq!(
+            h.ops[0].ret,
+            Some(Ret::Text {
+                value: String::new()
+            })
+        );
+        let append = Call::Append {
+            key: "6".into(),
+            value: "x 9 3 yx 1 2 y".into(),
+        };
+        assert_eq!(h.ops[1].call, append);
+    }
+}

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::{Call, History, OpId, Outcome, Ret};
 use super::linearizable::ModelError;
-use super::{limit_per_kind, Verdict, Violation, Witness};
+use super::{fill_windows, limit_per_kind, Verdict, Violation, Witness};
 
 /// Options of the Kafka log checker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,9 +141,9 @@ pub fn check_kafka_log(
     check_polls(&log, &all, &mut violations);
     check_sends(history, &log, &mut violations);
     if !violations.is_empty() {
-        return Ok(Verdict::Invalid {
-            violations: limit_per_kind(violations),
-        });
+        let mut violations = limit_per_kind(violations);
+        fill_windows(&mut violations, history);
+        return Ok(Verdict::Invalid { violations });
     }
     let partitions: BTreeSet<&str> = all.iter().map(|s| s.key).collect();
     let summary = format!(

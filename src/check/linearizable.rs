@@ -12,9 +12,16 @@
 //! Reaching a return means that operation should already have been linearized, so the search
 //! backtracks: it pops the last linearized operation and *unlifts* it. A memo of (set of
 //! linearized operations, state) pairs already explored prunes the search; the set is a
-//! bitset, hashed incrementally (Zobrist: one random word per operation, xor-ed in and out).
+//! bitset, hashed incrementally (Zobrist: one random word per operation, xor-ed in and out),
+//! and stored only as the window of words that can still differ (see `bit_slots`), so long
+//! histories cost memory in proportion to their concurrency, not their length. A pair is also
+//! pruned when an explored pair differs only by using fewer open operations (see `Memo`).
 //! Once every completed operation is linearized the rest are open ones, which can always come
 //! last ("never happened"), so the search stops there.
+//!
+//! Cost: the pairs are exponential in the concurrency of one object. Valid histories are
+//! usually found quickly; proving a violation means exhausting every order before it, which
+//! with many crashed writes on one object can exceed the budget (then the verdict is unknown).
 //!
 //! P-compositionality: the spec names each operation's object (partition key); by locality the
 //! history is linearizable iff each partition is, and partitions are checked one by one in key
@@ -35,7 +42,7 @@ use super::{PartitionOrder, Verdict, Violation, Witness};
 pub struct Budget {
     /// Search steps over all partitions (one step = one call or return event visited).
     pub max_steps: u64,
-    /// Memo entries in any one partition (each costs a bitset and a state).
+    /// Memo entries in any one partition (each costs a bitset window and a state).
     pub max_memo_entries: usize,
 }
 
@@ -72,9 +79,11 @@ pub fn check_linearizable<S: SequentialSpec>(
     let mut unknown = None;
     let mut active: Vec<usize> = (0..searches.len()).collect();
     let mut steps_left = budget.max_steps;
-    // Partitions run in turns of SLICE steps, in key order, so that one hard partition cannot
-    // hide an easy violation in another (the deterministic analogue of Porcupine checking
-    // partitions in parallel and stopping at the first failure).
+    // Partitions run in turns, in key order, so that one hard partition cannot hide an easy
+    // violation in another (the deterministic analogue of Porcupine checking partitions in
+    // parallel and stopping at the first failure). Turns double in length each round, so
+    // a hard partition that is linearizable wastes at most a constant factor.
+    let mut round = 0;
     while !active.is_empty() {
         let mut still_active = Vec::new();
         for &i in &active {
@@ -86,7 +95,8 @@ pub fn check_linearizable<S: SequentialSpec>(
                 searches[i].walk = None;
                 continue;
             }
-            let (used, outcome) = searches[i].run(steps_left.min(SLICE), budget.max_memo_entries);
+            let slice = steps_left.min(SLICE_FIRST << round.min(SLICE_DOUBLINGS));
+            let (used, outcome) = searches[i].run(slice, budget.max_memo_entries);
             steps_left -= used;
             let paused = outcome.is_none();
             match outcome {
@@ -108,6 +118,7 @@ pub fn check_linearizable<S: SequentialSpec>(
             }
         }
         active = still_active;
+        round += 1;
     }
     Ok(match unknown {
         Some(reason) => Verdict::Unknown { reason },
@@ -119,8 +130,9 @@ pub fn check_linearizable<S: SequentialSpec>(
     })
 }
 
-/// Steps one partition may take before the next partition's turn.
-const SLICE: u64 = 1 << 16;
+/// Steps of a partition's first turn; each round doubles it, up to SLICE_DOUBLINGS times.
+const SLICE_FIRST: u64 = 1 << 10;
+const SLICE_DOUBLINGS: u32 = 16;
 
 /// One compiled operation of a partition.
 struct PartOp<T> {
@@ -150,6 +162,10 @@ fn compile<S: SequentialSpec>(
             });
         }
     }
+    // Invocation order (the memo's window relies on it); histories are usually already in it.
+    for ops in partitions.values_mut() {
+        ops.sort_by_key(|op| (op.invoke_ns, op.id));
+    }
     Ok(partitions)
 }
 
@@ -175,15 +191,23 @@ struct Event {
 struct Stuck<S> {
     /// Entry index of the return that could not be passed (entries are in time order).
     entry: u32,
-    linearized: Vec<u32>,
+    /// How many operations were linearized, and the last few of them (oldest first).
+    depth: usize,
+    last: Vec<u32>,
+    /// Operations not linearized whose windows overlap the blocked one's (a few).
+    concurrent: Vec<u32>,
     state: S,
 }
+
+/// Operations shown before the blocked one, and overlapping ones, in a witness.
+const WITNESS_LAST: usize = 6;
+const WITNESS_CONCURRENT: usize = 12;
 
 /// The mutable state of a search, kept between slices.
 struct Walk<S> {
     /// Completed operations not linearized yet; zero means done.
     remaining_closed: usize,
-    linearized: Bitset,
+    linearized: Linearized,
     memo: Memo<S>,
     /// The linearized calls, each with the state before it.
     calls: Vec<(u32, S)>,
@@ -203,6 +227,11 @@ struct Search<'a, S: SequentialSpec> {
     next: Vec<u32>,
     prev: Vec<u32>,
     zobrist: Vec<u64>,
+    /// Where each operation's bit lives: (open, index in the open or the closed bitset).
+    slots: Vec<(bool, u32)>,
+    /// For each completed operation (closed index k): the end of the window of the closed
+    /// bitset, in words, while k is the first completed operation not linearized.
+    reach_words: Vec<u32>,
     walk: Option<Walk<S::State>>,
 }
 
@@ -241,10 +270,12 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             .collect();
         let prev = (0..n).map(|i| if i == 0 { NIL } else { i - 1 }).collect();
         let zobrist = (0..ops.len() as u64).map(splitmix64).collect();
-        let linearized = Bitset::new(ops.len());
+        let (slots, reach_words) = bit_slots(&ops);
+        let closed = reach_words.len();
+        let linearized = Linearized::new(closed, ops.len() - closed);
         let walk = Walk {
-            remaining_closed: ops.iter().filter(|o| o.end_ns.is_some()).count(),
-            memo: Memo::new(linearized.words.len()),
+            remaining_closed: closed,
+            memo: Memo::new(),
             linearized,
             calls: Vec::new(),
             state: spec.init(),
@@ -260,6 +291,8 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             next,
             prev,
             zobrist,
+            slots,
+            reach_words,
             walk: Some(walk),
         }
     }
@@ -305,69 +338,83 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             slice_left -= 1;
             let event = self.events[w.entry as usize];
             if event.matching != NIL {
-                let op = event.op as usize;
-                if let Some(next_state) = self.spec.step(&w.state, &self.ops[op].op) {
-                    w.linearized.flip(op, self.zobrist[op]);
-                    if w.memo.insert(&w.linearized, &next_state) {
-                        if w.memo.len() > max_memo {
-                            break self.out_of_budget("memo", w.calls.len());
-                        }
-                        w.calls
-                            .push((w.entry, std::mem::replace(&mut w.state, next_state)));
-                        w.remaining_closed -= usize::from(self.ops[op].end_ns.is_some());
-                        self.lift(w.entry);
-                        w.entry = self.next[HEAD as usize];
-                        continue;
-                    }
-                    w.linearized.flip(op, self.zobrist[op]);
+                // A call: try to linearize it here. Candidates are tried in list order, which
+                // puts a crashed operation first while its effect is recent: a timed-out
+                // write usually did take effect, near its invocation.
+                match self.try_linearize(&mut w, max_memo) {
+                    Ok(true) => continue,
+                    Ok(false) => w.entry = self.next[w.entry as usize],
+                    Err(outcome) => break outcome,
                 }
-                w.entry = self.next[w.entry as usize];
                 continue;
             }
-            // A return: its operation had to be linearized by now. Remember the furthest such
-            // point for the witness, then backtrack.
-            if w.stuck.as_ref().is_none_or(|s| w.entry > s.entry) {
-                let linearized = w
-                    .calls
-                    .iter()
-                    .map(|c| self.events[c.0 as usize].op)
-                    .collect();
-                w.stuck = Some(Stuck {
-                    entry: w.entry,
-                    linearized,
-                    state: w.state.clone(),
-                });
+            // A return: its operation had to be linearized by now.
+            if let Some(outcome) = self.backtrack(&mut w) {
+                break outcome;
             }
-            let Some((top, top_state)) = w.calls.pop() else {
-                let stuck = w.stuck.take().expect("set above");
-                break Outcome::Stuck(Box::new(self.violation(stuck)));
-            };
-            let op = self.events[top as usize].op as usize;
-            w.state = top_state;
-            w.linearized.flip(op, self.zobrist[op]);
-            w.remaining_closed += usize::from(self.ops[op].end_ns.is_some());
-            self.unlift(top);
-            w.entry = self.next[top as usize];
         };
         (slice - slice_left, Some(outcome))
+    }
+
+    /// Tries to linearize the call the walk is at. `Ok(true)`: done, the walk restarts from
+    /// the head one level deeper; `Ok(false)`: illegal here or already explored.
+    fn try_linearize(&mut self, w: &mut Walk<S::State>, max_memo: usize) -> Result<bool, Outcome> {
+        let op = self.events[w.entry as usize].op as usize;
+        let Some(next_state) = self.spec.step(&w.state, &self.ops[op].op) else {
+            return Ok(false);
+        };
+        w.linearized.flip(self.slots[op], self.zobrist[op]);
+        if !w.memo.insert(&w.linearized, &self.reach_words, &next_state) {
+            w.linearized.flip(self.slots[op], self.zobrist[op]);
+            return Ok(false);
+        }
+        if w.memo.len() > max_memo {
+            return Err(self.out_of_budget("memo", w.calls.len()));
+        }
+        let state = std::mem::replace(&mut w.state, next_state);
+        w.calls.push((w.entry, state));
+        w.remaining_closed -= usize::from(self.ops[op].end_ns.is_some());
+        self.lift(w.entry);
+        w.entry = self.next[HEAD as usize];
+        Ok(true)
+    }
+
+    /// At a return whose operation is not linearized: remembers the furthest such point for
+    /// the witness, then undoes the last linearization. `Some`: nothing left to undo.
+    fn backtrack(&mut self, w: &mut Walk<S::State>) -> Option<Outcome> {
+        if w.stuck.as_ref().is_none_or(|s| w.entry > s.entry) {
+            w.stuck = Some(self.stuck_here(w));
+        }
+        let Some((top, top_state)) = w.calls.pop() else {
+            let stuck = w.stuck.take().expect("set above");
+            return Some(Outcome::Stuck(Box::new(self.violation(stuck))));
+        };
+        let op = self.events[top as usize].op as usize;
+        w.state = top_state;
+        w.linearized.flip(self.slots[op], self.zobrist[op]);
+        w.remaining_closed += usize::from(self.ops[op].end_ns.is_some());
+        self.unlift(top);
+        w.entry = self.next[top as usize];
+        None
     }
 
     fn out_of_budget(&self, what: &str, depth: usize) -> Outcome {
         Outcome::OutOfBudget(format!(
             "the search ran out of its {what} budget in partition {:?} ({} operations, {depth} \
-             linearized on the current path)",
+             linearized on the current path); the verdict is unknown, not a pass (a larger \
+             budget, e.g. --max-steps, may decide it)",
             self.key,
             self.ops.len()
         ))
     }
 
-    fn linearization(&self, calls: &[(u32, S::State)], linearized: &Bitset) -> Outcome {
+    fn linearization(&self, calls: &[(u32, S::State)], linearized: &Linearized) -> Outcome {
         let order = calls
             .iter()
             .map(|c| self.ops[self.events[c.0 as usize].op as usize].id)
             .collect();
         let not_applied = (0..self.ops.len())
-            .filter(|&i| !linearized.get(i))
+            .filter(|&i| !linearized.get(self.slots[i]))
             .map(|i| self.ops[i].id)
             .collect();
         Outcome::Linearized(PartitionOrder {
@@ -377,50 +424,75 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
         })
     }
 
+    /// Records the point the walk is at (a return it cannot pass) for the witness. Costs the
+    /// length of the list up to that return, which is about the concurrency.
+    fn stuck_here(&self, w: &Walk<S::State>) -> Stuck<S::State> {
+        let blocked = self.events[w.entry as usize].op;
+        let start = self.ops[blocked as usize].invoke_ns;
+        let mut concurrent = Vec::new();
+        let mut entry = self.next[HEAD as usize];
+        // Every call still in the list before this return is a concurrent candidate that was
+        // invoked before the blocked operation completed.
+        while entry != w.entry && concurrent.len() < WITNESS_CONCURRENT {
+            let event = self.events[entry as usize];
+            let overlaps = self.ops[event.op as usize]
+                .end_ns
+                .is_none_or(|end| end >= start);
+            if event.matching != NIL && event.op != blocked && overlaps {
+                concurrent.push(event.op);
+            }
+            entry = self.next[entry as usize];
+        }
+        let tail = w.calls.len().saturating_sub(WITNESS_LAST);
+        Stuck {
+            entry: w.entry,
+            depth: w.calls.len(),
+            last: w.calls[tail..]
+                .iter()
+                .map(|c| self.events[c.0 as usize].op)
+                .collect(),
+            concurrent,
+            state: w.state.clone(),
+        }
+    }
+
     /// Builds the witness of a failed search from the furthest point it reached.
     fn violation(&self, stuck: Stuck<S::State>) -> Violation {
         let blocked = self.events[stuck.entry as usize].op as usize;
-        let window = (self.ops[blocked].invoke_ns, self.ops[blocked].end_ns);
-        let done: Vec<bool> = {
-            let mut done = vec![false; self.ops.len()];
-            stuck
-                .linearized
-                .iter()
-                .for_each(|&i| done[i as usize] = true);
-            done
-        };
-        // Operations that could have been ordered around the blocked one: not yet linearized
-        // and overlapping its window. Capped to keep the witness small.
-        let concurrent: Vec<usize> = (0..self.ops.len())
-            .filter(|&i| i != blocked && !done[i])
-            .filter(|&i| self.ops[i].invoke_ns <= window.1.unwrap_or(u64::MAX))
-            .filter(|&i| self.ops[i].end_ns.is_none_or(|end| end >= window.0))
-            .take(12)
-            .collect();
-        let tail = stuck.linearized.len().saturating_sub(6);
-        let linearized: Vec<OpId> = stuck.linearized[tail..]
+        let concurrent = &stuck.concurrent;
+        let linearized: Vec<OpId> = stuck
+            .last
             .iter()
             .map(|&i| self.ops[i as usize].id)
             .collect();
         let id = self.ops[blocked].id;
         let mut ops: Vec<OpId> = linearized.iter().rev().take(3).copied().collect();
         ops.push(id);
-        ops.extend(concurrent.iter().map(|&i| self.ops[i].id));
+        ops.extend(concurrent.iter().map(|&i| self.ops[i as usize].id));
         ops.sort_unstable();
+        let unordered = if concurrent.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} overlapping operations were still unordered",
+                concurrent.len()
+            )
+        };
         let message = format!(
-            "operation {id} ({}) cannot be linearized: after the longest orderable prefix ({} \
-             operations) the {} model is in state {:?}, and no order of the {} concurrent \
-             operations lets it return what it returned before it completed",
+            "operation {id} ({}) cannot be linearized: the longest prefix the search could order \
+             ({} operations, the last ones listed) leaves the {} model in state {:?}, where it \
+             cannot return what it returned, and no other order gets further{unordered}",
             self.history.ops[id].summary(),
-            stuck.linearized.len(),
+            stuck.depth,
             self.spec.name(),
             stuck.state,
-            concurrent.len(),
         );
+        let op = &self.ops[blocked];
         Violation {
             kind: "not-linearizable".to_string(),
             message,
             op: Some(id),
+            window: Some((op.invoke_ns, op.end_ns)),
             ops,
             key: Some(self.key.clone()),
             state: Some(format!("{:?}", stuck.state)),
@@ -429,81 +501,205 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
     }
 }
 
-/// The set of linearized operations with its Zobrist hash kept up to date.
-struct Bitset {
-    words: Vec<u64>,
+/// Numbers each operation's bit: completed operations in the closed bitset (in invocation
+/// order), open ones in the open bitset. Also returns, for each completed operation, the end
+/// (in words) of the closed bitset's window while it is the first one not linearized.
+///
+/// Why a window is enough: while completed operation `k` is not linearized, its return stays
+/// in the list and the walk never passes it, so every operation linearized meanwhile had its
+/// call before that return: it was invoked no later than `k` completed. In invocation order
+/// those operations form a prefix, whose length is `reach`. Bits from the first clear one to
+/// `reach` are all that can differ, about the concurrency, however long the history.
+fn bit_slots<T>(ops: &[PartOp<T>]) -> (Vec<(bool, u32)>, Vec<u32>) {
+    let mut slots = Vec::with_capacity(ops.len());
+    let (mut closed, mut open) = (0u32, 0u32);
+    let mut closed_invokes = Vec::new();
+    for op in ops {
+        if op.end_ns.is_some() {
+            slots.push((false, closed));
+            closed_invokes.push(op.invoke_ns);
+            closed += 1;
+        } else {
+            slots.push((true, open));
+            open += 1;
+        }
+    }
+    let reach_words = ops
+        .iter()
+        .filter_map(|op| op.end_ns)
+        .map(|end| {
+            let reach = closed_invokes.partition_point(|&invoke| invoke <= end);
+            reach.div_ceil(64) as u32
+        })
+        .collect();
+    (slots, reach_words)
+}
+
+/// The set of linearized operations, with the Zobrist hash of its completed operations kept
+/// up to date and the first word of the closed bitset that is not all ones.
+struct Linearized {
+    closed: Vec<u64>,
+    open: Vec<u64>,
+    lo_word: usize,
     hash: u64,
 }
 
-impl Bitset {
-    fn new(n: usize) -> Bitset {
-        Bitset {
-            words: vec![0; n.div_ceil(64).max(1)],
+impl Linearized {
+    fn new(closed: usize, open: usize) -> Linearized {
+        Linearized {
+            closed: vec![0; closed.div_ceil(64)],
+            open: vec![0; open.div_ceil(64)],
+            lo_word: 0,
             hash: 0,
         }
     }
 
-    fn flip(&mut self, i: usize, zobrist: u64) {
-        self.words[i / 64] ^= 1 << (i % 64);
+    fn flip(&mut self, (open, i): (bool, u32), zobrist: u64) {
+        let i = i as usize;
+        if open {
+            // Not hashed: the memo finds sets that differ only in open operations together.
+            self.open[i / 64] ^= 1 << (i % 64);
+            return;
+        }
         self.hash ^= zobrist;
+        self.closed[i / 64] ^= 1 << (i % 64);
+        if self.closed[i / 64] & (1 << (i % 64)) == 0 {
+            self.lo_word = self.lo_word.min(i / 64);
+        }
+        while self.lo_word < self.closed.len() && self.closed[self.lo_word] == u64::MAX {
+            self.lo_word += 1;
+        }
     }
 
-    fn get(&self, i: usize) -> bool {
-        self.words[i / 64] & (1 << (i % 64)) != 0
+    fn get(&self, (open, i): (bool, u32)) -> bool {
+        let (words, i) = (if open { &self.open } else { &self.closed }, i as usize);
+        words[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    /// The words of the closed bitset that can differ between sets with the same `lo_word`.
+    fn window(&self, reach_words: &[u32]) -> &[u64] {
+        let Some(&word) = self.closed.get(self.lo_word) else {
+            return &[];
+        };
+        let first_clear = self.lo_word * 64 + word.trailing_ones() as usize;
+        // Past the last completed operation (all linearized): the partial last word is all.
+        let end = reach_words
+            .get(first_clear)
+            .map_or(self.closed.len(), |&r| (r as usize).max(self.lo_word + 1));
+        debug_assert!(
+            self.closed[end..].iter().all(|&w| w == 0),
+            "bits beyond the window"
+        );
+        &self.closed[self.lo_word..end]
     }
 }
 
-/// Memo of explored (linearized set, state) pairs: an open-addressing table over an arena,
-/// so an entry costs no allocation of its own. Membership only, never iterated.
+/// Memo of explored (linearized set, state) pairs. Pairs are grouped by their completed
+/// operations and state (the group key): an open-addressing table over an arena finds the
+/// group, so a key costs no allocation of its own; the group keeps the sets of open operations
+/// seen with it. A key's completed operations are stored as their window of the closed bitset.
+/// Membership only, never iterated.
+///
+/// Dominance: a pair is also "seen" when its group holds a subset of its open operations.
+/// Whatever the new pair can still do, the explored one can too (the open operations the new
+/// one used may simply never take effect there), and that search is complete. Without this,
+/// every subset of the crashed operations available at a point is a distinct pair. A group
+/// keeps only its minimal sets (an antichain), so it stays small.
 struct Memo<S> {
-    words: usize,
+    /// Per key: (hash, lo_word, offset of its window in `bits`, window words).
+    keys: Vec<(u64, u32, usize, u32)>,
     bits: Vec<u64>,
     states: Vec<S>,
-    hashes: Vec<u64>,
-    /// Indices into the arena; `NIL` = empty. Length is a power of two.
+    /// Per key: the minimal open-operation sets seen with it, concatenated.
+    open_sets: Vec<Vec<u64>>,
+    /// Pairs stored (open sets over all groups, at least one per key).
+    pairs: usize,
+    /// Indices into `keys`; `NIL` = empty. Length is a power of two.
     slots: Vec<u32>,
 }
 
 impl<S: Eq + Hash + Clone> Memo<S> {
-    fn new(words: usize) -> Memo<S> {
+    fn new() -> Memo<S> {
         Memo {
-            words,
+            keys: Vec::new(),
             bits: Vec::new(),
             states: Vec::new(),
-            hashes: Vec::new(),
+            open_sets: Vec::new(),
+            pairs: 0,
             slots: vec![NIL; 1024],
         }
     }
 
     fn len(&self) -> usize {
-        self.states.len()
+        self.pairs
     }
 
-    /// Inserts the pair; true when it was not there yet.
-    fn insert(&mut self, set: &Bitset, state: &S) -> bool {
+    /// Inserts the pair; true when it was neither there nor dominated.
+    fn insert(&mut self, set: &Linearized, reach_words: &[u32], state: &S) -> bool {
         let mut hasher = FxHasher::default();
         state.hash(&mut hasher);
         let hash = mix(set.hash ^ hasher.finish().rotate_left(17));
-        if (self.len() + 1) * 2 > self.slots.len() {
-            self.grow();
+        let window = set.window(reach_words);
+        let key = match self.find(hash, set.lo_word, window, state) {
+            Ok(key) => key,
+            Err(slot) => {
+                self.slots[slot] = self.keys.len() as u32;
+                let key = (
+                    hash,
+                    set.lo_word as u32,
+                    self.bits.len(),
+                    window.len() as u32,
+                );
+                self.keys.push(key);
+                self.bits.extend_from_slice(window);
+                self.states.push(state.clone());
+                self.open_sets.push(set.open.clone());
+                self.pairs += 1;
+                if self.keys.len() * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return true;
+            }
+        };
+        let words = set.open.len();
+        let group = &mut self.open_sets[key];
+        if words == 0 {
+            return false;
         }
+        let subset = |old: &[u64], new: &[u64]| old.iter().zip(new).all(|(o, n)| o & !n == 0);
+        if group.chunks_exact(words).any(|old| subset(old, &set.open)) {
+            return false;
+        }
+        // Keep the group an antichain: drop the sets the new one is a subset of.
+        let before = group.len() / words;
+        let kept: Vec<u64> = group
+            .chunks_exact(words)
+            .filter(|old| !subset(&set.open, old))
+            .flatten()
+            .copied()
+            .collect();
+        *group = kept;
+        group.extend_from_slice(&set.open);
+        self.pairs = self.pairs + group.len() / words - before;
+        true
+    }
+
+    /// The key's index, or the empty slot where it belongs.
+    fn find(&self, hash: u64, lo_word: usize, window: &[u64], state: &S) -> Result<usize, usize> {
         let mask = self.slots.len() - 1;
         let mut slot = hash as usize & mask;
         loop {
             let index = self.slots[slot];
             if index == NIL {
-                self.slots[slot] = self.len() as u32;
-                self.bits.extend_from_slice(&set.words);
-                self.states.push(state.clone());
-                self.hashes.push(hash);
-                return true;
+                return Err(slot);
             }
-            let i = index as usize;
-            if self.hashes[i] == hash
-                && self.bits[i * self.words..(i + 1) * self.words] == set.words[..]
-                && self.states[i] == *state
+            let (h, lo, offset, len) = self.keys[index as usize];
+            if h == hash
+                && lo as usize == lo_word
+                && self.bits[offset..offset + len as usize] == *window
+                && self.states[index as usize] == *state
             {
-                return false;
+                return Ok(index as usize);
             }
             slot = (slot + 1) & mask;
         }
@@ -513,8 +709,8 @@ impl<S: Eq + Hash + Clone> Memo<S> {
         let size = self.slots.len() * 2;
         let mask = size - 1;
         self.slots = vec![NIL; size];
-        for (i, &hash) in self.hashes.iter().enumerate() {
-            let mut slot = hash as usize & mask;
+        for (i, key) in self.keys.iter().enumerate() {
+            let mut slot = key.0 as usize & mask;
             while self.slots[slot] != NIL {
                 slot = (slot + 1) & mask;
             }
@@ -578,5 +774,78 @@ impl Hasher for FxHasher {
 
     fn finish(&self) -> u64 {
         self.hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memo_tells_new_pairs_from_seen_ones_across_growth() {
+        let mut memo: Memo<u32> = Memo::new();
+        let reach_words = vec![2; 100];
+        let mut set = Linearized::new(100, 3);
+        for i in 0..3000usize {
+            let slot = (
+                i % 7 == 0,
+                (i % 100) as u32 % if i % 7 == 0 { 3 } else { 100 },
+            );
+            set.flip(slot, splitmix64(i as u64 % 100));
+            assert!(
+                memo.insert(&set, &reach_words, &(i as u32)),
+                "pair {i} is new"
+            );
+        }
+        assert_eq!(memo.len(), 3000);
+        // Same bits and state again: seen. Same bits, other state: new.
+        assert!(!memo.insert(&set, &reach_words, &2999));
+        assert!(memo.insert(&set, &reach_words, &5000));
+    }
+
+    #[test]
+    fn memo_prunes_supersets_of_open_operations_only() {
+        let mut memo: Memo<u32> = Memo::new();
+        let reach_words = vec![1; 10];
+        let mut set = Linearized::new(10, 10);
+        set.flip((true, 2), 0);
+        assert!(memo.insert(&set, &reach_words, &1));
+        set.flip((true, 5), 0);
+        assert!(
+            !memo.insert(&set, &reach_words, &1),
+            "a superset of {{2}} is dominated"
+        );
+        set.flip((true, 2), 0);
+        assert!(
+            memo.insert(&set, &reach_words, &1),
+            "{{5}} is not a superset of {{2}}"
+        );
+        set.flip((false, 0), splitmix64(0));
+        assert!(
+            memo.insert(&set, &reach_words, &1),
+            "other completed operations"
+        );
+    }
+
+    #[test]
+    fn linearized_hash_and_low_word_depend_only_on_the_set() {
+        let mut a = Linearized::new(130, 2);
+        let mut b = Linearized::new(130, 2);
+        for i in 0..64 {
+            a.flip((false, i), splitmix64(u64::from(i)));
+        }
+        a.flip((true, 1), 77);
+        b.flip((true, 1), 77);
+        for i in (0..64).rev() {
+            b.flip((false, i), splitmix64(u64::from(i)));
+        }
+        assert_eq!(
+            (a.hash, a.lo_word, &a.closed),
+            (b.hash, b.lo_word, &b.closed)
+        );
+        assert_eq!(a.lo_word, 1);
+        a.flip((false, 5), splitmix64(5));
+        assert_eq!(a.lo_word, 0);
+        assert!(a.get((true, 1)) && !a.get((false, 5)) && a.get((false, 6)));
     }
 }

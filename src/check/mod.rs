@@ -96,6 +96,8 @@ pub struct Violation {
     pub message: String,
     /// The operation at fault (for linearizability: the one that could not be placed).
     pub op: Option<OpId>,
+    /// That operation's window: invocation and completion times (`None`: open).
+    pub window: Option<(u64, Option<u64>)>,
     /// A small set of operations that together show the violation (includes `op`).
     pub ops: Vec<OpId>,
     /// Partition key or path, when the violation is about one object.
@@ -114,6 +116,7 @@ impl Violation {
             kind: kind.to_string(),
             message,
             op,
+            window: None,
             ops,
             key: None,
             state: None,
@@ -148,4 +151,13 @@ pub fn limit_per_kind(violations: Vec<Violation>) -> Vec<Violation> {
         kept.push(v);
     }
     kept
+}
+
+/// Fills in the window of each violation's operation from the history.
+pub fn fill_windows(violations: &mut [Violation], history: &History) {
+    for v in violations {
+        if let (None, Some(op)) = (v.window, v.op.and_then(|id| history.ops.get(id))) {
+            v.window = Some((op.invoke_ns, op.end_ns()));
+        }
+    }
 }

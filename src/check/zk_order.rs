@@ -19,7 +19,9 @@
 //! A read is compared with the tree only when the tree at its zxid is known: when its path has
 //! no write with an unknown outcome (or without a zxid) invoked before the read completed.
 //! Such reads are counted as unchecked in the witness, never failed. Operations without a
-//! session id use their process id as the session.
+//! session id use their process id as the session. The tree is built from the history alone,
+//! so every write to a path that is read must be recorded (a path also written by unrecorded
+//! clients, such as brokers registering themselves, must be left out of the history).
 //!
 //! Depends on: `check::history`, `check::linearizable`, `check::spec::znode`.
 
@@ -28,8 +30,8 @@ use std::collections::BTreeMap;
 use super::history::{Call, History, Op, OpId, Outcome, Ret, ZkError};
 use super::linearizable::{check_linearizable, Budget, ModelError};
 use super::spec::znode::Znode;
-use super::spec::ZnodeSpec;
-use super::{limit_per_kind, Verdict, Violation, Witness};
+use super::spec::{SequentialSpec, ZnodeSpec};
+use super::{fill_windows, limit_per_kind, Verdict, Violation, Witness};
 
 /// Options of the ZooKeeper checker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,17 +59,20 @@ pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict
         Verdict::Valid { .. } => {}
     }
     let zxid_summary = check_zxid_realtime(history, &mut violations);
+    let replay_summary = check_zxid_replay(history, &mut violations)?;
     let session_summary = check_sessions(history, &mut violations);
     let tree_summary = check_reads_against_tree(history, &mut violations);
     if !violations.is_empty() {
-        return Ok(Verdict::Invalid {
-            violations: limit_per_kind(violations),
-        });
+        let mut violations = limit_per_kind(violations);
+        fill_windows(&mut violations, history);
+        return Ok(Verdict::Invalid { violations });
     }
     if let Some(reason) = unknown {
         return Ok(Verdict::Unknown { reason });
     }
-    let summary = format!("{lin_summary}; {zxid_summary}; {session_summary}; {tree_summary}");
+    let summary = format!(
+        "{lin_summary}; {zxid_summary}; {replay_summary}; {session_summary}; {tree_summary}"
+    );
     Ok(Verdict::Valid {
         witness: Witness::Checked { summary },
     })
@@ -117,11 +122,12 @@ fn check_writes_linearizable(
         "writes"
     };
     let summary = format!("{} {what} linearizable", sub.ops.len());
-    Ok((remap_verdict(verdict, &selected), summary))
+    Ok((remap_verdict(verdict, &selected, history), summary))
 }
 
-/// Maps operation ids of a sub-history back to the full history.
-fn remap_verdict(verdict: Verdict, ids: &[OpId]) -> Verdict {
+/// Maps operation ids of a sub-history back to the full history, and names the violation
+/// after the operation that could not be placed: a write, or (strict mode) a sync+read.
+fn remap_verdict(verdict: Verdict, ids: &[OpId], history: &History) -> Verdict {
     let map = |v: &mut Vec<OpId>| v.iter_mut().for_each(|i| *i = ids[*i]);
     match verdict {
         Verdict::Valid {
@@ -140,7 +146,11 @@ fn remap_verdict(verdict: Verdict, ids: &[OpId]) -> Verdict {
                 v.op = v.op.map(|i| ids[i]);
                 map(&mut v.ops);
                 map(&mut v.linearized);
-                v.kind = "writes-not-linearizable".to_string();
+                let sync_read = v.op.map(|id| &history.ops[id].call);
+                v.kind = match sync_read {
+                    Some(Call::SyncGetData { .. }) => "sync-read-not-linearizable".to_string(),
+                    _ => "writes-not-linearizable".to_string(),
+                };
             }
             Verdict::Invalid { violations }
         }
@@ -214,6 +224,65 @@ fn check_zxid_realtime(history: &History, violations: &mut Vec<Violation>) -> St
         "{} writes numbered by zxid in real-time order",
         writes.len()
     )
+}
+
+/// ZooKeeper applies writes in zxid order, so on every path whose writes all carry a zxid
+/// (none open, none without one) that order must itself be a legal execution: each write,
+/// replayed in zxid order from an absent znode, returns what it returned.
+fn check_zxid_replay(
+    history: &History,
+    violations: &mut Vec<Violation>,
+) -> Result<String, ModelError> {
+    let mut paths: BTreeMap<&str, Option<Vec<(u64, OpId)>>> = BTreeMap::new();
+    for (id, op) in history.ops.iter().enumerate() {
+        if !is_write(&op.call) {
+            continue;
+        }
+        let path = znode_path(&op.call).expect("checked");
+        let writes = paths.entry(path).or_insert_with(|| Some(Vec::new()));
+        match (op.end_ns(), op.zxid) {
+            (Some(_), Some(zxid)) => {
+                if let Some(w) = writes.as_mut() {
+                    w.push((zxid, id));
+                }
+            }
+            // An open write, or one without a zxid: its place in the order is unknown.
+            _ if op.outcome != Outcome::Fail || op.ret.is_some() => *writes = None,
+            _ => {}
+        }
+    }
+    let spec = ZnodeSpec;
+    let mut replayed = 0;
+    for (path, writes) in paths {
+        let Some(mut writes) = writes else { continue };
+        writes.sort_unstable();
+        replayed += 1;
+        let mut state = spec.init();
+        for (zxid, id) in writes {
+            let compiled = spec
+                .compile(&history.ops[id])
+                .map_err(|message| ModelError { op: id, message })?;
+            let Some((_, compiled)) = compiled else {
+                continue;
+            };
+            match spec.step(&state, &compiled) {
+                Some(next) => state = next,
+                None => {
+                    let message = format!(
+                        "replaying the writes of {path} in zxid order, write {id} (zxid \
+                         {zxid:#x}: {}) cannot return what it returned in state {state:?}",
+                        history.ops[id].summary()
+                    );
+                    let mut v = Violation::new("zxid-order-illegal", message, Some(id), vec![id]);
+                    v.key = Some(path.to_string());
+                    v.state = Some(format!("{state:?}"));
+                    violations.push(v);
+                    break;
+                }
+            }
+        }
+    }
+    Ok(format!("{replayed} paths replay legally in zxid order"))
 }
 
 /// Per session, in completion order: zxids never go backwards; reads see the session's own

@@ -141,3 +141,102 @@ fn json_histories_round_trip_through_every_json_model() {
         .unwrap_err()
         .contains("not accepted by the kafka-log model"));
 }
+
+#[test]
+fn etcd_000_witness_is_pinned() {
+    // The search is deterministic: the same operation, state and prefix every time.
+    let mut req = request("etcd", "cas-register", peer("jepsen/etcd_000.log"));
+    req.json = true;
+    let (code, out) = run(&req);
+    assert_eq!(code, Ok(1));
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let violation = &value["result"]["violations"][0];
+    assert_eq!(violation["kind"], "not-linearizable");
+    assert_eq!(violation["op"], 43);
+    assert_eq!(violation["window"], serde_json::json!([84, 85]));
+    assert_eq!(violation["state"], "Some(0)");
+    assert_eq!(
+        violation["linearized"],
+        serde_json::json!([37, 38, 39, 41, 40, 42])
+    );
+}
+
+#[test]
+fn every_call_and_result_round_trips_through_json() {
+    use faultline::check::{PolledRecord, ZkError};
+    let calls = vec![
+        Call::Read { key: "k".into() },
+        Call::Write {
+            key: String::new(),
+            value: -3,
+        },
+        Call::Cas {
+            key: "k".into(),
+            expected: 1,
+            new: 2,
+        },
+        Call::Get { key: "k".into() },
+        Call::Put {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Call::Append {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Call::Create {
+            path: "/a".into(),
+            data: "d".into(),
+        },
+        Call::Delete {
+            path: "/a".into(),
+            version: -1,
+        },
+        Call::SetData {
+            path: "/a".into(),
+            data: "d".into(),
+            version: 3,
+        },
+        Call::GetData { path: "/a".into() },
+        Call::Exists { path: "/a".into() },
+        Call::SyncGetData { path: "/a".into() },
+        Call::Send {
+            key: None,
+            value: "v".into(),
+        },
+        Call::Poll,
+    ];
+    let rets = vec![
+        Ret::Value { value: None },
+        Ret::Done,
+        Ret::Text { value: "t".into() },
+        Ret::Data {
+            data: "d".into(),
+            version: 2,
+        },
+        Ret::Stat { version: 4 },
+        Ret::Exists { version: Some(1) },
+        Ret::Error {
+            code: ZkError::BadVersion,
+        },
+        Ret::Offset { offset: 9 },
+        Ret::Records {
+            records: vec![PolledRecord {
+                key: "k".into(),
+                offset: 1,
+                value: "v".into(),
+            }],
+        },
+    ];
+    let mut h = History::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        let id = h.invoke(i as u64, Some(7), i as u64, call);
+        let ret = rets.get(i).cloned();
+        h.complete(id, i as u64 + 1, Outcome::Fail, ret, Some(i as u64));
+    }
+    h.invoke(99, None, 100, Call::Poll);
+    let text = h.to_json();
+    assert_eq!(History::from_json(&text).unwrap(), h);
+    assert!(text.contains("\"f\": \"sync_get_data\""), "{text}");
+    assert!(text.contains("\"code\": \"bad_version\""), "{text}");
+}

@@ -66,6 +66,7 @@ fn lost_write_is_reported() {
     // The consumer also skipped offset 1, which exists.
     assert_eq!(kinds(&v), vec!["lost-write", "poll-skip"]);
     assert_eq!(v.violations()[0].op, Some(1));
+    assert_eq!(v.violations()[0].window, Some((10, Some(11))));
     assert_eq!(v.violations()[0].ops, vec![1, p]);
 }
 

@@ -333,8 +333,9 @@ fn data(d: &str, version: i32) -> Option<Ret> {
     })
 }
 
-#[test]
-fn znode_versions_are_checked() {
+/// create /a, setData(version 0), getData, a second setData(version 0) that failed with
+/// BadVersion, a second create that failed with NodeExists: linearizable.
+fn znode_base() -> History {
     let mut h = History::new();
     let create = Call::Create {
         path: "/a".into(),
@@ -379,7 +380,19 @@ fn znode_versions_are_checked() {
         code: ZkError::NodeExists,
     });
     op(&mut h, 1, (8, Some(9)), create, Outcome::Fail, exists);
+    h
+}
+
+#[test]
+fn znode_versions_are_checked() {
+    let h = znode_base();
     assert!(verdict(&ZnodeSpec, &h).is_valid());
+    let set = Call::SetData {
+        path: "/a".into(),
+        data: "1".into(),
+        version: 0,
+    };
+    let get = Call::GetData { path: "/a".into() };
 
     // Rejected: a second setData with version 0 that succeeded.
     let mut h2 = h.clone();
@@ -403,6 +416,12 @@ fn znode_versions_are_checked() {
         data("1", 0),
     );
     assert!(verdict(&ZnodeSpec, &h3).is_invalid());
+}
+
+#[test]
+fn znode_delete_and_errors_are_checked() {
+    let h = znode_base();
+    let get = Call::GetData { path: "/a".into() };
     // Rejected: a delete reported NoNode while the znode exists.
     let mut h4 = h.clone();
     let delete = Call::Delete {

@@ -100,7 +100,14 @@ fn nonlinearizable_writes_are_rejected() {
     let mut h = base();
     // A create that succeeds on an existing znode.
     zk(&mut h, 2, (40, 50), create("c"), Ret::Done, Z + 3);
-    assert_eq!(kinds(&check(&h, false)), vec!["writes-not-linearizable"]);
+    // Replaying in zxid order fails at the same write.
+    let v = check(&h, false);
+    assert_eq!(
+        kinds(&v),
+        vec!["writes-not-linearizable", "zxid-order-illegal"]
+    );
+    assert_eq!(v.violations()[0].op, Some(2));
+    assert_eq!(v.violations()[1].op, Some(2));
 }
 
 #[test]
@@ -199,7 +206,7 @@ fn zookeeper_1675_stale_sync_read_fails_only_in_strict_mode() {
     let stale = zk(&mut h, 2, (40, 50), sync_read, data("a", 0), Z + 1);
     assert!(check(&h, false).is_valid());
     let v = check(&h, true);
-    assert_eq!(kinds(&v), vec!["writes-not-linearizable"]);
+    assert_eq!(kinds(&v), vec!["sync-read-not-linearizable"]);
     assert_eq!(v.violations()[0].op, Some(stale));
 }
 
@@ -211,4 +218,19 @@ fn non_zookeeper_operation_is_bad_input() {
         check_zookeeper(&h, &ZkOptions::default()).unwrap_err().op,
         2
     );
+}
+
+#[test]
+fn zxid_order_that_is_not_a_legal_execution_is_rejected() {
+    // Two concurrent creates: one succeeds, the other sees NodeExists. Linearizable (success
+    // first), but ZooKeeper numbered the NodeExists before the successful create.
+    let mut h = History::new();
+    zk(&mut h, 1, (0, 10), create("a"), Ret::Done, Z + 2);
+    let exists = Ret::Error {
+        code: faultline::check::ZkError::NodeExists,
+    };
+    let early = zk(&mut h, 2, (0, 10), create("b"), exists, Z + 1);
+    let v = check(&h, false);
+    assert_eq!(kinds(&v), vec!["zxid-order-illegal"]);
+    assert_eq!(v.violations()[0].op, Some(early));
 }
