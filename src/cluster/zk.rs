@@ -813,7 +813,10 @@ impl ZkSystem {
             .map(|(id, h)| ((id.0 - servers) as u64, *h))
             .collect();
         let history = to_check_history(&procs);
-        let options = ZkOptions::default();
+        let options = ZkOptions {
+            strict: true,
+            ..ZkOptions::default()
+        };
         match check_zookeeper(&history, &options) {
             Ok(Verdict::Invalid { violations }) => {
                 let first = &violations[0];

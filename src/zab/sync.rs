@@ -208,8 +208,14 @@ impl ZabServer {
             ctx.send(conn, Msg::Commit { zxid });
         }
         // startForwarding: outstanding proposals, then everything new, behind the sync.
+        // ACKs this learner gave on an earlier connection no longer count: a TRUNC or SNAP
+        // may remove those very entries from its log, and a commit counted on them would
+        // then rest on fewer than a quorum of durable copies (A.11 item 11). It ACKs them
+        // again once it has logged the re-sent proposals. (ZooKeeper keeps such ACKs.)
         let l = self.leader.as_mut().expect("leader state");
-        for (txn, _) in l.outstanding.values() {
+        let sid = l.learners.get(&conn).expect("learner").sid;
+        for (txn, acks) in l.outstanding.values_mut() {
+            acks.remove(&sid);
             ctx.send(conn, Msg::Proposal(txn.clone()));
         }
         let h = l.learners.get_mut(&conn).expect("learner");
