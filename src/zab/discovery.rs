@@ -26,6 +26,7 @@ impl ZabServer {
             return;
         }
         let max_accepted = *l.follower_infos.values().max().expect("non-empty");
+        let max_accepted = max_accepted.max(self.epoch_floor);
         let epoch = max_accepted.checked_add(1).expect("zab epoch overflow");
         l.zab_epoch = Some(epoch);
         // LEADERINFO(e) goes out only once the leader's own acceptedEpoch = e is durable.
@@ -65,6 +66,14 @@ impl ZabServer {
             None => {
                 l.follower_infos.insert(sid, accepted_epoch);
                 self.leader_try_decide_epoch(ctx);
+            }
+            Some(e) if accepted_epoch >= e => {
+                // The learner promised a newer epoch to a leader that never established;
+                // it refuses LEADERINFO(e) (A.5 item 3) and would stay locked out for as
+                // long as this leader lives. ZooKeeper leaves it so; we step down and lead
+                // (or follow) again above its promise, so that every server can rejoin.
+                self.epoch_floor = self.epoch_floor.max(accepted_epoch);
+                self.go_looking(ctx, "a learner promised a newer epoch");
             }
             Some(e) if l.epoch_persisted => ctx.send(conn, Msg::LeaderInfo { zab_epoch: e }),
             Some(_) => {}

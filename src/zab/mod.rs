@@ -140,6 +140,9 @@ pub struct ZabServer {
     /// ZOOKEEPER-2355 bug mode.
     pub(crate) last_processed: Zxid,
     commits_since_snapshot: u64,
+    /// The next epoch this server proposes as leader is above this (volatile): raised when
+    /// a learner turned up having promised a newer epoch than the one this server led.
+    pub(crate) epoch_floor: u32,
     // ---- role
     pub(crate) state: PeerState,
     pub(crate) phase: ZabPhase,
@@ -191,6 +194,7 @@ impl ZabServer {
             tree: DataTree::new(),
             last_processed: 0,
             commits_since_snapshot: 0,
+            epoch_floor: 0,
             state: PeerState::Looking,
             phase: ZabPhase::Election,
             role_gen: 0,
