@@ -211,7 +211,7 @@ fn error_code(v: u8) -> DecResult<ErrCode> {
 }
 
 pub fn encode_txn(txn: &Txn) -> Vec<u8> {
-    let mut e = Enc::default();
+    let mut e = Enc(Vec::with_capacity(88));
     e.u64(txn.zxid);
     e.u64(txn.session);
     e.u64(txn.cxid);
@@ -316,10 +316,12 @@ pub struct LogEntry {
 
 /// The server's view of its durable storage. Appends are synchronous page-cache writes;
 /// the caller fsyncs [`Storage::log_name`] and tracks what is durable.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Storage {
-    /// Current log generation.
+    /// Current log generation (change it with `set_gen`, which renames the log file).
     pub gen: u64,
+    /// `log.<gen>`, kept formatted: every append and fsync names it.
+    name: String,
     /// Every record of `log.<gen>`, in zxid order.
     pub entries: Vec<LogEntry>,
     /// Label of the newest snapshot of this generation (0 if none).
@@ -339,11 +341,18 @@ pub struct Recovered {
 }
 
 fn record(txn: &Txn) -> Vec<u8> {
-    let payload = encode_txn(txn);
-    let mut rec = Vec::with_capacity(payload.len() + 8);
-    rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    rec.extend_from_slice(&crc32c(&payload).to_le_bytes());
-    rec.extend_from_slice(&payload);
+    // One buffer: 8 header bytes, then the payload (no second allocation and copy).
+    let mut e = Enc(Vec::with_capacity(96));
+    e.u64(0);
+    e.u64(txn.zxid);
+    e.u64(txn.session);
+    e.u64(txn.cxid);
+    e.txn_op(&txn.op);
+    let mut rec = e.0;
+    let len = (rec.len() - 8) as u32;
+    let crc = crc32c(&rec[8..]);
+    rec[..4].copy_from_slice(&len.to_le_bytes());
+    rec[4..8].copy_from_slice(&crc.to_le_bytes());
     rec
 }
 
@@ -372,9 +381,26 @@ fn parse_log(bytes: &[u8]) -> (Vec<LogEntry>, u64) {
     (entries, pos as u64)
 }
 
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            gen: 0,
+            name: log_file(0),
+            entries: Vec::new(),
+            snapshot_zxid: 0,
+            gen_base: 0,
+        }
+    }
+}
+
 impl Storage {
-    pub fn log_name(&self) -> String {
-        log_file(self.gen)
+    pub fn log_name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_gen(&mut self, gen: u64) {
+        self.gen = gen;
+        self.name = log_file(gen);
     }
 
     pub fn last_zxid(&self) -> Zxid {
@@ -394,7 +420,7 @@ impl Storage {
         );
         let rec = record(txn);
         let end = self.entries.last().map(|e| e.end_offset).unwrap_or(0) + rec.len() as u64;
-        disk.append(&self.log_name(), &rec);
+        disk.append(&self.name, &rec);
         self.entries.push(LogEntry {
             txn: txn.clone(),
             end_offset: end,
@@ -416,7 +442,7 @@ impl Storage {
             self.entries[keep - 1].end_offset
         };
         self.entries.truncate(keep);
-        disk.truncate(&self.log_name(), len);
+        disk.truncate(&self.name, len);
         Ok(())
     }
 
@@ -429,10 +455,10 @@ impl Storage {
         new_gen: bool,
     ) -> String {
         if new_gen {
-            self.gen += 1;
+            self.set_gen(self.gen + 1);
             self.entries.clear();
             self.gen_base = tree.last_zxid();
-            disk.remove(&self.log_name());
+            disk.remove(&self.name);
         }
         self.snapshot_zxid = tree.last_zxid();
         let mut payload = self.gen_base.to_le_bytes().to_vec();
@@ -541,7 +567,7 @@ pub fn recover(disk: &mut dyn DiskIo) -> Result<Recovered, String> {
                 return Err(format!("{name}: label does not match content"));
             }
             tree = DataTree::from_image(&image);
-            storage.gen = gen;
+            storage.set_gen(gen);
             storage.gen_base = base;
             storage.snapshot_zxid = zxid;
             break;
