@@ -183,7 +183,33 @@ fn bad_scenarios_exit_2_naming_file_and_path() {
             "expect.invariant",
         ),
     ];
-    for (file, text, path) in cases {
+    let zk = r#"{"version": 1, "name": "z", "system": {"kind": "zookeeper", "servers": 3,
+                 "clients": 2}, "duration": "1s"}"#;
+    let zk_cases: Vec<(&str, String, &str)> = vec![
+        ("zk-servers.json", zk.replace("\"servers\": 3", "\"servers\": 8"), "system.servers"),
+        (
+            "zk-writers.json",
+            zk.replace("\"clients\": 2", "\"clients\": 2, \"workload\": {\"writers\": 5}"),
+            "system.workload.writers",
+        ),
+        (
+            "zk-session.json",
+            zk.replace(
+                "\"clients\": 2",
+                r#""clients": 2, "zoo_cfg": {"minSessionTimeout": 900, "maxSessionTimeout": 10}"#,
+            ),
+            "system.zoo_cfg",
+        ),
+        (
+            "zk-client-fault.json",
+            zk.replace(
+                "\"duration\"",
+                r#""faults": [{"at": "1ms", "action": {"type": "crash", "node": "c0"}}], "duration""#,
+            ),
+            "faults[0].action",
+        ),
+    ];
+    for (file, text, path) in cases.into_iter().chain(zk_cases) {
         let p = bad_scenario(&dir, file, &text);
         let o = run(&["run", p.to_str().unwrap()]);
         let err = stderr(&o);

@@ -132,6 +132,12 @@ fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
             if w.request_timeout.ns() == 0 {
                 return fail("system.workload.request_timeout", "must be longer than 0");
             }
+            if let Some(writers) = w.writers.filter(|n| *n > z.clients) {
+                return fail(
+                    "system.workload.writers",
+                    format!("{writers} writers but only {} clients", z.clients),
+                );
+            }
         }
         SystemSpec::Counter(c) => {
             if !(1..=64).contains(&c.nodes) {

@@ -106,6 +106,16 @@ impl ZabConfig {
         if self.snap_count == 0 || self.commit_log_count == 0 {
             return Err("snapCount and commitLogCount must be > 0".into());
         }
+        if self.max_notification_interval_ms == 0 {
+            return Err("maxNotificationInterval must be > 0".into());
+        }
+        if let (Some(min), Some(max)) = (self.min_session_timeout_ms, self.max_session_timeout_ms) {
+            if min > max {
+                return Err(format!(
+                    "minSessionTimeout ({min}) is above maxSessionTimeout ({max})"
+                ));
+            }
+        }
         Ok(())
     }
 }
