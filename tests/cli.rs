@@ -188,6 +188,19 @@ fn bad_scenarios_exit_2_naming_file_and_path() {
     let zk_cases: Vec<(&str, String, &str)> = vec![
         ("zk-servers.json", zk.replace("\"servers\": 3", "\"servers\": 8"), "system.servers"),
         (
+            "zk-typo.json",
+            zk.replace("\"clients\": 2", r#""clients": 2, "zoo_cfg": {"tickTim": 5}"#),
+            "system.zoo_cfg.tickTim",
+        ),
+        (
+            "zk-bug-mode.json",
+            zk.replace(
+                "\"clients\": 2",
+                r#""clients": 2, "zoo_cfg": {"bugModes": ["ZOOKEEPER-1"]}"#,
+            ),
+            "system.zoo_cfg.bugModes[0]",
+        ),
+        (
             "zk-writers.json",
             zk.replace("\"clients\": 2", "\"clients\": 2, \"workload\": {\"writers\": 5}"),
             "system.workload.writers",

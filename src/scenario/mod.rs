@@ -270,6 +270,41 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Res
     })
 }
 
+/// Serde reads an internally tagged enum through a buffer, which loses the path inside it:
+/// an error in `system` would only say "at system". Re-read the system's fields as the
+/// variant its `kind` names, to report the path inside ("system.zoo_cfg.tickTime").
+fn refine_system_error(error: InputError, text: &str) -> InputError {
+    if error.path != "system" {
+        return error;
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return error;
+    };
+    let Some(mut fields) = value.get("system").and_then(|s| s.as_object()).cloned() else {
+        return error;
+    };
+    let kind = fields.remove("kind");
+    let inner = serde_json::Value::Object(fields).to_string();
+    let result = match kind.as_ref().and_then(|k| k.as_str()) {
+        Some("counter") => parse_json::<CounterSpec>(&inner, &error.file).err(),
+        Some("zookeeper") => parse_json::<ZookeeperSpec>(&inner, &error.file).err(),
+        _ => None,
+    };
+    match result {
+        Some(inner) if !inner.path.is_empty() && inner.path != "." => InputError {
+            path: format!("system.{}", inner.path),
+            message: inner
+                .message
+                .split(" at line ")
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            ..error
+        },
+        _ => error,
+    }
+}
+
 /// Reads an input file; returns its display name and its text.
 pub fn read_input(path: &Path) -> Result<(String, String), InputError> {
     let file = path.display().to_string();
@@ -289,7 +324,8 @@ impl Scenario {
     }
 
     pub fn from_json(text: &str, file: &str) -> Result<Scenario, InputError> {
-        let scenario: Scenario = parse_json(text, file)?;
+        let scenario: Scenario =
+            parse_json(text, file).map_err(|e| refine_system_error(e, text))?;
         validate::validate(&scenario).map_err(|(path, message)| InputError {
             file: file.to_string(),
             path,
