@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use super::{FailureKind, System, Violation};
+use super::{System, Violation};
 use crate::example::counter::{CounterConfig, CounterNode};
 use crate::node::NodeId;
 use crate::scenario::CounterSpec;
@@ -43,22 +43,6 @@ impl CounterSystem {
             seen_max: vec![0; n],
             last: vec![(0, false, vec![0; n]); n],
             target: None,
-        }
-    }
-
-    fn violation(
-        sim: &Sim<CounterNode>,
-        invariant: &str,
-        node: NodeId,
-        message: String,
-    ) -> Violation {
-        Violation {
-            kind: FailureKind::Safety,
-            invariant: invariant.to_string(),
-            message,
-            at_ns: sim.now(),
-            event: sim.trace().events(),
-            node: Some(sim.name(node).to_string()),
         }
     }
 }
@@ -100,7 +84,7 @@ impl System for CounterSystem {
                 let message = format!(
                     "{name} restarted with count {own}, but count {seen} of it was already seen"
                 );
-                found.push(Self::violation(sim, "counter-durable", id, message));
+                found.push(super::safety_violation(sim, "counter-durable", id, message));
             }
         }
         let view = node.view();
@@ -110,7 +94,12 @@ impl System for CounterSystem {
                     "{}'s view of n{origin} went from {before} back to {now}",
                     sim.name(id)
                 );
-                found.push(Self::violation(sim, "counter-monotonic", id, message));
+                found.push(super::safety_violation(
+                    sim,
+                    "counter-monotonic",
+                    id,
+                    message,
+                ));
             }
             *before = now;
             let max = &mut self.seen_max[origin];

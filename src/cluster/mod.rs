@@ -305,6 +305,27 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A safety violation found at the current event, concerning `node`.
+pub fn safety_violation<N>(
+    sim: &Sim<N>,
+    invariant: &str,
+    node: NodeId,
+    message: String,
+) -> Violation
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    Violation {
+        kind: FailureKind::Safety,
+        invariant: invariant.to_string(),
+        message,
+        at_ns: sim.now(),
+        event: sim.trace().events(),
+        node: Some(sim.name(node).to_string()),
+    }
+}
+
 fn liveness_violation<N>(sim: &Sim<N>, scenario: &Scenario, reason: String) -> Violation
 where
     N: Node,

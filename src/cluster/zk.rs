@@ -28,7 +28,6 @@
 //! Depends on: zab, node, sim, scenario, cluster.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use rand::Rng;
@@ -222,26 +221,6 @@ impl WorkloadClient {
     }
 }
 
-/// FNV-1a, a fixed portable hasher for txn fingerprints.
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-}
-
-fn fingerprint(t: &impl Hash) -> u64 {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    t.hash(&mut h);
-    h.finish()
-}
-
 /// What the monitor remembers of one server.
 #[derive(Clone, Debug, Default)]
 struct ServerMon {
@@ -319,14 +298,7 @@ impl ZkSystem {
 }
 
 fn violation(sim: &Sim<ZkNode>, invariant: &str, node: NodeId, message: String) -> Violation {
-    Violation {
-        kind: FailureKind::Safety,
-        invariant: invariant.to_string(),
-        message,
-        at_ns: sim.now(),
-        event: sim.trace().events(),
-        node: Some(sim.name(node).to_string()),
-    }
+    super::safety_violation(sim, invariant, node, message)
 }
 
 fn server(sim: &Sim<ZkNode>, id: NodeId) -> Option<&ZabServer> {
@@ -453,7 +425,7 @@ impl Monitor {
         }
         let m = &mut self.servers[id.index()];
         for e in &entries[keep..] {
-            let h = fingerprint(&e.txn);
+            let h = crate::sim::trace::hash_of(&e.txn);
             let z = e.txn.zxid;
             match self.txns.get(&z) {
                 Some(old) if *old != h => {
