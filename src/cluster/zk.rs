@@ -161,14 +161,7 @@ impl WorkloadClient {
         let path = format!("/k{key}");
         self.ops += 1;
         let data = format!("c{}-{}", self.index, self.ops).into_bytes();
-        let mut weights = [
-            w.create,
-            w.set_cas,
-            w.delete,
-            w.get,
-            w.sync_get,
-            w.ephemeral,
-        ];
+        let mut weights = w.weights();
         if w.writers.is_some_and(|n| self.index >= n) {
             weights = [0, 0, 0, w.get, w.sync_get, 0];
         }

@@ -142,6 +142,21 @@ pub struct ZkWorkload {
     pub ephemeral: u32,
 }
 
+impl ZkWorkload {
+    /// The operation weights in the order the workload draws them: create, set_cas, delete,
+    /// get, sync_get, ephemeral.
+    pub fn weights(&self) -> [u32; 6] {
+        [
+            self.create,
+            self.set_cas,
+            self.delete,
+            self.get,
+            self.sync_get,
+            self.ephemeral,
+        ]
+    }
+}
+
 impl Default for ZkWorkload {
     fn default() -> Self {
         ZkWorkload {

@@ -115,15 +115,7 @@ fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
             if w.ops_per_s == 0 || w.keys == 0 {
                 return fail("system.workload", "ops_per_s and keys must be at least 1");
             }
-            let weights = [
-                w.create,
-                w.set_cas,
-                w.delete,
-                w.get,
-                w.sync_get,
-                w.ephemeral,
-            ];
-            if weights.iter().all(|x| *x == 0) {
+            if w.weights().iter().all(|x| *x == 0) {
                 return fail(
                     "system.workload",
                     "at least one operation weight must be > 0",
