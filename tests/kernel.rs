@@ -103,7 +103,12 @@ where
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    // A fixed seed: CI runs the same cases every time (a red build is reproducible).
+    #![proptest_config(ProptestConfig {
+        cases: 48,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::default()
+    })]
 
     /// Every connection delivers in send order, whatever the jitter: sequence numbers from
     /// one sender only go up (a reconnect continues the sender's numbering).

@@ -41,6 +41,18 @@ fn linearizable<S: SequentialSpec>(spec: &S, h: &History) -> bool {
     v.is_valid()
 }
 
+/// Judged linearizable. A corrupted history must never be, but the search may run out of
+/// budget on one with many crashed operations (a known limit, shared with Porcupine and
+/// Knossos): `Unknown` is "not a pass", which is the checker's contract. A small budget
+/// keeps such a case to a fraction of a second.
+fn never_judged_linearizable<S: SequentialSpec>(spec: &S, h: &History) -> bool {
+    let budget = Budget {
+        max_steps: 2_000_000,
+        ..Budget::default()
+    };
+    !check_linearizable(spec, h, &budget).unwrap().is_valid()
+}
+
 /// Every order of the operations that respects real time, tried one by one.
 fn brute_force<S: SequentialSpec>(spec: &S, h: &History) -> bool {
     let ops: Vec<(u64, Option<u64>, S::Op)> = h
@@ -82,7 +94,12 @@ fn search<S: SequentialSpec>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    // A fixed seed: CI runs the same 200 cases every time (a red build is reproducible).
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn generated_register_histories_are_linearizable((options, seed) in options()) {
@@ -105,13 +122,13 @@ proptest! {
         let reads = reads(&h);
         prop_assume!(!reads.is_empty());
         h.ops[reads[pick % reads.len()]].ret = Some(Ret::Value { value: Some(1_000) });
-        prop_assert!(!linearizable(&CAS, &h));
+        prop_assert!(never_judged_linearizable(&CAS, &h));
 
         let mut h = generate(GenModel::Kv, &options, seed);
         let reads = super::props::reads(&h);
         prop_assume!(!reads.is_empty());
         h.ops[reads[pick % reads.len()]].ret = Some(Ret::Text { value: "never".into() });
-        prop_assert!(!linearizable(&KvSpec, &h));
+        prop_assert!(never_judged_linearizable(&KvSpec, &h));
     }
 
     #[test]
