@@ -477,12 +477,7 @@ impl Storage {
         let Some((gen, _)) = parse_snap_name(name) else {
             return;
         };
-        let mut snaps: Vec<(u64, Zxid, String)> = disk
-            .list()
-            .into_iter()
-            .filter_map(|f| parse_snap_name(&f).map(|(g, z)| (g, z, f)))
-            .collect();
-        snaps.sort();
+        let snaps = snapshot_files(disk);
         let excess = snaps.len().saturating_sub(SNAPSHOTS_KEPT);
         for (g, _, f) in snaps.into_iter().take(excess) {
             if g <= gen && f != name {
@@ -548,17 +543,23 @@ fn read_log(disk: &mut dyn DiskIo, name: &str) -> Result<Vec<LogEntry>, String> 
     Ok(entries)
 }
 
-/// Rebuilds a server from its disk: epochs, newest valid snapshot, then every logged txn
-/// after it (A.3: restart treats every logged txn as part of the history).
-pub fn recover(disk: &mut dyn DiskIo) -> Result<Recovered, String> {
-    let accepted_epoch = read_epoch(disk, ACCEPTED_EPOCH_FILE)?;
-    let current_epoch = read_epoch(disk, CURRENT_EPOCH_FILE)?;
+/// The snapshot files on disk as (generation, zxid, name), oldest first.
+fn snapshot_files(disk: &dyn DiskIo) -> Vec<(u64, Zxid, String)> {
     let mut snaps: Vec<(u64, Zxid, String)> = disk
         .list()
         .into_iter()
         .filter_map(|f| parse_snap_name(&f).map(|(g, z)| (g, z, f)))
         .collect();
     snaps.sort();
+    snaps
+}
+
+/// Rebuilds a server from its disk: epochs, newest valid snapshot, then every logged txn
+/// after it (A.3: restart treats every logged txn as part of the history).
+pub fn recover(disk: &mut dyn DiskIo) -> Result<Recovered, String> {
+    let accepted_epoch = read_epoch(disk, ACCEPTED_EPOCH_FILE)?;
+    let current_epoch = read_epoch(disk, CURRENT_EPOCH_FILE)?;
+    let snaps = snapshot_files(disk);
     let mut tree = DataTree::new();
     let mut storage = Storage::default();
     for (gen, zxid, name) in snaps.into_iter().rev() {
