@@ -261,12 +261,25 @@ fn every_bundled_scenario_parses() {
     }
 }
 
+/// Every seed's run, in seed order (two threads, no reports).
+fn fuzz_runs(s: &Scenario, seeds: std::ops::Range<u64>) -> Vec<campaign::SeedRun> {
+    let mut runs = Vec::new();
+    let summary = campaign::fuzz(
+        s,
+        seeds.clone(),
+        &campaign::FuzzOptions::jobs(2),
+        &mut |f| runs.push(f.run),
+    );
+    assert_eq!(summary.covered, seeds);
+    runs
+}
+
 #[test]
 fn counter_passes_hundreds_of_seeds_and_its_bug_modes_are_caught() {
     // Goal: the correct protocol passes every seed under the nemesis, and each bug mode
     // trips the invariant its scenario names (so the invariants are not vacuous).
     let ok = Scenario::load(&scenario("counter-basic.json")).unwrap();
-    let runs = campaign::fuzz(&ok, 0..300, 2, &|_| {});
+    let runs = fuzz_runs(&ok, 0..300);
     let failing: Vec<_> = runs.iter().filter(|r| r.failed()).map(|r| r.seed).collect();
     assert!(failing.is_empty(), "false alarms on seeds {failing:?}");
     assert!(runs.iter().map(|r| r.outcome.applied.len()).sum::<usize>() > 1000);
@@ -278,7 +291,7 @@ fn counter_passes_hundreds_of_seeds_and_its_bug_modes_are_caught() {
         let Expectation::Violation { invariant } = &bad.expect else {
             panic!("{file} expects a violation");
         };
-        let runs = campaign::fuzz(&bad, 0..20, 2, &|_| {});
+        let runs = fuzz_runs(&bad, 0..20);
         let caught = runs
             .iter()
             .filter(|r| {
@@ -297,7 +310,7 @@ fn counter_passes_hundreds_of_seeds_and_its_bug_modes_are_caught() {
             unreachable!("counter scenarios")
         };
         c.bug_modes.clear();
-        let runs = campaign::fuzz(&fixed, 0..20, 2, &|_| {});
+        let runs = fuzz_runs(&fixed, 0..20);
         assert!(
             runs.iter().all(|r| !r.failed()),
             "{file} without the bug fails"
