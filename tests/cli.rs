@@ -62,15 +62,267 @@ fn same_seed_in_two_processes_gives_identical_json() {
     );
 }
 
+/// The JSON lines of a `fuzz --json` run, parsed.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The seeds of the `seed` lines, in the order printed.
+fn seed_numbers(lines: &[serde_json::Value]) -> Vec<u64> {
+    lines
+        .iter()
+        .filter(|v| v["type"] == "seed")
+        .map(|v| v["seed"].as_u64().unwrap())
+        .collect()
+}
+
 #[test]
 fn fuzz_results_do_not_depend_on_the_thread_count() {
+    // Goal: seed lines come in seed order whatever the thread count, so the campaign line
+    // and every seed line are the same bytes with 1 and 2 threads; only the summary's wall
+    // figures differ.
     let s = scenario("counter-basic.json");
     let s = s.to_str().unwrap();
     let one = run(&["fuzz", s, "--seeds", "100..140", "--jobs", "1", "--json"]);
     let two = run(&["fuzz", s, "--seeds", "100..140", "--jobs", "2", "--json"]);
     assert_eq!(one.status.code(), Some(0));
-    assert_eq!(stdout(&one), stdout(&two));
-    assert_eq!(stdout(&one).lines().count(), 41);
+    let (a, b) = (stdout(&one), stdout(&two));
+    let (a, b): (Vec<_>, Vec<_>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a.len(), 42, "campaign line, 40 seeds, summary");
+    assert_eq!(a[..41], b[..41]);
+    let lines = json_lines(&one);
+    assert_eq!(lines[0]["type"], "campaign");
+    assert_eq!(lines[0]["range"], "100..140");
+    assert_eq!(seed_numbers(&lines), (100..140).collect::<Vec<_>>());
+    let (x, y) = (&lines[41], &json_lines(&two)[41]);
+    for field in [
+        "range", "covered", "stop", "passed", "failed", "events", "failing",
+    ] {
+        assert_eq!(x[field], y[field], "{field}");
+    }
+    assert_eq!(x["covered"], "100..140");
+    assert_eq!(x["complete"], true);
+    assert_eq!(x["passed"], 40);
+}
+
+#[test]
+fn fuzz_random_seeds_print_a_range_that_repeats() {
+    // Goal: `--seeds random:N` draws its start outside any run and names the exact range
+    // first and in the summary, so `--seeds A..B` repeats the campaign byte for byte.
+    let s = scenario("counter-basic.json");
+    let s = s.to_str().unwrap();
+    let first = run(&["fuzz", s, "--seeds", "random:6", "--jobs", "2", "--json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let lines = json_lines(&first);
+    let head = &lines[0];
+    assert_eq!(head["type"], "campaign");
+    assert_eq!(head["random"], true);
+    let start = head["start"].as_u64().unwrap();
+    assert!(start < 1 << 48, "start {start} exact in JSON tools");
+    let range = format!("{start}..{}", start + 6);
+    assert_eq!(head["range"], range.as_str());
+    assert!(head["repeat"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("--seeds {range}")));
+    assert_eq!(seed_numbers(&lines), (start..start + 6).collect::<Vec<_>>());
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["range"], range.as_str());
+    assert_eq!(summary["covered"], range.as_str());
+    let again = run(&["fuzz", s, "--seeds", &range, "--jobs", "1", "--json"]);
+    let (a, b) = (stdout(&first), stdout(&again));
+    let (a, b): (Vec<_>, Vec<_>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a[1..7], b[1..7], "the same seeds, the same runs");
+    // A second draw starts elsewhere (two equal draws of 48 bits would be a broken source).
+    let other = run(&["fuzz", s, "--seeds", "random:1", "--json"]);
+    assert_ne!(json_lines(&other)[0]["start"], head["start"]);
+    // Text mode names the range on its first line too.
+    let text = run(&["fuzz", s, "--seeds", "random:2"]);
+    let first_line = stdout(&text).lines().next().unwrap_or_default().to_string();
+    assert!(first_line.starts_with("campaign") && first_line.contains("random start"));
+}
+
+#[test]
+fn fuzz_time_budget_stops_handing_out_seeds_and_reports_a_contiguous_range() {
+    // Goal: a time budget ends a campaign of a million seeds after about a second, with
+    // every seed of one contiguous range run and reported, and the rest named.
+    let s = scenario("counter-basic.json");
+    let o = run(&[
+        "fuzz",
+        s.to_str().unwrap(),
+        "--seeds",
+        "0..1000000",
+        "--shard",
+        "1/2",
+        "--time-budget",
+        "1s",
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0]["range"], "500000..1000000");
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["stop"], "time-budget");
+    assert_eq!(summary["complete"], false);
+    let end = summary["covered_end"].as_u64().unwrap();
+    assert!(end > 500_000 && end < 1_000_000, "covered up to {end}");
+    assert_eq!(summary["covered"], format!("500000..{end}").as_str());
+    assert_eq!(summary["rest"], format!("{end}..1000000").as_str());
+    assert_eq!(seed_numbers(&lines), (500_000..end).collect::<Vec<_>>());
+    assert!(summary["wall"]["elapsed_ms"].as_u64().unwrap() >= 1000);
+}
+
+#[test]
+fn fuzz_max_failures_stops_at_the_kth_failing_seed_whatever_the_threads() {
+    // Goal: `--max-failures K` stops at the K-th failing seed in seed order, so the result
+    // (and the reports written) are the same with 1 and 2 threads; the exit code says a
+    // seed failed.
+    let s = scenario("counter-bug-merge-overwrites.json");
+    let s = s.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for jobs in ["1", "2"] {
+        let dir = temp_dir(&format!("maxfail{jobs}"));
+        let o = run(&[
+            "fuzz",
+            s,
+            "--seeds",
+            "0..60",
+            "--max-failures",
+            "3",
+            "--jobs",
+            jobs,
+            "--no-shrink",
+            "--json",
+            "--reports",
+            dir.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let lines = json_lines(&o);
+        let summary = lines.last().unwrap().clone();
+        assert_eq!(summary["stop"], "max-failures");
+        assert_eq!(summary["failed"], 3);
+        let failing: Vec<u64> = summary["failing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["seed"].as_u64().unwrap())
+            .collect();
+        assert_eq!(failing.len(), 3);
+        assert_eq!(summary["covered_end"].as_u64(), Some(failing[2] + 1));
+        let reports: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .collect();
+        assert_eq!(reports.len(), 3, "a report for each listed seed, no more");
+        for f in summary["failing"].as_array().unwrap() {
+            assert!(Path::new(f["report"].as_str().unwrap()).exists());
+            assert!(f["shrunk_report"].is_null(), "--no-shrink");
+        }
+        outputs.push((seed_numbers(&lines), failing));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn fuzz_shrinks_every_failing_seed_it_reports() {
+    // Goal: without --no-shrink, each failing seed gets a shrunk report beside its report,
+    // printed with it (the bug scenario's schedule has faults the violation does not need).
+    let dir = temp_dir("fuzz-shrink");
+    let s = scenario("zk-bug-ZOOKEEPER-1675.json");
+    let o = run(&[
+        "fuzz",
+        s.to_str().unwrap(),
+        "--seeds",
+        "1..3",
+        "--jobs",
+        "2",
+        "--reports",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    let shrunk: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("shrunk"))
+        .collect();
+    assert!(!shrunk.is_empty(), "no shrunk report printed: {text}");
+    for line in shrunk {
+        let path = line.rsplit(' ').next().unwrap();
+        assert!(path.ends_with("-shrunk.json"), "{line}");
+        assert!(Path::new(path).exists(), "{path}");
+    }
+}
+
+#[test]
+fn a_killed_campaign_printed_a_contiguous_prefix_of_seeds() {
+    // Goal: the JSON lines a campaign printed before it was killed are whole lines naming
+    // the seeds from the start of the range up to the last one printed, so a user can go on
+    // with `--seeds last+1..B`.
+    use std::io::{BufRead, BufReader};
+    let s = scenario("counter-basic.json");
+    let mut child = bin()
+        .args([
+            "fuzz",
+            s.to_str().unwrap(),
+            "--seeds",
+            "0..100000",
+            "--jobs",
+            "2",
+        ])
+        .arg("--json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref().take(31) {
+        seen.push(line.unwrap());
+    }
+    child.kill().expect("kill");
+    seen.extend(lines.map_while(Result::ok));
+    let _ = child.wait();
+    let parsed: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(parsed[0]["type"], "campaign");
+    let seeds = seed_numbers(&parsed);
+    assert!(seeds.len() >= 30);
+    assert_eq!(seeds, (0..seeds.len() as u64).collect::<Vec<_>>());
+    assert!(
+        parsed.iter().all(|v| v["type"] != "summary"),
+        "killed before the end"
+    );
+}
+
+#[test]
+fn fuzz_flags_reject_bad_values_with_exit_2() {
+    let s = scenario("counter-basic.json");
+    let s = s.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--time-budget", "10 fortnights"], "--time-budget"),
+        (&["--time-budget", "0s"], "--time-budget"),
+        (&["--seeds", "random:0"], "random:N"),
+        (&["--seeds", "random:x"], "random:N"),
+        (&["--seeds", "random:5", "--shard", "0/2"], "--shard"),
+        (&["--shard", "2/2"], "--shard"),
+        (&["--max-failures", "0"], "--max-failures"),
+    ];
+    for (flags, named) in cases {
+        let mut args = vec!["fuzz", s];
+        args.extend_from_slice(flags);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(named), "{flags:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "nothing runs: {flags:?}");
+    }
 }
 
 #[test]

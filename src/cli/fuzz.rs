@@ -421,3 +421,42 @@ fn print_summary(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_read_scenario_durations_and_ci_minutes() {
+        let secs = |t: &str| parse_budget(t).map(|d| d.as_secs()).map_err(|e| e.0);
+        assert_eq!(secs("10m"), Ok(600));
+        assert_eq!(secs("10min"), Ok(600));
+        assert_eq!(secs("2h"), Ok(7200));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(parse_budget("250ms").map(|d| d.as_millis()).ok(), Some(250));
+        for bad in [
+            "0s",
+            "m",
+            "h",
+            "10",
+            "ten minutes",
+            "-5s",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_budget(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seed_plans_random_fixed_and_sharded() {
+        let plan = seed_plan("random:10", None, || u64::MAX).unwrap();
+        assert!(plan.random);
+        assert_eq!(plan.range, (1 << 48) - 1..(1 << 48) + 9);
+        let plan = seed_plan("0..100", Some("3/4"), || unreachable!()).unwrap();
+        assert_eq!(plan.range, 75..100);
+        assert_eq!(plan.shard, Some(((3, 4), 0..100)));
+        assert!(seed_plan("random:10", Some("0/2"), || 7).is_err());
+        assert!(seed_plan("random:0", None, || 7).is_err());
+        assert!(seed_plan("0..100", Some("4/4"), || 7).is_err());
+    }
+}
