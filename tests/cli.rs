@@ -234,12 +234,12 @@ fn fuzz_shrinks_every_failing_seed_it_reports() {
     // Goal: without --no-shrink, each failing seed gets a shrunk report beside its report,
     // printed with it (the bug scenario's schedule has faults the violation does not need).
     let dir = temp_dir("fuzz-shrink");
-    let s = scenario("zk-bug-ZOOKEEPER-1675.json");
+    let s = scenario("counter-bug-gossip-before-fsync.json");
     let o = run(&[
         "fuzz",
         s.to_str().unwrap(),
         "--seeds",
-        "1..3",
+        "0..4",
         "--jobs",
         "2",
         "--reports",
