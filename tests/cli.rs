@@ -641,3 +641,83 @@ fn a_panic_in_a_node_is_that_seeds_failure() {
     );
     assert_eq!(v.at_ns, 2_000_000);
 }
+
+/// Runs `fuzz --json` for one shard and saves its output; returns the file.
+fn fuzz_shard(dir: &Path, scenario_file: &str, seeds: &str, shard: &str) -> PathBuf {
+    let s = scenario(scenario_file);
+    let reports = dir.join("reports");
+    let o = run(&[
+        "fuzz",
+        s.to_str().unwrap(),
+        "--seeds",
+        seeds,
+        "--shard",
+        shard,
+        "--jobs",
+        "1",
+        "--no-shrink",
+        "--json",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let path = dir.join(format!("shard-{}.jsonl", shard.replace('/', "-of-")));
+    std::fs::write(&path, &o.stdout).unwrap();
+    path
+}
+
+#[test]
+fn merge_combines_shard_summaries_into_one_summary_and_junit() {
+    // Goal: the shards of a range merge into one summary covering it exactly once, with a
+    // JUnit file and the exit code of the whole; inputs that do not fit are exit code 2.
+    let dir = temp_dir("merge");
+    let clean: Vec<PathBuf> = (0..3)
+        .map(|i| fuzz_shard(&dir, "counter-basic.json", "0..30", &format!("{i}/3")))
+        .collect();
+    let junit = dir.join("junit.xml");
+    let mut args = vec!["merge", "--json", "--junit", junit.to_str().unwrap()];
+    args.extend(clean.iter().map(|p| p.to_str().unwrap()));
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let merged: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(merged["covered_ranges"], serde_json::json!(["0..30"]));
+    assert_eq!(merged["complete"], true);
+    assert_eq!(merged["seeds_run"], 30);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("name=\"seeds 0..30\""), "{xml}");
+    assert!(xml.contains("failures=\"0\""));
+    // A missing shard and a shard given twice are input errors.
+    let o = run(&[
+        "merge",
+        clean[0].to_str().unwrap(),
+        clean[2].to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1/3"), "{}", stderr(&o));
+    let twice = [&clean[0], &clean[0], &clean[1], &clean[2]].map(|p| p.to_str().unwrap());
+    let o = run(&[&["merge"][..], &twice[..]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("overlap"), "{}", stderr(&o));
+    // Failing shards: exit 1, every failing seed listed once, a JUnit failure each.
+    let bad: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            fuzz_shard(
+                &dir,
+                "counter-bug-gossip-before-fsync.json",
+                "0..6",
+                &format!("{i}/2"),
+            )
+        })
+        .collect();
+    let mut args = vec!["merge", "--json", "--junit", junit.to_str().unwrap()];
+    args.extend(bad.iter().map(|p| p.to_str().unwrap()));
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let merged: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let failed = merged["failed"].as_u64().unwrap();
+    assert!(failed > 0);
+    assert_eq!(merged["failing"].as_array().unwrap().len() as u64, failed);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure ").count() as u64, failed);
+    assert!(xml.contains("replay: faultline replay "));
+}

@@ -32,6 +32,21 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
+    /// Combine the JSON summaries of sharded `fuzz --json` runs into one summary (and JUnit).
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Files holding `fuzz --json` output (the last summary line of each is used).
+    #[arg(required = true)]
+    pub summaries: Vec<PathBuf>,
+    /// Print the merged summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the merged result as JUnit XML to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -119,4 +134,8 @@ pub struct FuzzArgs {
     /// Do not shrink the fault schedules of failing seeds.
     #[arg(long)]
     pub no_shrink: bool,
+    /// Also write the result as JUnit XML to this file (a testcase per covered seed range
+    /// and per failing seed).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }

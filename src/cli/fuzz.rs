@@ -178,8 +178,12 @@ pub fn cmd_fuzz(a: FuzzArgs) -> Result<u8, CliError> {
     });
     bar.finish();
     let elapsed = started.elapsed();
+    let out = summary_json(&scenario, &plan, &summary, jobs, elapsed);
+    if let Some(path) = &a.junit {
+        std::fs::write(path, super::junit::render(&out))
+            .map_err(|e| CliError(format!("{}: cannot write JUnit: {e}", path.display())))?;
+    }
     if a.json {
-        let out = summary_json(&scenario, &plan, &summary, jobs, elapsed);
         println!("{out}");
     } else {
         print_summary(&scenario, &plan, &summary, jobs, elapsed, &a);

@@ -6,6 +6,8 @@
 
 pub mod args;
 pub mod fuzz;
+pub mod junit;
+pub mod merge;
 pub mod progress;
 
 use std::io::Write;
@@ -49,6 +51,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Fuzz(a) => fuzz::cmd_fuzz(a),
         Command::Check(a) => cmd_check(a),
         Command::Shrink(a) => cmd_shrink(a),
+        Command::Merge(a) => merge::cmd_merge(a),
     }
 }
 
