@@ -721,3 +721,89 @@ fn merge_combines_shard_summaries_into_one_summary_and_junit() {
     assert_eq!(xml.matches("<failure ").count() as u64, failed);
     assert!(xml.contains("replay: faultline replay "));
 }
+
+/// The word after `flag` in a command line, without quotes.
+fn flag_value<'a>(command: &'a str, flag: &str) -> &'a str {
+    let at = command
+        .find(flag)
+        .unwrap_or_else(|| panic!("{flag} in {command}"))
+        + flag.len();
+    command[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_matches('"')
+}
+
+/// Checks that shards `0..count` of `seeds`, as the fuzz command cuts them, cover the range
+/// exactly once.
+fn assert_shards_cover(seeds: &str, count: u64) {
+    let whole = campaign::shard::parse_range(seeds).unwrap();
+    let mut next = whole.start;
+    for i in 0..count {
+        let shard = format!("{i}/{count}");
+        let plan = faultline::cli::fuzz::seed_plan(seeds, Some(&shard), || unreachable!())
+            .unwrap_or_else(|e| panic!("{shard}: {e}"));
+        assert_eq!(
+            plan.range.start, next,
+            "shard {shard} starts where {i}-1 ended"
+        );
+        next = plan.range.end;
+    }
+    assert_eq!(next, whole.end, "the last shard ends the range");
+}
+
+#[test]
+fn ci_recipes_parse_and_their_shards_cover_the_range_exactly_once() {
+    // Goal: the recipes in recipes/ are valid YAML of the right shape, and the shards they
+    // start (matrix entries, Indexed Job completions) cover a seed range exactly once.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let read = |name: &str| -> serde_yaml::Value {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let gha = read("github-actions-fuzz.yml");
+    let jobs = &gha["jobs"];
+    let matrix: Vec<u64> = jobs["fuzz"]["strategy"]["matrix"]["shard"]
+        .as_sequence()
+        .expect("a shard matrix")
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let count = matrix.len() as u64;
+    assert_eq!(matrix, (0..count).collect::<Vec<_>>());
+    let steps = jobs["fuzz"]["steps"].as_sequence().unwrap();
+    let command = steps
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .find(|r| r.contains("faultline fuzz"))
+        .expect("a fuzz step");
+    let shard = format!("--shard ${{{{ matrix.shard }}}}/{count} ");
+    assert!(command.contains(&shard), "{shard} in {command}");
+    assert!(command.contains("--json") && command.contains("--reports"));
+    assert_eq!(jobs["merge"]["needs"], "fuzz");
+    assert_eq!(jobs["merge"]["if"], "always()");
+    let merge = jobs["merge"]["steps"].as_sequence().unwrap();
+    assert!(merge
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .any(|r| r.contains("faultline merge") && r.contains("--junit")));
+    // The plan job draws the range at run time: check the cut on a few ranges.
+    for seeds in ["0..400000", "281474976710000..281474976710655", "7..10"] {
+        assert_shards_cover(seeds, count);
+    }
+    let k8s = read("kubernetes-indexed-job.yaml");
+    assert_eq!(k8s["kind"], "Job");
+    let spec = &k8s["spec"];
+    assert_eq!(spec["completionMode"], "Indexed");
+    let completions = spec["completions"].as_u64().unwrap();
+    assert_eq!(spec["parallelism"].as_u64(), Some(completions));
+    let container = &spec["template"]["spec"]["containers"][0];
+    let command = container["args"][0].as_str().unwrap();
+    assert_eq!(
+        flag_value(command, "--shard"),
+        format!("$JOB_COMPLETION_INDEX/{completions}")
+    );
+    assert!(command.contains("shard-$JOB_COMPLETION_INDEX.jsonl"));
+    assert_shards_cover(flag_value(command, "--seeds"), completions);
+}
