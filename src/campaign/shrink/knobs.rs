@@ -192,6 +192,43 @@ fn drop_nodes(action: &mut FaultAction<String>, gone: &[String]) {
     }
 }
 
+/// `action` aimed at `role` ("@leader") instead of the server it names: a crash, clog,
+/// reset or fsync spike of one server, or a partition that cuts one server off from all the
+/// others (an isolation). None if the action has no such single target.
+pub fn aimed_at_role(
+    action: &FaultAction<String>,
+    role: &str,
+    servers: &[String],
+) -> Option<FaultAction<String>> {
+    let mut out = action.clone();
+    match &mut out {
+        FaultAction::Crash { node, .. }
+        | FaultAction::Clog { node, .. }
+        | FaultAction::Reset { node }
+        | FaultAction::FsyncSpike { node, .. }
+        | FaultAction::Isolate { node, .. } => {
+            if node == role {
+                return None;
+            }
+            *node = role.to_string();
+            Some(out)
+        }
+        FaultAction::Partition { groups, heal_after } if groups.len() == 2 => {
+            let alone = groups.iter().position(|g| g.len() == 1)?;
+            let mut rest = groups[1 - alone].clone();
+            rest.push(groups[alone][0].clone());
+            rest.sort();
+            let mut all = servers.to_vec();
+            all.sort();
+            (rest == all).then(|| FaultAction::Isolate {
+                node: role.to_string(),
+                heal_after: *heal_after,
+            })
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +248,32 @@ mod tests {
         );
         assert_eq!(lower_duration(900, NS_PER_MS, &mut |_| true), 900);
         assert_eq!(lower_duration(9 * NS_PER_MS, NS_PER_MS, &mut |_| true), NS_PER_MS);
+    }
+
+    #[test]
+    fn single_target_faults_can_aim_at_a_role() {
+        let servers: Vec<String> = ["zk0", "zk1", "zk2"].map(String::from).to_vec();
+        let cut: FaultAction<String> = FaultAction::Partition {
+            groups: vec![vec!["zk0".into(), "zk2".into()], vec!["zk1".into()]],
+            heal_after: Some(Dur::from_ms(300)),
+        };
+        assert_eq!(
+            aimed_at_role(&cut, "@leader", &servers),
+            Some(FaultAction::Isolate {
+                node: "@leader".into(),
+                heal_after: Some(Dur::from_ms(300)),
+            })
+        );
+        let with_client: FaultAction<String> = FaultAction::Partition {
+            groups: vec![vec!["zk0".into(), "c0".into()], vec!["zk1".into(), "zk2".into()]],
+            heal_after: None,
+        };
+        assert_eq!(aimed_at_role(&with_client, "@leader", &servers), None);
+        let crash: FaultAction<String> = FaultAction::Crash {
+            node: "@leader".into(),
+            restart_after: None,
+        };
+        assert_eq!(aimed_at_role(&crash, "@leader", &servers), None, "already");
     }
 
     #[test]
