@@ -83,7 +83,10 @@ impl Search<'_> {
         if self.first_only {
             outcome.violations.first().map(|v| v.invariant.as_str()) == Some(self.invariant)
         } else {
-            outcome.violations.iter().any(|v| v.invariant == self.invariant)
+            outcome
+                .violations
+                .iter()
+                .any(|v| v.invariant == self.invariant)
         }
     }
 
@@ -179,11 +182,19 @@ pub fn shrink(
 fn pass_roles(s: &mut Search) -> bool {
     let runs = s.runs;
     let servers = s.best.system.fault_target_names();
-    let roles: Vec<&str> = s.best.system.roles().iter().copied().filter(|r| *r == "@leader").collect();
+    let roles: Vec<&str> = s
+        .best
+        .system
+        .roles()
+        .iter()
+        .copied()
+        .filter(|r| *r == "@leader")
+        .collect();
     let mut aimed = 0;
     for i in 0..s.best.faults.len() {
         for role in &roles {
-            let Some(action) = knobs::aimed_at_role(&s.best.faults[i].action, role, &servers) else {
+            let Some(action) = knobs::aimed_at_role(&s.best.faults[i].action, role, &servers)
+            else {
                 continue;
             };
             let mut candidate = s.best.clone();
@@ -312,10 +323,9 @@ fn pass_workload(s: &mut Search) -> bool {
 fn pass_round_times(s: &mut Search) {
     let round = |ns: u64| (ns + NS_PER_MS / 2) / NS_PER_MS * NS_PER_MS;
     let mut candidate = s.best.clone();
-    let last = candidate.duration.ns().saturating_sub(1);
     for f in &mut candidate.faults {
         // Rounding is monotone, so the faults stay in time order.
-        f.at = Dur(round(f.at.ns()).min(last));
+        f.at = Dur(round(f.at.ns()));
         for knob in [FaultKnob::Hold, FaultKnob::Delay] {
             if let Some(d) = knobs::fault_knob(&f.action, knob) {
                 let rounded = Dur(round(d.ns()).max(NS_PER_MS));
@@ -323,12 +333,39 @@ fn pass_round_times(s: &mut Search) {
             }
         }
     }
+    let last_at = candidate
+        .faults
+        .iter()
+        .map(|f| f.at.ns())
+        .max()
+        .unwrap_or(0);
+    let duration = round(candidate.duration.ns()).max(last_at + NS_PER_MS);
+    candidate.duration = Dur(duration);
     if candidate != s.best {
         let runs = s.runs;
         if s.try_candidate(candidate) {
             s.note(runs, "times rounded to milliseconds".into());
         }
     }
+}
+
+/// What differs between the original scenario and the shrunk one, readable.
+fn changes(original: &Scenario, shrunk: &Scenario, faults_before: usize) -> Vec<String> {
+    let mut out = vec![format!("{faults_before} -> {} faults", shrunk.faults.len())];
+    if shrunk.duration != original.duration {
+        out.push(format!(
+            "fault phase {} -> {}",
+            original.duration, shrunk.duration
+        ));
+    }
+    for knob in WorkloadKnob::ALL {
+        if let (Some(a), Some(b)) = (knob.get(original), knob.get(shrunk)) {
+            if a != b {
+                out.push(format!("{} {a} -> {b}", knob.name()));
+            }
+        }
+    }
+    out
 }
 
 /// What `shrink_and_report` produced, for the command line and campaigns.
@@ -372,11 +409,9 @@ pub fn shrink_and_report_with(
     let path = dir.join(format!("{}-seed{seed}.scenario.json", shrunk.scenario.name));
     let after = shrunk.schedule.faults.len();
     shrunk.scenario.description = format!(
-        "Shrunk by faultline from {scenario_file} seed {seed}, which violates {invariant}: \
-         {} -> {after} faults in {} re-runs ({}). Replay: faultline run {}",
-        shrunk.faults_before,
-        shrunk.runs,
-        shrunk.steps.join("; "),
+        "Shrunk by faultline from {scenario_file} seed {seed}, which violates {invariant}: {}. \
+         Replay: faultline run {}",
+        changes(scenario, &shrunk.scenario, shrunk.faults_before).join(", "),
         path.display()
     );
     std::fs::create_dir_all(dir)?;

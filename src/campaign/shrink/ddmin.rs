@@ -95,7 +95,10 @@ mod tests {
     fn finds_the_items_a_failure_needs_and_only_them() {
         assert_eq!(minimise(31, &[3, 17, 29]).0, vec![3, 17, 29]);
         assert_eq!(minimise(31, &[12]).0, vec![12]);
-        assert_eq!(minimise(8, &[0, 1, 2, 3, 4, 5, 6, 7]).0, (0..8).collect::<Vec<_>>());
+        assert_eq!(
+            minimise(8, &[0, 1, 2, 3, 4, 5, 6, 7]).0,
+            (0..8).collect::<Vec<_>>()
+        );
         assert_eq!(minimise(5, &[]).0, Vec::<usize>::new());
     }
 
@@ -115,7 +118,10 @@ mod tests {
     fn split_covers_every_item_once() {
         let items: Vec<usize> = (0..10).collect();
         let chunks = split(&items, 3);
-        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
         assert_eq!(chunks.concat(), items);
     }
 }

@@ -97,7 +97,11 @@ pub fn lower_duration(current: u64, min: u64, fails: &mut dyn FnMut(u64) -> bool
     let mut value = current;
     loop {
         let half = min + (value - min) / 2;
-        let unit = if half >= 10 * NS_PER_MS { NS_PER_MS } else { NS_PER_US };
+        let unit = if half >= 10 * NS_PER_MS {
+            NS_PER_MS
+        } else {
+            NS_PER_US
+        };
         let next = (half / unit * unit).max(min);
         if next == min || next >= value || !fails(next) {
             return value;
@@ -247,7 +251,10 @@ mod tests {
             "minimum first, then halving until it passes"
         );
         assert_eq!(lower_duration(900, NS_PER_MS, &mut |_| true), 900);
-        assert_eq!(lower_duration(9 * NS_PER_MS, NS_PER_MS, &mut |_| true), NS_PER_MS);
+        assert_eq!(
+            lower_duration(9 * NS_PER_MS, NS_PER_MS, &mut |_| true),
+            NS_PER_MS
+        );
     }
 
     #[test]
@@ -265,7 +272,10 @@ mod tests {
             })
         );
         let with_client: FaultAction<String> = FaultAction::Partition {
-            groups: vec![vec!["zk0".into(), "c0".into()], vec!["zk1".into(), "zk2".into()]],
+            groups: vec![
+                vec!["zk0".into(), "c0".into()],
+                vec!["zk1".into(), "zk2".into()],
+            ],
             heal_after: None,
         };
         assert_eq!(aimed_at_role(&with_client, "@leader", &servers), None);
@@ -299,7 +309,11 @@ mod tests {
             restart_after: None,
         };
         set_fault_knob(&mut crash, FaultKnob::Hold, Dur::from_ms(5));
-        assert_eq!(fault_knob(&crash, FaultKnob::Hold), None, "down until the heal");
+        assert_eq!(
+            fault_knob(&crash, FaultKnob::Hold),
+            None,
+            "down until the heal"
+        );
         assert_eq!(fault_knob(&crash, FaultKnob::Delay), None);
     }
 }
