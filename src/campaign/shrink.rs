@@ -397,7 +397,6 @@ impl ShrinkSummary {
 /// Shrinks a failed seed, writes the shrunk scenario file `<name>-shrunk-seed<N>.scenario.json`
 /// and the shrunk run's report `<name>-shrunk-seed<N>.json` (the report `faultline run` of
 /// that file writes) into `dir`. None if the run does not violate `invariant`.
-#[allow(clippy::too_many_arguments)]
 pub fn shrink_and_report_with(
     scenario_file: &str,
     scenario: &Scenario,
