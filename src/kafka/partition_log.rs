@@ -51,14 +51,16 @@ impl PartitionLog {
 
     /// Rebuilds a replica's log from its files after a restart: the segments (cutting a torn
     /// tail, refusing corruption), then the epoch cache and the producer state from them.
+    /// `log_start_offset` and `recovery_point` come from the broker's checkpoint files.
     /// Returns the log and the offset where a tail was cut, if one was.
     pub fn recover(
         disk: &mut dyn DiskIo,
         dir: &str,
         config: LogConfig,
+        log_start_offset: u64,
         recovery_point: u64,
     ) -> Result<(PartitionLog, Option<u64>), String> {
-        let recovered = Log::recover(disk, dir, config, recovery_point)?;
+        let recovered = Log::recover(disk, dir, config, log_start_offset, recovery_point)?;
         let log = recovered.log;
         let epochs = EpochCache::recover(
             disk,
@@ -274,7 +276,8 @@ mod tests {
             p.append_as_leader(&mut disk, 4, stamp(2), recs(1)),
             LeaderAppend::Appended { base_offset: 2, .. }
         ));
-        let (back, cut) = PartitionLog::recover(&mut disk, "t-0", LogConfig::default(), 0).unwrap();
+        let (back, cut) =
+            PartitionLog::recover(&mut disk, "t-0", LogConfig::default(), 0, 0).unwrap();
         assert_eq!(cut, None);
         assert_eq!(back.epochs, p.epochs);
         assert_eq!(back.producers, p.producers);

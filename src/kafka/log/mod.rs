@@ -10,11 +10,16 @@
 //!
 //! Fault model handled by [`Log::recover`]: a power loss drops a suffix of the unsynced writes
 //! of *each file independently* and may tear the first dropped append; reads may be
-//! corrupted (read again). So recovery cuts a torn frame at the end of a segment, and ends
-//! the log at the first segment that does not continue its predecessor at exactly the next
-//! offset (its predecessor lost its unsynced tail while it kept its own). A frame that stays
-//! bad while more bytes follow it, or batches out of order inside a file, are corruption:
-//! recovery refuses them rather than serve a log with a hole.
+//! corrupted (read again: a cut is believed only if every read shows it). So recovery cuts a
+//! torn frame at the end of a segment; ends the log at the first segment that starts past
+//! the offset reached so far (its predecessor lost its unsynced tail while it kept its own);
+//! or whose first batch has an older leader epoch than the log so far (its rewrite was
+//! lost); and drops a segment that starts before that offset (an older file whose removal
+//! was never synced). A frame that stays bad while more bytes follow it, or batches out of order
+//! inside a file, are corruption: recovery refuses them rather than serve a log with a hole.
+//! Recovery validates every batch, not only those above the recovery point as Kafka does:
+//! the batches are read into memory anyway. A broker should run the flush plan right after
+//! recovery, so that what recovery removed or cut stays removed across another power loss.
 //!
 //! May depend on: `node` (DiskIo, checksum).
 
@@ -68,7 +73,7 @@ pub struct Log {
     log_start_offset: u64,
     log_end_offset: u64,
     recovery_point: u64,
-    /// Segment files written or truncated since the last flush plan.
+    /// Segment files written, truncated or removed since the last flush plan.
     dirty: Vec<String>,
     truncations: u64,
 }
@@ -204,8 +209,12 @@ impl Log {
         let last_end = self.batches.last().map(|(_, end)| *end);
         while let Some(seg) = self.segments.last_mut() {
             if seg.base_offset >= leo {
+                // The removal stays in the flush plan: fsyncing a removed file makes the
+                // removal durable (what a directory fsync does on a real file system).
                 disk.remove(&seg.file);
-                self.dirty.retain(|f| *f != seg.file);
+                if !self.dirty.contains(&seg.file) {
+                    self.dirty.push(seg.file.clone());
+                }
                 self.segments.pop();
                 continue;
             }
@@ -263,13 +272,16 @@ impl Log {
         }
     }
 
-    /// Rebuilds the log of `dir` from its segment files alone. `recovery_point` is the
-    /// checkpointed offset below which the log was fsynced (it only bounds the result's
-    /// recovery point: see the module doc for what is cut and what is refused).
+    /// Rebuilds the log of `dir` from its segment files alone. `log_start_offset` and
+    /// `recovery_point` come from their checkpoint files (0 when absent): the first segment
+    /// must start at the former, and the latter only bounds the result's recovery point.
+    /// See the module doc for what is cut and what is refused. The removals and truncations
+    /// recovery makes are in the next flush plan.
     pub fn recover(
         disk: &mut dyn DiskIo,
         dir: &str,
         config: LogConfig,
+        log_start_offset: u64,
         recovery_point: u64,
     ) -> Result<Recovered, String> {
         let mut bases: Vec<(u64, String)> = disk
@@ -278,53 +290,64 @@ impl Log {
             .filter_map(|f| parse_segment_name(dir, &f).map(|b| (b, f)))
             .collect();
         bases.sort();
-        let start = bases.first().map_or(0, |(b, _)| *b);
-        let mut log = Log::new(dir, config, start);
+        let mut log = Log::new(dir, config, log_start_offset);
         let mut truncated_at = None;
-        for (i, (base, file)) in bases.iter().enumerate() {
-            let continues = *base == log.log_end_offset;
-            if truncated_at.is_some() || !continues {
-                // A predecessor lost its unsynced tail while this file kept its own writes.
+        for (base, file) in bases {
+            if truncated_at.is_some() || base > log.log_end_offset {
+                // A gap: a predecessor lost its unsynced tail while this file kept its own
+                // writes. The log ends before it.
                 truncated_at.get_or_insert(log.log_end_offset);
-                disk.remove(file);
+                log.discard(disk, &file);
                 continue;
             }
-            let (batches, valid_len, cut) = read_segment(disk, file, *base)?;
-            if batches.is_empty() {
-                disk.remove(file);
-                if i + 1 < bases.len() || cut {
-                    truncated_at.get_or_insert(log.log_end_offset);
+            if base < log.log_end_offset {
+                // Overlaps the log so far: an older file whose removal was never synced.
+                log.discard(disk, &file);
+                continue;
+            }
+            let (batches, valid_len, cut) = read_segment(disk, &file, base)?;
+            let last_epoch = log.last_batch().map_or(0, |b| b.leader_epoch);
+            if batches
+                .first()
+                .is_some_and(|(b, _)| b.leader_epoch < last_epoch)
+            {
+                // An older history than the segment before it: this file's rewrite (after a
+                // truncation) was lost while its predecessor's was not.
+                truncated_at = Some(log.log_end_offset);
+                log.discard(disk, &file);
+                continue;
+            }
+            let Some((last, _)) = batches.last() else {
+                log.discard(disk, &file);
+                if cut {
+                    truncated_at = Some(log.log_end_offset);
                 }
                 continue;
-            }
+            };
+            log.log_end_offset = last.next_offset();
             if cut {
-                disk.truncate(file, valid_len);
-                truncated_at = Some(batches.last().expect("non-empty").0.next_offset());
+                disk.truncate(&file, valid_len);
+                log.dirty.push(file.clone());
+                truncated_at = Some(log.log_end_offset);
             }
-            log.log_end_offset = batches.last().expect("non-empty").0.next_offset();
             log.segments.push(Segment {
-                base_offset: *base,
-                file: file.clone(),
+                base_offset: base,
+                file,
                 size: valid_len,
             });
             log.batches.extend(batches);
         }
-        check_epochs(&log)?;
         log.recovery_point = recovery_point.clamp(log.log_start_offset, log.log_end_offset);
         Ok(Recovered { log, truncated_at })
     }
 }
 
-fn check_epochs(log: &Log) -> Result<(), String> {
-    for w in log.batches.windows(2) {
-        if w[1].0.leader_epoch < w[0].0.leader_epoch {
-            return Err(format!(
-                "{}: corrupted log: leader epoch {} at offset {} after epoch {}",
-                log.dir, w[1].0.leader_epoch, w[1].0.base_offset, w[0].0.leader_epoch
-            ));
-        }
+impl Log {
+    /// Removes a file recovery does not keep, and remembers to make that durable.
+    fn discard(&mut self, disk: &mut dyn DiskIo, file: &str) {
+        disk.remove(file);
+        self.dirty.push(file.to_string());
     }
-    Ok(())
 }
 
 /// One segment's batches with their end positions, the valid length, and whether a torn
@@ -332,18 +355,26 @@ fn check_epochs(log: &Log) -> Result<(), String> {
 type SegmentRead = (Vec<(Batch, u64)>, u64, bool);
 
 fn read_segment(disk: &mut dyn DiskIo, file: &str, base: u64) -> Result<SegmentRead, String> {
+    // A corrupted read of the last frame looks exactly like a torn tail, so a cut is only
+    // believed when every read shows it; the longest valid parse wins.
+    let mut best: Option<SegmentRead> = None;
     let mut last_err = String::new();
     for _ in 0..READ_ATTEMPTS {
         let bytes = disk.read(file).unwrap_or_default();
         match parse_segment(&bytes, base) {
             Ok((batches, valid_len)) => {
                 let cut = valid_len < bytes.len() as u64;
-                return Ok((batches, valid_len, cut));
+                if !cut {
+                    return Ok((batches, valid_len, false));
+                }
+                if best.as_ref().is_none_or(|b| valid_len > b.1) {
+                    best = Some((batches, valid_len, true));
+                }
             }
             Err(at) => last_err = format!("{file}: corrupted batch at byte {at}"),
         }
     }
-    Err(last_err)
+    best.ok_or(last_err)
 }
 
 /// Parses a segment's frames. Ok((batches, valid length)) when the bytes are whole frames
@@ -356,7 +387,10 @@ fn parse_segment(bytes: &[u8], base: u64) -> Result<(Vec<(Batch, u64)>, u64), us
     while pos < bytes.len() {
         match decode_frame(&bytes[pos..]) {
             Frame::Batch(b, len) => {
-                if b.base_offset != next {
+                let epoch_back = batches
+                    .last()
+                    .is_some_and(|(p, _): &(Batch, u64)| b.leader_epoch < p.leader_epoch);
+                if b.base_offset != next || epoch_back {
                     return Err(pos);
                 }
                 next = b.next_offset();

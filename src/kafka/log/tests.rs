@@ -91,7 +91,7 @@ fn truncate_removes_straddling_batches_and_whole_segments() {
     );
     // Appending again continues the same file, and recovery sees exactly the kept log.
     log.append(&mut disk, batch(2, 3, 1));
-    let back = Log::recover(&mut disk, DIR, small_segments(), 0).unwrap();
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
     assert_eq!(offsets(&back.log), vec![(0, 1), (2, 3)]);
     assert_eq!(back.truncated_at, None);
 }
@@ -124,13 +124,13 @@ fn recovery_rebuilds_from_files_alone() {
         small_segments(),
         &[(1, 2), (1, 2), (2, 2), (4, 3)],
     );
-    let back = Log::recover(&mut disk, DIR, small_segments(), 4).unwrap();
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 4).unwrap();
     assert_eq!(offsets(&back.log), offsets(&log));
     assert_eq!(back.log.log_end_offset(), 9);
     assert_eq!(back.log.recovery_point(), 4);
     assert_eq!(back.log.segment_files(), log.segment_files());
     // A recovery point beyond what survived is clamped to the LEO.
-    let back = Log::recover(&mut disk, DIR, small_segments(), 50).unwrap();
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 50).unwrap();
     assert_eq!(back.log.recovery_point(), 9);
 }
 
@@ -141,7 +141,7 @@ fn recovery_cuts_a_torn_tail_at_every_length() {
         let mut disk = MemDisk::default();
         build(&mut disk, LogConfig::default(), &[(1, 2)]);
         disk.append(&segment_file(DIR, 0), &full[..cut]);
-        let back = Log::recover(&mut disk, DIR, LogConfig::default(), 0).unwrap();
+        let back = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap();
         assert_eq!(back.log.log_end_offset(), 2, "cut {cut}");
         assert_eq!(back.truncated_at, Some(2));
         // The torn bytes are gone from the file, so the next append continues cleanly.
@@ -157,10 +157,33 @@ fn recovery_drops_segments_after_a_lost_tail() {
     build(&mut disk, small_segments(), &[(1, 2), (1, 2), (2, 2)]);
     let first = segment_file(DIR, 0);
     disk.truncate(&first, 70);
-    let back = Log::recover(&mut disk, DIR, small_segments(), 0).unwrap();
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
     assert_eq!(back.log.log_end_offset(), 2);
     assert_eq!(back.truncated_at, Some(2));
     assert_eq!(disk.list(), vec![first]);
+}
+
+#[test]
+fn recovery_drops_a_resurrected_segment_and_ends_at_an_older_epoch() {
+    // segs 0 (offsets 0-3) and 4 (4-5). A stale file at base 2, whose removal was lost,
+    // overlaps the log: dropped, and the log goes on with segment 4.
+    let mut disk = MemDisk::default();
+    build(&mut disk, small_segments(), &[(1, 2), (1, 2), (2, 2)]);
+    disk.append(&segment_file(DIR, 2), &batch(2, 1, 1).encode());
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
+    assert_eq!(offsets(&back.log), vec![(0, 1), (2, 1), (4, 2)]);
+    assert_eq!(back.truncated_at, None);
+    assert!(!disk.list().contains(&segment_file(DIR, 2)));
+    // Segment 4 rewritten in epoch 3 lost its rewrite, segment 0 kept epoch-3 data: the
+    // older-epoch file continues no history and the log ends before it.
+    let mut disk = MemDisk::default();
+    build(&mut disk, small_segments(), &[(3, 2), (3, 2)]);
+    disk.append(&segment_file(DIR, 4), &batch(4, 2, 2).encode());
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
+    assert_eq!(back.log.log_end_offset(), 4);
+    assert_eq!(back.truncated_at, Some(4));
+    let mut log = back.log;
+    assert_eq!(log.flush_plan().files, vec![segment_file(DIR, 4)]);
 }
 
 #[test]
@@ -169,7 +192,7 @@ fn recovery_refuses_corruption_in_the_middle() {
     build(&mut disk, LogConfig::default(), &[(1, 2), (1, 2), (2, 2)]);
     let file = segment_file(DIR, 0);
     disk.files.get_mut(&file).unwrap()[90] ^= 0x10;
-    let err = Log::recover(&mut disk, DIR, LogConfig::default(), 0).unwrap_err();
+    let err = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap_err();
     assert!(err.contains("corrupted batch at byte 70"), "{err}");
 }
 
@@ -179,7 +202,7 @@ fn recovery_refuses_offsets_out_of_order_in_a_file() {
     build(&mut disk, LogConfig::default(), &[(1, 2)]);
     disk.append(&segment_file(DIR, 0), &batch(5, 1, 1).encode());
     disk.append(&segment_file(DIR, 0), &batch(6, 1, 1).encode());
-    let err = Log::recover(&mut disk, DIR, LogConfig::default(), 0).unwrap_err();
+    let err = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap_err();
     assert!(err.contains("corrupted batch at byte 70"), "{err}");
 }
 
@@ -226,8 +249,8 @@ fn recovery_reads_again_past_a_corrupted_read() {
         inner,
         bad_reads: READ_ATTEMPTS - 1,
     };
-    let back = Log::recover(&mut disk, DIR, LogConfig::default(), 0).unwrap();
+    let back = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap();
     assert_eq!(back.log.log_end_offset(), 4);
     disk.bad_reads = READ_ATTEMPTS;
-    assert!(Log::recover(&mut disk, DIR, LogConfig::default(), 0).is_err());
+    assert!(Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).is_err());
 }
