@@ -182,7 +182,6 @@ impl Replica {
         follower: BrokerId,
         req: &FetchPartition,
         now_ns: u64,
-        cfg: &ServerProperties,
     ) -> (FetchPartitionResponse, Option<IsrChange>) {
         let known = self
             .leader_state()
@@ -209,7 +208,7 @@ impl Replica {
             batches: self.log.read(req.fetch_offset, req.max_records, leader_leo),
         };
         self.update_follower_state(follower, req.fetch_offset, leader_leo, now_ns);
-        let change = self.maybe_expand_isr(follower, cfg);
+        let change = self.maybe_expand_isr(follower);
         self.maybe_increment_high_watermark();
         (resp, change)
     }
@@ -259,11 +258,7 @@ impl Replica {
         leo >= self.high_watermark && leo >= state.epoch_start_offset
     }
 
-    fn maybe_expand_isr(
-        &mut self,
-        follower: BrokerId,
-        _cfg: &ServerProperties,
-    ) -> Option<IsrChange> {
+    fn maybe_expand_isr(&mut self, follower: BrokerId) -> Option<IsrChange> {
         let state = self.leader_state()?;
         if state.isr.in_flight() || state.isr.isr().contains(&follower) {
             return None;

@@ -14,7 +14,8 @@
 //!   truncating on `divergingEpoch` (with KIP-279's iteration) and the follower HW.
 //!
 //! Bug-mode switch points (issue 9) are marked `bug-mode switch point` where the historical
-//! code path differed; none is implemented yet, so every mode behaves as the fixed code.
+//! code path differed; [`Replica::bug`] tells whether a mode is on. None is implemented yet:
+//! every mode behaves as the fixed code.
 //!
 //! May depend on: `node` (DiskIo) and the other `kafka` modules.
 
@@ -23,6 +24,7 @@ pub mod leader;
 #[cfg(test)]
 mod tests;
 
+use super::config::BugMode;
 use super::msg::{BrokerId, ErrorCode, PartitionState, TopicPartition};
 use super::partition_log::PartitionLog;
 use crate::node::DiskIo;
@@ -129,12 +131,20 @@ pub struct Replica {
     controller_epoch: u32,
     replicas: Vec<BrokerId>,
     role: Role,
+    /// The broker's `bugModes`, consulted at the switch points.
+    bug_modes: Vec<BugMode>,
 }
 
 impl Replica {
     /// A replica over `log` (new or recovered), with the high watermark read from
     /// `replication-offset-checkpoint` (bounded by the LEO), not yet told its role.
-    pub fn new(tp: TopicPartition, me: BrokerId, log: PartitionLog, hw_checkpoint: u64) -> Self {
+    pub fn new(
+        tp: TopicPartition,
+        me: BrokerId,
+        log: PartitionLog,
+        hw_checkpoint: u64,
+        bug_modes: &[BugMode],
+    ) -> Self {
         let high_watermark = hw_checkpoint.clamp(log.log_start_offset(), log.log_end_offset());
         Replica {
             tp,
@@ -146,7 +156,13 @@ impl Replica {
             controller_epoch: 0,
             replicas: Vec::new(),
             role: Role::None,
+            bug_modes: bug_modes.to_vec(),
         }
+    }
+
+    /// Whether a named historical bug is switched on for this broker.
+    pub fn bug(&self, mode: BugMode) -> bool {
+        self.bug_modes.contains(&mode)
     }
 
     pub fn high_watermark(&self) -> u64 {

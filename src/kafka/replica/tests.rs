@@ -37,7 +37,7 @@ fn replica(me: BrokerId, disk: &mut MemDisk, epochs: &[u32]) -> Replica {
         })
         .collect();
     log.append_as_follower(disk, &batches).unwrap();
-    Replica::new(tp(), me, log, 0)
+    Replica::new(tp(), me, log, 0, &[])
 }
 
 fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
@@ -69,7 +69,7 @@ fn epochs_of(r: &Replica) -> Vec<(u64, u32, u64)> {
 /// One fetch round trip from `f` to `l`.
 fn fetch_once(l: &mut Replica, f: &mut Replica, disk: &mut MemDisk, now: u64) -> FetchOutcome {
     let req = f.fetch_request(100).expect("a follower");
-    let (resp, change) = l.handle_follower_fetch(f.me, &req, now, &ServerProperties::default());
+    let (resp, change) = l.handle_follower_fetch(f.me, &req, now);
     if change.is_some() {
         l.isr_write_succeeded(l.zk_version() + 1);
     }
@@ -235,7 +235,6 @@ fn fetches_with_a_stale_or_future_leader_epoch_are_fenced() {
     let mut l = replica(L, &mut disk, &[1]);
     l.become_leader(&mut disk, &state(L, 5, &[L, F]), 0)
         .unwrap();
-    let cfg = ServerProperties::default();
     for (epoch, error) in [
         (4, ErrorCode::FencedLeaderEpoch),
         (6, ErrorCode::UnknownLeaderEpoch),
@@ -247,7 +246,7 @@ fn fetches_with_a_stale_or_future_leader_epoch_are_fenced() {
             current_leader_epoch: Some(epoch),
             max_records: 10,
         };
-        let (resp, _) = l.handle_follower_fetch(F, &req, 1, &cfg);
+        let (resp, _) = l.handle_follower_fetch(F, &req, 1);
         assert_eq!(resp.error, error);
         assert!(resp.batches.is_empty());
     }
@@ -255,7 +254,7 @@ fn fetches_with_a_stale_or_future_leader_epoch_are_fenced() {
     let mut f = replica(F, &mut disk, &[1]);
     f.become_follower(&mut disk, &state(L, 5, &[L, F])).unwrap();
     let req = f.fetch_request(10).unwrap();
-    let (resp, _) = f.handle_follower_fetch(G, &req, 1, &cfg);
+    let (resp, _) = f.handle_follower_fetch(G, &req, 1);
     assert_eq!(resp.error, ErrorCode::NotLeaderOrFollower);
     assert_eq!(
         f.handle_fetch_response(&mut disk, &req, &resp),
@@ -324,7 +323,7 @@ fn high_watermark_is_min_leo_over_the_isr_and_only_moves_forward() {
         last_fetched_epoch: Some(1),
         ..f.fetch_request(10).unwrap()
     };
-    l.handle_follower_fetch(F, &stale, 2, &cfg);
+    l.handle_follower_fetch(F, &stale, 2);
     assert_eq!(l.high_watermark(), 3);
 }
 
@@ -342,7 +341,7 @@ fn kafka_13141_a_diverging_fetch_does_not_count_as_the_followers_leo() {
     // F fetches from 5 in epoch 1: diverging. Counting 5 as its LEO would put the HW at 5
     // over records F does not have (its offsets 2-4 are epoch-1 records the leader lacks).
     let req = f.fetch_request(10).unwrap();
-    let (resp, _) = l.handle_follower_fetch(F, &req, 1, &ServerProperties::default());
+    let (resp, _) = l.handle_follower_fetch(F, &req, 1);
     assert!(resp.diverging_epoch.is_some());
     assert_eq!(l.leader_state().unwrap().followers[&F].log_end_offset, None);
     assert_eq!(l.high_watermark(), 0);
@@ -432,20 +431,19 @@ fn kafka_7128_expansion_needs_the_start_of_the_leaders_epoch_not_just_the_hw() {
         .unwrap();
     g.become_follower(&mut disk, &state(L, 2, &[L, F])).unwrap();
     assert_eq!(l.high_watermark(), 5);
-    let cfg = ServerProperties::default();
     let req = g.fetch_request(1).unwrap();
-    let (resp, change) = l.handle_follower_fetch(G, &req, 1, &cfg);
+    let (resp, change) = l.handle_follower_fetch(G, &req, 1);
     assert_eq!(change, None, "LEO 5 >= HW 5, but < epoch start 10");
     assert!(!l.follower_in_sync(G));
     g.handle_fetch_response(&mut disk, &req, &resp);
     for _ in 0..4 {
         let req = g.fetch_request(1).unwrap();
-        let (resp, change) = l.handle_follower_fetch(G, &req, 1, &cfg);
+        let (resp, change) = l.handle_follower_fetch(G, &req, 1);
         assert_eq!(change, None);
         g.handle_fetch_response(&mut disk, &req, &resp);
     }
     let req = g.fetch_request(1).unwrap();
-    let (_, change) = l.handle_follower_fetch(G, &req, 1, &cfg);
+    let (_, change) = l.handle_follower_fetch(G, &req, 1);
     let change = change.expect("G reached offset 10");
     assert_eq!(change.isr, vec![L, F, G]);
     // Pending: G counts for the HW at once, not for min.insync.replicas.
@@ -576,7 +574,7 @@ fn a_stale_fetch_response_is_ignored() {
         .unwrap();
     f.become_follower(&mut disk, &state(L, 1, &[L, F])).unwrap();
     let req = f.fetch_request(10).unwrap();
-    let (resp, _) = l.handle_follower_fetch(F, &req, 1, &ServerProperties::default());
+    let (resp, _) = l.handle_follower_fetch(F, &req, 1);
     assert!(matches!(
         f.handle_fetch_response(&mut disk, &req, &resp),
         FetchOutcome::Appended { records: 2 }
