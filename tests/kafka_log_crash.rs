@@ -126,12 +126,10 @@ fn run(seed: u64) -> u64 {
                     .map_or(0, |s| s as u64 + 1);
             }
             72..=89 => {
-                drop(io);
                 flush(&mut log, &mut disk);
                 durable = Some(snapshot(&log));
             }
             _ => {
-                drop(io);
                 let before = snapshot(&log);
                 disk.crash(&mut faults, &options);
                 crashes += 1;
