@@ -11,6 +11,9 @@
 //! Depends on: sim, node, scenario, example (and the protocol modules through each system).
 
 pub mod counter;
+pub mod liveness;
+pub mod pacing;
+pub mod record;
 pub mod zk;
 
 use std::cell::RefCell;
