@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::node::{ConnId, Context};
 
 use super::broadcast::SyncOrigin;
-use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp};
+use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
 use super::tree::Applied;
 use super::{ZabPhase, ZabServer};
 
@@ -57,6 +57,12 @@ impl ZabServer {
                 c.queue.push_back(Queued::Close { xid });
                 self.pump(ctx, conn);
             }
+            Msg::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+            } => self.set_watches(ctx, conn, relative_zxid, [data, exist, child]),
             Msg::ClientPing => {
                 let session = self.clients[&conn].session;
                 self.touch_session(ctx, session);
@@ -68,6 +74,54 @@ impl ZabServer {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// Re-registers a reconnected client's watches (DataTree.setWatches): a watch whose
+    /// node changed after `relative_zxid` (the client's last zxid) fires at once, before
+    /// any response that follows on this connection, instead of being registered.
+    fn set_watches(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        conn: ConnId,
+        relative_zxid: Zxid,
+        [data, exist, child]: [Vec<String>; 3],
+    ) {
+        let stat = |tree: &super::tree::DataTree, path: &str| match tree.read(&Op::Exists {
+            path: path.to_string(),
+            watch: false,
+        }) {
+            OpResult::Exists(stat) => stat,
+            _ => None,
+        };
+        let mut fired = Vec::new();
+        for path in data {
+            match stat(&self.tree, &path) {
+                None => fired.push((path, WatchKind::NodeDeleted)),
+                Some(s) if s.mzxid > relative_zxid => {
+                    fired.push((path, WatchKind::NodeDataChanged))
+                }
+                Some(_) => self.watches.add_data(&path, conn.0),
+            }
+        }
+        for path in exist {
+            match stat(&self.tree, &path) {
+                Some(_) => fired.push((path, WatchKind::NodeCreated)),
+                None => self.watches.add_data(&path, conn.0),
+            }
+        }
+        for path in child {
+            match stat(&self.tree, &path) {
+                None => fired.push((path, WatchKind::NodeDeleted)),
+                Some(s) if s.pzxid > relative_zxid => {
+                    fired.push((path, WatchKind::NodeChildrenChanged))
+                }
+                Some(_) => self.watches.add_child(&path, conn.0),
+            }
+        }
+        let zxid = self.last_processed;
+        for (path, kind) in fired {
+            ctx.send(conn, Msg::WatchEvent { path, kind, zxid });
         }
     }
 
