@@ -200,6 +200,11 @@ impl ZkClient {
     pub fn is_connected(&self) -> bool {
         matches!(self.link, Link::Connected { .. }) && self.session != 0
     }
+    /// The server the client is connected to, if it is.
+    pub fn server(&self) -> Option<NodeId> {
+        self.is_connected()
+            .then(|| self.cfg.servers[self.server_idx])
+    }
     /// Expired or closed: every operation fails without being sent.
     pub fn is_dead(&self) -> bool {
         self.link == Link::Dead
@@ -553,5 +558,301 @@ impl ZkClient {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Effect, IdSource, MemDisk, TimerId};
+    use crate::zab::tree::Stat;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Drives one client by hand: every effect is kept for inspection.
+    struct Bench {
+        zk: ZkClient,
+        now_ns: u64,
+        rng: ChaCha8Rng,
+        disk: MemDisk,
+        ids: IdSource,
+        effects: Vec<Effect<Msg>>,
+        /// The connection of the last connect.
+        last_conn: Option<ConnId>,
+    }
+
+    const TAG: u64 = CLIENT_TAG_BASE + 3;
+
+    impl Bench {
+        fn new() -> Self {
+            let cfg = ClientConfig {
+                servers: vec![NodeId(0), NodeId(1)],
+                session_timeout_ms: 3000,
+                request_timeout_ns: 2_000_000_000,
+                connect_timeout_ns: 1_000_000_000,
+                tick_ns: 100_000_000,
+                timer_tag: TAG,
+            };
+            Bench {
+                zk: ZkClient::new(cfg, 0),
+                now_ns: 0,
+                rng: ChaCha8Rng::seed_from_u64(1),
+                disk: MemDisk::default(),
+                ids: IdSource::new(0),
+                effects: Vec::new(),
+                last_conn: None,
+            }
+        }
+        fn with<R>(&mut self, f: impl FnOnce(&mut ZkClient, &mut Context<'_, Msg>) -> R) -> R {
+            let mut ctx = Context::new(
+                self.now_ns,
+                NodeId(9),
+                &mut self.rng,
+                &mut self.disk,
+                &mut self.ids,
+                &mut self.effects,
+            );
+            let r = f(&mut self.zk, &mut ctx);
+            for e in &self.effects {
+                if let Effect::Connect { conn, .. } = e {
+                    self.last_conn = Some(*conn);
+                }
+            }
+            r
+        }
+        fn event(&mut self, event: Event<Msg>) {
+            self.with(|zk, ctx| zk.on_event(ctx, event));
+        }
+        /// The connection of the last connect.
+        fn conn(&self) -> ConnId {
+            self.last_conn.expect("a connect")
+        }
+        fn msg(&mut self, msg: Msg) {
+            let conn = self.conn();
+            let peer = NodeId(0);
+            self.event(Event::Message { conn, peer, msg });
+        }
+        fn sent(&mut self) -> Vec<Msg> {
+            let sent = self.effects.iter().filter_map(|e| match e {
+                Effect::Send { msg, .. } => Some(msg.clone()),
+                _ => None,
+            });
+            let out = sent.collect();
+            self.effects.clear();
+            out
+        }
+        fn tick(&mut self) {
+            self.now_ns += 100_000_000;
+            let timer = TimerId(0);
+            self.event(Event::Timer { timer, tag: TAG });
+        }
+        /// Started, connected to zk0 and in session 5.
+        fn connected() -> Self {
+            let mut b = Bench::new();
+            b.event(Event::Start { restarted: false });
+            let conn = b.conn();
+            let peer = NodeId(0);
+            b.event(Event::ConnUp {
+                conn,
+                peer,
+                initiated: true,
+            });
+            b.msg(Msg::ConnectResp {
+                session: 5,
+                timeout_ms: 3000,
+            });
+            b
+        }
+    }
+
+    fn get(path: &str, watch: bool) -> Op {
+        let path = path.to_string();
+        Op::GetData { path, watch }
+    }
+
+    fn data(version: i32) -> OpResult {
+        let stat = Stat {
+            version,
+            ..Stat::default()
+        };
+        OpResult::Data { data: vec![], stat }
+    }
+
+    #[test]
+    fn last_zxid_moves_with_replies_only_not_pings_or_watch_events() {
+        // ClientCnxn returns before `lastZxid = replyHdr.getZxid()` for pings and watch
+        // notifications: only a reply to a request advances it.
+        let mut b = Bench::connected();
+        b.msg(Msg::ClientPong { zxid: 0x50 });
+        let path = "/a".to_string();
+        let kind = WatchKind::NodeDataChanged;
+        b.msg(Msg::WatchEvent {
+            path,
+            kind,
+            zxid: 0x60,
+        });
+        assert_eq!(b.zk.last_zxid_seen(), 0);
+        b.with(|zk, ctx| zk.submit(ctx, get("/a", false)));
+        b.msg(Msg::ClientResponse {
+            xid: 1,
+            zxid: 0x40,
+            result: data(0),
+        });
+        assert_eq!(b.zk.last_zxid_seen(), 0x40);
+    }
+
+    #[test]
+    fn a_watch_fires_at_most_once_and_is_re_registered_on_reconnect() {
+        let mut b = Bench::connected();
+        b.with(|zk, ctx| zk.submit(ctx, get("/w", true)));
+        let result = data(0);
+        b.msg(Msg::ClientResponse {
+            xid: 1,
+            zxid: 0x7,
+            result,
+        });
+        b.zk.drain();
+        // The connection breaks: on the next server, SetWatches precedes queued requests.
+        let conn = b.conn();
+        b.event(Event::ConnDown {
+            conn,
+            peer: NodeId(0),
+        });
+        b.with(|zk, ctx| zk.submit(ctx, get("/x", false)));
+        b.tick();
+        let conn = b.conn();
+        let peer = NodeId(1);
+        b.event(Event::ConnUp {
+            conn,
+            peer,
+            initiated: true,
+        });
+        b.sent();
+        b.msg(Msg::ConnectResp {
+            session: 5,
+            timeout_ms: 3000,
+        });
+        let sent = b.sent();
+        let set = Msg::SetWatches {
+            relative_zxid: 0x7,
+            data: vec!["/w".into()],
+            exist: vec![],
+            child: vec![],
+        };
+        assert_eq!(sent.first(), Some(&set), "{sent:?}");
+        assert!(
+            matches!(sent.get(1), Some(Msg::ClientRequest { .. })),
+            "{sent:?}"
+        );
+        // The same change reported twice (say by the old server and by SetWatches): once.
+        for _ in 0..2 {
+            let path = "/w".to_string();
+            let kind = WatchKind::NodeDataChanged;
+            b.msg(Msg::WatchEvent {
+                path,
+                kind,
+                zxid: 9,
+            });
+        }
+        let watches: Vec<ClientEvent> =
+            b.zk.drain()
+                .into_iter()
+                .filter(|e| matches!(e, ClientEvent::Watch { .. }))
+                .collect();
+        assert_eq!(watches.len(), 1, "{watches:?}");
+    }
+
+    #[test]
+    fn an_expired_session_is_a_dead_handle() {
+        let mut b = Bench::connected();
+        let conn = b.conn();
+        b.event(Event::ConnDown {
+            conn,
+            peer: NodeId(0),
+        });
+        let queued = b.with(|zk, ctx| zk.submit(ctx, get("/q", false)));
+        b.tick();
+        let conn = b.conn();
+        let peer = NodeId(1);
+        b.event(Event::ConnUp {
+            conn,
+            peer,
+            initiated: true,
+        });
+        b.msg(Msg::ConnectRefused { expired: true });
+        let later = b.with(|zk, ctx| zk.submit(ctx, get("/r", false)));
+        let events = b.zk.drain();
+        let failed: Vec<(u64, Result<OpResult, ZkError>)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Completion(c) => Some((c.op_id, c.result.clone())),
+                _ => None,
+            })
+            .collect();
+        let expired = Err(ZkError::SessionExpired);
+        assert_eq!(failed, vec![(queued, expired.clone()), (later, expired)]);
+        assert!(events.contains(&ClientEvent::State(SessionState::Expired)));
+        // Nothing reconnects: no connect effect on later ticks, and no new session.
+        b.effects.clear();
+        for _ in 0..20 {
+            b.tick();
+        }
+        let connects = b
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Connect { .. }));
+        assert_eq!(connects.count(), 0);
+        assert!(b.zk.is_dead() && b.zk.drain().is_empty());
+    }
+
+    #[test]
+    fn close_sends_close_session_and_kills_the_handle_on_its_answer() {
+        let mut b = Bench::connected();
+        b.sent();
+        b.with(|zk, ctx| zk.close(ctx));
+        assert_eq!(b.sent(), vec![Msg::CloseSessionReq { xid: 1 }]);
+        let op = b.with(|zk, ctx| zk.submit(ctx, get("/a", false)));
+        b.msg(Msg::ClientResponse {
+            xid: 1,
+            zxid: 0x9,
+            result: OpResult::Deleted,
+        });
+        let events = b.zk.drain();
+        assert!(
+            events.contains(&ClientEvent::State(SessionState::Closed)),
+            "{events:?}"
+        );
+        let closed = events.iter().any(|e| {
+            matches!(e, ClientEvent::Completion(c) if c.op_id == op
+                && c.result == Err(ZkError::Closed))
+        });
+        assert!(closed, "{events:?}");
+        assert!(b.zk.is_dead());
+    }
+
+    #[test]
+    fn a_failed_multi_reports_every_op() {
+        let mut b = Bench::connected();
+        let check = Op::Check {
+            path: "/controller_epoch".into(),
+            version: 3,
+        };
+        let op = Op::Multi(vec![check, get("/x", false)]);
+        b.with(|zk, ctx| zk.submit(ctx, op));
+        let per_op = vec![
+            Some(ErrCode::BadVersion),
+            Some(ErrCode::RuntimeInconsistency),
+        ];
+        let result = OpResult::MultiFailed(per_op.clone());
+        b.msg(Msg::ClientResponse {
+            xid: 1,
+            zxid: 0x3,
+            result,
+        });
+        let got = b.zk.drain().into_iter().find_map(|e| match e {
+            ClientEvent::Completion(c) => Some(c.result),
+            _ => None,
+        });
+        assert_eq!(got, Some(Err(ZkError::MultiFailed(per_op))));
     }
 }
