@@ -213,15 +213,15 @@ fn zk_golden_runs() {
         (
             "zk-leader-crash-mid-broadcast.json",
             1,
-            "3a7cdb6b09f75c50",
-            10779,
+            "d743c680932a852d",
+            10847,
             None,
         ),
         (
             "zk-bug-ZOOKEEPER-1675.json",
             0,
-            "2832c1639d259587",
-            17223,
+            "03470912b41bcb4a",
+            17251,
             Some("zk-sync-read"),
         ),
     ];
