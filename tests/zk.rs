@@ -213,15 +213,15 @@ fn zk_golden_runs() {
         (
             "zk-leader-crash-mid-broadcast.json",
             1,
-            "d743c680932a852d",
-            10847,
+            "eab94df23fc2bf89",
+            10735,
             None,
         ),
         (
             "zk-bug-ZOOKEEPER-1675.json",
             0,
-            "03470912b41bcb4a",
-            17251,
+            "45197cf8f9b4e8ff",
+            17267,
             Some("zk-sync-read"),
         ),
     ];

@@ -271,6 +271,17 @@ pub enum Msg {
         session: u64,
         cxid: u64,
     },
+    /// Learner -> leader: a client reconnected here with `session`; is it alive? Only the
+    /// leader expires sessions, and the learner's tree may lag (Learner.validateSession).
+    Revalidate {
+        session: u64,
+    },
+    /// Leader -> learner: the session's timeout when it is alive (and now touched), None
+    /// when it expired or is closing.
+    Revalidated {
+        session: u64,
+        timeout_ms: Option<u64>,
+    },
 
     // ---- client <-> server
     ConnectReq {

@@ -32,6 +32,8 @@ pub struct ClientConn {
     pub queue: VecDeque<Queued>,
     /// The xid of the write, sync or close in flight (requests behind it wait: FIFO).
     pub busy: Option<u64>,
+    /// A reconnect of `session` waits for the leader's word on it.
+    pub revalidating: bool,
 }
 
 impl ZabServer {
@@ -146,28 +148,20 @@ impl ZabServer {
             return self.refuse(ctx, conn, false);
         }
         if session != 0 {
-            let Some(timeout_ms) = self.tree.session_timeout_ms(session) else {
-                return self.refuse(ctx, conn, true);
-            };
-            if let Some(old) = self.session_conns.insert(session, conn) {
-                if old != conn {
-                    self.drop_client(old);
-                    self.session_conns.insert(session, conn);
-                    self.conns.remove(&old);
-                    ctx.close(old);
-                }
+            // The leader decides whether the session lives (ZooKeeperServer.reopenSession
+            // -> Learner.validateSession): not this server's tree, which may lag behind a
+            // createSession or a closeSession.
+            if self.leader_established() {
+                let timeout_ms = self.revalidate_at_leader(ctx.now(), session);
+                return self.finish_reconnect(ctx, conn, session, timeout_ms);
             }
+            let Some(f) = self.follower.as_ref() else {
+                return self.refuse(ctx, conn, false);
+            };
+            ctx.send(f.conn, Msg::Revalidate { session });
             let c = self.clients.get_mut(&conn).expect("client");
             c.session = session;
-            c.timeout_ms = timeout_ms;
-            self.touch_session(ctx, session);
-            ctx.send(
-                conn,
-                Msg::ConnectResp {
-                    session,
-                    timeout_ms,
-                },
-            );
+            c.revalidating = true;
             return;
         }
         let timeout_ms = self.cfg.negotiate_session_timeout_ms(timeout_ms);
@@ -178,6 +172,64 @@ impl ZabServer {
         c.timeout_ms = timeout_ms;
         self.session_conns.insert(session, conn);
         self.submit_write(ctx, session, 0, Forwarded::CreateSession { timeout_ms });
+    }
+
+    /// On the leader: is `session` alive? Touches it when it is (the reconnect is a sign
+    /// of life). Returns its timeout in ms.
+    pub(crate) fn revalidate_at_leader(&mut self, now_ns: u64, session: u64) -> Option<u64> {
+        let l = self.leader.as_mut()?;
+        let timeout_ns = l.sessions.timeout_ns(session)?;
+        l.sessions.touch(session, now_ns);
+        Some(timeout_ns / 1_000_000)
+    }
+
+    /// The leader's answer to a reconnect forwarded by this learner.
+    pub(crate) fn on_revalidated(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        session: u64,
+        timeout_ms: Option<u64>,
+    ) {
+        let waiting = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.revalidating && c.session == session)
+            .map(|(conn, _)| *conn);
+        if let Some(conn) = waiting {
+            self.finish_reconnect(ctx, conn, session, timeout_ms);
+        }
+    }
+
+    fn finish_reconnect(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        conn: ConnId,
+        session: u64,
+        timeout_ms: Option<u64>,
+    ) {
+        let Some(timeout_ms) = timeout_ms else {
+            return self.refuse(ctx, conn, true);
+        };
+        if let Some(old) = self.session_conns.insert(session, conn) {
+            if old != conn {
+                self.drop_client(old);
+                self.session_conns.insert(session, conn);
+                self.conns.remove(&old);
+                ctx.close(old);
+            }
+        }
+        let c = self.clients.get_mut(&conn).expect("client");
+        c.session = session;
+        c.timeout_ms = timeout_ms;
+        c.revalidating = false;
+        self.touch_session(ctx, session);
+        ctx.send(
+            conn,
+            Msg::ConnectResp {
+                session,
+                timeout_ms,
+            },
+        );
     }
 
     fn touch_session(&mut self, ctx: &mut Context<'_, Msg>, session: u64) {
@@ -213,7 +265,7 @@ impl ZabServer {
             let Some(c) = self.clients.get_mut(&conn) else {
                 return;
             };
-            if c.busy.is_some() || c.creating || c.session == 0 {
+            if c.busy.is_some() || c.creating || c.revalidating || c.session == 0 {
                 return;
             }
             let Some(item) = c.queue.pop_front() else {
