@@ -7,6 +7,7 @@
 //!
 //! Depends on: cluster, scenario, report.
 
+pub mod hunt;
 pub mod shard;
 pub mod shrink;
 

@@ -32,6 +32,8 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
+    /// The bug-finding scoreboard: every bug mode on in a random-nemesis base, N seeds each.
+    Hunt(super::hunt::HuntArgs),
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 //! Depends on: campaign, cluster, scenario, report, sim (formatting).
 
 pub mod args;
+pub mod hunt;
 pub mod progress;
 
 use std::io::Write;
@@ -48,6 +49,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Fuzz(a) => cmd_fuzz(a),
         Command::Check(a) => cmd_check(a),
         Command::Shrink(a) => cmd_shrink(a),
+        Command::Hunt(a) => hunt::cmd_hunt(a),
     }
 }
 
