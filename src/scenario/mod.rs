@@ -278,8 +278,8 @@ impl SystemSpec {
     }
 
     /// Roles that name a protocol moment ("@syncing": a learner between NEWLEADER and
-    /// UPTODATE; "@unflushed": a server with log writes not yet fsynced). Only faults that name them use them, so the
-    /// nemesis's role draw over [`SystemSpec::roles`] is unchanged.
+    /// UPTODATE; "@unflushed": a server with log writes not yet fsynced). Only faults that
+    /// name them use them, so the nemesis's role draw over [`SystemSpec::roles`] is unchanged.
     pub fn moment_roles(&self) -> &'static [&'static str] {
         match self {
             SystemSpec::Counter(_) => &[],
