@@ -12,6 +12,7 @@
 //!
 //! Depends on: cluster, scenario, report.
 
+pub mod hunt;
 pub mod shard;
 pub mod shrink;
 mod stream;

@@ -33,6 +33,8 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
+    /// The bug-finding scoreboard: every bug mode on in a random-nemesis base, N seeds each.
+    Hunt(super::hunt::HuntArgs),
     /// Combine the JSON summaries of sharded `fuzz --json` runs into one summary (and JUnit).
     Merge(MergeArgs),
 }

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod fuzz;
+pub mod hunt;
 pub mod junit;
 pub mod merge;
 pub mod progress;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Fuzz(a) => fuzz::cmd_fuzz(a),
         Command::Check(a) => cmd_check(a),
         Command::Shrink(a) => cmd_shrink(a),
+        Command::Hunt(a) => hunt::cmd_hunt(a),
         Command::Merge(a) => merge::cmd_merge(a),
     }
 }

@@ -181,6 +181,8 @@ pub fn drive<S: System>(
         queue: BTreeMap::new(),
         seq: 0,
     };
+    // Faults with a trigger window whose roles had no candidate yet, with their deadline.
+    let mut waiting: Vec<(u64, &TimedFault)> = Vec::new();
     let mut applied = Vec::new();
     let mut violations = Vec::new();
     let fault_end = scenario.duration.ns();
@@ -191,14 +193,27 @@ pub fn drive<S: System>(
     loop {
         // Move scheduled faults whose time has come into the resolved queue.
         let next_event = sim.next_time().unwrap_or(u64::MAX);
+        // A waiting fault fires after the first event that gives its roles a candidate.
+        if !waiting.is_empty() {
+            let now = sim.now();
+            waiting.retain(|(deadline, f)| {
+                now <= *deadline
+                    && !resolve_into(&system, &sim, &mut role_rng, f, &mut pending, &names)
+            });
+        }
         while let Some(f) = scheduled.next_if(|f| f.at.ns() <= next_event.min(fault_end)) {
-            resolve_into(&system, &sim, &mut role_rng, f, &mut pending, &names);
+            if !resolve_into(&system, &sim, &mut role_rng, f, &mut pending, &names) {
+                if let Some(trigger) = f.trigger {
+                    waiting.push(((f.at.ns() + trigger.within.ns()).min(fault_end), f));
+                }
+            }
         }
         let next_fault = pending.queue.keys().next().map(|k| k.0);
         if !healed && next_event.min(next_fault.unwrap_or(u64::MAX)) >= fault_end {
             sim.advance_to(fault_end.max(sim.now()));
             sim.heal_all();
             pending.queue.clear();
+            waiting.clear();
             healed = true;
             system.begin_liveness(&sim);
             continue;
@@ -348,7 +363,8 @@ where
 }
 
 /// Resolves names and roles of a scheduled fault into ids; a role with no candidate (no
-/// leader right now) makes the fault a no-op, which the timeline records.
+/// leader right now) makes the fault a no-op, which the timeline records, or, for a fault
+/// with a trigger window, leaves it waiting. Returns whether the fault was resolved.
 fn resolve_into<S: System>(
     system: &S,
     sim: &Sim<S::Node>,
@@ -356,32 +372,57 @@ fn resolve_into<S: System>(
     fault: &TimedFault,
     pending: &mut Pending,
     names: &[String],
-) {
+) -> bool {
     let targets = system.fault_targets();
+    // The multi-node shapes name distinct nodes ("@leader" and "@unflushed": two servers).
+    let distinct = matches!(
+        fault.action,
+        FaultAction::CrashSet { .. } | FaultAction::IsolateGroup { .. }
+    );
+    let mut chosen: Vec<NodeId> = Vec::new();
     let resolved = fault.action.try_map(|r| {
-        if let Some(i) = names.iter().position(|n| n == r) {
-            return Ok(NodeId(i as u32));
-        }
-        let candidates = if r == "@any" {
-            targets.clone()
+        let id = if let Some(i) = names.iter().position(|n| n == r) {
+            NodeId(i as u32)
         } else {
-            system.resolve_role(r, sim)
-        };
-        candidates.choose(role_rng).copied().ok_or(())
-    });
-    if let Ok(action) = resolved {
-        let action = match action {
-            FaultAction::Isolate { node, heal_after } => {
-                let rest: Vec<NodeId> = targets.iter().copied().filter(|t| *t != node).collect();
-                FaultAction::Partition {
-                    groups: vec![vec![node], rest],
-                    heal_after,
-                }
+            let mut candidates = if r == "@any" {
+                targets.clone()
+            } else {
+                system.resolve_role(r, sim)
+            };
+            if distinct {
+                candidates.retain(|c| !chosen.contains(c));
             }
-            other => other,
+            *candidates.choose(role_rng).ok_or(())?
         };
-        pending.push(fault.at.ns().max(sim.now()), action);
-    }
+        chosen.push(id);
+        Ok::<NodeId, ()>(id)
+    });
+    let Ok(action) = resolved else {
+        return false;
+    };
+    let action = match action {
+        FaultAction::Isolate { node, heal_after } => {
+            let rest: Vec<NodeId> = targets.iter().copied().filter(|t| *t != node).collect();
+            FaultAction::Partition {
+                groups: vec![vec![node], rest],
+                heal_after,
+            }
+        }
+        FaultAction::IsolateGroup { nodes, heal_after } => {
+            let rest: Vec<NodeId> = (0..names.len() as u32)
+                .map(NodeId)
+                .filter(|t| !nodes.contains(t))
+                .collect();
+            FaultAction::Partition {
+                groups: vec![nodes, rest],
+                heal_after,
+            }
+        }
+        other => other,
+    };
+    let delay = fault.trigger.map_or(0, |t| t.delay.ns());
+    pending.push(fault.at.ns().max(sim.now()) + delay, action);
+    true
 }
 
 fn apply<N>(
@@ -401,6 +442,14 @@ fn apply<N>(
             node,
             restart_after: Some(after),
         } => pending.push(now + after.ns(), FaultAction::Restart { node: *node }),
+        FaultAction::CrashSet {
+            nodes,
+            restart_after: Some(after),
+        } => {
+            for node in nodes {
+                pending.push(now + after.ns(), FaultAction::Restart { node: *node });
+            }
+        }
         FaultAction::Partition {
             heal_after: Some(after),
             ..

@@ -23,7 +23,7 @@ use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
 use crate::zab::config::ZabConfig;
 
-pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault};
+pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault, Trigger};
 
 /// The version of the scenario format this build reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -234,6 +234,60 @@ impl SystemSpec {
         }
     }
 
+    /// The system kind, as scenarios spell it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            SystemSpec::Counter(_) => "counter",
+            SystemSpec::Zookeeper(_) => "zookeeper",
+        }
+    }
+
+    /// Every bug mode this system knows, by the name scenarios use ("ZOOKEEPER-1675").
+    pub fn bug_mode_names(&self) -> Vec<String> {
+        match self {
+            SystemSpec::Counter(_) => [CounterBug::GossipBeforeFsync, CounterBug::MergeOverwrites]
+                .iter()
+                .filter_map(|b| serde_json::to_value(b).ok()?.as_str().map(str::to_string))
+                .collect(),
+            SystemSpec::Zookeeper(_) => crate::zab::config::BugMode::ALL
+                .iter()
+                .map(|m| m.jira().to_string())
+                .collect(),
+        }
+    }
+
+    /// Whether any bug mode is switched on.
+    pub fn bug_modes_on(&self) -> bool {
+        match self {
+            SystemSpec::Counter(c) => !c.bug_modes.is_empty(),
+            SystemSpec::Zookeeper(z) => !z.zoo_cfg.bug_modes.is_empty(),
+        }
+    }
+
+    /// A copy with exactly the named bug mode switched on; None if the system has no such
+    /// mode.
+    pub fn with_only_bug_mode(&self, name: &str) -> Option<SystemSpec> {
+        let quoted = serde_json::Value::String(name.to_string());
+        let mut copy = self.clone();
+        match &mut copy {
+            SystemSpec::Counter(c) => c.bug_modes = vec![serde_json::from_value(quoted).ok()?],
+            SystemSpec::Zookeeper(z) => {
+                z.zoo_cfg.bug_modes = vec![serde_json::from_value(quoted).ok()?]
+            }
+        }
+        Some(copy)
+    }
+
+    /// Roles that name a protocol moment ("@syncing": a learner between NEWLEADER and
+    /// UPTODATE; "@unflushed": a server with log writes not yet fsynced). Only faults that
+    /// name them use them, so the nemesis's role draw over [`SystemSpec::roles`] is unchanged.
+    pub fn moment_roles(&self) -> &'static [&'static str] {
+        match self {
+            SystemSpec::Counter(_) => &[],
+            SystemSpec::Zookeeper(_) => &["@syncing", "@unflushed"],
+        }
+    }
+
     /// Names of the invariants and checkers a run of this system can report.
     pub fn invariant_names(&self) -> Vec<&'static str> {
         let mut names = vec!["liveness", "panic", "event-budget"];
@@ -369,5 +423,9 @@ impl Scenario {
 
 /// Helper for explicit faults in tests and generated schedules.
 pub fn fault(at: Dur, action: FaultAction<String>) -> TimedFault {
-    TimedFault { at, action }
+    TimedFault {
+        at,
+        action,
+        trigger: None,
+    }
 }

@@ -27,6 +27,21 @@ use crate::sim::time::Dur;
 pub struct TimedFault {
     pub at: Dur,
     pub action: FaultAction<String>,
+    /// When set, the action waits for its protocol moment (see [`Trigger`]); without it a
+    /// role with no candidate at `at` makes the action a no-op.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+}
+
+/// A protocol-moment trigger: the action's roles are resolved at the first event in
+/// `at ..= at + within` after which every role it names has a candidate ("@syncing": a
+/// server in the middle of its synchronisation), and the action fires `delay` later on the
+/// nodes chosen then. If no such event comes in the window, the action is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    pub within: Dur,
+    pub delay: Dur,
 }
 
 /// Kinds of fault the nemesis can draw.
@@ -42,6 +57,15 @@ pub enum NemesisKind {
     Reset,
     FsyncSpike,
     ReadCorruption,
+    /// Crash a server in the middle of its synchronisation (between NEWLEADER and UPTODATE).
+    CrashSyncing,
+    /// Crash the leader and a synchronising follower at the same instant.
+    CrashLeaderAndSyncing,
+    /// Crash the leader and a server whose log has unsynced writes at the same instant.
+    CrashLeaderAndUnflushed,
+    /// Cut the leader, with the largest minority of followers and some clients, off from
+    /// the rest of the world (the majority and the other clients).
+    IsolateLeaderWithClients,
 }
 
 impl NemesisKind {
@@ -56,6 +80,21 @@ impl NemesisKind {
         NemesisKind::FsyncSpike,
         NemesisKind::ReadCorruption,
     ];
+
+    /// The fault shapes aimed at roles and protocol moments. Opt-in: they are never part of
+    /// an empty `kinds` (which means [`NemesisKind::ALL`]), so that the schedules existing
+    /// scenarios draw do not change.
+    pub const TARGETED: [NemesisKind; 4] = [
+        NemesisKind::CrashSyncing,
+        NemesisKind::CrashLeaderAndSyncing,
+        NemesisKind::CrashLeaderAndUnflushed,
+        NemesisKind::IsolateLeaderWithClients,
+    ];
+
+    /// Kinds that aim at ZooKeeper roles ("@leader", "@syncing"), for validation.
+    pub fn needs_zookeeper(self) -> bool {
+        NemesisKind::TARGETED.contains(&self)
+    }
 }
 
 /// The random nemesis of a scenario.
@@ -175,6 +214,7 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
         out.push(TimedFault {
             at: Dur(0),
             action: FaultAction::ReadCorruption { ratio },
+            trigger: None,
         });
     }
     let active: Vec<NemesisKind> = n
@@ -240,10 +280,98 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 duration: Dur(hold),
             },
             NemesisKind::ReadCorruption => unreachable!("drawn once at the start"),
+            targeted => {
+                // A targeted shape waits up to one mean interval for its protocol moment;
+                // the bookkeeping assumes it fired as late as that.
+                let within = n.interval_mean.ns();
+                let busy_until = t + within + hold;
+                let action = if targeted == NemesisKind::IsolateLeaderWithClients {
+                    if t < partition_until || targets.len() < 2 {
+                        continue;
+                    }
+                    partition_until = busy_until + 1;
+                    leader_minority(scenario, rng, Dur(hold))
+                } else {
+                    // The targeted crashes may take down a majority together (they are meant
+                    // to); they only keep the random crashes within `max_crashed`.
+                    let (action, count) = targeted_crash(targeted, Dur(hold));
+                    crashed_until.extend(std::iter::repeat_n(busy_until, count));
+                    action
+                };
+                // Fire a little after the moment (up to a few fsyncs and round trips), so that
+                // the messages of that moment are delivered and its writes are in flight.
+                let reach = 2 * scenario.disk.fsync_latency_mean.ns()
+                    + 4 * scenario.network.delay_mean.ns();
+                let delay = rng.gen_range(0..=reach) / 1_000 * 1_000;
+                out.push(TimedFault {
+                    at: Dur(t),
+                    action,
+                    trigger: Some(Trigger {
+                        within: Dur(within),
+                        delay: Dur(delay),
+                    }),
+                });
+                continue;
+            }
         };
-        out.push(TimedFault { at: Dur(t), action });
+        out.push(TimedFault {
+            at: Dur(t),
+            action,
+            trigger: None,
+        });
     }
     out
+}
+
+/// The crash shapes aimed at protocol moments, and how many servers each takes down.
+fn targeted_crash(kind: NemesisKind, hold: Dur) -> (FaultAction<String>, usize) {
+    let restart_after = Some(hold);
+    let set = |second: &str| FaultAction::CrashSet {
+        nodes: vec!["@leader".to_string(), second.to_string()],
+        restart_after,
+    };
+    match kind {
+        NemesisKind::CrashSyncing => (
+            FaultAction::Crash {
+                node: "@syncing".to_string(),
+                restart_after,
+            },
+            1,
+        ),
+        NemesisKind::CrashLeaderAndSyncing => (set("@syncing"), 2),
+        _ => (set("@unflushed"), 2),
+    }
+}
+
+/// The leader with the largest minority of followers and a random non-empty subset of the
+/// clients on its side (on a 3-server ensemble, the leader alone with its clients).
+fn leader_minority(scenario: &Scenario, rng: &mut ChaCha8Rng, hold: Dur) -> FaultAction<String> {
+    let servers = scenario.system.fault_target_names();
+    let mut nodes = vec!["@leader".to_string()];
+    let minority = servers.len().saturating_sub(1) / 2;
+    nodes.extend(std::iter::repeat_n(
+        "@follower".to_string(),
+        minority.saturating_sub(1),
+    ));
+    let clients: Vec<String> = scenario
+        .system
+        .node_names()
+        .into_iter()
+        .filter(|n| !servers.contains(n))
+        .collect();
+    let mut side: Vec<String> = clients
+        .iter()
+        .filter(|_| Ratio::new(1, 2).chance(rng))
+        .cloned()
+        .collect();
+    if side.is_empty() && !clients.is_empty() {
+        side.push(clients.choose(rng).expect("clients").clone());
+    }
+    nodes.extend(side);
+    FaultAction::IsolateGroup {
+        nodes,
+        heal_after: Some(hold),
+    }
 }
 
 fn partition_action(

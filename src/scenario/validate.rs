@@ -68,6 +68,13 @@ pub fn validate(s: &Scenario) -> Result<(), Problem> {
                 ),
             );
         }
+        let zookeeper = matches!(s.system, SystemSpec::Zookeeper(_));
+        if let Some(k) = n.kinds.iter().find(|k| k.needs_zookeeper() && !zookeeper) {
+            return fail(
+                "nemesis.kinds",
+                format!("{k:?} aims at ZooKeeper roles; this system is not a ZooKeeper one"),
+            );
+        }
         let targets = s.system.fault_target_names().len() as u32;
         if let Some(max) = n.max_crashed {
             if max == 0 || max > targets {
@@ -203,12 +210,19 @@ fn validate_action(
     path: &str,
 ) -> Result<(), Problem> {
     let names = system.fault_target_names();
-    let roles = system.roles();
+    let roles: Vec<&str> = system
+        .roles()
+        .iter()
+        .chain(system.moment_roles())
+        .copied()
+        .collect();
     // A partition may also place clients (by name) on a side; other faults target servers.
     let all_names = system.node_names();
     let partition = matches!(
         a,
-        FaultAction::Partition { .. } | FaultAction::OneWay { .. }
+        FaultAction::Partition { .. }
+            | FaultAction::OneWay { .. }
+            | FaultAction::IsolateGroup { .. }
     );
     for r in a.node_refs() {
         let known = names.contains(r) || (partition && all_names.contains(r));
@@ -238,6 +252,11 @@ fn validate_action(
             if all.len() != len {
                 return fail(format!("{path}.groups"), "a node appears in two groups");
             }
+        }
+        FaultAction::CrashSet { nodes, .. } | FaultAction::IsolateGroup { nodes, .. }
+            if nodes.is_empty() =>
+        {
+            return fail(format!("{path}.nodes"), "needs at least one node");
         }
         FaultAction::OneWay { from, to, .. }
             if (from.is_empty() || to.is_empty() || from.iter().any(|f| to.contains(f))) =>

@@ -31,9 +31,25 @@ pub enum FaultAction<R> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heal_after: Option<Dur>,
     },
+    /// Power loss of several nodes at the same instant (a leader and a follower together,
+    /// say); roles among `nodes` resolve to distinct nodes where they can.
+    CrashSet {
+        nodes: Vec<R>,
+        /// Restart each of them this long after the crash.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Dur>,
+    },
     /// Cut one node off from every other fault target.
     Isolate {
         node: R,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heal_after: Option<Dur>,
+    },
+    /// Cut `nodes` (servers, roles and clients) off from every other node of the world,
+    /// clients included: a minority that keeps its own clients. Roles resolve to distinct
+    /// nodes where they can.
+    IsolateGroup {
+        nodes: Vec<R>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heal_after: Option<Dur>,
     },
@@ -81,6 +97,13 @@ impl<R> FaultAction<R> {
                 node: f(node)?,
                 restart_after: *restart_after,
             },
+            FaultAction::CrashSet {
+                nodes,
+                restart_after,
+            } => FaultAction::CrashSet {
+                nodes: all(nodes)?,
+                restart_after: *restart_after,
+            },
             FaultAction::Restart { node } => FaultAction::Restart { node: f(node)? },
             FaultAction::Partition { groups, heal_after } => FaultAction::Partition {
                 groups: groups.iter().map(&mut all).collect::<Result<_, E>>()?,
@@ -88,6 +111,10 @@ impl<R> FaultAction<R> {
             },
             FaultAction::Isolate { node, heal_after } => FaultAction::Isolate {
                 node: f(node)?,
+                heal_after: *heal_after,
+            },
+            FaultAction::IsolateGroup { nodes, heal_after } => FaultAction::IsolateGroup {
+                nodes: all(nodes)?,
                 heal_after: *heal_after,
             },
             FaultAction::OneWay {
@@ -140,6 +167,9 @@ impl<R> FaultAction<R> {
             | FaultAction::Reset { node }
             | FaultAction::FsyncSpike { node, .. } => vec![node],
             FaultAction::Partition { groups, .. } => groups.iter().flatten().collect(),
+            FaultAction::CrashSet { nodes, .. } | FaultAction::IsolateGroup { nodes, .. } => {
+                nodes.iter().collect()
+            }
             FaultAction::OneWay { from, to, .. } => from.iter().chain(to.iter()).collect(),
             FaultAction::Heal
             | FaultAction::DelaySpike { .. }
@@ -151,9 +181,11 @@ impl<R> FaultAction<R> {
     pub fn kind(&self) -> &'static str {
         match self {
             FaultAction::Crash { .. } => "crash",
+            FaultAction::CrashSet { .. } => "crash_set",
             FaultAction::Restart { .. } => "restart",
             FaultAction::Partition { .. } => "partition",
             FaultAction::Isolate { .. } => "isolate",
+            FaultAction::IsolateGroup { .. } => "isolate_group",
             FaultAction::OneWay { .. } => "one_way",
             FaultAction::Heal => "heal",
             FaultAction::Clog { .. } => "clog",

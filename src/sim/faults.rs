@@ -22,9 +22,12 @@ where
         self.note("fault", detail);
         match action {
             FaultAction::Crash { node, .. } => self.crash(*node),
+            FaultAction::CrashSet { nodes, .. } => nodes.iter().for_each(|n| self.crash(*n)),
             FaultAction::Restart { node } => self.restart(*node),
             FaultAction::Partition { groups, .. } => self.partition(groups),
-            FaultAction::Isolate { .. } => unreachable!("the cluster expands isolate"),
+            FaultAction::Isolate { .. } | FaultAction::IsolateGroup { .. } => {
+                unreachable!("the cluster expands isolate")
+            }
             FaultAction::OneWay { from, to, .. } => self.one_way(from, to),
             FaultAction::Heal => self.heal(),
             FaultAction::Clog {

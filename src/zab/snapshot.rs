@@ -48,6 +48,23 @@ impl ZabServer {
             .and_then(|l| l.zab_epoch)
     }
 
+    /// A learner between NEWLEADER and UPTODATE: it is persisting (or has acknowledged) the
+    /// synchronised history, the moment a crash tests the sync's durability (cheap).
+    pub fn mid_sync(&self) -> bool {
+        self.state == PeerState::Following
+            && self.follower.as_ref().is_some_and(|f| {
+                !matches!(
+                    f.stage,
+                    super::sync::NewLeaderStage::NotYet | super::sync::NewLeaderStage::Done
+                )
+            })
+    }
+
+    /// Log writes not yet durable (an fsync pending): what a power loss now would lose.
+    pub fn log_unflushed(&self) -> bool {
+        self.storage.last_zxid() > self.log_durable_zxid
+    }
+
     /// Cheap by design (no allocation): the invariants call it after every event.
     pub fn view(&self) -> ServerView {
         let established_epoch = self.established_epoch();

@@ -26,10 +26,14 @@ pub enum FaultKnob {
 /// has no hold: it lasts until the heal).
 pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> {
     match (action, knob) {
-        (FaultAction::Crash { restart_after, .. }, FaultKnob::Hold) => *restart_after,
+        (
+            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultKnob::Hold,
+        ) => *restart_after,
         (
             FaultAction::Partition { heal_after, .. }
             | FaultAction::Isolate { heal_after, .. }
+            | FaultAction::IsolateGroup { heal_after, .. }
             | FaultAction::OneWay { heal_after, .. },
             FaultKnob::Hold,
         ) => *heal_after,
@@ -51,12 +55,16 @@ pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> 
 /// Sets the knob in `action`; no effect if the action has no such knob.
 pub fn set_fault_knob(action: &mut FaultAction<String>, knob: FaultKnob, value: Dur) {
     match (action, knob) {
-        (FaultAction::Crash { restart_after, .. }, FaultKnob::Hold) if restart_after.is_some() => {
+        (
+            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultKnob::Hold,
+        ) if restart_after.is_some() => {
             *restart_after = Some(value);
         }
         (
             FaultAction::Partition { heal_after, .. }
             | FaultAction::Isolate { heal_after, .. }
+            | FaultAction::IsolateGroup { heal_after, .. }
             | FaultAction::OneWay { heal_after, .. },
             FaultKnob::Hold,
         ) if heal_after.is_some() => *heal_after = Some(value),

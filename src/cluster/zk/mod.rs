@@ -171,6 +171,8 @@ impl System for ZkSystem {
                 match role {
                     "@leader" => v.established_epoch.is_some(),
                     "@follower" => v.state == PeerState::Following,
+                    "@syncing" => s.mid_sync(),
+                    "@unflushed" => s.log_unflushed(),
                     _ => false,
                 }
             })

@@ -1,0 +1,231 @@
+//! The hunt: the fault shapes aimed at roles and protocol moments (opt-in, explicit in the
+//! schedule, waiting for their moment, on distinct nodes), and the `faultline hunt`
+//! scoreboard with its expectations check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use faultline::campaign;
+use faultline::scenario::{NemesisKind, Scenario, Schedule};
+use faultline::sim::fault::FaultAction;
+
+fn scenario_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+fn load(name: &str) -> Scenario {
+    Scenario::load(&scenario_path(name)).expect("scenario loads")
+}
+
+fn hunt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("hunt")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("binary runs")
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("faultline-hunt-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).expect("temp file");
+    path
+}
+
+/// The hunt base with only `kinds` in its nemesis, swarm off.
+fn hunt_base_with(kinds: &[NemesisKind]) -> Scenario {
+    let mut s = load("zk-nemesis-hunt.json");
+    let n = s.nemesis.as_mut().expect("nemesis");
+    n.kinds = kinds.to_vec();
+    n.swarm = false;
+    s
+}
+
+#[test]
+fn targeted_shapes_are_opt_in_and_never_drawn_for_an_empty_kind_list() {
+    for k in NemesisKind::TARGETED {
+        assert!(!NemesisKind::ALL.contains(&k), "{k:?} is in ALL");
+    }
+    let s = load("zk-nemesis.json");
+    for seed in 0..200 {
+        let schedule = Schedule::generate(&s, seed);
+        assert!(schedule.faults.iter().all(|f| f.trigger.is_none()));
+        let kinds = &schedule.nemesis.as_ref().expect("nemesis").kinds;
+        assert!(kinds.iter().all(|k| !k.needs_zookeeper()), "seed {seed}");
+    }
+}
+
+#[test]
+fn targeted_shapes_are_explicit_triggered_and_deterministic() {
+    let s = hunt_base_with(&NemesisKind::TARGETED);
+    let a = Schedule::generate(&s, 5);
+    assert_eq!(a, Schedule::generate(&s, 5));
+    assert!(!a.faults.is_empty());
+    for f in &a.faults {
+        let trigger = f
+            .trigger
+            .expect("every targeted fault waits for its moment");
+        assert_eq!(trigger.within, s.nemesis.as_ref().unwrap().interval_mean);
+        match &f.action {
+            FaultAction::Crash { node, .. } => assert_eq!(node, "@syncing"),
+            FaultAction::CrashSet { nodes, .. } => {
+                assert_eq!(nodes[0], "@leader");
+                assert!(nodes[1] == "@syncing" || nodes[1] == "@unflushed");
+            }
+            FaultAction::IsolateGroup { nodes, .. } => {
+                assert_eq!(nodes[0], "@leader");
+                assert!(nodes[1..].iter().all(|n| n.starts_with('c')), "{nodes:?}");
+                assert!(nodes.len() >= 2, "the leader keeps at least one client");
+            }
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_crash_of_the_leader_and_a_syncing_follower_waits_for_the_sync_and_hits_two_servers() {
+    let s = hunt_base_with(&[NemesisKind::CrashLeaderAndSyncing]);
+    let (mut fired, mut waited) = (0, 0);
+    for seed in 0..6 {
+        let run = campaign::run_seed(&s, seed, None);
+        let scheduled: Vec<u64> = run.schedule.faults.iter().map(|f| f.at.ns()).collect();
+        for a in &run.outcome.applied {
+            if let FaultAction::CrashSet { nodes, .. } = &a.action {
+                fired += 1;
+                assert_eq!(nodes.len(), 2);
+                assert_ne!(nodes[0], nodes[1], "seed {seed}: one server twice");
+                // It fired at its moment: later than the latest scheduled time before it.
+                let at = scheduled.iter().filter(|t| **t <= a.at_ns).max().copied();
+                waited += (at.is_some_and(|t| a.at_ns > t)) as u32;
+            }
+        }
+    }
+    assert!(fired > 0, "no crash set ever found its moment");
+    assert!(
+        waited > 0,
+        "every crash set fired at its scheduled time: no trigger"
+    );
+}
+
+#[test]
+fn a_triggered_fault_whose_moment_never_comes_is_skipped() {
+    // "@syncing" never resolves in a run where nothing ever fails: the fault is skipped.
+    let mut s = load("zk-basic.json");
+    s.nemesis = None;
+    s.faults = vec![faultline::scenario::TimedFault {
+        at: faultline::sim::time::Dur::from_s(3),
+        action: FaultAction::Crash {
+            node: "@syncing".into(),
+            restart_after: None,
+        },
+        trigger: Some(faultline::scenario::Trigger {
+            within: faultline::sim::time::Dur::from_ms(500),
+            delay: faultline::sim::time::Dur(0),
+        }),
+    }];
+    let run = campaign::run_seed(&s, 1, None);
+    assert!(run.outcome.applied.is_empty(), "{:?}", run.outcome.applied);
+    assert!(run.outcome.violations.is_empty());
+}
+
+#[test]
+fn targeted_kinds_on_a_counter_are_bad_input() {
+    let text = r#"{"version": 1, "name": "c", "system": {"kind": "counter", "nodes": 3},
+        "nemesis": {"kinds": ["crash_syncing"], "interval_mean": "1s", "hold_min": "1s",
+        "hold_max": "1s"}, "duration": "5s"}"#;
+    let path = temp_file("counter-targeted.json", text);
+    let err = Scenario::load(&path).expect_err("rejected").to_string();
+    assert!(err.contains("nemesis.kinds"), "{err}");
+}
+
+#[test]
+fn hunt_prints_a_json_line_per_mode_and_a_table() {
+    let out = hunt(&[
+        "--base",
+        "scenarios/counter-basic.json",
+        "--seeds",
+        "20",
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let modes: Vec<&str> = lines.iter().map(|l| l["mode"].as_str().unwrap()).collect();
+    assert_eq!(modes, ["gossip-before-fsync", "merge-overwrites"]);
+    for l in &lines {
+        assert_eq!(l["seeds_run"], 20);
+        assert_eq!(l["system"], "counter");
+        let failing = l["seeds_failing"].as_u64().unwrap();
+        assert_eq!(l["first_failing_seed"].is_null(), failing == 0);
+    }
+    assert!(text.contains("| mode | system | seeds run |"), "{text}");
+}
+
+#[test]
+fn hunt_expectations_fail_when_an_expected_mode_is_not_found() {
+    let expect = temp_file(
+        "expect.json",
+        r#"{"seeds": 10, "found": {"merge-overwrites": 0, "gossip-before-fsync": 0}}"#,
+    );
+    let e = expect.to_str().unwrap();
+    let base = [
+        "--base",
+        "scenarios/counter-basic.json",
+        "--seeds",
+        "10",
+        "--json",
+    ];
+    let all = hunt(&[&base[..], &["--expect", e]].concat());
+    assert_eq!(all.status.code(), Some(0), "{all:?}");
+    // Only one mode run: the other expected one is a regression (exit 1, named).
+    let one = hunt(&[&base[..], &["--expect", e, "--mode", "merge-overwrites"]].concat());
+    assert_eq!(one.status.code(), Some(1), "{one:?}");
+    assert!(String::from_utf8_lossy(&one.stderr).contains("gossip-before-fsync"));
+    // Fewer seeds than the expectations were measured with: bad input.
+    let few = hunt(&[
+        "--base",
+        "scenarios/counter-basic.json",
+        "--seeds",
+        "5",
+        "--expect",
+        e,
+    ]);
+    assert_eq!(few.status.code(), Some(2), "{few:?}");
+}
+
+#[test]
+fn hunt_rejects_a_base_with_explicit_faults() {
+    let out = hunt(&[
+        "--base",
+        "scenarios/zk-bug-ZOOKEEPER-1675.json",
+        "--seeds",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no explicit faults"));
+}
+
+#[test]
+fn hunt_figures_do_not_depend_on_threads_and_stop_after_cuts_a_prefix() {
+    let s = load("counter-basic.json");
+    let case = faultline::campaign::hunt::mode_cases(&s).remove(1);
+    let one = campaign::hunt::score(&case, 40, 1, 2);
+    let two = campaign::hunt::score(&case, 40, 2, 2);
+    assert_eq!(
+        (one.seeds_run, one.seeds_failing),
+        (two.seeds_run, two.seeds_failing)
+    );
+    assert_eq!(one.invariants, two.invariants);
+    assert_eq!(one.first_failing_seed, two.first_failing_seed);
+    // Stopped at the second failing seed: the figures are those of that prefix.
+    assert_eq!(one.seeds_failing, 2);
+    assert!(one.seeds_run < 40, "{one:?}");
+    assert_eq!(one.median_seeds_to_detection, two.median_seeds_to_detection);
+}
