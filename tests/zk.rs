@@ -174,13 +174,13 @@ fn zk_regressions_stay_fixed() {
 #[test]
 fn zk_finding_snapshot_of_an_unestablished_epoch_blocks_a_later_trunc() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios/findings/zk-nemesis-heavy-seed72367.json");
+        .join("scenarios/findings/zk-1549-snapshot-of-an-unestablished-epoch.json");
     let s = Scenario::load(&path).expect("finding scenario loads");
     let o = run(&s, s.seed);
     let v = violations(&o);
     assert!(
         v.iter()
-            .any(|m| m.starts_with("liveness:") && m.contains("zk4 is down")),
+            .any(|m| m.starts_with("liveness:") && m.contains("zk2 is down")),
         "{v:?}"
     );
 }
