@@ -211,6 +211,7 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
     let options = RunOptions {
         timeline_capture: 0,
         record_checksums: true,
+        capture: false,
     };
     let first = cluster::run(scenario, seed, &schedule, &options);
     let second = cluster::run(scenario, seed, &schedule, &options);

@@ -32,6 +32,7 @@ use std::rc::Rc;
 
 use rand::Rng;
 
+use super::capture::{self, call_key, ClientOp, Mark, Role, Witness};
 use super::{FailureKind, System, Violation};
 use crate::check::history::{Call, History, Outcome as HOutcome, Ret, ZkError};
 use crate::check::zk_order::{check_zookeeper, ZkOptions};
@@ -261,6 +262,8 @@ pub struct ZkSystem {
     satisfied: Vec<bool>,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
+    /// The witness of a failed history check, for the report.
+    witness: Option<Witness>,
 }
 
 impl ZkSystem {
@@ -277,6 +280,7 @@ impl ZkSystem {
             outcomes: [0; 3],
             satisfied: vec![false; spec.clients as usize],
             history_unknown: false,
+            witness: None,
         }
     }
 
@@ -746,11 +750,52 @@ impl System for ZkSystem {
         for (id, h) in &histories {
             out.extend(check_client_history(sim, *id, h, &self.mon.committed));
         }
-        out.extend(check_sync_reads(sim, &histories));
+        if out.is_empty() {
+            if let Some(stale) = check_sync_reads(&histories) {
+                out.push(violation(
+                    sim,
+                    "zk-sync-read",
+                    stale.client,
+                    stale.message(),
+                ));
+                let history = self.history_of(&histories);
+                self.witness = Some(stale.witness(&history, self.spec.servers));
+            }
+        }
         if out.is_empty() {
             out.extend(self.check_history(sim, &histories));
         }
         out
+    }
+
+    fn role(&self, sim: &Sim<ZkNode>, node: NodeId) -> Option<Role> {
+        let v = server(sim, node)?.view();
+        let name = match v.state {
+            PeerState::Looking => "LOOKING",
+            PeerState::Following => "FOLLOWING",
+            PeerState::Leading => "LEADING",
+        };
+        Some(Role {
+            name: name.to_string(),
+            epoch: v.current_epoch as u64,
+        })
+    }
+
+    fn client_ops(&self, sim: &Sim<ZkNode>) -> Vec<ClientOp> {
+        let histories: Vec<(NodeId, &[Record])> = self
+            .client_ids()
+            .filter_map(|id| {
+                sim.node(id)
+                    .and_then(ZkNode::client)
+                    .map(|c| (id, &c.zk.history[..]))
+            })
+            .collect();
+        let servers = self.spec.servers;
+        capture::client_ops(&self.history_of(&histories), &|p| p as u32 + servers)
+    }
+
+    fn witness(&self) -> Option<Witness> {
+        self.witness.clone()
     }
 
     fn summary(&self) -> serde_json::Value {
@@ -765,19 +810,48 @@ impl System for ZkSystem {
     }
 }
 
+/// The witness of a `check::zk_order` violation: the culprit, the operations that show it
+/// and the longest prefix the search ordered.
+fn checker_witness(v: &crate::check::Violation, history: &History, servers: u32) -> Witness {
+    let mut marks: Vec<(usize, Mark)> = v
+        .linearized
+        .iter()
+        .map(|i| (*i, Mark::Linearized))
+        .collect();
+    marks.extend(v.ops.iter().map(|i| (*i, Mark::Evidence)));
+    marks.extend(v.op.map(|i| (i, Mark::Culprit)));
+    let key = v
+        .key
+        .clone()
+        .or_else(|| {
+            v.op.and_then(|i| history.ops.get(i))
+                .map(|o| call_key(&o.call).to_string())
+        })
+        .unwrap_or_default();
+    let explanation = format!("{}: {}", v.kind, v.message);
+    capture::witness("zk-history", explanation, history, &key, &marks, &|p| {
+        p as u32 + servers
+    })
+}
+
 impl ZkSystem {
+    /// The clients' records as one `check::History` (process = client index).
+    fn history_of(&self, histories: &[(NodeId, &[Record])]) -> History {
+        let servers = self.spec.servers;
+        let procs: Vec<(u64, &[Record])> = histories
+            .iter()
+            .map(|(id, h)| ((id.0 - servers) as u64, *h))
+            .collect();
+        to_check_history(&procs)
+    }
+
     /// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded history.
     fn check_history(
         &mut self,
         sim: &Sim<ZkNode>,
         histories: &[(NodeId, &[Record])],
     ) -> Vec<Violation> {
-        let servers = self.spec.servers;
-        let procs: Vec<(u64, &[Record])> = histories
-            .iter()
-            .map(|(id, h)| ((id.0 - servers) as u64, *h))
-            .collect();
-        let history = to_check_history(&procs);
+        let history = self.history_of(histories);
         let options = ZkOptions {
             strict: true,
             ..ZkOptions::default()
@@ -792,6 +866,7 @@ impl ZkSystem {
                     .map(|i| history.ops[*i].summary())
                     .collect();
                 let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
+                self.witness = Some(checker_witness(first, &history, self.spec.servers));
                 vec![Violation {
                     kind: FailureKind::Safety,
                     invariant: "zk-history".into(),
@@ -1073,9 +1148,18 @@ fn check_client_history(
     out
 }
 
+/// A sync+read that missed a write completed before the sync was invoked.
+struct StaleRead {
+    client: NodeId,
+    sync_t0: u64,
+    path: String,
+    read_zxid: Zxid,
+    write_zxid: Zxid,
+}
+
 /// A sync then a read of one client: the read must see every write that completed (ok)
 /// before the sync was invoked, anywhere.
-fn check_sync_reads(sim: &Sim<ZkNode>, histories: &[(NodeId, &[Record])]) -> Vec<Violation> {
+fn check_sync_reads(histories: &[(NodeId, &[Record])]) -> Option<StaleRead> {
     let mut writes: Vec<(u64, Zxid)> = Vec::new();
     for (_, h) in histories {
         for (_, op, t1, outcome, zxid) in spans(h) {
@@ -1102,13 +1186,60 @@ fn check_sync_reads(sim: &Sim<ZkNode>, histories: &[(NodeId, &[Record])]) -> Vec
             };
             let i = writes.partition_point(|(t1, _)| *t1 < sync_t0);
             if i > 0 && prefix_max[i - 1] > read_z {
-                let msg = format!(
-                    "sync+read of {path} saw zxid {read_z:#x}, but {:#x} completed before the sync",
-                    prefix_max[i - 1]
-                );
-                return vec![violation(sim, "zk-sync-read", *id, msg)];
+                return Some(StaleRead {
+                    client: *id,
+                    sync_t0,
+                    path: path.clone(),
+                    read_zxid: read_z,
+                    write_zxid: prefix_max[i - 1],
+                });
             }
         }
     }
-    Vec::new()
+    None
+}
+
+impl StaleRead {
+    fn message(&self) -> String {
+        format!(
+            "sync+read of {} saw zxid {:#x}, but {:#x} completed before the sync",
+            self.path, self.read_zxid, self.write_zxid
+        )
+    }
+
+    /// The witness: every operation on the path, the stale read and the write it missed.
+    fn witness(&self, history: &History, servers: u32) -> Witness {
+        let process = (self.client.0 - servers) as u64;
+        let mut marks = Vec::new();
+        for (i, op) in history.ops.iter().enumerate() {
+            let culprit = op.process == process
+                && op.invoke_ns == self.sync_t0
+                && matches!(op.call, Call::SyncGetData { .. });
+            if culprit {
+                marks.push((i, Mark::Culprit));
+            } else if op.zxid == Some(self.write_zxid)
+                && op.outcome == HOutcome::Ok
+                && matches!(
+                    op.call,
+                    Call::Create { .. } | Call::SetData { .. } | Call::Delete { .. }
+                )
+            {
+                marks.push((i, Mark::Evidence));
+            }
+        }
+        let explanation = format!(
+            "{}: the write at zxid {:#x} (evidence) completed before the sync was invoked, \
+             so the sync+read (culprit) must see it",
+            self.message(),
+            self.write_zxid
+        );
+        capture::witness(
+            "zk-sync-read",
+            explanation,
+            history,
+            &self.path,
+            &marks,
+            &|p| p as u32 + servers,
+        )
+    }
 }

@@ -73,6 +73,9 @@ where
             return;
         }
         self.stats.crashes += 1;
+        if let Some(cap) = &mut self.capture {
+            cap.mark(self.now_ns, node.0, "crash", "");
+        }
         let slot = &mut self.slots[node.index()];
         slot.node = None;
         slot.incarnation += 1;
@@ -89,6 +92,9 @@ where
             return;
         }
         self.stats.restarts += 1;
+        if let Some(cap) = &mut self.capture {
+            cap.mark(self.now_ns, node.0, "restart", "");
+        }
         let fresh = (self.factory)(node);
         let slot = &mut self.slots[node.index()];
         slot.node = Some(fresh);
@@ -142,12 +148,12 @@ where
                 let c = self.net.conns.get_mut(&conn).expect("present");
                 let held: Vec<_> = c.held[dir].drain(..).collect();
                 let (from, to) = (c.ends[dir], c.ends[1 - dir]);
-                for msg in held {
+                for (id, msg) in held {
                     let delay = self.net.sample_delay(&mut self.net_rng, now, from, to);
                     let c = self.net.conns.get_mut(&conn).expect("present");
                     let at = (now + delay).max(c.last_delivery_ns[dir]);
                     c.last_delivery_ns[dir] = at;
-                    self.queue.push(at, Item::Message { conn, dir, msg });
+                    self.queue.push(at, Item::Message { conn, dir, id, msg });
                 }
             }
         }
