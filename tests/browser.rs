@@ -148,7 +148,10 @@ fn html_report_renders_in_headless_chromium() {
         .collect();
     assert_eq!(lanes, want, "lanes: servers then clients, in order");
     assert!(dom.contains("class=\"msg\""), "no message arrows");
-    assert!(dom.contains("class=\"violation\""), "the violating event is not marked");
+    assert!(
+        dom.contains("class=\"violation\""),
+        "the violating event is not marked"
+    );
 
     // Every inline SVG is well-formed XML on its own: Chromium reports a parse error in the
     // DOM of a standalone .svg file.
@@ -160,15 +163,25 @@ fn html_report_renders_in_headless_chromium() {
         let url = format!("file://{}", file.display());
         let out = headless(&browser, &profile, &["--dump-dom", &url]);
         let dom = String::from_utf8_lossy(&out.stdout);
-        assert!(!dom.contains("parsererror"), "figure {i} is not well-formed: {dom:.400}");
+        assert!(
+            !dom.contains("parsererror"),
+            "figure {i} is not well-formed: {dom:.400}"
+        );
     }
 
     // A screenshot is not blank: many inked pixels and many colours.
     let png = dir.join("report.png");
     let shot = format!("--screenshot={}", png.display());
-    let out = headless(&browser, &profile, &["--window-size=1200,2400", &shot, &url]);
+    let out = headless(
+        &browser,
+        &profile,
+        &["--window-size=1200,2400", &shot, &url],
+    );
     assert!(out.status.success() && png.exists(), "no screenshot");
     let (inked, colours) = measure_png(&browser, &profile, &png);
-    assert!(inked > 100_000, "only {inked} non-white pixels: the page looks blank");
+    assert!(
+        inked > 100_000,
+        "only {inked} non-white pixels: the page looks blank"
+    );
     assert!(colours > 20, "only {colours} colours: the page looks blank");
 }

@@ -174,3 +174,76 @@ pub fn witness(
         ops,
     }
 }
+
+/// The witness of a history checker's violation: the culprit, the operations that show it
+/// and the longest prefix the search ordered, over every operation on the key.
+pub fn checker_witness(
+    invariant: &str,
+    v: &crate::check::Violation,
+    history: &History,
+    node_of: &dyn Fn(u64) -> u32,
+) -> Witness {
+    let mut marks: Vec<(usize, Mark)> = v
+        .linearized
+        .iter()
+        .map(|i| (*i, Mark::Linearized))
+        .collect();
+    marks.extend(v.ops.iter().map(|i| (*i, Mark::Evidence)));
+    marks.extend(v.op.map(|i| (i, Mark::Culprit)));
+    let key = v
+        .key
+        .clone()
+        .or_else(|| {
+            let op = v.op.or(v.ops.first().copied())?;
+            history.ops.get(op).map(|o| call_key(&o.call).to_string())
+        })
+        .unwrap_or_default();
+    let explanation = format!("{}: {}", v.kind, v.message);
+    witness(invariant, explanation, history, &key, &marks, node_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::linearizable::{check_linearizable, Budget};
+    use crate::check::spec::RegisterSpec;
+    use crate::check::{Call, Ret};
+
+    /// A stale read after a completed write: the checker's witness marks the read as the
+    /// culprit and the write as ordered.
+    #[test]
+    fn a_stale_read_is_the_culprit_of_its_witness() {
+        let mut h = History::new();
+        let key = "x".to_string();
+        let w = h.invoke(
+            0,
+            None,
+            10,
+            Call::Write {
+                key: key.clone(),
+                value: 1,
+            },
+        );
+        h.complete(w, 20, Outcome::Ok, Some(Ret::Done), None);
+        let r = h.invoke(1, None, 30, Call::Read { key: key.clone() });
+        h.complete(r, 40, Outcome::Ok, Some(Ret::Value { value: None }), None);
+        let other = h.invoke(2, None, 5, Call::Read { key: "y".into() });
+        h.complete(
+            other,
+            6,
+            Outcome::Ok,
+            Some(Ret::Value { value: None }),
+            None,
+        );
+        let verdict =
+            check_linearizable(&RegisterSpec { cas: false }, &h, &Budget::default()).unwrap();
+        let v = &verdict.violations()[0];
+        let w = checker_witness("register", v, &h, &|p| p as u32 + 10);
+        assert_eq!(w.key, "x");
+        assert_eq!(w.ops.len(), 2, "only the operations on the key");
+        let culprit: Vec<&WitnessOp> = w.ops.iter().filter(|o| o.mark == Mark::Culprit).collect();
+        assert_eq!(culprit.len(), 1);
+        assert_eq!(culprit[0].op.node, 11);
+        assert_eq!(w.bad_at_ns, Some(40));
+    }
+}

@@ -32,7 +32,7 @@ use std::rc::Rc;
 
 use rand::Rng;
 
-use super::capture::{self, call_key, ClientOp, Mark, Role, Witness};
+use super::capture::{self, ClientOp, Mark, Role, Witness};
 use super::{FailureKind, System, Violation};
 use crate::check::history::{Call, History, Outcome as HOutcome, Ret, ZkError};
 use crate::check::zk_order::{check_zookeeper, ZkOptions};
@@ -810,30 +810,6 @@ impl System for ZkSystem {
     }
 }
 
-/// The witness of a `check::zk_order` violation: the culprit, the operations that show it
-/// and the longest prefix the search ordered.
-fn checker_witness(v: &crate::check::Violation, history: &History, servers: u32) -> Witness {
-    let mut marks: Vec<(usize, Mark)> = v
-        .linearized
-        .iter()
-        .map(|i| (*i, Mark::Linearized))
-        .collect();
-    marks.extend(v.ops.iter().map(|i| (*i, Mark::Evidence)));
-    marks.extend(v.op.map(|i| (i, Mark::Culprit)));
-    let key = v
-        .key
-        .clone()
-        .or_else(|| {
-            v.op.and_then(|i| history.ops.get(i))
-                .map(|o| call_key(&o.call).to_string())
-        })
-        .unwrap_or_default();
-    let explanation = format!("{}: {}", v.kind, v.message);
-    capture::witness("zk-history", explanation, history, &key, &marks, &|p| {
-        p as u32 + servers
-    })
-}
-
 impl ZkSystem {
     /// The clients' records as one `check::History` (process = client index).
     fn history_of(&self, histories: &[(NodeId, &[Record])]) -> History {
@@ -866,7 +842,14 @@ impl ZkSystem {
                     .map(|i| history.ops[*i].summary())
                     .collect();
                 let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
-                self.witness = Some(checker_witness(first, &history, self.spec.servers));
+                let servers = self.spec.servers;
+                let node_of = move |p: u64| p as u32 + servers;
+                self.witness = Some(capture::checker_witness(
+                    "zk-history",
+                    first,
+                    &history,
+                    &node_of,
+                ));
                 vec![Violation {
                     kind: FailureKind::Safety,
                     invariant: "zk-history".into(),

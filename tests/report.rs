@@ -1,0 +1,162 @@
+//! Reports with pictures: capturing a run never changes it, the picture of a failing run has
+//! the lanes, roles, faults, messages, operations, violating event and witness it should, the
+//! HTML explains the invariant, a report re-renders from its JSON alone, and a shrunk report
+//! carries the same diagram.
+
+use std::path::{Path, PathBuf};
+
+use faultline::campaign;
+use faultline::cluster::capture::Mark;
+use faultline::cluster::{self, RunOptions};
+use faultline::report::{html, Report};
+use faultline::scenario::{Scenario, Schedule, TimedFault};
+use faultline::sim::fault::FaultAction;
+use faultline::sim::time::Dur;
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Capture only reads what the kernel decided: the same seed gives the same hash, events and
+/// verdict with it on or off, and normal runs carry no capture.
+#[test]
+fn capture_never_changes_the_run() {
+    let cases = [
+        ("counter-partition-heal.json", 3),
+        ("zk-nemesis.json", 1),
+        ("zk-nemesis-5.json", 2),
+        ("zk-bug-ZOOKEEPER-1675.json", 1),
+        ("zk-one-way-partition.json", 1),
+    ];
+    for (file, seed) in cases {
+        let scenario = load(file);
+        let schedule = Schedule::generate(&scenario, seed);
+        let plain = cluster::run(&scenario, seed, &schedule, &RunOptions::default());
+        let options = RunOptions {
+            capture: true,
+            ..RunOptions::default()
+        };
+        let captured = cluster::run(&scenario, seed, &schedule, &options);
+        assert_eq!(plain.trace_hash, captured.trace_hash, "{file}");
+        assert_eq!(plain.events, captured.events, "{file}");
+        assert_eq!(plain.violations, captured.violations, "{file}");
+        assert!(plain.capture.is_none(), "{file}: a normal run captured");
+        let c = captured.capture.expect("captured");
+        let delivered = c
+            .kernel
+            .messages
+            .iter()
+            .filter(|m| m.delivered_ns.is_some());
+        assert_eq!(
+            delivered.count() as u64,
+            captured.stats.messages_delivered,
+            "{file}: every delivered message is captured once"
+        );
+    }
+}
+
+#[test]
+fn the_picture_of_zookeeper_1675_shows_the_stale_read() {
+    let scenario = load("zk-bug-ZOOKEEPER-1675.json");
+    let dir = temp_dir("1675");
+    let run = campaign::run_seed(&scenario, 1, None);
+    let path = campaign::write_report("zk-bug-ZOOKEEPER-1675.json", &scenario, &run, &dir).unwrap();
+    let report = Report::load(&path).unwrap();
+    let p = report
+        .picture
+        .as_ref()
+        .expect("a report re-run is captured");
+    let names: Vec<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names[..5], ["zk0", "zk1", "zk2", "zk3", "zk4"]);
+    assert_eq!(p.lanes.iter().filter(|l| l.kind == "client").count(), 8);
+    // The stale sync+read of c5 is the violating event, inside the window.
+    assert_eq!(p.bad.lane, Some(10), "c5 is lane 10");
+    assert!(p.window_from_ns < p.bad.at_ns && p.bad.at_ns <= p.window_to_ns);
+    assert!(
+        p.bad.at_ns < report.violations[0].at_ns,
+        "found at the end, happened before"
+    );
+    // The partition shades the minority side only.
+    let partition = p.faults.iter().find(|f| f.kind == "partition").unwrap();
+    let mut cut = partition.lanes.clone();
+    cut.sort();
+    assert_eq!(cut, vec![3, 4, 10, 11, 12], "zk3 zk4 c5 c6 c7");
+    assert_eq!(partition.from_ns, 2_050_000_000);
+    assert_eq!(partition.to_ns, 5_050_000_000);
+    // Roles: someone leads in epoch 2 inside the majority, and messages fill the window.
+    assert!(p
+        .roles
+        .iter()
+        .any(|r| r.role.name == "LEADING" && r.role.epoch == 2));
+    assert!(p.messages.len() > 50);
+    assert!(p.messages.iter().all(|m| m.summary.len() <= 204));
+    assert!(p.ops.iter().all(|o| o.key == "/k1") && !p.ops.is_empty());
+    // The witness: the culprit on c5 and the write it missed as evidence.
+    let w = p.witness.as_ref().expect("a witness");
+    assert_eq!(w.invariant, "zk-sync-read");
+    let culprit: Vec<_> = w.ops.iter().filter(|o| o.mark == Mark::Culprit).collect();
+    assert_eq!(culprit.len(), 1);
+    assert_eq!(culprit[0].op.node, 10);
+    let evidence: Vec<_> = w.ops.iter().filter(|o| o.mark == Mark::Evidence).collect();
+    assert_eq!(evidence.len(), 1);
+    assert!(
+        evidence[0].op.label.contains("setData"),
+        "{}",
+        evidence[0].op.label
+    );
+
+    // The HTML explains the invariant and names the active fault, and renders again from
+    // the JSON alone.
+    let page = std::fs::read_to_string(path.with_extension("html")).unwrap();
+    assert!(page.contains("What was violated"));
+    assert!(page.contains("A read right after a sync sees every write"));
+    assert!(page.contains("partition [zk4 zk3 c5 c6 c7 | zk0"));
+    assert!(!page.contains("<script"), "no scripts");
+    assert!(
+        !page.contains("http://") || !page.contains("src=\"http"),
+        "no external files"
+    );
+    assert_eq!(html::render(&report), page);
+}
+
+/// A shrunk report goes through the same captured re-run: it has the diagram too.
+#[test]
+fn a_shrunk_report_has_the_diagram() {
+    let scenario = load("zk-bug-ZOOKEEPER-1675.json");
+    let mut schedule = Schedule::generate(&scenario, 1);
+    // A fault the violation does not need, for the shrinker to remove: a short clog of a
+    // writer long before the partition.
+    schedule.faults.insert(
+        0,
+        TimedFault {
+            at: Dur(500_000_000),
+            action: FaultAction::Clog {
+                node: "c4".into(),
+                extra_delay: Dur(1_000_000),
+                duration: Dur(10_000_000),
+            },
+        },
+    );
+    let run = campaign::run_seed(&scenario, 1, Some(schedule.clone()));
+    assert!(run.failed());
+    let dir = temp_dir("shrunk");
+    let invariant = &run.outcome.violations[0].invariant;
+    let (before, after, path) =
+        campaign::shrink_and_report("x.json", &scenario, 1, &schedule, invariant, &dir)
+            .unwrap()
+            .expect("the clog is removed");
+    assert!(after < before);
+    let report = Report::load(&path).unwrap();
+    assert!(report.picture.is_some());
+    let page = std::fs::read_to_string(path.with_extension("html")).unwrap();
+    assert!(page.contains("<svg class=\"spacetime\""));
+}
