@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// Do not shrink the fault schedule of a failing run.
     #[arg(long)]
     pub no_shrink: bool,
+    /// Also write the run's events as JSON lines to FILE, and a ShiViz log (vector clocks)
+    /// to FILE.shiviz.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -79,6 +79,9 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
         return check_determinism(&scenario, seed);
     }
     let run = campaign::run_seed(&scenario, seed, None);
+    if let Some(path) = &a.trace {
+        write_trace(&scenario, &run, path)?;
+    }
     let mut shrunk = None;
     let report = if run.failed() {
         let path = campaign::write_report(&file, &scenario, &run, &a.reports)
@@ -125,6 +128,39 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
     } else {
         EXIT_CLEAN
     })
+}
+
+/// `run --trace FILE`: runs the seed again with everything captured and writes the events
+/// as JSON lines and a ShiViz log (`report::export`).
+fn write_trace(scenario: &Scenario, run: &SeedRun, path: &Path) -> Result<(), CliError> {
+    let options = RunOptions {
+        timeline_capture: usize::MAX,
+        record_checksums: false,
+        capture: true,
+    };
+    let traced = cluster::run(scenario, run.seed, &run.schedule, &options);
+    if traced.trace_hash != run.outcome.trace_hash {
+        return Err(CliError(
+            "--trace: the traced re-run diverged (determinism bug)".into(),
+        ));
+    }
+    let capture = traced
+        .capture
+        .as_deref()
+        .cloned()
+        .unwrap_or_default()
+        .kernel;
+    let names = scenario.system.node_names();
+    let lines = crate::report::export::json_lines(&names, &traced.timeline, &capture);
+    let shiviz_path = format!("{}.shiviz", path.display());
+    std::fs::write(path, lines).map_err(|e| io_error(&format!("--trace {}", path.display()), e))?;
+    std::fs::write(
+        &shiviz_path,
+        crate::report::export::shiviz(&names, &capture),
+    )
+    .map_err(|e| io_error(&format!("--trace {shiviz_path}"), e))?;
+    eprintln!("trace      {} and {shiviz_path} (ShiViz)", path.display());
+    Ok(())
 }
 
 /// The deterministic summary of a run: no wall-clock figures, so that two processes running

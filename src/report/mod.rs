@@ -21,6 +21,7 @@
 //! Depends on: cluster (outcome types), scenario, sim (timeline types).
 
 pub mod diagram;
+pub mod export;
 pub mod html;
 pub mod invariants;
 pub mod markdown;

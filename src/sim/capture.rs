@@ -19,8 +19,13 @@ pub struct MsgRecord {
     pub from: u32,
     pub to: u32,
     pub sent_ns: u64,
+    /// Index of the delivered event whose handler sent it.
+    pub sent_by_event: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_ns: Option<u64>,
+    /// Index of its delivery among delivered events (0 when not delivered).
+    #[serde(default)]
+    pub delivery_event: u64,
     /// The payload, as `Debug` prints it, shortened.
     pub summary: String,
 }
@@ -41,34 +46,55 @@ pub struct Capture {
     /// Messages by id (the id is the index).
     pub messages: Vec<MsgRecord>,
     pub marks: Vec<NodeMark>,
-    /// Send and delivery order across the run: (message id, true for the send). Exports
-    /// compute vector clocks in this order.
-    pub order: Vec<(u32, bool)>,
+    /// Sends, deliveries and marks in the order the kernel did them. Exports compute vector
+    /// clocks in this order.
+    pub order: Vec<Step>,
+}
+
+/// One entry of [`Capture::order`]: an index into `messages` or `marks`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Send(u32),
+    Deliver(u32),
+    Mark(u32),
 }
 
 impl Capture {
     /// Records a send; returns the message id to carry with it.
-    pub fn sent(&mut self, from: u32, to: u32, at_ns: u64, payload: &dyn std::fmt::Debug) -> u64 {
+    /// `event` is the index of the event being handled when the message was sent.
+    pub fn sent(
+        &mut self,
+        (from, to): (u32, u32),
+        at_ns: u64,
+        event: u64,
+        payload: &dyn std::fmt::Debug,
+    ) -> u64 {
         let id = self.messages.len() as u32;
         self.messages.push(MsgRecord {
             from,
             to,
             sent_ns: at_ns,
+            sent_by_event: event,
             delivered_ns: None,
+            delivery_event: 0,
             summary: shorten(format!("{payload:?}")),
         });
-        self.order.push((id, true));
+        self.order.push(Step::Send(id));
         id as u64
     }
 
-    pub fn delivered(&mut self, id: u64, at_ns: u64) {
+    /// The message was delivered at `at_ns` as event `event`.
+    pub fn delivered(&mut self, id: u64, at_ns: u64, event: u64) {
         if let Some(m) = self.messages.get_mut(id as usize) {
             m.delivered_ns = Some(at_ns);
-            self.order.push((id as u32, false));
+            m.delivery_event = event;
+            self.order.push(Step::Deliver(id as u32));
         }
     }
 
     pub fn mark(&mut self, at_ns: u64, node: u32, kind: &str, detail: &str) {
+        self.order.push(Step::Mark(self.marks.len() as u32));
         self.marks.push(NodeMark {
             at_ns,
             node,
@@ -98,13 +124,21 @@ mod tests {
     #[test]
     fn sends_and_deliveries_pair_by_id_in_order() {
         let mut c = Capture::default();
-        let a = c.sent(0, 1, 10, &"ping");
-        let b = c.sent(1, 0, 12, &"pong");
-        c.delivered(a, 20);
+        let a = c.sent((0, 1), 10, 1, &"ping");
+        let b = c.sent((1, 0), 12, 2, &"pong");
+        c.delivered(a, 20, 3);
+        c.mark(25, 1, "crash", "");
         assert_eq!(c.messages[a as usize].delivered_ns, Some(20));
+        assert_eq!(c.messages[a as usize].delivery_event, 3);
         assert_eq!(c.messages[b as usize].delivered_ns, None);
         assert_eq!(c.messages[b as usize].summary, "\"pong\"");
-        assert_eq!(c.order, vec![(0, true), (1, true), (0, false)]);
+        let want = vec![
+            Step::Send(0),
+            Step::Send(1),
+            Step::Deliver(0),
+            Step::Mark(0),
+        ];
+        assert_eq!(c.order, want);
     }
 
     #[test]

@@ -100,7 +100,7 @@ where
         }
         let to = c.ends[1 - dir];
         let id = match &mut self.capture {
-            Some(cap) => cap.sent(node.0, to.0, now, &msg),
+            Some(cap) => cap.sent((node.0, to.0), now, self.trace.events(), &msg),
             None => 0,
         };
         if self.net.is_held(node, to) {
@@ -141,7 +141,7 @@ where
         };
         let stepped = self.deliver_if_alive(to, inc, event);
         if let (Some(cap), Stepped::Delivered(_)) = (&mut self.capture, stepped) {
-            cap.delivered(id, self.now_ns);
+            cap.delivered(id, self.now_ns, self.trace.events());
         }
         stepped
     }
