@@ -275,9 +275,12 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
 }
 
 fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
+    if let Some(format) = &a.export {
+        return export_history(&a, format);
+    }
     let request = crate::check::command::CheckRequest {
         format: a.format,
-        model: a.model,
+        model: a.model.unwrap_or_default(),
         path: a.file,
         json: a.json,
         max_steps: a.max_steps,
@@ -286,6 +289,34 @@ fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
     let code = crate::check::command::run_check(&request, &mut out)
         .map_err(|e| CliError(e.to_string()))?;
     Ok(u8::try_from(code).unwrap_or(EXIT_VIOLATION))
+}
+
+/// `check --export FORMAT`: reads the history like `check` does and writes it in a peer
+/// format (`check::export`).
+fn export_history(a: &CheckArgs, format: &str) -> Result<u8, CliError> {
+    use crate::check::import::{parse_etcd, parse_json, parse_kv};
+    let source = a.file.display().to_string();
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| CliError(format!("{source}: cannot read: {e}")))?;
+    let history = match a.format.as_str() {
+        "etcd" => parse_etcd(&text, &source),
+        "kv" => parse_kv(&text, &source),
+        "json" => parse_json(&text, &source),
+        other => {
+            return Err(CliError(format!(
+                "unknown format {other:?}; accepted: etcd, kv, json"
+            )))
+        }
+    }
+    .map_err(|e| CliError(e.to_string()))?;
+    let text = crate::check::export::export(&history, format)
+        .map_err(|e| CliError(format!("--export {format}: {}: {e}", a.file.display())))?;
+    match &a.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| io_error(&format!("--output {}", path.display()), e))?,
+        None => print!("{text}"),
+    }
+    Ok(EXIT_CLEAN)
 }
 
 fn cmd_shrink(a: ShrinkArgs) -> Result<u8, CliError> {
