@@ -41,10 +41,9 @@ pub fn export(history: &History, format: &str) -> Result<String, String> {
             Outcome::Fail => Event::Fail,
             Outcome::Info => Event::Info,
         };
-        match (op.complete_ns, op.outcome) {
-            (Some(t), _) => events.push((t, 1, i, kind)),
-            // An info operation without a completion time stays open: no line.
-            (None, _) => {}
+        // An operation without a completion time stays open: no completion line.
+        if let Some(t) = op.complete_ns {
+            events.push((t, 1, i, kind));
         }
     }
     events.sort_by_key(|(t, order, i, _)| (*t, *order, *i));

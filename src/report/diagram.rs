@@ -39,7 +39,7 @@ impl Lanes {
 }
 
 /// The role intervals of a lane over the whole run: (from, to, role).
-fn role_intervals<'a>(p: &'a Picture, lane: u32) -> Vec<(u64, u64, &'a Role)> {
+fn role_intervals(p: &Picture, lane: u32) -> Vec<(u64, u64, &Role)> {
     let changes: Vec<_> = p.roles.iter().filter(|r| r.node == lane).collect();
     let mut out = Vec::new();
     for (i, c) in changes.iter().enumerate() {
