@@ -12,6 +12,9 @@
 
 pub mod capture;
 pub mod counter;
+pub mod liveness;
+pub mod pacing;
+pub mod record;
 pub mod zk;
 
 use std::cell::RefCell;

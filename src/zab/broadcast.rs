@@ -135,6 +135,10 @@ impl ZabServer {
         msg: Msg,
     ) {
         if self.leader.is_none() {
+            // Not leading (yet): ZooKeeper's learner port is not listening, so the
+            // connection is refused; the learner retries (see `retry_leader_connection`).
+            self.conns.remove(&conn);
+            ctx.close(conn);
             return;
         }
         let now = ctx.now();

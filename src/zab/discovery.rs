@@ -67,11 +67,15 @@ impl ZabServer {
                 l.follower_infos.insert(sid, accepted_epoch);
                 self.leader_try_decide_epoch(ctx);
             }
-            Some(e) if accepted_epoch >= e => {
+            Some(e) if accepted_epoch > e => {
                 // The learner promised a newer epoch to a leader that never established;
                 // it refuses LEADERINFO(e) (A.5 item 3) and would stay locked out for as
                 // long as this leader lives. ZooKeeper leaves it so; we step down and lead
                 // (or follow) again above its promise, so that every server can rejoin.
+                // (Deliberate deviation, listed in the README.) A learner whose promise
+                // *equals* e is the common case of a follower that bounced: it gets
+                // LEADERINFO(e) like anyone else (`getEpochToPropose` returns the epoch
+                // already decided), answers ACKEPOCH(-1) and is synced.
                 self.epoch_floor = self.epoch_floor.max(accepted_epoch);
                 self.go_looking(ctx, "a learner promised a newer epoch");
             }
@@ -89,11 +93,17 @@ impl ZabServer {
         promised: bool,
     ) {
         let mine = (self.current_epoch, self.advertised_zxid());
-        if promised && (current_epoch, last_zxid) > mine {
-            // Leader.waitForEpochAck: "Follower is ahead of the leader".
-            return self.go_looking(ctx, "a follower is ahead of the leader");
-        }
         let l = self.leader.as_mut().expect("leader state");
+        if promised && !l.epoch_quorum && (current_epoch, last_zxid) > mine {
+            // Leader.waitForEpochAck: "Follower is ahead of the leader" is an IOException
+            // in that learner's handler thread: it drops this learner, not the leader,
+            // which keeps waiting for a quorum until initLimit. Once the epoch has its
+            // quorum the check is skipped (`electionFinished`).
+            l.learners.remove(&conn);
+            self.conns.remove(&conn);
+            ctx.close(conn);
+            return;
+        }
         let Some(h) = l.learners.get_mut(&conn) else {
             return;
         };

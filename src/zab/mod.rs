@@ -109,6 +109,10 @@ enum FsyncWait {
 const TAG_TICK: u64 = 1;
 const TAG_NOTIFY: u64 = 2;
 const TAG_FINALIZE: u64 = 3;
+const TAG_LEADER_RETRY: u64 = 4;
+/// `Learner.connectToLeader` retries a refused connection after this long
+/// (`leaderConnectDelayDuringRetryMs`), for as long as initLimit allows.
+const LEADER_RETRY_NS: u64 = 100_000_000;
 
 /// Monotone counters for observability (exposed in the snapshot view).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,6 +135,9 @@ pub struct ZabServer {
     log_fsync_inflight: bool,
     /// Bumped on every truncation / new log generation: older log fsyncs prove nothing.
     trunc_gen: u64,
+    /// A TRUNC shortened the log file and no log fsync has completed since: until one does,
+    /// a crash may bring the truncated tail back.
+    pub(crate) log_truncation_unsynced: bool,
     pub(crate) accepted_epoch: u32,
     pub(crate) current_epoch: u32,
     pub(crate) durable_accepted_epoch: u32,
@@ -187,6 +194,7 @@ impl ZabServer {
             log_durable_zxid: 0,
             log_fsync_inflight: false,
             trunc_gen: 0,
+            log_truncation_unsynced: false,
             accepted_epoch: 0,
             current_epoch: 0,
             durable_accepted_epoch: 0,
@@ -375,6 +383,20 @@ impl ZabServer {
         self.broadcast_notification(ctx);
     }
 
+    /// The retry timer of a refused leader connection fired: connect again.
+    fn retry_leader_connection(&mut self, ctx: &mut Context<'_, Msg>, timer: TimerId) {
+        let Some(f) = self.follower.as_mut() else {
+            return;
+        };
+        if f.retry_timer != Some(timer) {
+            return;
+        }
+        f.retry_timer = None;
+        let conn = ctx.connect(NodeId(f.leader));
+        f.conn = conn;
+        self.conns.insert(conn, ConnRole::ToLeader);
+    }
+
     /// My notification: my vote while LOOKING, else the leader I follow or am.
     fn notification(&self) -> Notification {
         if self.state == PeerState::Looking {
@@ -456,7 +478,16 @@ impl ZabServer {
                 }
             }
             ConnRole::ToLeader => {
-                if self.follower.as_ref().is_some_and(|f| f.conn == conn) {
+                let Some(f) = self.follower.as_mut().filter(|f| f.conn == conn) else {
+                    return;
+                };
+                // A connection refused or lost before LEADERINFO (the chosen leader is not
+                // listening yet: it has not finished its own election) is retried, as the
+                // real learner does, until initLimit; after that, LOOKING again.
+                let waited_ns = ctx.now().saturating_sub(f.started_ns);
+                if f.zab_epoch.is_none() && waited_ns + LEADER_RETRY_NS < self.cfg.init_limit_ns() {
+                    f.retry_timer = Some(ctx.set_timer(LEADER_RETRY_NS, TAG_LEADER_RETRY));
+                } else {
                     self.go_looking(ctx, "lost the leader connection");
                 }
             }
@@ -515,6 +546,7 @@ impl ZabServer {
                     .min(self.cfg.max_notification_interval_ns().max(1));
                 self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
             }
+            TAG_LEADER_RETRY => self.retry_leader_connection(ctx, timer),
             TAG_FINALIZE if self.finalize_timer == Some(timer) => {
                 self.finalize_timer = None;
                 if self.state == PeerState::Looking {
@@ -530,7 +562,8 @@ impl ZabServer {
 
     /// Makes sure an fsync of the log covering everything appended so far is on its way.
     pub(crate) fn request_log_fsync(&mut self, ctx: &mut Context<'_, Msg>) {
-        if self.log_fsync_inflight || self.storage.last_zxid() <= self.log_durable_zxid {
+        let appended = self.storage.last_zxid() > self.log_durable_zxid;
+        if self.log_fsync_inflight || !(appended || self.log_truncation_unsynced) {
             return;
         }
         self.log_fsync_inflight = true;
@@ -600,6 +633,7 @@ impl ZabServer {
                 if trunc_gen == self.trunc_gen {
                     self.log_fsync_inflight = false;
                     self.log_durable_zxid = self.log_durable_zxid.max(upto);
+                    self.log_truncation_unsynced = false;
                 }
                 self.request_log_fsync(ctx);
                 self.log_durable(ctx);

@@ -60,9 +60,16 @@ pub fn choose_sync(
             txns: after(peer_last),
         };
     }
-    // The learner's last zxid is not in the leader's history: it holds txns from an epoch
-    // the leader skipped. Truncate to the last common point, then diff from there.
+    // The learner's last zxid is not in the leader's history: it holds txns the leader
+    // never committed. `LearnerHandler.queueCommittedProposals` truncates it to the last
+    // common point and diffs from there only if the leader's next txn is of the same epoch
+    // as the learner's last one; a TRUNC across an epoch boundary is refused ("We cannot
+    // send TRUNC that cross epoch boundary") and the learner gets a snapshot instead.
     let i = committed.partition_point(|t| t.zxid < peer_last);
+    let next_epoch = committed.get(i).map(|t| zxid_epoch(t.zxid));
+    if next_epoch != Some(zxid_epoch(peer_last)) {
+        return SyncPlan::Snap;
+    }
     let common = if i == 0 {
         window_base
     } else {
@@ -124,6 +131,8 @@ pub struct FollowerState {
     /// Logged proposals whose ACK waits for the fsync.
     pub unacked: VecDeque<Zxid>,
     pub last_committed: Zxid,
+    /// A refused leader connection is retried when this timer fires.
+    pub retry_timer: Option<crate::node::TimerId>,
 }
 
 impl FollowerState {
@@ -146,6 +155,7 @@ impl FollowerState {
             pending: VecDeque::new(),
             unacked: VecDeque::new(),
             last_committed: 0,
+            retry_timer: None,
         }
     }
 }
@@ -290,6 +300,19 @@ impl ZabServer {
             return self.halt(ctx, reason);
         }
         self.log_truncated(zxid);
+        // The truncation is a page-cache change like any write: a power loss before the
+        // next log fsync brings the dropped tail back. ZooKeeper's `FileTxnLog.truncate`
+        // does not fsync either; the shortened file becomes durable through the
+        // filesystem's ordered journal, which commits the size change with the next fsync
+        // the learner makes before its NEWLEADER ACK (the committed txns' flush or the
+        // atomic currentEpoch write). Our disk is per file, so the same guarantee is an
+        // explicit log fsync that NEWLEADER waits for before currentEpoch. Without it a
+        // learner could persist the new currentEpoch over a log that, after a crash, still
+        // holds the truncated uncommitted txn, then win FLE with it (currentEpoch ranks
+        // first) and re-propose it as committed: the 100,000-seed divergence of
+        // zk-nemesis seed 46856 (scenarios/regressions/zk-nemesis-seed46856.json).
+        self.log_truncation_unsynced = true;
+        self.request_log_fsync(ctx);
         match super::txnlog::recover(ctx.disk()) {
             Ok(r) => {
                 self.tree = r.tree;
@@ -474,7 +497,7 @@ impl ZabServer {
         let durable = self.log_durable_zxid;
         let f = self.follower.as_mut().expect("follower state");
         if f.stage == NewLeaderStage::Log {
-            if durable < self.storage.last_zxid() {
+            if durable < self.storage.last_zxid() || self.log_truncation_unsynced {
                 return;
             }
             if f.epoch_persisted {
@@ -584,14 +607,24 @@ mod tests {
     }
 
     #[test]
-    fn a_follower_with_a_skipped_epoch_is_truncated_then_diffed() {
-        // The follower logged (2,1), (2,2) under a leader of epoch 2 that never committed.
-        let p = choose_sync(z(2, 2), &window(), 0, z(3, 2));
+    fn a_follower_with_a_skipped_epoch_gets_a_snapshot_not_a_trunc_across_epochs() {
+        // The follower logged (2,1), (2,2) under a leader of epoch 2 that never committed;
+        // the leader's next txn after them is (3,1): no TRUNC across an epoch boundary.
+        assert_eq!(choose_sync(z(2, 2), &window(), 0, z(3, 2)), SyncPlan::Snap);
+        // Likewise an uncommitted tail of epoch 1 that the leader replaced in epoch 3.
+        assert_eq!(choose_sync(z(1, 5), &window(), 0, z(3, 2)), SyncPlan::Snap);
+    }
+
+    #[test]
+    fn a_follower_off_the_leader_history_within_one_epoch_is_truncated_then_diffed() {
+        // The leader skipped (3,3) (it never reached it); the learner's last is (3,3) and
+        // the leader's next is (3,4), of the same epoch: TRUNC to (3,2), then DIFF.
+        let w = vec![t(z(3, 1)), t(z(3, 2)), t(z(3, 4)), t(z(3, 5))];
         assert_eq!(
-            p,
+            choose_sync(z(3, 3), &w, 0, z(3, 5)),
             SyncPlan::Trunc {
-                zxid: z(1, 3),
-                txns: vec![t(z(3, 1)), t(z(3, 2))]
+                zxid: z(3, 2),
+                txns: vec![t(z(3, 4)), t(z(3, 5))]
             }
         );
     }

@@ -1,0 +1,443 @@
+//! History conversion and end-of-run checks for ZooKeeper clients' records (the workload's
+//! clients now, Kafka brokers' embedded clients later):
+//! - `zk-acked-write-durable`: every write answered ok is committed.
+//! - `zk-session-order`: the zxids a client sees never decrease.
+//! - `zk-sync-read`: a read right after a sync reflects every write that completed before
+//!   the sync was invoked.
+//! - `zk-history`: the whole history passes `check::zk_order` (linearizable writes, ordered
+//!   sequential consistency of reads, strict sync+read).
+//!
+//! The conversion into a `check::History` is the one point where the client library's
+//! records meet the checkers' vocabulary.
+//!
+//! Depends on: zab (client records, msg), check, node, sim, cluster (record, Violation).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::check::history::{Call, History, Outcome as HOutcome, Ret, ZkError};
+use crate::check::zk_order::{check_zookeeper, ZkOptions};
+use crate::check::Verdict;
+use crate::cluster::capture::{self, Witness};
+use crate::cluster::record::{pair, Mark, Tally};
+use crate::cluster::{safety_violation, FailureKind, Violation};
+use crate::node::{Node, NodeId};
+use crate::sim::Sim;
+use crate::zab::client::{Outcome, Record};
+use crate::zab::msg::{ErrCode, Op, OpResult, Zxid};
+
+/// What the history checker concluded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HistoryCheck {
+    Valid,
+    /// The checker ran out of budget: never counted as a pass.
+    Unknown,
+    /// The violation and the checker's witness, for the report.
+    Invalid(Violation, Box<Witness>),
+}
+
+/// Counts completed operations by outcome.
+pub fn tally(histories: &[(NodeId, &[Record])]) -> Tally {
+    let mut t = Tally::default();
+    for (_, h) in histories {
+        for r in h.iter() {
+            if let Record::Complete { outcome, .. } = r {
+                match outcome {
+                    Outcome::Ok(_) => t.ok += 1,
+                    Outcome::Fail(_) => t.fail += 1,
+                    Outcome::Info(_) => t.info += 1,
+                }
+            }
+        }
+    }
+    t
+}
+
+/// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded histories, one
+/// process per client (`procs`: process number and records).
+/// `servers` maps a process back to its node (process = node id - servers).
+pub fn check_history<N>(sim: &Sim<N>, procs: &[(u64, &[Record])], servers: u32) -> HistoryCheck
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    let history = to_check_history(procs);
+    let options = ZkOptions {
+        strict: true,
+        ..ZkOptions::default()
+    };
+    match check_zookeeper(&history, &options) {
+        Ok(Verdict::Invalid { violations }) => {
+            let first = &violations[0];
+            let ops: Vec<String> = first
+                .ops
+                .iter()
+                .take(4)
+                .map(|i| history.ops[*i].summary())
+                .collect();
+            let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
+            let node_of = move |p: u64| p as u32 + servers;
+            let witness = capture::checker_witness("zk-history", first, &history, &node_of);
+            let violation = Violation {
+                kind: FailureKind::Safety,
+                invariant: "zk-history".into(),
+                message,
+                at_ns: sim.now(),
+                event: 0,
+                node: None,
+            };
+            HistoryCheck::Invalid(violation, Box::new(witness))
+        }
+        Ok(Verdict::Unknown { .. }) => HistoryCheck::Unknown,
+        Ok(Verdict::Valid { .. }) => HistoryCheck::Valid,
+        Err(e) => panic!("history conversion produced an op the checker rejects: {e:?}"),
+    }
+}
+
+/// Converts the clients' records into a `check::History` (the conversion point between the
+/// client library's records and the checkers). A sync followed by its getData becomes one
+/// `sync_get_data`; ephemeral creates are left out (their deletion by session expiry is not
+/// in the checker's znode model, and they use their own paths).
+pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
+    let mut history = History::new();
+    for (process, records) in procs {
+        let mut spans = spans_with_session(records);
+        spans.sort_by_key(|s| s.0);
+        let mut i = 0;
+        while i < spans.len() {
+            let (t0, session, op, t1, outcome, zxid) = spans[i].clone();
+            if let Op::Sync { .. } = op {
+                if let Some(next) = spans.get(i + 1) {
+                    if let Op::GetData { path, .. } = &next.2 {
+                        let call = Call::SyncGetData { path: path.clone() };
+                        push_op(
+                            &mut history,
+                            *process,
+                            session,
+                            t0,
+                            call,
+                            next.3,
+                            &next.4,
+                            next.5,
+                        );
+                        i += 2;
+                        continue;
+                    }
+                }
+                i += 1;
+                continue;
+            }
+            if let Some(call) = to_call(&op) {
+                push_op(
+                    &mut history,
+                    *process,
+                    session,
+                    t0,
+                    call,
+                    t1,
+                    &outcome,
+                    zxid,
+                );
+            }
+            i += 1;
+        }
+    }
+    history.ops.sort_by_key(|o| (o.invoke_ns, o.process));
+    history
+}
+
+type SessionSpan = (u64, u64, Op, u64, Outcome, Option<Zxid>);
+
+fn spans_with_session(history: &[Record]) -> Vec<SessionSpan> {
+    let marks = history.iter().map(|r| match r {
+        Record::Invoke {
+            op_id,
+            session,
+            op,
+            at_ns,
+        } => Mark::Invoke(*op_id, (*at_ns, *session, op)),
+        Record::Complete {
+            op_id,
+            session,
+            outcome,
+            zxid,
+            at_ns,
+        } => Mark::Complete(*op_id, (*session, outcome, *zxid, *at_ns)),
+    });
+    let paired = pair(marks);
+    let mut out: Vec<SessionSpan> = paired
+        .done
+        .into_iter()
+        .map(|((t0, s0, op), (session, outcome, zxid, t1))| {
+            let s = if session != 0 { session } else { s0 };
+            (t0, s, op.clone(), t1, outcome.clone(), zxid)
+        })
+        .collect();
+    // Still in flight when the run ended: unknown outcome, open to the end.
+    for (t0, s0, op) in paired.open {
+        let outcome = Outcome::Info("open at the end".into());
+        out.push((t0, s0, op.clone(), t0, outcome, None));
+    }
+    out
+}
+
+fn to_call(op: &Op) -> Option<Call> {
+    let text = |d: &[u8]| String::from_utf8_lossy(d).into_owned();
+    Some(match op {
+        Op::Create {
+            path,
+            data,
+            ephemeral: false,
+            sequential: false,
+        } => Call::Create {
+            path: path.clone(),
+            data: text(data),
+        },
+        Op::Delete { path, version } => Call::Delete {
+            path: path.clone(),
+            version: *version,
+        },
+        Op::SetData {
+            path,
+            data,
+            version,
+        } => Call::SetData {
+            path: path.clone(),
+            data: text(data),
+            version: *version,
+        },
+        Op::GetData { path, .. } => Call::GetData { path: path.clone() },
+        Op::Exists { path, .. } => Call::Exists { path: path.clone() },
+        _ => return None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_op(
+    history: &mut History,
+    process: u64,
+    session: u64,
+    t0: u64,
+    call: Call,
+    t1: u64,
+    outcome: &Outcome,
+    zxid: Option<Zxid>,
+) {
+    let code = |c: &ErrCode| match c {
+        ErrCode::NoNode => Some(ZkError::NoNode),
+        ErrCode::NodeExists => Some(ZkError::NodeExists),
+        ErrCode::BadVersion => Some(ZkError::BadVersion),
+        _ => None,
+    };
+    let (outcome, ret) = match outcome {
+        Outcome::Ok(OpResult::Err(c)) => match code(c) {
+            Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
+            None => (HOutcome::Fail, None),
+        },
+        Outcome::Ok(r) => (HOutcome::Ok, to_ret(r)),
+        Outcome::Fail(name) => {
+            let parsed = [ErrCode::NoNode, ErrCode::NodeExists, ErrCode::BadVersion]
+                .into_iter()
+                .find(|c| format!("{c:?}") == *name);
+            match parsed.as_ref().and_then(code) {
+                Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
+                None => (HOutcome::Fail, None),
+            }
+        }
+        Outcome::Info(_) => (HOutcome::Info, None),
+    };
+    let session = (session != 0).then_some(session);
+    let id = history.invoke(process, session, t0, call);
+    let zxid = if outcome == HOutcome::Info {
+        None
+    } else {
+        zxid
+    };
+    history.complete(id, t1.max(t0), outcome, ret, zxid);
+}
+
+fn to_ret(r: &OpResult) -> Option<Ret> {
+    Some(match r {
+        OpResult::Created { .. } | OpResult::Deleted | OpResult::Synced => Ret::Done,
+        OpResult::SetStat(stat) => Ret::Stat {
+            version: stat.version,
+        },
+        OpResult::Data { data, stat } => Ret::Data {
+            data: String::from_utf8_lossy(data).into_owned(),
+            version: stat.version,
+        },
+        OpResult::Exists(stat) => Ret::Exists {
+            version: stat.map(|s| s.version),
+        },
+        _ => return None,
+    })
+}
+
+/// (invoke time, op, completion time, outcome, zxid) per operation of one client.
+type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>);
+
+fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
+    let marks = history.iter().map(|r| match r {
+        Record::Invoke {
+            op_id, op, at_ns, ..
+        } => Mark::Invoke(*op_id, (*at_ns, op)),
+        Record::Complete {
+            op_id,
+            outcome,
+            zxid,
+            at_ns,
+            ..
+        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid)),
+    });
+    pair(marks)
+        .done
+        .into_iter()
+        .map(|((t0, op), (t1, outcome, zxid))| (t0, op, t1, outcome, zxid))
+        .collect()
+}
+
+/// Session order and durability of acknowledged writes for one client, against the
+/// monitor's record of committed txns.
+pub fn check_client_history<N>(
+    sim: &Sim<N>,
+    id: NodeId,
+    history: &[Record],
+    committed: &BTreeMap<Zxid, u64>,
+) -> Vec<Violation>
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    let mut out = Vec::new();
+    let mut seen: Zxid = 0;
+    for (_, op, _, outcome, zxid) in spans(history) {
+        let (Outcome::Ok(_), Some(z)) = (outcome, zxid) else {
+            continue;
+        };
+        if z < seen {
+            let msg = format!("{op:?} answered with zxid {z:#x} after the client saw {seen:#x}");
+            out.push(safety_violation(sim, "zk-session-order", id, msg));
+            break;
+        }
+        seen = z;
+        if op.is_write() && !committed.contains_key(&z) {
+            let msg = format!("{op:?} was answered ok at zxid {z:#x}, which was never committed");
+            out.push(safety_violation(sim, "zk-acked-write-durable", id, msg));
+            break;
+        }
+    }
+    out
+}
+
+/// A sync then a read of one client: the read must see every write that completed (ok)
+/// before the sync was invoked, anywhere. Returns the violation and its witness (the stale
+/// read and the write it missed among the operations on the path).
+pub fn check_sync_reads<N>(
+    sim: &Sim<N>,
+    histories: &[(NodeId, &[Record])],
+    servers: u32,
+) -> Option<(Violation, Witness)>
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
+    let mut writes: Vec<(u64, Zxid)> = Vec::new();
+    for (_, h) in histories {
+        for (_, op, t1, outcome, zxid) in spans(h) {
+            if let (true, Outcome::Ok(_), Some(z)) = (op.is_write(), outcome, zxid) {
+                writes.push((t1, z));
+            }
+        }
+    }
+    writes.sort();
+    let mut prefix_max = Vec::with_capacity(writes.len());
+    let mut m = 0;
+    for (_, z) in &writes {
+        m = m.max(*z);
+        prefix_max.push(m);
+    }
+    for (id, h) in histories {
+        let s = spans(h);
+        for pair in s.windows(2) {
+            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _) = pair[0] else {
+                continue;
+            };
+            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z)) = pair[1] else {
+                continue;
+            };
+            let i = writes.partition_point(|(t1, _)| *t1 < sync_t0);
+            if i > 0 && prefix_max[i - 1] > read_z {
+                let stale = StaleRead {
+                    client: *id,
+                    sync_t0,
+                    path: path.clone(),
+                    read_zxid: read_z,
+                    write_zxid: prefix_max[i - 1],
+                };
+                let msg = stale.message();
+                let violation = safety_violation(sim, "zk-sync-read", *id, msg);
+                let procs: Vec<(u64, &[Record])> = histories
+                    .iter()
+                    .map(|(id, h)| (u64::from(id.0 - servers), *h))
+                    .collect();
+                let history = to_check_history(&procs);
+                return Some((violation, stale.witness(&history, servers)));
+            }
+        }
+    }
+    None
+}
+
+/// A sync+read that missed a write completed before the sync was invoked.
+struct StaleRead {
+    client: NodeId,
+    sync_t0: u64,
+    path: String,
+    read_zxid: Zxid,
+    write_zxid: Zxid,
+}
+
+impl StaleRead {
+    fn message(&self) -> String {
+        format!(
+            "sync+read of {} saw zxid {:#x}, but {:#x} completed before the sync",
+            self.path, self.read_zxid, self.write_zxid
+        )
+    }
+
+    /// The witness: every operation on the path, the stale read and the write it missed.
+    fn witness(&self, history: &History, servers: u32) -> Witness {
+        let process = u64::from(self.client.0 - servers);
+        let mut marks = Vec::new();
+        for (i, op) in history.ops.iter().enumerate() {
+            let culprit = op.process == process
+                && op.invoke_ns == self.sync_t0
+                && matches!(op.call, Call::SyncGetData { .. });
+            let write = matches!(
+                op.call,
+                Call::Create { .. } | Call::SetData { .. } | Call::Delete { .. }
+            );
+            if culprit {
+                marks.push((i, capture::Mark::Culprit));
+            } else if write && op.zxid == Some(self.write_zxid) && op.outcome == HOutcome::Ok {
+                marks.push((i, capture::Mark::Evidence));
+            }
+        }
+        let explanation = format!(
+            "{}: the write at zxid {:#x} (evidence) completed before the sync was invoked, \
+             so the sync+read (culprit) must see it",
+            self.message(),
+            self.write_zxid
+        );
+        let node_of = move |p: u64| p as u32 + servers;
+        capture::witness(
+            "zk-sync-read",
+            explanation,
+            history,
+            &self.path,
+            &marks,
+            &node_of,
+        )
+    }
+}

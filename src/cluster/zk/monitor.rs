@@ -1,0 +1,429 @@
+//! The ZAB online monitor: invariants checked after every event a ZooKeeper server handles
+//! (reference A.11). It recomputes what the protocol should have done from its own mirror of
+//! every server's log, never from the protocol's own conclusions. It is generic over the
+//! world's node type ([`ZabHost`]), so a Kafka world's ensemble is watched by the same code.
+//!
+//! - `zab-one-leader-per-epoch`: the epoch -> established leader map is a function.
+//! - `zab-epoch-monotonic`: acceptedEpoch and currentEpoch never go back (durable copies
+//!   across crashes, memory within an incarnation), and currentEpoch <= acceptedEpoch.
+//! - `zab-unique-zxid`: no two different txns are ever logged with the same zxid.
+//! - `zab-committed-agreement`: leaders never commit different txns at one zxid.
+//! - `zab-committed-truncated`: no committed txn is removed from a log by TRUNC.
+//! - `zab-leader-completeness`: an established leader holds every committed txn.
+//! - `zab-process-consistency`: a synced follower's log is a prefix of its leader's,
+//!   compared entry by entry above the snapshots they start from.
+//! - `zab-digest-agreement`: servers that applied the same zxid have equal tree digests.
+//! - `zab-ephemeral-session`: no ephemeral outlives its session's closeSession.
+//! - `zab-fle-vote-order`: within one election round a server's vote only improves under
+//!   the true (epoch, zxid, sid) order.
+//!
+//! Depends on: zab, node, sim, cluster.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use super::{server, ZabHost};
+use crate::cluster::Violation;
+use crate::node::NodeId;
+use crate::sim::Sim;
+use crate::zab::election::vote_beats;
+use crate::zab::msg::{PeerState, TxnOp, Vote, Zxid};
+use crate::zab::snapshot::ServerView;
+use crate::zab::{ZabPhase, ZabServer};
+
+/// What the monitor remembers of one server.
+#[derive(Clone, Debug, Default)]
+struct ServerMon {
+    inc: u32,
+    durable_epochs_max: (u32, u32),
+    mem_epochs: (u32, u32),
+    /// The server's log as last seen: (zxid, fingerprint), and its generation.
+    mirror: Vec<(Zxid, u64)>,
+    mirror_gen: u64,
+    /// The log is durable up to here (as last seen).
+    durable: Zxid,
+    commit_upto: Zxid,
+    established: Option<u32>,
+    vote: Option<(u64, Vote)>,
+    /// The applied zxid at which digest and ephemerals were last checked.
+    checked_applied: Option<Zxid>,
+    /// Process consistency: ((leader, epoch, base), entries above base found to match).
+    checked_process: Option<((u32, u32, Zxid), usize)>,
+    /// The view after the last checked event: most events (pings, timers, reads) change
+    /// nothing the invariants look at, and are skipped.
+    last_view: Option<ServerView>,
+}
+
+/// The monitor's memory across events: a mirror per server and what was committed.
+#[derive(Default)]
+pub struct Monitor {
+    servers: Vec<ServerMon>,
+    leaders: BTreeMap<u32, u32>,
+    txns: BTreeMap<Zxid, u64>,
+    committed: BTreeMap<Zxid, u64>,
+    closed_sessions: BTreeMap<u64, Zxid>,
+    digests: BTreeMap<Zxid, (u64, u32)>,
+    elections: u64,
+}
+
+fn violation<N>(sim: &Sim<N>, invariant: &str, node: NodeId, message: String) -> Violation
+where
+    N: ZabHost,
+    N::Msg: Hash + Debug,
+{
+    crate::cluster::safety_violation(sim, invariant, node, message)
+}
+
+impl Monitor {
+    pub fn new(servers: usize) -> Self {
+        Monitor {
+            servers: vec![ServerMon::default(); servers],
+            ..Monitor::default()
+        }
+    }
+
+    /// Every txn seen committed, by zxid, with its fingerprint.
+    pub fn committed(&self) -> &BTreeMap<Zxid, u64> {
+        &self.committed
+    }
+
+    /// Leaders established so far (one per leader and epoch).
+    pub fn elections(&self) -> u64 {
+        self.elections
+    }
+
+    /// The invariants after an event of server `id`.
+    pub fn check<N>(&mut self, sim: &Sim<N>, id: NodeId) -> Vec<Violation>
+    where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let Some(s) = server(sim, id) else {
+            return Vec::new();
+        };
+        let v = s.view();
+        if v.halted.is_some() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let inc = sim.incarnation(id);
+        let fresh = self.servers[id.index()].inc != inc;
+        if fresh {
+            let m = &mut self.servers[id.index()];
+            m.inc = inc;
+            m.mem_epochs = (0, 0);
+            m.commit_upto = 0;
+            m.established = None;
+            m.vote = None;
+            m.checked_applied = None;
+            m.checked_process = None;
+            m.last_view = None;
+        }
+        if self.servers[id.index()].last_view.as_ref() == Some(&v) {
+            return out;
+        }
+        self.check_epochs(sim, id, &v, &mut out);
+        self.scan_log(sim, id, s, fresh, v.log_durable_zxid, &mut out);
+        self.check_leader(sim, id, s, &v, &mut out);
+        self.check_process(sim, id, s, &v, &mut out);
+        self.check_state(sim, id, s, &v, &mut out);
+        self.servers[id.index()].last_view = Some(v);
+        out
+    }
+
+    fn check_epochs<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        v: &ServerView,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let m = &mut self.servers[id.index()];
+        let durable = (v.durable_accepted_epoch, v.durable_current_epoch);
+        let mem = (v.accepted_epoch, v.current_epoch);
+        let back = |new: (u32, u32), old: (u32, u32)| new.0 < old.0 || new.1 < old.1;
+        if back(durable, m.durable_epochs_max) || back(mem, m.mem_epochs) {
+            let msg = format!(
+                "epochs (accepted, current) went back: durable {:?} after {:?}, memory {:?} \
+                 after {:?}",
+                durable, m.durable_epochs_max, mem, m.mem_epochs
+            );
+            out.push(violation(sim, "zab-epoch-monotonic", id, msg));
+        }
+        if v.current_epoch > v.accepted_epoch {
+            let msg = format!(
+                "currentEpoch {} > acceptedEpoch {}",
+                v.current_epoch, v.accepted_epoch
+            );
+            out.push(violation(sim, "zab-epoch-monotonic", id, msg));
+        }
+        m.durable_epochs_max = (
+            durable.0.max(m.durable_epochs_max.0),
+            durable.1.max(m.durable_epochs_max.1),
+        );
+        m.mem_epochs = mem;
+    }
+
+    /// Keeps a mirror of the server's log: checks zxid uniqueness on every new record and
+    /// that no truncation within an incarnation removes a committed txn.
+    fn scan_log<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        s: &ZabServer,
+        fresh: bool,
+        durable_zxid: Zxid,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let entries = s.log_entries();
+        let gen = s.log_generation().0;
+        let m = &mut self.servers[id.index()];
+        let mut keep = m.mirror.len().min(entries.len());
+        if fresh || m.mirror_gen != gen {
+            // A restart reloads the durable log (lost unsynced writes are no truncation);
+            // a SNAP sync starts a new generation whose snapshot holds the history.
+            keep = 0;
+            m.mirror.clear();
+            m.mirror_gen = gen;
+        }
+        while keep > 0 && m.mirror[keep - 1].0 != entries[keep - 1].txn.zxid {
+            keep -= 1;
+        }
+        let removed: Vec<(Zxid, u64)> = m.mirror.drain(keep..).collect();
+        m.durable = durable_zxid;
+        // CommittedLogDurability (A.11 item 11): a TRUNC may remove a committed txn from
+        // one server (the leader truncates to its lastCommitted, then re-sends what it
+        // committed since), but never so that fewer than a quorum still hold it durably.
+        let quorum = self.servers.len() / 2 + 1;
+        for (z, h) in removed {
+            if self.committed.get(&z) != Some(&h) {
+                continue;
+            }
+            let holders = self
+                .servers
+                .iter()
+                .enumerate()
+                .filter(|(i, o)| *i != id.index() && o.durable >= z)
+                .filter(|(_, o)| o.mirror.binary_search(&(z, h)).is_ok())
+                .count();
+            if holders < quorum {
+                let msg = format!(
+                    "committed txn {z:#x} was truncated from the log; {holders} other servers \
+                     hold it durably, fewer than a quorum"
+                );
+                out.push(violation(sim, "zab-committed-truncated", id, msg));
+            }
+        }
+        let m = &mut self.servers[id.index()];
+        for e in &entries[keep..] {
+            let h = crate::sim::trace::hash_of(&e.txn);
+            let z = e.txn.zxid;
+            match self.txns.get(&z) {
+                Some(old) if *old != h => {
+                    let msg = format!("two different txns logged with zxid {z:#x}");
+                    out.push(violation(sim, "zab-unique-zxid", id, msg));
+                }
+                Some(_) => {}
+                None => {
+                    self.txns.insert(z, h);
+                }
+            }
+            m.mirror.push((z, h));
+        }
+    }
+
+    fn check_leader<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        s: &ZabServer,
+        v: &ServerView,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let Some(e) = v.established_epoch else {
+            return;
+        };
+        let prev = *self.leaders.entry(e).or_insert(id.0);
+        if prev != id.0 {
+            let msg = format!(
+                "zk{prev} and zk{} both established leaders of epoch {e}",
+                id.0
+            );
+            out.push(violation(sim, "zab-one-leader-per-epoch", id, msg));
+        }
+        let gen_base = s.log_generation().1;
+        let m = &mut self.servers[id.index()];
+        if m.established != Some(e) {
+            m.established = Some(e);
+            m.commit_upto = 0;
+            self.elections += 1;
+            // LeaderLogCompleteness: every txn committed in an earlier epoch is in the new
+            // leader's history. Txns of later epochs are not owed: a leader of epoch e can
+            // become established late (NEWLEADER ACKs from a quorum that has since moved on,
+            // delivered after a partition heals) while a leader of e+1 already commits; it
+            // can commit nothing itself, and steps down at its next quorum check
+            // (zk-nemesis-heavy seed 22031 and six others of 100,000).
+            let own_epoch_start = crate::zab::msg::make_zxid(e, 0);
+            for (z, h) in self.committed.range(gen_base + 1..own_epoch_start) {
+                let i = m.mirror.partition_point(|x| x.0 < *z);
+                if m.mirror.get(i) != Some(&(*z, *h)) {
+                    let msg = format!("established leader of epoch {e} lacks committed {z:#x}");
+                    out.push(violation(sim, "zab-leader-completeness", id, msg));
+                    break;
+                }
+            }
+        }
+        let start = m.mirror.partition_point(|x| x.0 <= m.commit_upto);
+        for &(z, h) in &m.mirror[start..] {
+            if z > v.last_committed {
+                break;
+            }
+            match self.committed.get(&z) {
+                Some(old) if *old != h => {
+                    let msg = format!("a different txn was already committed at {z:#x}");
+                    out.push(violation(sim, "zab-committed-agreement", id, msg));
+                }
+                Some(_) => {}
+                None => {
+                    self.committed.insert(z, h);
+                    if let Some(t) = s.logged_txn(z) {
+                        if matches!(t.op, TxnOp::CloseSession) {
+                            self.closed_sessions.insert(t.session, z);
+                        }
+                    }
+                }
+            }
+        }
+        m.commit_upto = m.commit_upto.max(v.last_committed);
+    }
+
+    /// ProcessConsistency (A.11 item 14): a follower synced by an established leader holds
+    /// a prefix of that leader's log (above the snapshots both start from). Compared entry
+    /// by entry on the monitor's own mirrors, incrementally: entries already found to match
+    /// are not compared again while leader, epoch and base stay the same.
+    fn check_process<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        s: &ZabServer,
+        v: &ServerView,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        if v.state != PeerState::Following || v.phase != ZabPhase::Broadcast {
+            return;
+        }
+        let Some(lid) = v.leader else { return };
+        let Some(l) = server(sim, NodeId(lid)) else {
+            return;
+        };
+        if l.established_epoch() != Some(v.current_epoch) {
+            return;
+        }
+        let base = s.log_generation().1.max(l.log_generation().1);
+        let key = (lid, v.current_epoch, base);
+        let (f, lm) = (&self.servers[id.index()], &self.servers[lid as usize]);
+        let fs = &f.mirror[f.mirror.partition_point(|x| x.0 <= base)..];
+        let ls = &lm.mirror[lm.mirror.partition_point(|x| x.0 <= base)..];
+        let from = match f.checked_process {
+            Some((k, n)) if k == key && n <= fs.len() => n,
+            _ => 0,
+        };
+        let bad = fs[from..]
+            .iter()
+            .enumerate()
+            .find(|(i, e)| ls.get(from + i) != Some(e))
+            .map(|(_, e)| e.0);
+        let n = fs.len();
+        self.servers[id.index()].checked_process = Some((key, n));
+        if let Some(z) = bad {
+            let msg = format!(
+                "synced follower's log is not a prefix of its leader zk{lid}'s: they differ \
+                 at {z:#x}"
+            );
+            out.push(violation(sim, "zab-process-consistency", id, msg));
+        }
+    }
+
+    fn check_state<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        s: &ZabServer,
+        v: &ServerView,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        self.check_votes(sim, id, v, out);
+        // The tree only changes when the applied zxid does (or on a SNAP/TRUNC reload, which
+        // also moves it): check digest and ephemerals then.
+        let m = &mut self.servers[id.index()];
+        if m.checked_applied == Some(v.last_applied) {
+            return;
+        }
+        m.checked_applied = Some(v.last_applied);
+        match self.digests.get(&v.last_applied) {
+            Some((d, other)) if *d != v.digest => {
+                let msg = format!(
+                    "tree digest at zxid {:#x} differs from zk{other}'s",
+                    v.last_applied
+                );
+                out.push(violation(sim, "zab-digest-agreement", id, msg));
+            }
+            Some(_) => {}
+            None => {
+                self.digests.insert(v.last_applied, (v.digest, id.0));
+            }
+        }
+        let tree = s.tree();
+        for (path, owner) in tree.ephemerals() {
+            let closed = self
+                .closed_sessions
+                .get(&owner)
+                .is_some_and(|z| *z <= v.last_applied);
+            if closed || tree.session_timeout_ms(owner).is_none() {
+                let msg = format!("ephemeral {path} outlives its session {owner:#x}");
+                out.push(violation(sim, "zab-ephemeral-session", id, msg));
+            }
+        }
+    }
+
+    fn check_votes<N>(&mut self, sim: &Sim<N>, id: NodeId, v: &ServerView, out: &mut Vec<Violation>)
+    where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let m = &mut self.servers[id.index()];
+        if v.state == PeerState::Looking {
+            let vote = Vote {
+                peer_epoch: v.vote.0,
+                zxid: v.vote.1,
+                leader: v.vote.2,
+            };
+            if let Some((round, old)) = m.vote {
+                if round == v.election_round && vote_beats(&old, &vote, false) {
+                    let msg =
+                        format!("vote went from {old:?} to the worse {vote:?} in round {round}");
+                    out.push(violation(sim, "zab-fle-vote-order", id, msg));
+                }
+            }
+            m.vote = Some((v.election_round, vote));
+        } else {
+            m.vote = None;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The ZooKeeper workload client: one embedded `zab::client::ZkClient` driven by a small
+//! generator on the node's own random stream, one operation at a time (a sync+get pair
+//! counts as one), paced by `cluster::pacing`.
+//!
+//! Depends on: zab (client, msg), node, scenario, cluster (pacing).
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use rand::Rng;
+
+use crate::cluster::pacing;
+use crate::node::{Context, Event, NodeId};
+use crate::scenario::ZkWorkload;
+use crate::zab::client::{ClientConfig, Outcome, Record, ZkClient};
+use crate::zab::msg::{Msg, Op, OpResult};
+
+const TAG_OP: u64 = 7;
+
+/// A workload client: one operation at a time, at a mean rate.
+pub struct WorkloadClient {
+    index: u32,
+    pub zk: ZkClient,
+    workload: Rc<ZkWorkload>,
+    ops: u64,
+    /// Last version seen per path, for compare-and-set.
+    versions: BTreeMap<String, i32>,
+    paths: BTreeMap<u64, String>,
+    scanned: usize,
+}
+
+impl WorkloadClient {
+    pub fn new(index: u32, servers: u32, workload: Rc<ZkWorkload>, tick_ns: u64) -> Self {
+        let cfg = ClientConfig {
+            servers: (0..servers).map(NodeId).collect(),
+            session_timeout_ms: workload.session_timeout_ms,
+            request_timeout_ns: workload.request_timeout.ns(),
+            connect_timeout_ns: 1_000_000_000,
+            tick_ns,
+        };
+        WorkloadClient {
+            index,
+            zk: ZkClient::new(cfg, index as usize),
+            workload,
+            ops: 0,
+            versions: BTreeMap::new(),
+            paths: BTreeMap::new(),
+            scanned: 0,
+        }
+    }
+
+    fn interval_ns(&self, ctx: &mut Context<'_, Msg>) -> u64 {
+        pacing::interval_ns(ctx.rng(), self.workload.ops_per_s)
+    }
+
+    pub fn on_event(&mut self, ctx: &mut Context<'_, Msg>, event: Event<Msg>) {
+        match event {
+            Event::Start { .. } => {
+                self.zk.on_event(ctx, event);
+                let first = self.workload.start_after.ns() + self.interval_ns(ctx);
+                ctx.set_timer(first, TAG_OP);
+            }
+            Event::Timer { tag: TAG_OP, .. } => {
+                if self.zk.outstanding() == 0 {
+                    self.issue(ctx);
+                }
+                let next = self.interval_ns(ctx);
+                ctx.set_timer(next, TAG_OP);
+            }
+            other => self.zk.on_event(ctx, other),
+        }
+        self.learn_versions();
+    }
+
+    fn learn_versions(&mut self) {
+        for r in &self.zk.history[self.scanned..] {
+            if let Record::Complete { op_id, outcome, .. } = r {
+                let Some(path) = self.paths.remove(op_id) else {
+                    continue;
+                };
+                match outcome {
+                    Outcome::Ok(OpResult::Data { stat, .. } | OpResult::SetStat(stat)) => {
+                        self.versions.insert(path, stat.version);
+                    }
+                    Outcome::Ok(OpResult::Created { .. }) => {
+                        self.versions.insert(path, 0);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.scanned = self.zk.history.len();
+    }
+
+    fn issue(&mut self, ctx: &mut Context<'_, Msg>) {
+        let w = Rc::clone(&self.workload);
+        let key = ctx.rng().gen_range(0..w.keys);
+        let path = format!("/k{key}");
+        self.ops += 1;
+        let data = format!("c{}-{}", self.index, self.ops).into_bytes();
+        let mut weights = w.weights();
+        if w.writers.is_some_and(|n| self.index >= n) {
+            weights = [0, 0, 0, w.get, w.sync_get, 0];
+        }
+        let Some(kind) = pacing::pick_weighted(ctx.rng(), &weights) else {
+            return;
+        };
+        let op = match kind {
+            0 => Op::Create {
+                path: path.clone(),
+                data,
+                ephemeral: false,
+                sequential: false,
+            },
+            1 => Op::SetData {
+                path: path.clone(),
+                data,
+                version: self.versions.get(&path).copied().unwrap_or(0),
+            },
+            2 => Op::Delete {
+                path: path.clone(),
+                version: -1,
+            },
+            3 => Op::GetData {
+                path: path.clone(),
+                watch: false,
+            },
+            4 => {
+                self.zk.submit(ctx, Op::Sync { path: path.clone() });
+                Op::GetData {
+                    path: path.clone(),
+                    watch: true,
+                }
+            }
+            _ => Op::Create {
+                path: format!("/e{key}"),
+                data,
+                ephemeral: true,
+                sequential: false,
+            },
+        };
+        let id = self.zk.submit(ctx, op);
+        self.paths.insert(id, path);
+    }
+}
