@@ -129,8 +129,8 @@ fn explain(v: &Violation, picture: Option<&Picture>) -> String {
     }
     let bad_ns = picture.map_or(v.at_ns, |p| p.bad.at_ns);
     let node = v.node.as_deref().unwrap_or("-");
-    let event = if v.event == 0 {
-        "found by the end-of-run check".to_string()
+    let event = if v.event == 0 || bad_ns != v.at_ns {
+        format!("found by the end-of-run check at {} s", fmt_ns(v.at_ns))
     } else {
         format!("event #{}", v.event)
     };
