@@ -222,6 +222,34 @@ fn zk_bug_1419_vote_order_cycle_is_caught() {
     assert_bug_caught("zk-bug-ZOOKEEPER-1419.json", 0..40);
 }
 
+#[test]
+fn every_bug_scenario_is_caught_with_its_default_seed() {
+    // Goal: a catch no seed is hiding. `faultline run scenarios/X-bug-Y.json` with no --seed
+    // shows the named violation, for every bug scenario of every system, and it is the first
+    // violation the run reports (not a side effect of some other failure).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("scenarios dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-bug-") && n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 9, "bug scenarios found: {files:?}");
+    let mut missed = Vec::new();
+    for file in &files {
+        let s = load(file);
+        let Expectation::Violation { invariant } = s.expect.clone() else {
+            panic!("{file} must expect a violation");
+        };
+        let o = run(&s, s.seed);
+        let first = o.violations.first().map(|v| v.invariant.clone());
+        if first.as_deref() != Some(invariant.as_str()) {
+            missed.push(format!("{file} seed {}: {:?}", s.seed, violations(&o)));
+        }
+    }
+    assert!(missed.is_empty(), "not caught:\n{}", missed.join("\n"));
+}
+
 // ---- fidelity: what the real ensemble does on a follower bounce
 
 /// A follower that crashes and restarts, or whose connections are reset, rejoins the

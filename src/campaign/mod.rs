@@ -106,10 +106,12 @@ fn write_report_for(
 }
 
 /// Most re-runs one shrink may spend.
-pub const SHRINK_MAX_RUNS: usize = 80;
+pub const SHRINK_MAX_RUNS: usize = shrink::DEFAULT_MAX_RUNS;
 
-/// Shrinks the schedule of a failed seed and, if that removed any fault, writes a second
-/// report `<name>-seed<N>-shrunk.json`. Returns (faults before, faults after, path).
+/// Shrinks the failing run of a seed (faults, their holds and delays, the fault phase, the
+/// workload; see `shrink`) and writes the shrunk scenario file and its report into `dir`.
+/// Returns (faults before, faults after, the shrunk report's path), or None if the run does
+/// not violate `invariant`. `shrink::shrink_and_report_with` gives the whole summary.
 pub fn shrink_and_report(
     scenario_file: &str,
     scenario: &Scenario,
@@ -118,24 +120,16 @@ pub fn shrink_and_report(
     invariant: &str,
     dir: &Path,
 ) -> std::io::Result<Option<(usize, usize, PathBuf)>> {
-    let Some(shrunk) = shrink::shrink(scenario, seed, schedule, invariant, SHRINK_MAX_RUNS) else {
-        return Ok(None);
-    };
-    let (before, after) = (schedule.faults.len(), shrunk.schedule.faults.len());
-    if after == before {
-        return Ok(None);
-    }
-    let hash = shrunk.outcome.trace_hash;
-    let path = write_report_for(
+    let summary = shrink::shrink_and_report_with(
         scenario_file,
         scenario,
         seed,
-        &shrunk.schedule,
-        hash,
+        schedule,
+        invariant,
         dir,
-        "-shrunk",
+        SHRINK_MAX_RUNS,
     )?;
-    Ok(Some((before, after, path)))
+    Ok(summary.map(|s| (s.faults_before, s.faults_after, s.report)))
 }
 
 /// Runs `seeds` on `jobs` threads; `on_done` is called (under a lock) after each seed.

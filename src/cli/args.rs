@@ -28,7 +28,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run many seeds of a scenario across threads.
     Fuzz(FuzzArgs),
-    /// Remove faults from a failing report's schedule while the same invariant still fails.
+    /// Shrink a failing report's run (faults, holds, fault phase, workload) while the same
+    /// invariant still fails; writes the shrunk scenario file and its report.
     Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
@@ -75,22 +76,28 @@ pub struct RunArgs {
     /// Run twice, recording a checksum per event, and report the first divergent event.
     #[arg(long)]
     pub check_determinism: bool,
-    /// Do not shrink the fault schedule of a failing run.
+    /// Do not shrink a failing run.
     #[arg(long)]
     pub no_shrink: bool,
     /// Also write the run's events as JSON lines to FILE, and a ShiViz log (vector clocks)
     /// to FILE.shiviz.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Most re-runs shrinking a failing run may spend.
+    #[arg(long, default_value_t = crate::campaign::shrink::DEFAULT_MAX_RUNS)]
+    pub shrink_max_runs: usize,
 }
 
 #[derive(Args, Debug)]
 pub struct ShrinkArgs {
     /// A report written by `run` or `fuzz`.
     pub report: PathBuf,
-    /// Where the shrunk report goes (default: beside the report).
+    /// Where the shrunk scenario and its report go (default: beside the report).
     #[arg(long)]
     pub reports: Option<PathBuf>,
+    /// Most re-runs the shrink may spend.
+    #[arg(long, default_value_t = crate::campaign::shrink::DEFAULT_MAX_RUNS)]
+    pub max_runs: usize,
 }
 
 #[derive(Args, Debug)]

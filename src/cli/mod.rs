@@ -12,7 +12,7 @@ use std::path::Path;
 
 use args::{CheckArgs, Cli, Command, FuzzArgs, ReplayArgs, RunArgs, ShrinkArgs};
 
-use crate::campaign::{self, shard, SeedRun};
+use crate::campaign::{self, shard, shrink, SeedRun};
 use crate::cluster::{self, RunOptions};
 use crate::report::Report;
 use crate::scenario::{Expectation, InputError, Scenario};
@@ -88,13 +88,14 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
             .map_err(|e| io_error("cannot write the report", e))?;
         if !a.no_shrink {
             let invariant = &run.outcome.violations[0].invariant;
-            shrunk = campaign::shrink_and_report(
+            shrunk = shrink::shrink_and_report_with(
                 &file,
                 &scenario,
                 seed,
                 &run.schedule,
                 invariant,
                 &a.reports,
+                a.shrink_max_runs,
             )
             .map_err(|e| io_error("cannot write the shrunk report", e))?;
         }
@@ -107,8 +108,13 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
         summary["report"] = report.clone().into();
         summary["shrunk_report"] = shrunk
             .as_ref()
-            .map(|(_, _, p)| p.display().to_string())
+            .map(|s| s.report.display().to_string())
             .into();
+        summary["shrunk_scenario"] = shrunk
+            .as_ref()
+            .map(|s| s.scenario_file.display().to_string())
+            .into();
+        summary["shrunk_faults"] = shrunk.as_ref().map(|s| s.faults_after).into();
         println!("{summary}");
     } else {
         print_summary(&file, &scenario, &run);
@@ -116,11 +122,8 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
             println!("report     {path}");
             println!("replay     faultline replay {path}");
         }
-        if let Some((before, after, path)) = &shrunk {
-            println!(
-                "shrunk     {before} -> {after} faults, same violation: {}",
-                path.display()
-            );
+        if let Some(s) = &shrunk {
+            print_shrunk(s);
         }
     }
     Ok(if run.failed() {
@@ -327,33 +330,63 @@ fn cmd_shrink(a: ShrinkArgs) -> Result<u8, CliError> {
             a.report.display()
         )));
     };
+    if a.max_runs == 0 {
+        return Err(CliError("--max-runs must be at least 1".into()));
+    }
     let dir = a
         .reports
         .unwrap_or_else(|| a.report.parent().map(Path::to_path_buf).unwrap_or_default());
-    let result = campaign::shrink_and_report(
+    let result = shrink::shrink_and_report_with(
         &report.scenario_file,
         &report.scenario,
         report.seed,
         &report.schedule,
         &first.invariant,
         &dir,
+        a.max_runs,
     )
     .map_err(|e| io_error("cannot write the shrunk report", e))?;
     match result {
-        Some((before, after, path)) => {
-            println!(
-                "shrunk     {before} -> {after} faults, same violation ({})",
-                first.invariant
-            );
-            println!("report     {}", path.display());
-            println!("replay     faultline replay {}", path.display());
+        Some(summary) => {
+            print_shrunk(&summary);
             Ok(EXIT_VIOLATION)
         }
         None => {
-            println!("shrunk     nothing: every fault is needed, or the run no longer fails");
+            println!(
+                "shrunk     nothing: the run no longer violates {}",
+                first.invariant
+            );
             Ok(EXIT_CLEAN)
         }
     }
+}
+
+/// The lines a shrink adds to a command's output.
+fn print_shrunk(s: &shrink::ShrinkSummary) {
+    let out = &mut std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "shrunk     {} -> {} faults, same violation ({})",
+        s.faults_before, s.faults_after, s.invariant
+    );
+    for step in &s.steps {
+        let _ = writeln!(out, "           {step}");
+    }
+    let budget = if s.budget_spent {
+        ", budget spent (raise it with --max-runs / --shrink-max-runs)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "re-runs    {} in {:.2} s{budget}",
+        s.runs,
+        s.wall_ns as f64 / NS_PER_S as f64
+    );
+    let _ = writeln!(out, "scenario   {}", s.scenario_file.display());
+    let _ = writeln!(out, "run        {}", s.run_command());
+    let _ = writeln!(out, "report     {}", s.report.display());
+    let _ = writeln!(out, "replay     faultline replay {}", s.report.display());
 }
 
 fn cmd_replay(a: ReplayArgs) -> Result<u8, CliError> {

@@ -7,6 +7,7 @@
 //!
 //! Depends on: sim (option and fault types), example (counter options).
 
+pub mod explicit;
 pub mod schedule;
 pub mod validate;
 
