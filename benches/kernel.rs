@@ -73,9 +73,14 @@ fn main() {
     let faulty =
         Scenario::load(std::path::Path::new("scenarios/counter-basic.json")).expect("bundled");
     let started = Instant::now();
-    let runs = campaign::fuzz(&faulty, 0..400, 1, &|_| {});
+    let summary = campaign::fuzz(
+        &faulty,
+        0..400,
+        &campaign::FuzzOptions::jobs(1),
+        &mut |_| {},
+    );
     let wall = started.elapsed().as_secs_f64();
-    assert!(runs.iter().all(|r| !r.failed()));
+    assert_eq!(summary.failed, 0);
     emit(
         "fuzz_counter_basic_seeds_per_second_one_thread",
         400.0 / wall,

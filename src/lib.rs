@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod example;
+pub mod kafka;
 pub mod node;
 pub mod report;
 pub mod scenario;

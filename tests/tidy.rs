@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("zab", &["node", "zab"]),
-    ("kafka", &["node", "zab", "kafka"]),
+    ("kafka", &["node", "kafka"]),
     ("example", &["node", "example"]),
     ("node", &["node"]),
     ("sim", &["node", "sim"]),

@@ -5,15 +5,23 @@
 //! must give the same trace hash; if it does not, determinism is broken and that is reported
 //! as a failure of its own.
 //!
+//! A campaign streams: each seed's result goes to the caller as soon as every earlier seed
+//! is done (seed order, through a bounded reorder window), and only what the summary needs
+//! is kept (counters, the first failing seeds, wall-time figures), so memory does not grow
+//! with the number of seeds. See `fuzz`.
+//!
 //! Depends on: cluster, scenario, report.
 
 pub mod shard;
 pub mod shrink;
+mod stream;
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+
+pub use stream::{
+    fuzz, Artifacts, FailingSeed, Finished, FuzzOptions, ReportPlan, Stop, Summary, WallStats,
+    FAILING_KEPT, WINDOW_PER_JOB,
+};
 
 use crate::cluster::{self, FailureKind, RunOptions, RunOutcome, Violation};
 use crate::report::{self, Report};
@@ -130,33 +138,4 @@ pub fn shrink_and_report(
         SHRINK_MAX_RUNS,
     )?;
     Ok(summary.map(|s| (s.faults_before, s.faults_after, s.report)))
-}
-
-/// Runs `seeds` on `jobs` threads; `on_done` is called (under a lock) after each seed.
-/// Results come back in seed order whatever the thread interleaving.
-pub fn fuzz(
-    scenario: &Scenario,
-    seeds: Range<u64>,
-    jobs: usize,
-    on_done: &(dyn Fn(&SeedRun) + Sync),
-) -> Vec<SeedRun> {
-    let next = AtomicU64::new(seeds.start);
-    let results: Mutex<Vec<SeedRun>> = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds.end {
-                    break;
-                }
-                let run = run_seed(scenario, seed, None);
-                let mut all = results.lock().expect("no poisoned lock");
-                on_done(&run);
-                all.push(run);
-            });
-        }
-    });
-    let mut all = results.into_inner().expect("no poisoned lock");
-    all.sort_by_key(|r| r.seed);
-    all
 }

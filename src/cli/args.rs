@@ -33,6 +33,21 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Check a recorded history (ours, Jepsen's or Porcupine's) against a model.
     Check(CheckArgs),
+    /// Combine the JSON summaries of sharded `fuzz --json` runs into one summary (and JUnit).
+    Merge(MergeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Files holding `fuzz --json` output (the last summary line of each is used).
+    #[arg(required = true)]
+    pub summaries: Vec<PathBuf>,
+    /// Print the merged summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the merged result as JUnit XML to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -110,7 +125,8 @@ pub struct ReplayArgs {
 pub struct FuzzArgs {
     /// The scenario file (JSON).
     pub scenario: PathBuf,
-    /// Seeds to run: "A..B" (B excluded) or one seed.
+    /// Seeds to run: "A..B" (B excluded), one seed "A", or "random:N" (N seeds from a start
+    /// drawn from the OS; the range is printed first, so `--seeds A..B` repeats it).
     #[arg(long, default_value = "0..100")]
     pub seeds: String,
     /// Threads; each runs whole seeds (a run itself is never threaded).
@@ -119,10 +135,25 @@ pub struct FuzzArgs {
     /// Where violation reports are written.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
-    /// Print one JSON object per seed and a final summary object on stdout.
+    /// Print a campaign line, one JSON object per seed (in seed order, as seeds finish) and a
+    /// summary object on stdout.
     #[arg(long)]
     pub json: bool,
     /// Run only part `I/N` of the seed range (for sharding across CI jobs), e.g. "0/4".
     #[arg(long)]
     pub shard: Option<String>,
+    /// Wall-clock budget ("90s", "10min", "10m", "2h"): then start no new seed, finish those
+    /// running, and report the contiguous range covered.
+    #[arg(long)]
+    pub time_budget: Option<String>,
+    /// Stop after this many failing seeds (counted in seed order).
+    #[arg(long)]
+    pub max_failures: Option<u64>,
+    /// Do not shrink the fault schedules of failing seeds.
+    #[arg(long)]
+    pub no_shrink: bool,
+    /// Also write the result as JUnit XML to this file (a testcase per covered seed range
+    /// and per failing seed).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }

@@ -5,14 +5,17 @@
 //! Depends on: campaign, cluster, scenario, report, sim (formatting).
 
 pub mod args;
+pub mod fuzz;
+pub mod junit;
+pub mod merge;
 pub mod progress;
 
 use std::io::Write;
 use std::path::Path;
 
-use args::{CheckArgs, Cli, Command, FuzzArgs, ReplayArgs, RunArgs, ShrinkArgs};
+use args::{CheckArgs, Cli, Command, ReplayArgs, RunArgs, ShrinkArgs};
 
-use crate::campaign::{self, shard, shrink, SeedRun};
+use crate::campaign::{self, shrink, SeedRun};
 use crate::cluster::{self, RunOptions};
 use crate::report::Report;
 use crate::scenario::{Expectation, InputError, Scenario};
@@ -45,9 +48,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Replay(a) => cmd_replay(a),
-        Command::Fuzz(a) => cmd_fuzz(a),
+        Command::Fuzz(a) => fuzz::cmd_fuzz(a),
         Command::Check(a) => cmd_check(a),
         Command::Shrink(a) => cmd_shrink(a),
+        Command::Merge(a) => merge::cmd_merge(a),
     }
 }
 
@@ -413,91 +417,5 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, CliError> {
         EXIT_VIOLATION
     } else {
         EXIT_CLEAN
-    })
-}
-
-fn cmd_fuzz(a: FuzzArgs) -> Result<u8, CliError> {
-    let scenario = Scenario::load(&a.scenario)?;
-    let file = a.scenario.display().to_string();
-    let mut seeds = shard::parse_range(&a.seeds).map_err(|e| CliError(format!("--seeds: {e}")))?;
-    if let Some(spec) = &a.shard {
-        let (i, n) = spec
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
-            .filter(|(i, n)| *n > 0 && i < n)
-            .ok_or_else(|| CliError(format!("--shard: expected I/N with I < N, got {spec:?}")))?;
-        seeds = shard::shard(seeds, i, n);
-    }
-    let jobs = a.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    if jobs == 0 {
-        return Err(CliError("--jobs must be at least 1".into()));
-    }
-    let total = seeds.end - seeds.start;
-    let bar = progress::Progress::new(total);
-    let failures = std::sync::atomic::AtomicU64::new(0);
-    #[allow(clippy::disallowed_types)]
-    let started = std::time::Instant::now();
-    let runs = campaign::fuzz(&scenario, seeds.clone(), jobs, &|run| {
-        let failed = run.failed() as u64;
-        let so_far = failures.fetch_add(failed, std::sync::atomic::Ordering::Relaxed) + failed;
-        bar.tick(run.failed(), so_far);
-    });
-    bar.finish();
-    let wall = started.elapsed().as_secs_f64();
-    report_fuzz(&a, &file, &scenario, &runs, wall, jobs)
-}
-
-fn report_fuzz(
-    a: &FuzzArgs,
-    file: &str,
-    scenario: &Scenario,
-    runs: &[SeedRun],
-    wall_s: f64,
-    jobs: usize,
-) -> Result<u8, CliError> {
-    let mut failing = Vec::new();
-    for run in runs.iter().filter(|r| r.failed()) {
-        let path = campaign::write_report(file, scenario, run, Path::new(&a.reports))
-            .map_err(|e| io_error("cannot write a report", e))?;
-        failing.push((run, path));
-    }
-    let events: u64 = runs.iter().map(|r| r.outcome.events).sum();
-    if a.json {
-        for run in runs {
-            println!("{}", summary_json(scenario, run));
-        }
-        let failing_seeds: Vec<u64> = failing.iter().map(|(r, _)| r.seed).collect();
-        println!(
-            "{}",
-            serde_json::json!({"seeds": runs.len(), "failing": failing_seeds})
-        );
-    } else {
-        println!(
-            "fuzz       {} seeds of {} on {} threads in {:.2} s ({:.1} seeds/s, {:.2} M events/s)",
-            runs.len(),
-            scenario.name,
-            jobs,
-            wall_s,
-            runs.len() as f64 / wall_s.max(1e-9),
-            events as f64 / wall_s.max(1e-9) / 1e6
-        );
-        println!("failing    {}", failing.len());
-        for (run, path) in &failing {
-            let v = &run.outcome.violations[0];
-            println!(
-                "  seed {:<8} {} ({:?}): {}",
-                run.seed, v.invariant, v.kind, v.message
-            );
-            println!("             replay: faultline replay {}", path.display());
-        }
-    }
-    Ok(if failing.is_empty() {
-        EXIT_CLEAN
-    } else {
-        EXIT_VIOLATION
     })
 }

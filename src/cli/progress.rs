@@ -1,18 +1,25 @@
-//! The only terminal UI: an indicatif bar on a terminal, plain lines otherwise.
+//! The only terminal UI: an indicatif bar on a terminal, plain lines otherwise. Ticks come
+//! in seed order (from the campaign's sink), so the plain lines name the contiguous range of
+//! seeds done: what a killed campaign had completed.
 
+use std::cell::Cell;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::ops::Range;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub enum Progress {
-    Bar(ProgressBar),
-    Lines { total: u64, done: Mutex<(u64, u64)> },
+pub struct Progress {
+    /// None when stderr is not a terminal: plain lines every tenth of the range.
+    bar: Option<ProgressBar>,
+    range: Range<u64>,
+    /// (seeds done, failing seeds so far)
+    done: Cell<(u64, u64)>,
 }
 
 impl Progress {
-    pub fn new(total: u64) -> Progress {
-        if std::io::stderr().is_terminal() {
+    pub fn new(range: Range<u64>) -> Progress {
+        let total = range.end - range.start;
+        let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
@@ -20,37 +27,47 @@ impl Progress {
                 )
                 .expect("valid template"),
             );
-            bar.set_message("0 violations");
-            Progress::Bar(bar)
-        } else {
-            Progress::Lines {
-                total,
-                done: Mutex::new((0, 0)),
-            }
+            bar.set_message("0 failing");
+            bar
+        });
+        Progress {
+            bar,
+            range,
+            done: Cell::new((0, 0)),
         }
     }
 
-    /// One seed finished.
-    pub fn tick(&self, failed: bool, violations_so_far: u64) {
-        match self {
-            Progress::Bar(bar) => {
-                bar.inc(1);
-                bar.set_message(format!("{violations_so_far} violations"));
-            }
-            Progress::Lines { total, done } => {
-                let mut d = done.lock().expect("no poisoned lock");
-                d.0 += 1;
-                d.1 += failed as u64;
-                let step = (*total / 10).max(1);
-                if d.0 % step == 0 || d.0 == *total {
-                    eprintln!("fuzz: {}/{} seeds, {} failing", d.0, total, d.1);
-                }
-            }
+    /// One seed finished (seeds arrive in order).
+    pub fn tick(&self, seed: u64, failed: bool) {
+        let (n, failing) = self.done.get();
+        let (n, failing) = (n + 1, failing + failed as u64);
+        self.done.set((n, failing));
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{failing} failing"));
+            return;
+        }
+        let total = self.range.end - self.range.start;
+        let step = (total / 10).max(1);
+        if n % step == 0 || n == total {
+            eprintln!(
+                "fuzz: {n}/{total} seeds, {failing} failing (seeds {}..{} done)",
+                self.range.start,
+                seed + 1
+            );
+        }
+    }
+
+    /// Prints around the bar without tearing it.
+    pub fn suspend(&self, print: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
     pub fn finish(&self) {
-        if let Progress::Bar(bar) = self {
+        if let Some(bar) = &self.bar {
             bar.finish();
         }
     }
