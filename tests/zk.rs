@@ -327,15 +327,15 @@ fn zk_golden_runs() {
         (
             "zk-leader-crash-mid-broadcast.json",
             1,
-            "3a7cdb6b09f75c50",
-            10779,
+            "eab94df23fc2bf89",
+            10735,
             None,
         ),
         (
             "zk-bug-ZOOKEEPER-1675.json",
             0,
-            "2832c1639d259587",
-            17223,
+            "45197cf8f9b4e8ff",
+            17267,
             Some("zk-sync-read"),
         ),
     ];

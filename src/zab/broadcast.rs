@@ -169,6 +169,16 @@ impl ZabServer {
             Msg::SyncReq { session, cxid } => {
                 self.leader_sync(ctx, SyncOrigin::Learner(conn), session, cxid)
             }
+            Msg::Revalidate { session } if self.leader_established() => {
+                let timeout_ms = self.revalidate_at_leader(now, session);
+                ctx.send(
+                    conn,
+                    Msg::Revalidated {
+                        session,
+                        timeout_ms,
+                    },
+                );
+            }
             _ => {}
         }
     }

@@ -123,12 +123,23 @@ impl Op {
 /// What a successful or failed operation returned.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum OpResult {
-    Created { path: String },
+    /// The new node's final path (sequential names resolved) and its Stat (czxid: the
+    /// zxid that created it, which Kafka uses as a broker epoch).
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
     SetStat(Stat),
     Checked,
     Multi(Vec<OpResult>),
-    Data { data: Vec<u8>, stat: Stat },
+    /// A multi that failed, nothing applied: per op, None for an op that would have
+    /// succeeded (rolled back), else its error (RUNTIMEINCONSISTENCY after the failing op).
+    MultiFailed(Vec<Option<ErrCode>>),
+    Data {
+        data: Vec<u8>,
+        stat: Stat,
+    },
     Exists(Option<Stat>),
     Children(Vec<String>),
     Synced,
@@ -260,6 +271,17 @@ pub enum Msg {
         session: u64,
         cxid: u64,
     },
+    /// Learner -> leader: a client reconnected here with `session`; is it alive? Only the
+    /// leader expires sessions, and the learner's tree may lag (Learner.validateSession).
+    Revalidate {
+        session: u64,
+    },
+    /// Leader -> learner: the session's timeout when it is alive (and now touched), None
+    /// when it expired or is closing.
+    Revalidated {
+        session: u64,
+        timeout_ms: Option<u64>,
+    },
 
     // ---- client <-> server
     ConnectReq {
@@ -295,5 +317,14 @@ pub enum Msg {
     },
     CloseSessionReq {
         xid: u64,
+    },
+    /// Client -> server right after a reconnect, before any request: re-register the
+    /// client's watches (ClientCnxn's SetWatches). A watch whose node changed after
+    /// `relative_zxid` fires at once instead of being registered.
+    SetWatches {
+        relative_zxid: Zxid,
+        data: Vec<String>,
+        exist: Vec<String>,
+        child: Vec<String>,
     },
 }

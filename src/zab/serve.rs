@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::node::{ConnId, Context};
 
 use super::broadcast::SyncOrigin;
-use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp};
+use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
 use super::tree::Applied;
 use super::{ZabPhase, ZabServer};
 
@@ -32,6 +32,8 @@ pub struct ClientConn {
     pub queue: VecDeque<Queued>,
     /// The xid of the write, sync or close in flight (requests behind it wait: FIFO).
     pub busy: Option<u64>,
+    /// A reconnect of `session` waits for the leader's word on it.
+    pub revalidating: bool,
 }
 
 impl ZabServer {
@@ -57,6 +59,12 @@ impl ZabServer {
                 c.queue.push_back(Queued::Close { xid });
                 self.pump(ctx, conn);
             }
+            Msg::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+            } => self.set_watches(ctx, conn, relative_zxid, [data, exist, child]),
             Msg::ClientPing => {
                 let session = self.clients[&conn].session;
                 self.touch_session(ctx, session);
@@ -68,6 +76,54 @@ impl ZabServer {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// Re-registers a reconnected client's watches (DataTree.setWatches): a watch whose
+    /// node changed after `relative_zxid` (the client's last zxid) fires at once, before
+    /// any response that follows on this connection, instead of being registered.
+    fn set_watches(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        conn: ConnId,
+        relative_zxid: Zxid,
+        [data, exist, child]: [Vec<String>; 3],
+    ) {
+        let stat = |tree: &super::tree::DataTree, path: &str| match tree.read(&Op::Exists {
+            path: path.to_string(),
+            watch: false,
+        }) {
+            OpResult::Exists(stat) => stat,
+            _ => None,
+        };
+        let mut fired = Vec::new();
+        for path in data {
+            match stat(&self.tree, &path) {
+                None => fired.push((path, WatchKind::NodeDeleted)),
+                Some(s) if s.mzxid > relative_zxid => {
+                    fired.push((path, WatchKind::NodeDataChanged))
+                }
+                Some(_) => self.watches.add_data(&path, conn.0),
+            }
+        }
+        for path in exist {
+            match stat(&self.tree, &path) {
+                Some(_) => fired.push((path, WatchKind::NodeCreated)),
+                None => self.watches.add_data(&path, conn.0),
+            }
+        }
+        for path in child {
+            match stat(&self.tree, &path) {
+                None => fired.push((path, WatchKind::NodeDeleted)),
+                Some(s) if s.pzxid > relative_zxid => {
+                    fired.push((path, WatchKind::NodeChildrenChanged))
+                }
+                Some(_) => self.watches.add_child(&path, conn.0),
+            }
+        }
+        let zxid = self.last_processed;
+        for (path, kind) in fired {
+            ctx.send(conn, Msg::WatchEvent { path, kind, zxid });
         }
     }
 
@@ -92,28 +148,20 @@ impl ZabServer {
             return self.refuse(ctx, conn, false);
         }
         if session != 0 {
-            let Some(timeout_ms) = self.tree.session_timeout_ms(session) else {
-                return self.refuse(ctx, conn, true);
-            };
-            if let Some(old) = self.session_conns.insert(session, conn) {
-                if old != conn {
-                    self.drop_client(old);
-                    self.session_conns.insert(session, conn);
-                    self.conns.remove(&old);
-                    ctx.close(old);
-                }
+            // The leader decides whether the session lives (ZooKeeperServer.reopenSession
+            // -> Learner.validateSession): not this server's tree, which may lag behind a
+            // createSession or a closeSession.
+            if self.leader_established() {
+                let timeout_ms = self.revalidate_at_leader(ctx.now(), session);
+                return self.finish_reconnect(ctx, conn, session, timeout_ms);
             }
+            let Some(f) = self.follower.as_ref() else {
+                return self.refuse(ctx, conn, false);
+            };
+            ctx.send(f.conn, Msg::Revalidate { session });
             let c = self.clients.get_mut(&conn).expect("client");
             c.session = session;
-            c.timeout_ms = timeout_ms;
-            self.touch_session(ctx, session);
-            ctx.send(
-                conn,
-                Msg::ConnectResp {
-                    session,
-                    timeout_ms,
-                },
-            );
+            c.revalidating = true;
             return;
         }
         let timeout_ms = self.cfg.negotiate_session_timeout_ms(timeout_ms);
@@ -124,6 +172,64 @@ impl ZabServer {
         c.timeout_ms = timeout_ms;
         self.session_conns.insert(session, conn);
         self.submit_write(ctx, session, 0, Forwarded::CreateSession { timeout_ms });
+    }
+
+    /// On the leader: is `session` alive? Touches it when it is (the reconnect is a sign
+    /// of life). Returns its timeout in ms.
+    pub(crate) fn revalidate_at_leader(&mut self, now_ns: u64, session: u64) -> Option<u64> {
+        let l = self.leader.as_mut()?;
+        let timeout_ns = l.sessions.timeout_ns(session)?;
+        l.sessions.touch(session, now_ns);
+        Some(timeout_ns / 1_000_000)
+    }
+
+    /// The leader's answer to a reconnect forwarded by this learner.
+    pub(crate) fn on_revalidated(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        session: u64,
+        timeout_ms: Option<u64>,
+    ) {
+        let waiting = self
+            .clients
+            .iter()
+            .find(|(_, c)| c.revalidating && c.session == session)
+            .map(|(conn, _)| *conn);
+        if let Some(conn) = waiting {
+            self.finish_reconnect(ctx, conn, session, timeout_ms);
+        }
+    }
+
+    fn finish_reconnect(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        conn: ConnId,
+        session: u64,
+        timeout_ms: Option<u64>,
+    ) {
+        let Some(timeout_ms) = timeout_ms else {
+            return self.refuse(ctx, conn, true);
+        };
+        if let Some(old) = self.session_conns.insert(session, conn) {
+            if old != conn {
+                self.drop_client(old);
+                self.session_conns.insert(session, conn);
+                self.conns.remove(&old);
+                ctx.close(old);
+            }
+        }
+        let c = self.clients.get_mut(&conn).expect("client");
+        c.session = session;
+        c.timeout_ms = timeout_ms;
+        c.revalidating = false;
+        self.touch_session(ctx, session);
+        ctx.send(
+            conn,
+            Msg::ConnectResp {
+                session,
+                timeout_ms,
+            },
+        );
     }
 
     fn touch_session(&mut self, ctx: &mut Context<'_, Msg>, session: u64) {
@@ -159,7 +265,7 @@ impl ZabServer {
             let Some(c) = self.clients.get_mut(&conn) else {
                 return;
             };
-            if c.busy.is_some() || c.creating || c.session == 0 {
+            if c.busy.is_some() || c.creating || c.revalidating || c.session == 0 {
                 return;
             }
             let Some(item) = c.queue.pop_front() else {

@@ -83,6 +83,11 @@ impl SessionTracker {
         self.closing.insert(session);
     }
 
+    /// The session's timeout, when it is alive (not expired, not closing).
+    pub fn timeout_ns(&self, session: u64) -> Option<u64> {
+        self.sessions.get(&session).map(|(timeout, _)| *timeout)
+    }
+
     pub fn is_live(&self, session: u64) -> bool {
         self.sessions.contains_key(&session)
     }

@@ -277,6 +277,10 @@ impl ZabServer {
                 ctx.send(conn, Msg::PingAck { round, touched });
             }
             Msg::SyncDone { session, cxid } => self.sync_done(ctx, session, cxid),
+            Msg::Revalidated {
+                session,
+                timeout_ms,
+            } => self.on_revalidated(ctx, session, timeout_ms),
             _ => {}
         }
     }

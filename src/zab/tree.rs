@@ -367,8 +367,11 @@ impl DataTree {
                 data,
                 ephemeral_owner,
             } => {
-                self.create(zxid, path, data, *ephemeral_owner, &mut events);
-                OpResult::Created { path: path.clone() }
+                let stat = self.create(zxid, path, data, *ephemeral_owner, &mut events);
+                OpResult::Created {
+                    path: path.clone(),
+                    stat,
+                }
             }
             TxnOp::Delete { path } => {
                 self.delete(zxid, path, &mut events);
@@ -397,6 +400,23 @@ impl DataTree {
                     .collect();
                 OpResult::Multi(results)
             }
+            TxnOp::Error {
+                code,
+                multi_len,
+                index,
+            } if *multi_len > 0 => {
+                // A failed multi answers every op, as ZooKeeper's DataTree does: the ops
+                // before the failing one would have succeeded (rolled back), the failing
+                // one has its code, those after it RUNTIMEINCONSISTENCY.
+                let results = (0..*multi_len)
+                    .map(|i| match i.cmp(index) {
+                        std::cmp::Ordering::Less => None,
+                        std::cmp::Ordering::Equal => Some(*code),
+                        std::cmp::Ordering::Greater => Some(ErrCode::RuntimeInconsistency),
+                    })
+                    .collect();
+                OpResult::MultiFailed(results)
+            }
             TxnOp::Error { code, .. } => OpResult::Err(*code),
         };
         Applied { result, events }
@@ -409,7 +429,7 @@ impl DataTree {
         data: &[u8],
         owner: u64,
         events: &mut Vec<(String, WatchKind)>,
-    ) {
+    ) -> Stat {
         let parent = parent_of(path).expect("create of the root").to_string();
         let name = path[parent.len()..].trim_start_matches('/').to_string();
         self.update_node(&parent, |p| {
@@ -440,6 +460,7 @@ impl DataTree {
         }
         events.push((path.to_string(), WatchKind::NodeCreated));
         events.push((parent, WatchKind::NodeChildrenChanged));
+        stat
     }
 
     fn delete(&mut self, zxid: Zxid, path: &str, events: &mut Vec<(String, WatchKind)>) {
@@ -618,7 +639,11 @@ mod tests {
     fn create_set_delete_with_versions() {
         let mut t = with_session(7);
         let r = run(&mut t, 7, &create("/a", false, false));
-        assert_eq!(r, OpResult::Created { path: "/a".into() });
+        let OpResult::Created { path, stat } = r else {
+            panic!("create answered {r:?}");
+        };
+        assert_eq!(path, "/a");
+        assert_eq!((stat.czxid, stat.version), (t.last_zxid(), 0));
         assert_eq!(
             run(&mut t, 7, &create("/a", false, false)),
             OpResult::Err(ErrCode::NodeExists)
@@ -655,18 +680,8 @@ mod tests {
         run(&mut t, 7, &create("/q", false, false));
         let a = run(&mut t, 7, &create("/q/n-", false, true));
         let b = run(&mut t, 7, &create("/q/n-", false, true));
-        assert_eq!(
-            a,
-            OpResult::Created {
-                path: "/q/n-0000000000".into()
-            }
-        );
-        assert_eq!(
-            b,
-            OpResult::Created {
-                path: "/q/n-0000000001".into()
-            }
-        );
+        assert!(matches!(a, OpResult::Created { path, .. } if path == "/q/n-0000000000"));
+        assert!(matches!(b, OpResult::Created { path, .. } if path == "/q/n-0000000001"));
     }
 
     #[test]
@@ -698,7 +713,19 @@ mod tests {
         ]);
         assert!(matches!(run(&mut t, 7, &ok), OpResult::Multi(_)));
         let bad = Op::Multi(vec![create("/c", false, false), create("/a", false, false)]);
-        assert_eq!(run(&mut t, 7, &bad), OpResult::Err(ErrCode::NodeExists));
+        let per_op = vec![None, Some(ErrCode::NodeExists)];
+        assert_eq!(run(&mut t, 7, &bad), OpResult::MultiFailed(per_op));
+        let bad3 = Op::Multi(vec![
+            create("/a", false, false),
+            create("/d", false, false),
+            create("/e", false, false),
+        ]);
+        let per_op = vec![
+            Some(ErrCode::NodeExists),
+            Some(ErrCode::RuntimeInconsistency),
+            Some(ErrCode::RuntimeInconsistency),
+        ];
+        assert_eq!(run(&mut t, 7, &bad3), OpResult::MultiFailed(per_op));
         assert!(t.get("/c").is_none());
     }
 

@@ -24,8 +24,64 @@ use crate::cluster::record::{pair, Mark, Tally};
 use crate::cluster::{safety_violation, FailureKind, Violation};
 use crate::node::{Node, NodeId};
 use crate::sim::Sim;
-use crate::zab::client::{Outcome, Record};
+use crate::zab::client::{self, Completion};
 use crate::zab::msg::{ErrCode, Op, OpResult, Zxid};
+
+/// How an operation ended, as the history records it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The server answered (a read may answer "no node": that is an observation).
+    Ok(OpResult),
+    /// Certainly not applied: a write the server rejected, or a read/sync not answered.
+    Fail(String),
+    /// Unknown: a write whose answer was lost (connection loss, timeout).
+    Info(String),
+}
+
+/// One history event of a ZooKeeper client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Record {
+    Invoke {
+        op_id: u64,
+        session: u64,
+        op: Op,
+        at_ns: u64,
+    },
+    Complete {
+        op_id: u64,
+        session: u64,
+        outcome: Outcome,
+        /// The zxid the server reported with its answer.
+        zxid: Option<Zxid>,
+        at_ns: u64,
+    },
+}
+
+impl Record {
+    /// The record of a client's completion: a read's error answer (no node) is an
+    /// observation; a write's is a certain failure; a lost answer leaves a write unknown
+    /// and a read failed (reads change nothing).
+    pub fn complete(c: &Completion) -> Record {
+        let write = c.op.is_write();
+        let outcome = match &c.result {
+            Ok(r) => Outcome::Ok(r.clone()),
+            Err(client::ZkError::Server(ErrCode::SessionExpired)) => {
+                Outcome::Fail(format!("{:?}", ErrCode::SessionExpired))
+            }
+            Err(client::ZkError::Server(code)) if !write => Outcome::Ok(OpResult::Err(*code)),
+            Err(client::ZkError::Server(code)) => Outcome::Fail(format!("{code:?}")),
+            Err(e) if e.is_uncertain() && write => Outcome::Info(format!("{e:?}")),
+            Err(e) => Outcome::Fail(format!("{e:?}")),
+        };
+        Record::Complete {
+            op_id: c.op_id,
+            session: c.session,
+            outcome,
+            zxid: c.zxid,
+            at_ns: c.at_ns,
+        }
+    }
+}
 
 /// What the history checker concluded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,7 +331,7 @@ fn to_ret(r: &OpResult) -> Option<Ret> {
 }
 
 /// (invoke time, op, completion time, outcome, zxid) per operation of one client.
-type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>);
+type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>, u64);
 
 fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
     let marks = history.iter().map(|r| match r {
@@ -287,13 +343,13 @@ fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
             outcome,
             zxid,
             at_ns,
-            ..
-        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid)),
+            session,
+        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid, *session)),
     });
     pair(marks)
         .done
         .into_iter()
-        .map(|((t0, op), (t1, outcome, zxid))| (t0, op, t1, outcome, zxid))
+        .map(|((t0, op), (t1, outcome, zxid, session))| (t0, op, t1, outcome, zxid, session))
         .collect()
 }
 
@@ -310,17 +366,23 @@ where
     N::Msg: Hash + Debug,
 {
     let mut out = Vec::new();
-    let mut seen: Zxid = 0;
-    for (_, op, _, outcome, zxid) in spans(history) {
+    // (session, highest zxid it saw): as with the real client, a new session (a new
+    // handle) starts from zero.
+    let mut seen: (u64, Zxid) = (0, 0);
+    for (_, op, _, outcome, zxid, session) in spans(history) {
         let (Outcome::Ok(_), Some(z)) = (outcome, zxid) else {
             continue;
         };
-        if z < seen {
+        if session != seen.0 {
+            seen = (session, 0);
+        }
+        let seen = &mut seen.1;
+        if z < *seen {
             let msg = format!("{op:?} answered with zxid {z:#x} after the client saw {seen:#x}");
             out.push(safety_violation(sim, "zk-session-order", id, msg));
             break;
         }
-        seen = z;
+        *seen = z;
         if op.is_write() && !committed.contains_key(&z) {
             let msg = format!("{op:?} was answered ok at zxid {z:#x}, which was never committed");
             out.push(safety_violation(sim, "zk-acked-write-durable", id, msg));
@@ -344,7 +406,7 @@ where
 {
     let mut writes: Vec<(u64, Zxid)> = Vec::new();
     for (_, h) in histories {
-        for (_, op, t1, outcome, zxid) in spans(h) {
+        for (_, op, t1, outcome, zxid, _) in spans(h) {
             if let (true, Outcome::Ok(_), Some(z)) = (op.is_write(), outcome, zxid) {
                 writes.push((t1, z));
             }
@@ -360,10 +422,10 @@ where
     for (id, h) in histories {
         let s = spans(h);
         for pair in s.windows(2) {
-            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _) = pair[0] else {
+            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _, _) = pair[0] else {
                 continue;
             };
-            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z)) = pair[1] else {
+            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z), _) = pair[1] else {
                 continue;
             };
             let i = writes.partition_point(|(t1, _)| *t1 < sync_t0);

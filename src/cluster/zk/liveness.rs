@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+use super::history::Record;
 use super::{server, ZabHost};
 use crate::node::NodeId;
 use crate::sim::Sim;
-use crate::zab::client::Record;
 use crate::zab::ZabPhase;
 
 /// What the ensemble of `servers` still lacks, or None when it is whole and caught up.

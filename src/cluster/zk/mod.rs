@@ -25,7 +25,6 @@ use super::{System, Violation};
 use crate::node::{Context, Event, Node, NodeId};
 use crate::scenario::{ZkWorkload, ZookeeperSpec};
 use crate::sim::Sim;
-use crate::zab::client::Record;
 use crate::zab::config::ZabConfig;
 use crate::zab::msg::{Msg, PeerState};
 use crate::zab::ZabServer;
@@ -33,7 +32,7 @@ use crate::zab::ZabServer;
 pub use history::to_check_history;
 pub use workload::WorkloadClient;
 
-use history::HistoryCheck;
+use history::{HistoryCheck, Record};
 use monitor::Monitor;
 
 /// A node type of a world that holds ZooKeeper servers: lets the monitor and the liveness
@@ -136,7 +135,7 @@ impl ZkSystem {
         let w = &self.workload;
         let writes = w.create + w.set_cas + w.delete + w.ephemeral > 0;
         let writer = w.writers.is_none_or(|n| (index as u32) < n);
-        liveness::client_served(&c.zk.history, heal_ns, writes && writer)
+        liveness::client_served(&c.history, heal_ns, writes && writer)
     }
 }
 
@@ -220,7 +219,7 @@ impl System for ZkSystem {
             .filter_map(|id| {
                 sim.node(id)
                     .and_then(ZkNode::client)
-                    .map(|c| (id, &c.zk.history[..]))
+                    .map(|c| (id, &c.history[..]))
             })
             .collect();
         self.outcomes = history::tally(&histories);

@@ -1,6 +1,8 @@
 //! The ZooKeeper workload client: one embedded `zab::client::ZkClient` driven by a small
 //! generator on the node's own random stream, one operation at a time (a sync+get pair
-//! counts as one), paced by `cluster::pacing`.
+//! counts as one), paced by `cluster::pacing`. It records every invocation and completion
+//! into its history. When its session expires the handle is dead, and the workload (the
+//! embedding node) opens a new session with a new handle, as an application would.
 //!
 //! Depends on: zab (client, msg), node, scenario, cluster (pacing).
 
@@ -9,10 +11,11 @@ use std::rc::Rc;
 
 use rand::Rng;
 
+use super::history::{Outcome, Record};
 use crate::cluster::pacing;
 use crate::node::{Context, Event, NodeId};
 use crate::scenario::ZkWorkload;
-use crate::zab::client::{ClientConfig, Outcome, Record, ZkClient};
+use crate::zab::client::{ClientConfig, ClientEvent, SessionState, ZkClient, CLIENT_TAG_BASE};
 use crate::zab::msg::{Msg, Op, OpResult};
 
 const TAG_OP: u64 = 7;
@@ -21,6 +24,14 @@ const TAG_OP: u64 = 7;
 pub struct WorkloadClient {
     index: u32,
     pub zk: ZkClient,
+    /// Handles opened so far (each new session gets a new handle and timer tag).
+    handles: u64,
+    /// Every invocation and completion, in order.
+    pub history: Vec<Record>,
+    /// Sessions that expired.
+    pub sessions_expired: u64,
+    servers: u32,
+    tick_ns: u64,
     workload: Rc<ZkWorkload>,
     ops: u64,
     /// Last version seen per path, for compare-and-set.
@@ -31,22 +42,33 @@ pub struct WorkloadClient {
 
 impl WorkloadClient {
     pub fn new(index: u32, servers: u32, workload: Rc<ZkWorkload>, tick_ns: u64) -> Self {
-        let cfg = ClientConfig {
-            servers: (0..servers).map(NodeId).collect(),
-            session_timeout_ms: workload.session_timeout_ms,
-            request_timeout_ns: workload.request_timeout.ns(),
-            connect_timeout_ns: 1_000_000_000,
-            tick_ns,
-        };
         WorkloadClient {
             index,
-            zk: ZkClient::new(cfg, index as usize),
+            zk: Self::handle(index, servers, &workload, tick_ns, 0),
+            handles: 1,
+            history: Vec::new(),
+            sessions_expired: 0,
+            servers,
+            tick_ns,
             workload,
             ops: 0,
             versions: BTreeMap::new(),
             paths: BTreeMap::new(),
             scanned: 0,
         }
+    }
+
+    /// A new client handle; handle `n` starts at the n-th server after the client's own.
+    fn handle(index: u32, servers: u32, w: &ZkWorkload, tick_ns: u64, n: u64) -> ZkClient {
+        let cfg = ClientConfig {
+            servers: (0..servers).map(NodeId).collect(),
+            session_timeout_ms: w.session_timeout_ms,
+            request_timeout_ns: w.request_timeout.ns(),
+            connect_timeout_ns: 1_000_000_000,
+            tick_ns,
+            timer_tag: CLIENT_TAG_BASE + n,
+        };
+        ZkClient::new(cfg, (u64::from(index) + n) as usize)
     }
 
     fn interval_ns(&self, ctx: &mut Context<'_, Msg>) -> u64 {
@@ -69,11 +91,55 @@ impl WorkloadClient {
             }
             other => self.zk.on_event(ctx, other),
         }
+        self.absorb(ctx);
+    }
+
+    /// Records what the client reports; opens a new session when the old one expired.
+    fn absorb(&mut self, ctx: &mut Context<'_, Msg>) {
+        let mut expired = false;
+        for e in self.zk.drain() {
+            match e {
+                ClientEvent::Completion(mut c) => {
+                    c.op_id = self.op_id(c.op_id);
+                    self.history.push(Record::complete(&c));
+                }
+                ClientEvent::State(SessionState::Expired) => expired = true,
+                ClientEvent::State(_) | ClientEvent::Watch { .. } => {}
+            }
+        }
+        if expired {
+            self.sessions_expired += 1;
+            let w = Rc::clone(&self.workload);
+            let n = self.handles;
+            self.handles += 1;
+            self.zk = Self::handle(self.index, self.servers, &w, self.tick_ns, n);
+            self.zk.start(ctx);
+        }
         self.learn_versions();
     }
 
+    fn submit(&mut self, ctx: &mut Context<'_, Msg>, op: Op) -> u64 {
+        let at_ns = ctx.now();
+        let session = self.zk.session();
+        let id = self.zk.submit(ctx, op.clone());
+        let op_id = self.op_id(id);
+        self.history.push(Record::Invoke {
+            op_id,
+            session,
+            op,
+            at_ns,
+        });
+        op_id
+    }
+
+    /// The history's id of the current handle's operation `id`: handles number their
+    /// operations from 1 each, the history needs them unique across handles.
+    fn op_id(&self, id: u64) -> u64 {
+        ((self.handles - 1) << 32) | id
+    }
+
     fn learn_versions(&mut self) {
-        for r in &self.zk.history[self.scanned..] {
+        for r in &self.history[self.scanned..] {
             if let Record::Complete { op_id, outcome, .. } = r {
                 let Some(path) = self.paths.remove(op_id) else {
                     continue;
@@ -89,7 +155,7 @@ impl WorkloadClient {
                 }
             }
         }
-        self.scanned = self.zk.history.len();
+        self.scanned = self.history.len();
     }
 
     fn issue(&mut self, ctx: &mut Context<'_, Msg>) {
@@ -126,7 +192,7 @@ impl WorkloadClient {
                 watch: false,
             },
             4 => {
-                self.zk.submit(ctx, Op::Sync { path: path.clone() });
+                self.submit(ctx, Op::Sync { path: path.clone() });
                 Op::GetData {
                     path: path.clone(),
                     watch: true,
@@ -139,7 +205,7 @@ impl WorkloadClient {
                 sequential: false,
             },
         };
-        let id = self.zk.submit(ctx, op);
+        let id = self.submit(ctx, op);
         self.paths.insert(id, path);
     }
 }
