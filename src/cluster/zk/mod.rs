@@ -270,7 +270,7 @@ impl System for ZkSystem {
             .client_ids()
             .filter_map(|id| {
                 let c = sim.node(id).and_then(ZkNode::client)?;
-                Some((u64::from(id.0 - servers), &c.zk.history[..]))
+                Some((u64::from(id.0 - servers), &c.history[..]))
             })
             .collect();
         let history = to_check_history(&procs);
