@@ -93,6 +93,7 @@ fn write_report_for(
     let options = RunOptions {
         timeline_capture: REPORT_TIMELINE_LINES,
         record_checksums: false,
+        capture: true,
     };
     let mut detailed = cluster::run(scenario, seed, schedule, &options);
     if detailed.trace_hash != expected_hash {

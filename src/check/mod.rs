@@ -10,6 +10,7 @@
 //! came from elsewhere ([`import`]: Jepsen etcd logs, Porcupine kv histories).
 
 pub mod command;
+pub mod export;
 pub mod generate;
 pub mod history;
 pub mod import;

@@ -60,8 +60,15 @@ pub struct CheckArgs {
     #[arg(long)]
     pub format: String,
     /// Model: register, cas-register, kv, znode, zookeeper, zookeeper-strict, kafka-log.
-    #[arg(long)]
-    pub model: String,
+    #[arg(long, required_unless_present = "export")]
+    pub model: Option<String>,
+    /// Instead of checking, write the history in a peer format: etcd (Jepsen's register
+    /// log) or kv (Porcupine's key-value EDN), to --output or stdout.
+    #[arg(long, value_name = "FORMAT")]
+    pub export: Option<String>,
+    /// Where --export writes (default: stdout).
+    #[arg(long, value_name = "FILE", requires = "export")]
+    pub output: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -89,6 +96,10 @@ pub struct RunArgs {
     /// Do not shrink a failing run.
     #[arg(long)]
     pub no_shrink: bool,
+    /// Also write the run's events as JSON lines to FILE, and a ShiViz log (vector clocks)
+    /// to FILE.shiviz.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
     /// Most re-runs shrinking a failing run may spend.
     #[arg(long, default_value_t = crate::campaign::shrink::DEFAULT_MAX_RUNS)]
     pub shrink_max_runs: usize,

@@ -85,6 +85,9 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
         return check_determinism(&scenario, seed);
     }
     let run = campaign::run_seed(&scenario, seed, None);
+    if let Some(path) = &a.trace {
+        write_trace(&scenario, &run, path)?;
+    }
     let mut shrunk = None;
     let report = if run.failed() {
         let path = campaign::write_report(&file, &scenario, &run, &a.reports)
@@ -134,6 +137,39 @@ fn cmd_run(a: RunArgs) -> Result<u8, CliError> {
     } else {
         EXIT_CLEAN
     })
+}
+
+/// `run --trace FILE`: runs the seed again with everything captured and writes the events
+/// as JSON lines and a ShiViz log (`report::export`).
+fn write_trace(scenario: &Scenario, run: &SeedRun, path: &Path) -> Result<(), CliError> {
+    let options = RunOptions {
+        timeline_capture: usize::MAX,
+        record_checksums: false,
+        capture: true,
+    };
+    let traced = cluster::run(scenario, run.seed, &run.schedule, &options);
+    if traced.trace_hash != run.outcome.trace_hash {
+        return Err(CliError(
+            "--trace: the traced re-run diverged (determinism bug)".into(),
+        ));
+    }
+    let capture = traced
+        .capture
+        .as_deref()
+        .cloned()
+        .unwrap_or_default()
+        .kernel;
+    let names = scenario.system.node_names();
+    let lines = crate::report::export::json_lines(&names, &traced.timeline, &capture);
+    let shiviz_path = format!("{}.shiviz", path.display());
+    std::fs::write(path, lines).map_err(|e| io_error(&format!("--trace {}", path.display()), e))?;
+    std::fs::write(
+        &shiviz_path,
+        crate::report::export::shiviz(&names, &capture),
+    )
+    .map_err(|e| io_error(&format!("--trace {shiviz_path}"), e))?;
+    eprintln!("trace      {} and {shiviz_path} (ShiViz)", path.display());
+    Ok(())
 }
 
 /// The deterministic summary of a run: no wall-clock figures, so that two processes running
@@ -220,6 +256,7 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
     let options = RunOptions {
         timeline_capture: 0,
         record_checksums: true,
+        capture: false,
     };
     let first = cluster::run(scenario, seed, &schedule, &options);
     let second = cluster::run(scenario, seed, &schedule, &options);
@@ -247,9 +284,12 @@ fn check_determinism(scenario: &Scenario, seed: u64) -> Result<u8, CliError> {
 }
 
 fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
+    if let Some(format) = &a.export {
+        return export_history(&a, format);
+    }
     let request = crate::check::command::CheckRequest {
         format: a.format,
-        model: a.model,
+        model: a.model.unwrap_or_default(),
         path: a.file,
         json: a.json,
         max_steps: a.max_steps,
@@ -258,6 +298,34 @@ fn cmd_check(a: CheckArgs) -> Result<u8, CliError> {
     let code = crate::check::command::run_check(&request, &mut out)
         .map_err(|e| CliError(e.to_string()))?;
     Ok(u8::try_from(code).unwrap_or(EXIT_VIOLATION))
+}
+
+/// `check --export FORMAT`: reads the history like `check` does and writes it in a peer
+/// format (`check::export`).
+fn export_history(a: &CheckArgs, format: &str) -> Result<u8, CliError> {
+    use crate::check::import::{parse_etcd, parse_json, parse_kv};
+    let source = a.file.display().to_string();
+    let text = std::fs::read_to_string(&a.file)
+        .map_err(|e| CliError(format!("{source}: cannot read: {e}")))?;
+    let history = match a.format.as_str() {
+        "etcd" => parse_etcd(&text, &source),
+        "kv" => parse_kv(&text, &source),
+        "json" => parse_json(&text, &source),
+        other => {
+            return Err(CliError(format!(
+                "unknown format {other:?}; accepted: etcd, kv, json"
+            )))
+        }
+    }
+    .map_err(|e| CliError(e.to_string()))?;
+    let text = crate::check::export::export(&history, format)
+        .map_err(|e| CliError(format!("--export {format}: {}: {e}", a.file.display())))?;
+    match &a.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| io_error(&format!("--output {}", path.display()), e))?,
+        None => print!("{text}"),
+    }
+    Ok(EXIT_CLEAN)
 }
 
 fn cmd_shrink(a: ShrinkArgs) -> Result<u8, CliError> {

@@ -10,6 +10,7 @@
 //!
 //! Depends on: sim, node, scenario, example (and the protocol modules through each system).
 
+pub mod capture;
 pub mod counter;
 pub mod liveness;
 pub mod pacing;
@@ -84,6 +85,18 @@ pub trait System {
     fn pending(&mut self, sim: &Sim<Self::Node>) -> Option<String>;
     /// End-of-run checkers (client histories).
     fn finish(&mut self, sim: &Sim<Self::Node>) -> Vec<Violation>;
+    /// The node's role and epoch right now, for the report's diagram (captured runs only).
+    fn role(&self, _sim: &Sim<Self::Node>, _node: NodeId) -> Option<capture::Role> {
+        None
+    }
+    /// Every client operation of the run (captured runs only, after `finish`).
+    fn client_ops(&self, _sim: &Sim<Self::Node>) -> Vec<capture::ClientOp> {
+        Vec::new()
+    }
+    /// The witness of the history check that failed in `finish`, if one did.
+    fn witness(&self) -> Option<capture::Witness> {
+        None
+    }
     /// System-specific figures for the summary (operations, leaders, ...).
     fn summary(&self) -> serde_json::Value {
         serde_json::Value::Null
@@ -97,6 +110,9 @@ pub struct RunOptions {
     pub timeline_capture: usize,
     /// Record per-event checksums (for locating the first divergence between two runs).
     pub record_checksums: bool,
+    /// Record messages, roles, faults and client operations for pictures and exports
+    /// ([`capture::RunCapture`]). Off in normal runs; the trace hash is the same either way.
+    pub capture: bool,
 }
 
 /// A fault as it was applied, for reports.
@@ -123,6 +139,9 @@ pub struct RunOutcome {
     pub timeline: Vec<TimelineLine>,
     #[serde(skip)]
     pub checksums: Vec<u64>,
+    /// What a captured run recorded (None unless `RunOptions::capture`).
+    #[serde(skip)]
+    pub capture: Option<Box<capture::RunCapture>>,
 }
 
 /// Runs one seed of a scenario with a given schedule.
@@ -174,6 +193,10 @@ pub fn drive<S: System>(
         record_checksums: options.record_checksums,
     };
     let mut sim = Sim::new(config, names.clone(), system.factory());
+    let mut roles = options.capture.then(|| RoleLog::new(names.len()));
+    if options.capture {
+        sim.enable_capture();
+    }
     // Roles are resolved with their own stream, so they never disturb the nemesis draw.
     let mut role_rng = rng::stream(seed, "faults/roles");
     let mut scheduled = schedule.faults.iter().peekable();
@@ -238,7 +261,12 @@ pub fn drive<S: System>(
         // A panic in protocol code (a failed assertion) is that seed's failure, reported
         // with the time and event at which it happened.
         let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sim.step() {
-            Some(Stepped::Delivered(node)) => system.after_event(&sim, node),
+            Some(Stepped::Delivered(node)) => {
+                if let Some(log) = &mut roles {
+                    log.observe(sim.now(), node, system.role(&sim, node));
+                }
+                system.after_event(&sim, node)
+            }
             _ => Vec::new(),
         }));
         match step {
@@ -274,6 +302,14 @@ pub fn drive<S: System>(
     if violations.is_empty() {
         violations.extend(system.finish(&sim));
     }
+    let capture = roles.map(|log| {
+        Box::new(capture::RunCapture {
+            kernel: sim.capture().cloned().unwrap_or_default(),
+            roles: log.changes,
+            ops: system.client_ops(&sim),
+            witness: system.witness(),
+        })
+    });
     RunOutcome {
         seed,
         trace_hash: sim.trace().hash(),
@@ -290,6 +326,35 @@ pub fn drive<S: System>(
             .checksums()
             .map(<[u64]>::to_vec)
             .unwrap_or_default(),
+        capture,
+    }
+}
+
+/// The role changes of a captured run: one entry each time a node's role or epoch differs
+/// from the last one seen.
+struct RoleLog {
+    last: Vec<Option<capture::Role>>,
+    changes: Vec<capture::RoleChange>,
+}
+
+impl RoleLog {
+    fn new(nodes: usize) -> Self {
+        RoleLog {
+            last: vec![None; nodes],
+            changes: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, at_ns: u64, node: NodeId, role: Option<capture::Role>) {
+        let Some(role) = role else { return };
+        if self.last[node.index()].as_ref() != Some(&role) {
+            self.last[node.index()] = Some(role.clone());
+            self.changes.push(capture::RoleChange {
+                at_ns,
+                node: node.0,
+                role,
+            });
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{invariants, Report};
+use crate::cluster::Violation;
 use crate::sim::time::{fmt_ns, Dur};
 
 pub fn render(r: &Report) -> String {
@@ -37,6 +38,9 @@ pub fn render(r: &Report) -> String {
             node,
             v.message
         );
+    }
+    if let Some(v) = r.violations.first() {
+        explain(&mut out, r, v);
     }
     let _ = writeln!(out, "\n## Run\n");
     let _ = writeln!(out, "| field | value |\n| --- | --- |");
@@ -91,4 +95,37 @@ pub fn render(r: &Report) -> String {
         Dur(r.scenario.duration.ns())
     );
     out
+}
+
+/// The first violation explained from the invariant table, with the faults active then.
+fn explain(out: &mut String, r: &Report, v: &Violation) {
+    let _ = writeln!(out, "\n## What was violated: `{}`\n", v.invariant);
+    if let Some(i) = invariants::find(&v.invariant) {
+        let _ = writeln!(out, "- promise: {}", i.promise);
+        let _ = writeln!(out, "- guaranteed by: {}", i.mechanism);
+        let _ = writeln!(out, "- checked: {}", i.checked);
+    }
+    let Some(p) = &r.picture else { return };
+    let _ = writeln!(
+        out,
+        "- first bad event: {} s, {}",
+        fmt_ns(p.bad.at_ns),
+        p.bad.label
+    );
+    let active: Vec<String> = p
+        .faults
+        .iter()
+        .filter(|f| f.from_ns <= p.bad.at_ns && p.bad.at_ns <= f.to_ns && f.kind != "reset")
+        .map(|f| format!("{} (since {} s)", f.label, fmt_ns(f.from_ns)))
+        .collect();
+    let text = if active.is_empty() {
+        "none".to_string()
+    } else {
+        active.join("; ")
+    };
+    let _ = writeln!(out, "- faults active then: {text}");
+    let _ = writeln!(
+        out,
+        "\nThe HTML report draws the run around it as a space-time diagram."
+    );
 }

@@ -15,11 +15,19 @@
 //! - `timeline`: the last events before the stop (time_ns, event, node, kind, detail).
 //! - `stats`: kernel counters; `system`: system-specific figures.
 //! - `replay`: the command that replays this run.
+//! - `picture`: what the HTML diagrams draw (see [`picture::Picture`]); absent when the run
+//!   was not captured.
 //!
 //! Depends on: cluster (outcome types), scenario, sim (timeline types).
 
+pub mod diagram;
+pub mod export;
 pub mod html;
+pub mod invariants;
 pub mod markdown;
+pub mod picture;
+mod svg;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +60,9 @@ pub struct Report {
     #[serde(default)]
     pub system: serde_json::Value,
     pub replay: String,
+    /// What the diagrams draw (present when the run was captured, as report re-runs are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<picture::Picture>,
 }
 
 impl Report {
@@ -78,6 +89,16 @@ impl Report {
             stats: serde_json::to_value(&outcome.stats).unwrap_or_default(),
             system: outcome.system.clone(),
             replay: format!("faultline replay {}", path.display()),
+            picture: outcome.capture.as_ref().and_then(|c| {
+                let v = outcome.violations.first()?;
+                Some(picture::build(
+                    scenario,
+                    c,
+                    &outcome.applied,
+                    v,
+                    outcome.simulated_ns,
+                ))
+            }),
         }
     }
 

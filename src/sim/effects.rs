@@ -99,19 +99,29 @@ where
             return;
         }
         let to = c.ends[1 - dir];
+        let id = match &mut self.capture {
+            Some(cap) => cap.sent((node.0, to.0), now, self.trace.events(), &msg),
+            None => 0,
+        };
         if self.net.is_held(node, to) {
             let c = self.net.conns.get_mut(&conn).expect("present");
-            c.held[dir].push_back(msg);
+            c.held[dir].push_back((id, msg));
             return;
         }
         let delay = self.net.sample_delay(&mut self.net_rng, now, node, to);
         let c = self.net.conns.get_mut(&conn).expect("present");
         let at = (now + delay).max(c.last_delivery_ns[dir]).max(c.up_at_ns);
         c.last_delivery_ns[dir] = at;
-        self.queue.push(at, Item::Message { conn, dir, msg });
+        self.queue.push(at, Item::Message { conn, dir, id, msg });
     }
 
-    pub(super) fn deliver_message(&mut self, conn: ConnId, dir: usize, msg: N::Msg) -> Stepped {
+    pub(super) fn deliver_message(
+        &mut self,
+        conn: ConnId,
+        dir: usize,
+        id: u64,
+        msg: N::Msg,
+    ) -> Stepped {
         let Some(c) = self.net.conns.get(&conn) else {
             self.stats.messages_lost += 1;
             return Stepped::Internal;
@@ -129,7 +139,11 @@ where
             peer: from,
             msg,
         };
-        self.deliver_if_alive(to, inc, event)
+        let stepped = self.deliver_if_alive(to, inc, event);
+        if let (Some(cap), Stepped::Delivered(_)) = (&mut self.capture, stepped) {
+            cap.delivered(id, self.now_ns, self.trace.events());
+        }
+        stepped
     }
 
     pub(super) fn close(&mut self, node: NodeId, conn: ConnId) {
@@ -252,6 +266,9 @@ where
     /// The node stops itself. A process exit keeps the page cache, so no write is lost.
     pub(super) fn halt(&mut self, node: NodeId, reason: String) {
         self.note("halt", format!("{} halts: {}", self.name(node), reason));
+        if let Some(cap) = &mut self.capture {
+            cap.mark(self.now_ns, node.0, "halt", &reason);
+        }
         let slot = &mut self.slots[node.index()];
         slot.node = None;
         slot.halted = Some(reason);

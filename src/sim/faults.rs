@@ -76,6 +76,9 @@ where
             return;
         }
         self.stats.crashes += 1;
+        if let Some(cap) = &mut self.capture {
+            cap.mark(self.now_ns, node.0, "crash", "");
+        }
         let slot = &mut self.slots[node.index()];
         slot.node = None;
         slot.incarnation += 1;
@@ -92,6 +95,9 @@ where
             return;
         }
         self.stats.restarts += 1;
+        if let Some(cap) = &mut self.capture {
+            cap.mark(self.now_ns, node.0, "restart", "");
+        }
         let fresh = (self.factory)(node);
         let slot = &mut self.slots[node.index()];
         slot.node = Some(fresh);
@@ -145,12 +151,12 @@ where
                 let c = self.net.conns.get_mut(&conn).expect("present");
                 let held: Vec<_> = c.held[dir].drain(..).collect();
                 let (from, to) = (c.ends[dir], c.ends[1 - dir]);
-                for msg in held {
+                for (id, msg) in held {
                     let delay = self.net.sample_delay(&mut self.net_rng, now, from, to);
                     let c = self.net.conns.get_mut(&conn).expect("present");
                     let at = (now + delay).max(c.last_delivery_ns[dir]);
                     c.last_delivery_ns[dir] = at;
-                    self.queue.push(at, Item::Message { conn, dir, msg });
+                    self.queue.push(at, Item::Message { conn, dir, id, msg });
                 }
             }
         }

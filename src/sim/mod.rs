@@ -7,6 +7,7 @@
 //!
 //! Depends on: node.
 
+pub mod capture;
 pub mod disk;
 mod effects;
 pub mod fault;
@@ -52,9 +53,11 @@ enum Item<M> {
     Establish {
         conn: ConnId,
     },
+    /// `id` names the message in the capture (0 when not capturing).
     Message {
         conn: ConnId,
         dir: usize,
+        id: u64,
         msg: M,
     },
     /// The other end closed: tell `node`, then forget the connection.
@@ -129,6 +132,8 @@ pub struct Sim<N: Node> {
     stats: SimStats,
     /// Debug logging of every event was enabled when the run started.
     log_events: bool,
+    /// Messages, crashes and restarts recorded for pictures (None: the fast path).
+    capture: Option<Box<capture::Capture>>,
 }
 
 impl<N> Sim<N>
@@ -168,6 +173,7 @@ where
             trace: Trace::new(config.timeline_capture, config.record_checksums),
             stats: SimStats::default(),
             log_events: tracing::enabled!(target: "faultline::event", tracing::Level::DEBUG),
+            capture: None,
         };
         for i in 0..n as u32 {
             let event = Event::Start { restarted: false };
@@ -225,6 +231,17 @@ where
         &self.trace
     }
 
+    /// Starts recording messages, crashes and restarts (see [`capture`]); call before the
+    /// first step. The trace hash is the same with or without it.
+    pub fn enable_capture(&mut self) {
+        self.capture = Some(Box::default());
+    }
+
+    /// What was captured so far (None unless [`Sim::enable_capture`] was called).
+    pub fn capture(&self) -> Option<&capture::Capture> {
+        self.capture.as_deref()
+    }
+
     /// Time of the next queued item, if any.
     pub fn next_time(&self) -> Option<u64> {
         self.queue.peek_time()
@@ -260,7 +277,7 @@ where
                 self.establish(conn);
                 Stepped::Internal
             }
-            Item::Message { conn, dir, msg } => self.deliver_message(conn, dir, msg),
+            Item::Message { conn, dir, id, msg } => self.deliver_message(conn, dir, id, msg),
             Item::Closed { conn, node, inc } => {
                 let peer = self.net.conns.get(&conn).map(|c| {
                     let side = c.side_of(node).expect("endpoint");

@@ -67,7 +67,8 @@ pub(crate) struct Conn<M> {
     pub state: ConnState,
     pub up_at_ns: u64,
     pub last_delivery_ns: [u64; 2],
-    pub held: [VecDeque<M>; 2],
+    /// Held messages with their capture ids.
+    pub held: [VecDeque<(u64, M)>; 2],
     pub closed_by: [bool; 2],
 }
 

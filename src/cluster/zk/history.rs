@@ -19,6 +19,7 @@ use std::hash::Hash;
 use crate::check::history::{Call, History, Outcome as HOutcome, Ret, ZkError};
 use crate::check::zk_order::{check_zookeeper, ZkOptions};
 use crate::check::Verdict;
+use crate::cluster::capture::{self, Witness};
 use crate::cluster::record::{pair, Mark, Tally};
 use crate::cluster::{safety_violation, FailureKind, Violation};
 use crate::node::{Node, NodeId};
@@ -88,7 +89,8 @@ pub enum HistoryCheck {
     Valid,
     /// The checker ran out of budget: never counted as a pass.
     Unknown,
-    Invalid(Violation),
+    /// The violation and the checker's witness, for the report.
+    Invalid(Violation, Box<Witness>),
 }
 
 /// Counts completed operations by outcome.
@@ -110,7 +112,8 @@ pub fn tally(histories: &[(NodeId, &[Record])]) -> Tally {
 
 /// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded histories, one
 /// process per client (`procs`: process number and records).
-pub fn check_history<N>(sim: &Sim<N>, procs: &[(u64, &[Record])]) -> HistoryCheck
+/// `servers` maps a process back to its node (process = node id - servers).
+pub fn check_history<N>(sim: &Sim<N>, procs: &[(u64, &[Record])], servers: u32) -> HistoryCheck
 where
     N: Node,
     N::Msg: Hash + Debug,
@@ -130,14 +133,17 @@ where
                 .map(|i| history.ops[*i].summary())
                 .collect();
             let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
-            HistoryCheck::Invalid(Violation {
+            let node_of = move |p: u64| p as u32 + servers;
+            let witness = capture::checker_witness("zk-history", first, &history, &node_of);
+            let violation = Violation {
                 kind: FailureKind::Safety,
                 invariant: "zk-history".into(),
                 message,
                 at_ns: sim.now(),
                 event: 0,
                 node: None,
-            })
+            };
+            HistoryCheck::Invalid(violation, Box::new(witness))
         }
         Ok(Verdict::Unknown { .. }) => HistoryCheck::Unknown,
         Ok(Verdict::Valid { .. }) => HistoryCheck::Valid,
@@ -387,8 +393,13 @@ where
 }
 
 /// A sync then a read of one client: the read must see every write that completed (ok)
-/// before the sync was invoked, anywhere.
-pub fn check_sync_reads<N>(sim: &Sim<N>, histories: &[(NodeId, &[Record])]) -> Vec<Violation>
+/// before the sync was invoked, anywhere. Returns the violation and its witness (the stale
+/// read and the write it missed among the operations on the path).
+pub fn check_sync_reads<N>(
+    sim: &Sim<N>,
+    histories: &[(NodeId, &[Record])],
+    servers: u32,
+) -> Option<(Violation, Witness)>
 where
     N: Node,
     N::Msg: Hash + Debug,
@@ -419,13 +430,76 @@ where
             };
             let i = writes.partition_point(|(t1, _)| *t1 < sync_t0);
             if i > 0 && prefix_max[i - 1] > read_z {
-                let msg = format!(
-                    "sync+read of {path} saw zxid {read_z:#x}, but {:#x} completed before the sync",
-                    prefix_max[i - 1]
-                );
-                return vec![safety_violation(sim, "zk-sync-read", *id, msg)];
+                let stale = StaleRead {
+                    client: *id,
+                    sync_t0,
+                    path: path.clone(),
+                    read_zxid: read_z,
+                    write_zxid: prefix_max[i - 1],
+                };
+                let msg = stale.message();
+                let violation = safety_violation(sim, "zk-sync-read", *id, msg);
+                let procs: Vec<(u64, &[Record])> = histories
+                    .iter()
+                    .map(|(id, h)| (u64::from(id.0 - servers), *h))
+                    .collect();
+                let history = to_check_history(&procs);
+                return Some((violation, stale.witness(&history, servers)));
             }
         }
     }
-    Vec::new()
+    None
+}
+
+/// A sync+read that missed a write completed before the sync was invoked.
+struct StaleRead {
+    client: NodeId,
+    sync_t0: u64,
+    path: String,
+    read_zxid: Zxid,
+    write_zxid: Zxid,
+}
+
+impl StaleRead {
+    fn message(&self) -> String {
+        format!(
+            "sync+read of {} saw zxid {:#x}, but {:#x} completed before the sync",
+            self.path, self.read_zxid, self.write_zxid
+        )
+    }
+
+    /// The witness: every operation on the path, the stale read and the write it missed.
+    fn witness(&self, history: &History, servers: u32) -> Witness {
+        let process = u64::from(self.client.0 - servers);
+        let mut marks = Vec::new();
+        for (i, op) in history.ops.iter().enumerate() {
+            let culprit = op.process == process
+                && op.invoke_ns == self.sync_t0
+                && matches!(op.call, Call::SyncGetData { .. });
+            let write = matches!(
+                op.call,
+                Call::Create { .. } | Call::SetData { .. } | Call::Delete { .. }
+            );
+            if culprit {
+                marks.push((i, capture::Mark::Culprit));
+            } else if write && op.zxid == Some(self.write_zxid) && op.outcome == HOutcome::Ok {
+                marks.push((i, capture::Mark::Evidence));
+            }
+        }
+        let explanation = format!(
+            "{}: the write at zxid {:#x} (evidence) completed before the sync was invoked, \
+             so the sync+read (culprit) must see it",
+            self.message(),
+            self.write_zxid
+        );
+        let node_of = move |p: u64| p as u32 + servers;
+        capture::witness(
+            "zk-sync-read",
+            explanation,
+            history,
+            &self.path,
+            &marks,
+            &node_of,
+        )
+    }
 }

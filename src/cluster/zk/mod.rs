@@ -18,6 +18,7 @@ pub mod workload;
 
 use std::rc::Rc;
 
+use super::capture::{self, ClientOp, Role, Witness};
 use super::liveness::ClientGoals;
 use super::record::Tally;
 use super::{System, Violation};
@@ -97,6 +98,8 @@ pub struct ZkSystem {
     goals: ClientGoals,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
+    /// The witness of a failed history check, for the report.
+    witness: Option<Witness>,
 }
 
 impl ZkSystem {
@@ -109,6 +112,7 @@ impl ZkSystem {
             outcomes: Tally::default(),
             goals: ClientGoals::new(spec.clients as usize),
             history_unknown: false,
+            witness: None,
         }
     }
 
@@ -225,20 +229,58 @@ impl System for ZkSystem {
             let committed = self.mon.committed();
             out.extend(history::check_client_history(sim, *id, h, committed));
         }
-        out.extend(history::check_sync_reads(sim, &histories));
+        let servers = self.spec.servers;
         if out.is_empty() {
-            let servers = self.spec.servers;
+            if let Some((v, w)) = history::check_sync_reads(sim, &histories, servers) {
+                out.push(v);
+                self.witness = Some(w);
+            }
+        }
+        if out.is_empty() {
             let procs: Vec<(u64, &[Record])> = histories
                 .iter()
                 .map(|(id, h)| (u64::from(id.0 - servers), *h))
                 .collect();
-            match history::check_history(sim, &procs) {
+            match history::check_history(sim, &procs, servers) {
                 HistoryCheck::Valid => {}
                 HistoryCheck::Unknown => self.history_unknown = true,
-                HistoryCheck::Invalid(v) => out.push(v),
+                HistoryCheck::Invalid(v, w) => {
+                    out.push(v);
+                    self.witness = Some(*w);
+                }
             }
         }
         out
+    }
+
+    fn role(&self, sim: &Sim<ZkNode>, node: NodeId) -> Option<Role> {
+        let v = server(sim, node)?.view();
+        let name = match v.state {
+            PeerState::Looking => "LOOKING",
+            PeerState::Following => "FOLLOWING",
+            PeerState::Leading => "LEADING",
+        };
+        Some(Role {
+            name: name.to_string(),
+            epoch: u64::from(v.current_epoch),
+        })
+    }
+
+    fn client_ops(&self, sim: &Sim<ZkNode>) -> Vec<ClientOp> {
+        let servers = self.spec.servers;
+        let procs: Vec<(u64, &[Record])> = self
+            .client_ids()
+            .filter_map(|id| {
+                let c = sim.node(id).and_then(ZkNode::client)?;
+                Some((u64::from(id.0 - servers), &c.history[..]))
+            })
+            .collect();
+        let history = to_check_history(&procs);
+        capture::client_ops(&history, &|p| p as u32 + servers)
+    }
+
+    fn witness(&self) -> Option<Witness> {
+        self.witness.clone()
     }
 
     fn summary(&self) -> serde_json::Value {

@@ -1,0 +1,273 @@
+//! The one table of invariants: what each promises and which mechanism of the real system
+//! guarantees it. Reports explain a violation from it; the README's invariant table is
+//! rendered from it ([`markdown_table`]) and a test keeps the two equal.
+//!
+//! Depends on: nothing in the crate.
+
+/// One invariant or checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Invariant {
+    /// The name violations carry.
+    pub name: &'static str,
+    /// The system it belongs to: "counter", "zookeeper" or "any".
+    pub system: &'static str,
+    /// When it is checked: "every event", "end of run" or "after the heal".
+    pub checked: &'static str,
+    /// What it promises.
+    pub promise: &'static str,
+    /// Which mechanism of the protocol guarantees it.
+    pub mechanism: &'static str,
+}
+
+const fn inv(
+    name: &'static str,
+    system: &'static str,
+    checked: &'static str,
+    promise: &'static str,
+    mechanism: &'static str,
+) -> Invariant {
+    Invariant {
+        name,
+        system,
+        checked,
+        promise,
+        mechanism,
+    }
+}
+
+/// Every invariant, in the order reports and the README list them.
+pub const INVARIANTS: &[Invariant] = &[
+    inv(
+        "counter-durable",
+        "counter",
+        "every event",
+        "A node never restarts below a count of it that another node already saw.",
+        "A node fsyncs its count before it gossips it, so whatever left the node survives \
+         a crash.",
+    ),
+    inv(
+        "counter-monotonic",
+        "counter",
+        "every event",
+        "Within one incarnation no node's view of any origin goes back.",
+        "Merging takes the maximum of the two views per origin.",
+    ),
+    inv(
+        "zab-one-leader-per-epoch",
+        "zookeeper",
+        "every event",
+        "At most one leader is ever established in an epoch.",
+        "Discovery: a prospective leader needs a quorum to accept its new epoch, and a \
+         follower accepts each epoch once (acceptedEpoch is persisted before it answers).",
+    ),
+    inv(
+        "zab-epoch-monotonic",
+        "zookeeper",
+        "every event",
+        "acceptedEpoch and currentEpoch never go back, and currentEpoch <= acceptedEpoch.",
+        "Both epochs are written to disk (acceptedEpoch, currentEpoch files) before the \
+         server acts on them, and are read back on restart.",
+    ),
+    inv(
+        "zab-unique-zxid",
+        "zookeeper",
+        "every event",
+        "No two different transactions are ever logged with the same zxid.",
+        "A zxid is (epoch, counter); only the one leader of an epoch assigns counters in it.",
+    ),
+    inv(
+        "zab-committed-agreement",
+        "zookeeper",
+        "every event",
+        "Leaders never commit different transactions at one zxid.",
+        "A proposal commits after a quorum logged it; quorums intersect, so a later leader \
+         (elected by the highest zxid) holds it.",
+    ),
+    inv(
+        "zab-committed-truncated",
+        "zookeeper",
+        "every event",
+        "No committed transaction is removed from a log by a TRUNC.",
+        "Synchronisation truncates a follower only past the new leader's history, which \
+         contains every committed transaction.",
+    ),
+    inv(
+        "zab-leader-completeness",
+        "zookeeper",
+        "every event",
+        "An established leader holds every committed transaction.",
+        "Fast leader election picks the server with the highest (epoch, zxid) among a \
+         quorum, and a quorum saw every commit.",
+    ),
+    inv(
+        "zab-process-consistency",
+        "zookeeper",
+        "every event",
+        "A synced follower's log is a prefix of its leader's.",
+        "DIFF, TRUNC or SNAP synchronisation before NEWLEADER, then proposals in zxid \
+         order over one FIFO connection.",
+    ),
+    inv(
+        "zab-digest-agreement",
+        "zookeeper",
+        "every event",
+        "Servers that applied the same zxid have equal data-tree digests.",
+        "Every server applies the same committed transactions in zxid order \
+         (ZooKeeper's digest check, ZOOKEEPER-3114).",
+    ),
+    inv(
+        "zab-ephemeral-session",
+        "zookeeper",
+        "every event",
+        "No ephemeral znode outlives its session's closeSession.",
+        "closeSession is a transaction that deletes the session's ephemerals atomically.",
+    ),
+    inv(
+        "zab-fle-vote-order",
+        "zookeeper",
+        "every event",
+        "Within one election round a server's vote only improves in (epoch, zxid, sid) order.",
+        "Fast leader election replaces a vote only by a better one (totalOrderPredicate).",
+    ),
+    inv(
+        "zk-acked-write-durable",
+        "zookeeper",
+        "end of run",
+        "Every write answered ok is committed.",
+        "A leader answers a write only after a quorum logged and fsynced it and it committed.",
+    ),
+    inv(
+        "zk-session-order",
+        "zookeeper",
+        "end of run",
+        "The zxids one client sees never decrease.",
+        "A session reconnects only to a server at least as up to date as its last zxid, and \
+         each server answers in order.",
+    ),
+    inv(
+        "zk-sync-read",
+        "zookeeper",
+        "end of run",
+        "A read right after a sync sees every write that completed before the sync.",
+        "sync is forwarded to the leader, which answers it in its commit order after \
+         confirming it is still leader with a quorum (the fix of ZOOKEEPER-1675).",
+    ),
+    inv(
+        "zk-history",
+        "zookeeper",
+        "end of run",
+        "The client history satisfies ZooKeeper's model: linearizable writes (and sync+read), \
+         sequentially consistent reads per session.",
+        "Writes go through the leader's ZAB pipeline in zxid order; reads are served \
+         locally by a server that is never behind the session's last zxid.",
+    ),
+    inv(
+        "liveness",
+        "any",
+        "after the heal",
+        "Once every fault is healed, the system reaches its goal within the bound.",
+        "Timeouts (tickTime, syncLimit, session and request timeouts) detect failures and \
+         leader election and reconnection resume progress.",
+    ),
+    inv(
+        "panic",
+        "any",
+        "every event",
+        "No assertion in protocol code fails.",
+        "Assertions at handler entry and exit state what the protocol relies on.",
+    ),
+    inv(
+        "event-budget",
+        "any",
+        "every event",
+        "A run delivers at most the scenario's max_events events.",
+        "Timers back off and retries are bounded, so no event storm is ever needed.",
+    ),
+    inv(
+        "determinism",
+        "any",
+        "report re-run",
+        "The same seed and schedule give the same trace hash.",
+        "Virtual time, seeded named random streams and ordered collections only.",
+    ),
+];
+
+/// The entry of `name`, if the table has one.
+pub fn find(name: &str) -> Option<&'static Invariant> {
+    INVARIANTS.iter().find(|i| i.name == name)
+}
+
+/// The table as Markdown, as the README carries it.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| invariant | system | checked | promise | guaranteed by |\n");
+    out.push_str("| --- | --- | --- | --- | --- |\n");
+    for i in INVARIANTS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            i.name, i.system, i.checked, i.promise, i.mechanism
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_kebab_case() {
+        let mut names: Vec<&str> = INVARIANTS.iter().map(|i| i.name).collect();
+        names.sort();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(names.len(), before, "an invariant is listed twice");
+        for n in names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{n}");
+        }
+    }
+
+    /// Every invariant name a system emits has an entry: a violation is always explained.
+    #[test]
+    fn every_invariant_in_the_sources_is_in_the_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cluster");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 5, "the cluster sources were not found");
+        let mut missing = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for piece in text.split('"').skip(1).step_by(2) {
+                let named = ["zab-", "zk-", "counter-"]
+                    .iter()
+                    .any(|p| piece.starts_with(p));
+                let word = piece.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+                if named && word && find(piece).is_none() {
+                    missing.push(piece.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in INVARIANTS: {missing:?}");
+    }
+
+    #[test]
+    fn the_readme_carries_the_table() {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let text = std::fs::read_to_string(readme).unwrap();
+        let table = markdown_table();
+        assert!(
+            text.contains(&table),
+            "README.md must contain the invariant table exactly as \
+             report::invariants::markdown_table renders it:\n{table}"
+        );
+    }
+}
