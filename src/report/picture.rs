@@ -351,9 +351,14 @@ fn fault_spans(
                 let label = format!("{node}: connections reset");
                 out.push(span("reset", at, lanes(std::slice::from_ref(node)), label));
             }
+            FaultAction::IsolateGroup { nodes: group, .. } => {
+                let label = format!("isolated group: {}", group.join(" "));
+                out.push(span("partition", next_heal(at), lanes(group), label));
+            }
             // Crashes and restarts come from the kernel's marks (they include halts and the
             // restarts of the healed phase); a heal ends the spans above.
             FaultAction::Crash { .. }
+            | FaultAction::CrashSet { .. }
             | FaultAction::Restart { .. }
             | FaultAction::Isolate { .. }
             | FaultAction::Heal => {}

@@ -70,6 +70,8 @@ pub struct LeaderState {
     pub epoch_persisted: bool,
     pub epoch_acks: BTreeSet<u32>,
     pub epoch_quorum: bool,
+    /// The epoch has its quorum; currentEpoch is written once the log is durable.
+    pub current_epoch_waits_for_log: bool,
     pub current_epoch_durable: bool,
     pub newleader_acks: BTreeSet<u32>,
     pub established: bool,
@@ -94,6 +96,7 @@ impl LeaderState {
             epoch_persisted: false,
             epoch_acks: BTreeSet::new(),
             epoch_quorum: false,
+            current_epoch_waits_for_log: false,
             current_epoch_durable: false,
             newleader_acks: BTreeSet::new(),
             established: false,
@@ -216,7 +219,13 @@ impl ZabServer {
     /// The leader's log fsync advanced: its own ACKs (NEWLEADER and proposals).
     pub(crate) fn leader_log_durable(&mut self, ctx: &mut Context<'_, Msg>) {
         let (me, durable, last) = (self.me, self.log_durable_zxid, self.storage.last_zxid());
+        let log_synced = durable >= last && !self.log_truncation_unsynced;
         let l = self.leader_mut();
+        if l.current_epoch_waits_for_log && log_synced {
+            l.current_epoch_waits_for_log = false;
+            let e = l.zab_epoch.expect("decided");
+            return self.persist_current_epoch(ctx, e);
+        }
         if l.current_epoch_durable && !l.established && durable >= last {
             l.newleader_acks.insert(me);
             self.try_establish(ctx);

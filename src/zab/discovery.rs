@@ -127,9 +127,19 @@ impl ZabServer {
         }
         l.epoch_quorum = true;
         let e = l.zab_epoch.expect("decided");
-        // The leader's history must be durable before it counts its own NEWLEADER ack.
+        // currentEpoch = e says "my history is the initial history of epoch e": it must not
+        // reach the disk before that history does. Written together, a power loss can keep
+        // the small epoch file and lose the log's unflushed tail (files flush separately),
+        // and the server restarts with a new epoch over an old log, wins FLE on that epoch
+        // and truncates committed txns from the others (the leader-side twin of
+        // ZOOKEEPER-4643; zk-nemesis-heavy seed 92772). ZooKeeper never gets there: a
+        // server going back to LOOKING shuts its SyncRequestProcessor down, which flushes
+        // and fsyncs the log before the election starts.
+        if self.log_durable_zxid >= self.storage.last_zxid() && !self.log_truncation_unsynced {
+            return self.persist_current_epoch(ctx, e);
+        }
+        l.current_epoch_waits_for_log = true;
         self.request_log_fsync(ctx);
-        self.persist_current_epoch(ctx, e);
     }
 
     pub(crate) fn leader_current_epoch_durable(&mut self, ctx: &mut Context<'_, Msg>, e: u32) {
