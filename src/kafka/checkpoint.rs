@@ -46,7 +46,10 @@ pub fn read(disk: &mut dyn DiskIo, file: &str) -> BTreeMap<TopicPartition, u64> 
     BTreeMap::new()
 }
 
-fn parse(bytes: &[u8]) -> Option<BTreeMap<TopicPartition, u64>> {
+/// The entry lines of a checkpoint text (`0`, the count, the entries, `crc <hex>`), once
+/// its checksum and version verify: (declared count, entry lines). Shared with the
+/// leader-epoch checkpoint, which uses the same format.
+pub(super) fn verified_entries(bytes: &[u8]) -> Option<(usize, std::str::Lines<'_>)> {
     let text = std::str::from_utf8(bytes).ok()?;
     let body_end = text.trim_end_matches('\n').rfind('\n')? + 1;
     let (body, crc_line) = text.split_at(body_end);
@@ -59,6 +62,11 @@ fn parse(bytes: &[u8]) -> Option<BTreeMap<TopicPartition, u64>> {
         return None;
     }
     let count: usize = lines.next()?.parse().ok()?;
+    Some((count, lines))
+}
+
+fn parse(bytes: &[u8]) -> Option<BTreeMap<TopicPartition, u64>> {
+    let (count, lines) = verified_entries(bytes)?;
     let mut out = BTreeMap::new();
     for line in lines {
         let mut parts = line.split(' ');

@@ -204,18 +204,7 @@ fn read_checkpoint(disk: &mut dyn DiskIo, file: &str) -> Option<Vec<EpochEntry>>
 }
 
 fn parse_checkpoint(bytes: &[u8]) -> Option<Vec<EpochEntry>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let body_end = text.trim_end_matches('\n').rfind('\n')? + 1;
-    let (body, crc_line) = text.split_at(body_end);
-    let crc = u32::from_str_radix(crc_line.trim_end().strip_prefix("crc ")?, 16).ok()?;
-    if crc32c(body.as_bytes()) != crc {
-        return None;
-    }
-    let mut lines = body.lines();
-    if lines.next()? != "0" {
-        return None;
-    }
-    let count: usize = lines.next()?.parse().ok()?;
+    let (count, lines) = super::checkpoint::verified_entries(bytes)?;
     let mut entries = Vec::with_capacity(count.min(1024));
     for line in lines {
         let (e, o) = line.split_once(' ')?;
