@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("zab", &["node", "zab"]),
-    ("kafka", &["node", "kafka"]),
+    ("kafka", &["node", "kafka", "zab"]),
     ("example", &["node", "example"]),
     ("node", &["node"]),
     ("sim", &["node", "sim"]),

@@ -99,7 +99,7 @@ impl App {
                     | Event::ConnDown { conn, .. }
                     | Event::Message { conn, .. } => zk.owns(*conn),
                     Event::Timer { tag, .. } => zk.owns_timer(*tag),
-                    Event::FsyncDone { .. } => false,
+                    Event::FsyncDone { .. } | Event::Stop => false,
                 };
                 if mine {
                     ctx.scoped(|inner: &mut Context<'_, Msg>| zk.on_event(inner, ev.clone()));

@@ -244,6 +244,7 @@ impl Node for CounterNode {
             }
             Event::Message { msg, .. } => self.merge(&msg.view),
             Event::FsyncDone { fsync, .. } => self.fsync_done(ctx, fsync),
+            Event::Stop => ctx.halt("stopped"),
         }
     }
 }

@@ -123,6 +123,53 @@ impl ServerProperties {
     }
 }
 
+/// A topic as `kafka-topics --create` makes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: u32,
+    #[serde(rename = "replication.factor")]
+    pub replication_factor: u32,
+}
+
+impl TopicSpec {
+    /// The assigned replicas of every partition over brokers `0..brokers`, in preference
+    /// order. Kafka's rack-unaware assignment with its random start index and replica shift
+    /// fixed at zero: partition p gets brokers p, p+1, .. (mod the broker count), so
+    /// preferred leaders spread over the brokers and a run needs no randomness for it.
+    pub fn assignment(&self, brokers: u32) -> Vec<(u32, Vec<u32>)> {
+        (0..self.partitions)
+            .map(|p| {
+                let replicas = (0..self.replication_factor)
+                    .map(|i| (p + i) % brokers)
+                    .collect();
+                (p, replicas)
+            })
+            .collect()
+    }
+
+    /// Semantic validation against the cluster size; the message names the field.
+    pub fn validate(&self, brokers: u32) -> Result<(), String> {
+        if self.name.is_empty() || self.name.contains('/') {
+            return Err(format!(
+                "topic name {:?} is not a valid topic name",
+                self.name
+            ));
+        }
+        if self.partitions == 0 {
+            return Err(format!("topic {}: partitions must be >= 1", self.name));
+        }
+        if self.replication_factor == 0 || self.replication_factor > brokers {
+            return Err(format!(
+                "topic {}: replication.factor {} must be between 1 and the {} brokers",
+                self.name, self.replication_factor, brokers
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The producer's `acks`: 0, 1 or all (-1). Accepts `0`, `1`, `-1`, `"0"`, `"1"`, `"-1"`
 /// and `"all"`, as Kafka's config parser does; written back as `"all"` / `0` / `1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,13 +8,23 @@
 //! follower sides ([`replica`]), the settings under Kafka's names ([`config`]) and the
 //! request/response messages ([`msg`]).
 //!
-//! May depend on: `node` only.
+//! On top of them, the nodes of a Kafka world: the broker ([`broker`]) embedding the
+//! ZooKeeper client and hosting the controller ([`controller`]), whose znodes are described
+//! in [`zkdata`], and the workload clients ([`client`]); [`wire`] is the world's message.
+//!
+//! May depend on: `node`; the broker, controller and wire also on `zab::client` and
+//! `zab::msg` (a broker is a ZooKeeper client).
 
+pub mod broker;
 pub mod checkpoint;
+pub mod client;
 pub mod config;
+pub mod controller;
 pub mod epoch_cache;
 pub mod log;
 pub mod msg;
 pub mod partition_log;
 pub mod producer_state;
 pub mod replica;
+pub mod wire;
+pub mod zkdata;

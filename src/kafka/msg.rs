@@ -254,6 +254,8 @@ pub enum Request {
         replica_id: Option<BrokerId>,
         partitions: Vec<ListOffsetsPartition>,
     },
+    /// An idempotent producer asks for its producer id and epoch (no transactional id).
+    InitProducerId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -292,6 +294,11 @@ pub enum Response {
     ListOffsets {
         partitions: Vec<ListOffsetsPartitionResponse>,
     },
+    InitProducerId {
+        error: ErrorCode,
+        producer_id: i64,
+        producer_epoch: i16,
+    },
 }
 
 /// What travels on a connection to or from a broker.
@@ -314,6 +321,7 @@ impl Request {
             Request::ControlledShutdown { .. } => "ControlledShutdown",
             Request::Metadata { .. } => "Metadata",
             Request::ListOffsets { .. } => "ListOffsets",
+            Request::InitProducerId => "InitProducerId",
         }
     }
 

@@ -65,6 +65,10 @@ pub enum Event<M> {
     Timer { timer: TimerId, tag: u64 },
     /// An fsync completed: everything written to `file` before the fsync call is durable.
     FsyncDone { fsync: FsyncId, file: String },
+    /// The operator asked the process to stop (SIGTERM). A node with a graceful shutdown
+    /// (a Kafka broker's controlled shutdown) does its work and then halts itself; others
+    /// halt at once. The kernel kills a node that has not halted after the grace period.
+    Stop,
 }
 
 impl<M> Event<M> {
@@ -90,6 +94,7 @@ impl<M> Event<M> {
             },
             Event::Timer { timer, tag } => Event::Timer { timer, tag },
             Event::FsyncDone { fsync, file } => Event::FsyncDone { fsync, file },
+            Event::Stop => Event::Stop,
         })
     }
 
@@ -103,6 +108,7 @@ impl<M> Event<M> {
             Event::Message { .. } => "message",
             Event::Timer { .. } => "timer",
             Event::FsyncDone { .. } => "fsync_done",
+            Event::Stop => "stop",
         }
     }
 }

@@ -428,5 +428,6 @@ fn event_kind_code<M>(event: &Event<M>) -> u64 {
         Event::Message { .. } => 5,
         Event::Timer { .. } => 6,
         Event::FsyncDone { .. } => 7,
+        Event::Stop => 8,
     }
 }

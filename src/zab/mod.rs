@@ -739,6 +739,8 @@ impl Node for ZabServer {
             Event::Message { conn, peer, msg } => self.on_message(ctx, conn, peer, msg),
             Event::Timer { timer, tag } => self.on_timer(ctx, timer, tag),
             Event::FsyncDone { fsync, .. } => self.on_fsync_done(ctx, fsync),
+            // A ZooKeeper server has no graceful shutdown worth modelling: it stops at once.
+            Event::Stop => ctx.halt("stopped"),
         }
     }
 }
