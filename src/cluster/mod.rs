@@ -12,6 +12,7 @@
 
 pub mod capture;
 pub mod counter;
+pub mod kafka;
 pub mod liveness;
 pub mod pacing;
 pub mod record;

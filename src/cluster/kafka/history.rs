@@ -1,0 +1,3 @@
+//! Kafka client records -> `check::History`, and the end-of-run checks (skeleton).
+//!
+//! Depends on: kafka, check, sim, cluster.
