@@ -67,6 +67,8 @@ pub enum ErrorCode {
     /// KIP-320: the request's leader epoch is newer than the replica's.
     UnknownLeaderEpoch,
     StaleBrokerEpoch,
+    /// A ControlledShutdown reached a broker that is not the active controller.
+    NotController,
 }
 
 impl ErrorCode {
