@@ -1,0 +1,1 @@
+//! Unit tests of the broker: one broker driven by hand-made events.
