@@ -67,7 +67,8 @@ pub enum ErrorCode {
     /// KIP-320: the request's leader epoch is newer than the replica's.
     UnknownLeaderEpoch,
     StaleBrokerEpoch,
-    /// A ControlledShutdown reached a broker that is not the active controller.
+    /// The request went to a broker that is not (or no longer) the active controller
+    /// (NOT_CONTROLLER; a ControlledShutdown pending when the controller resigned).
     NotController,
 }
 
