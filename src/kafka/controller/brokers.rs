@@ -114,6 +114,10 @@ impl LoadBrokers {
             .filter(|(b, _)| !known.contains_key(b))
             .map(|(&b, &e)| (b, e))
             .collect();
+        // bug-mode switch point: KAFKA-2729 (with KAFKA-1120): before KIP-380 (2.2) there
+        // was no broker epoch, so a broker that re-registered between two reads of
+        // /brokers/ids was not seen as bounced. It got no LeaderAndIsr carrying the states'
+        // new zkVersions, and as a leader kept failing its conditional ISR writes.
         let bounced: Vec<(BrokerId, i64)> = epochs
             .iter()
             .filter(|(b, e)| known.get(b).is_some_and(|old| *e > old))

@@ -163,6 +163,9 @@ impl Controller {
     /// The session expired or the broker is stopping: resign at once and forget everything
     /// (KafkaController.onControllerResignation).
     pub fn on_session_lost(&mut self) -> Vec<ControllerOut> {
+        // bug-mode switch point: KAFKA-6082 (the KAFKA-3083 zombie): before 2.2 a controller
+        // whose session expired went on with its queued events (on the next session) before
+        // it resigned; only the epoch check in every write fences it now.
         self.reset();
         self.core.active_id = None;
         self.core.take_out()

@@ -138,6 +138,9 @@ impl StateUpdate {
             return;
         };
         let epoch = core.ctx().epoch;
+        // bug-mode switch point: KAFKA-2729: this write moves the zkVersion a leader has
+        // cached; the LeaderAndIsr below is its only way to learn the new one (a leader that
+        // misses it fails every conditional ISR write until it restarts).
         let set = Op::SetData {
             path: zkdata::partition_state_path(&tp),
             data: zkdata::encode(&state.to_znode(epoch)),

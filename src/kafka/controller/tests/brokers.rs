@@ -263,3 +263,15 @@ fn controlled_shutdown_of_an_older_incarnation_or_unknown_broker_is_refused() {
     );
     assert!(h.ctl.context().unwrap().shutting_down.is_empty());
 }
+
+#[test]
+fn a_notification_for_an_unknown_partition_is_only_deleted() {
+    let mut h = Harness::cluster(2, vec![topic("t", 1, 2)], props());
+    let n = zkdata::IsrChangeNotification::new(&[TopicPartition::new("gone", 0)]);
+    h.zk.create(zkdata::ISR_CHANGE_PREFIX, &zkdata::encode(&n), false, true)
+        .unwrap();
+    let mark = h.sent.len();
+    h.settle();
+    assert!(h.sent[mark..].is_empty());
+    assert!(h.zk.children(zkdata::ISR_CHANGE).is_empty());
+}

@@ -201,3 +201,87 @@ fn requests_are_resent_until_the_broker_answers_one_at_a_time() {
     h.tick(super::super::channel::BACKOFF_NS);
     assert_eq!(to_one(&h), 4, "a failed send is retried after the backoff");
 }
+
+#[test]
+fn a_state_written_by_a_newer_controller_is_left_to_it() {
+    let mut h = Harness::cluster(3, vec![topic("t", 1, 3)], props());
+    // A newer controller (epoch 2) wrote the state; this one has not heard of it yet.
+    let newer = zkdata::PartitionStateData::new(Some(0), 3, &[0, 1, 2], 2);
+    let path = zkdata::partition_state_path(&tp(0));
+    h.zk.set(&path, &zkdata::encode(&newer), -1).unwrap();
+    h.kill(2);
+    h.settle();
+    assert_eq!(
+        h.state(0).0,
+        newer,
+        "aborted: written by another controller"
+    );
+    // It does not resign for that alone (Kafka fails the partition's change only).
+    assert_eq!(h.ctl.active_epoch(), Some(1));
+}
+
+#[test]
+fn failover_deletes_old_isr_change_notifications_unread() {
+    let mut h = Harness::new(0, 2, vec![topic("t", 1, 2)], props());
+    h.register(0);
+    h.register(1);
+    let n = zkdata::IsrChangeNotification::new(&[tp(0)]);
+    for _ in 0..2 {
+        let data = zkdata::encode(&n);
+        h.zk.create(zkdata::ISR_CHANGE_PREFIX, &data, false, true)
+            .unwrap();
+    }
+    h.hold = Some(|op| matches!(op, Op::GetData { path, .. } if path.contains("isr_change_")));
+    h.start();
+    assert!(h.held.is_empty(), "never read");
+    assert!(h.zk.children(zkdata::ISR_CHANGE).is_empty());
+    assert_eq!(h.state(0).0.leader(), Some(0));
+}
+
+#[test]
+fn brokers_dying_together_are_elected_around_then_removed_one_by_one() {
+    let mut h = Harness::cluster(4, vec![topic("t", 2, 3)], props());
+    // t-0 [0,1,2] led by 0; t-1 [1,2,3] led by 1.
+    h.kill(1);
+    h.kill(2);
+    h.settle();
+    let (s0, _) = h.state(0);
+    assert_eq!(
+        (s0.leader(), s0.isr, s0.leader_epoch),
+        (Some(0), vec![0], 2)
+    );
+    let (s1, _) = h.state(1);
+    assert_eq!(
+        (s1.leader(), s1.isr, s1.leader_epoch),
+        (Some(3), vec![3], 1)
+    );
+}
+
+#[test]
+fn watch_events_during_a_busy_event_are_queued_once_and_handled_after_it() {
+    let mut h = Harness::cluster(3, vec![topic("t", 1, 3)], props());
+    h.hold = Some(|op| matches!(op, Op::Multi(_)));
+    h.kill(2);
+    h.settle();
+    assert_eq!(h.held.len(), 1);
+    // Two more changes arrive while the first event waits on its write.
+    h.kill(1);
+    for _ in 0..2 {
+        let out = h.ctl.on_watch(
+            zkdata::BROKER_IDS,
+            crate::zab::msg::WatchKind::NodeChildrenChanged,
+            h.now,
+        );
+        h.feed(out);
+    }
+    h.settle();
+    assert_eq!(
+        h.held.len(),
+        1,
+        "nothing else runs before the event in hand is done"
+    );
+    h.release();
+    let (s, _) = h.state(0);
+    assert_eq!((s.leader(), s.isr, s.leader_epoch), (Some(0), vec![0], 2));
+    assert!(h.ctl.is_idle());
+}
