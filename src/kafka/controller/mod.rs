@@ -22,6 +22,20 @@
 //! re-submitted on the next [`Controller::on_tick`]; operations of a dead session are
 //! dropped (the broker calls [`Controller::on_session_lost`]).
 //!
+//! What the hosting broker must do (the contract of this interface):
+//! - call [`Controller::on_session`] once registered on a session, and
+//!   [`Controller::on_session_lost`] when it expires or the broker stops;
+//! - route to [`Controller::on_zk`] every completion of a [`ControllerOut::Zk`] operation and
+//!   to [`Controller::on_watch`] every watch event of its session;
+//! - carry each [`ControllerOut::Send`] (at most one outstanding per target: the next comes
+//!   with the answer) and pass the answer to [`Controller::on_response`]; a delivery that
+//!   failed may be reported to [`Controller::on_send_failed`] (else it is re-sent after the
+//!   request timeout);
+//! - call [`Controller::on_tick`] periodically (retries), e.g. every 100 ms.
+//!
+//! UpdateMetadata's `partitions` are a delta (a broker keeps the partitions a request does
+//! not name); its `live_brokers` is the full list of registered brokers.
+//!
 //! May depend on: `kafka` (msg, zkdata, config), `zab::msg` (operations and results),
 //! `zab::client` (ZkError), `zab::tree` (Stat).
 
