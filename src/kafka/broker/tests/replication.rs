@@ -131,7 +131,7 @@ fn isr_shrink_is_written_conditionally_then_notified() {
     let writes: Vec<&Op> =
         b.zk.writes
             .iter()
-            .filter(|op| matches!(op, Op::SetData { .. }))
+            .filter(|op| matches!(op, Op::SetData { path, .. } if path.ends_with("/state")))
             .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
     let Op::SetData { data, version, .. } = writes[0] else {
