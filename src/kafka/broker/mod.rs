@@ -105,8 +105,9 @@ pub struct Broker {
     zk_session: u64,
     zk_generation: u64,
     zk: Option<ZkSession>,
-    /// ISR writes whose outcome is not known yet, to read back on a live session.
-    uncertain_isr: BTreeMap<TopicPartition, IsrChange>,
+    /// ISR writes whose outcome is not known yet, to write again (false) or read back
+    /// (true) once the session allows.
+    uncertain_isr: BTreeMap<TopicPartition, (IsrChange, bool)>,
     /// Partitions whose ISR changed since the last notification.
     isr_changed: BTreeSet<TopicPartition>,
     fence: ControllerEpochFence,
