@@ -302,20 +302,7 @@ impl CreatePartitions {
                 read_state(core, tp);
                 self.outstanding.insert(Key::StateRead(tp.clone()));
             }
-            (Key::StateRead(tp), _) => {
-                // Nobody told its replicas yet (the failover's LeaderAndIsr went out before
-                // this state was known), whoever created it: tell them now.
-                if super::load::cache_state(core, tp, &result).is_some() {
-                    let ctx = core.ctx.as_ref().expect("active");
-                    let live: Vec<BrokerId> = ctx
-                        .replicas(tp)
-                        .iter()
-                        .copied()
-                        .filter(|&b| ctx.is_live(b))
-                        .collect();
-                    core.batch.add_leader_and_isr(ctx, &live, tp);
-                }
-            }
+            (Key::StateRead(tp), _) => tell_read_back(core, tp, &result),
             _ => {}
         }
         self.outstanding.remove(&key);
@@ -329,4 +316,21 @@ impl CreatePartitions {
         core.flush();
         Flow::Done
     }
+}
+
+/// A new partition's state found already there (NodeExists), read back: nobody told its
+/// replicas yet (the failover's LeaderAndIsr went out before this state was known),
+/// whoever created it, so tell them now.
+fn tell_read_back(core: &mut Core, tp: &TopicPartition, result: &Result<OpResult, ZkError>) {
+    if super::load::cache_state(core, tp, result).is_none() {
+        return;
+    }
+    let ctx = core.ctx.as_ref().expect("active");
+    let live: Vec<BrokerId> = ctx
+        .replicas(tp)
+        .iter()
+        .copied()
+        .filter(|&b| ctx.is_live(b))
+        .collect();
+    core.batch.add_leader_and_isr(ctx, &live, tp);
 }
