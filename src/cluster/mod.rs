@@ -161,6 +161,10 @@ pub fn run(
             let system = zk::ZkSystem::new(spec);
             drive(system, scenario, seed, schedule, options)
         }
+        SystemSpec::Kafka(spec) => {
+            let system = kafka::KafkaSystem::new(spec);
+            drive(system, scenario, seed, schedule, options)
+        }
     }
 }
 
