@@ -663,4 +663,4 @@ impl Node for Producer {
 
 #[cfg(test)]
 #[path = "producer_tests.rs"]
-mod tests;
+pub(crate) mod tests;
