@@ -180,10 +180,7 @@ impl<N: Node<Msg = WireMsg>> Net<N> {
     /// Advances the clock by `ns`, firing the timers that fall due, in order.
     pub fn advance(&mut self, ns: u64) {
         let until = self.now_ns + ns;
-        loop {
-            let Some((&(at, timer), &tag)) = self.timers.iter().next() else {
-                break;
-            };
+        while let Some((&(at, timer), &tag)) = self.timers.iter().next() {
             if at > until {
                 break;
             }
