@@ -511,6 +511,10 @@ fn apply<N>(
         FaultAction::Crash {
             node,
             restart_after: Some(after),
+        }
+        | FaultAction::Kill {
+            node,
+            restart_after: Some(after),
         } => pending.push(now + after.ns(), FaultAction::Restart { node: *node }),
         FaultAction::CrashSet {
             nodes,
