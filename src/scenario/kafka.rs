@@ -199,18 +199,18 @@ pub const PARTITION_LEADER_ROLE: &str = "@partition-leader:";
 
 /// The Kafka online invariants and end-of-run checks a run can report (reference B.9).
 pub const INVARIANTS: &[&str] = &[
-    "K-DENSE",
-    "K-EPOCH-MONO",
-    "K-ONE-LEADER",
-    "K-LOG-MATCH",
-    "K-HW-MONO",
-    "K-ISR-SUPERSET",
-    "K-ZK-FENCING",
-    "K-LEADER-COMPLETE",
-    "K-ACK-SEMANTICS",
-    "K-IDEMPOTENCE",
-    "K-NO-LOSS",
-    "K-CONSISTENT-READ",
+    "k-dense",
+    "k-epoch-mono",
+    "k-one-leader",
+    "k-log-match",
+    "k-hw-mono",
+    "k-isr-superset",
+    "k-zk-fencing",
+    "k-leader-complete",
+    "k-ack-semantics",
+    "k-idempotence",
+    "k-no-loss",
+    "k-consistent-read",
     "kafka-log",
 ];
 

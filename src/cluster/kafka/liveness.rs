@@ -287,6 +287,7 @@ fn scan_history(
 ) {
     for r in &history[scan.cursor.min(history.len())..] {
         match r {
+            KafkaRecord::Position { .. } => {}
             KafkaRecord::Invoke { op_id, at_ns, op } => {
                 let tp = match op {
                     KafkaOp::Send { tp, .. } | KafkaOp::Poll { tp } => tp.clone(),

@@ -35,6 +35,7 @@ use crate::zab::msg::PeerState;
 use crate::zab::ZabServer;
 
 use liveness::Convergence;
+use monitor::KafkaMonitor;
 
 /// A node type of a world that holds Kafka brokers and clients (beside ZooKeeper servers):
 /// lets the monitor, the history checks and the liveness goals find them.
@@ -144,6 +145,7 @@ pub struct KafkaSystem {
     broker_setup: Rc<BrokerSetup>,
     client_setup: Rc<ClientSetup>,
     zab_mon: ZabMonitor,
+    kafka_mon: KafkaMonitor,
     convergence: Convergence,
 }
 
@@ -167,6 +169,7 @@ impl KafkaSystem {
         });
         KafkaSystem {
             zab_mon: ZabMonitor::new(spec.zookeeper.servers as usize),
+            kafka_mon: KafkaMonitor::new(&spec.topics, spec.server_properties.min_insync_replicas),
             convergence: Convergence::new(spec, &layout),
             spec: spec.clone(),
             layout,
@@ -317,10 +320,17 @@ impl System for KafkaSystem {
     }
 
     fn after_event(&mut self, sim: &Sim<KafkaNode>, node: NodeId) -> Vec<Violation> {
+        // The ensemble's own invariants first: a broken ZooKeeper explains a broken Kafka.
         if self.layout.zk.contains(&node) {
-            return self.zab_mon.check(sim, node);
+            let found = self.zab_mon.check(sim, node);
+            if !found.is_empty() {
+                return found;
+            }
         }
-        Vec::new()
+        if self.layout.consumers.contains(&node) {
+            return Vec::new();
+        }
+        self.kafka_mon.check(sim, node)
     }
 
     fn begin_liveness(&mut self, sim: &Sim<KafkaNode>) {
@@ -356,6 +366,11 @@ impl System for KafkaSystem {
         serde_json::json!({
             "zk_leaders_established": self.zab_mon.elections(),
             "zk_committed_txns": self.zab_mon.committed().len(),
+            "partition_leaders_elected": self.kafka_mon.elections(),
+            "committed_records": self.kafka_mon.committed_records(),
+            "unclean_elections": self.kafka_mon.unclean_elections().len(),
+            "lossy_elections": self.kafka_mon.lossy_elections().len(),
+            "replica_data_losses": self.kafka_mon.data_losses().len(),
             "sends": self.convergence.sends(),
             "polls": self.convergence.polls(),
         })

@@ -90,7 +90,7 @@ impl KafkaMonitor {
                     let p = self.part_index(tp);
                     pm.pending.insert(*op_id, (p, *value, *at_ns));
                 }
-                KafkaRecord::Invoke { .. } => {}
+                KafkaRecord::Invoke { .. } | KafkaRecord::Position { .. } => {}
                 KafkaRecord::Complete { op_id, outcome, .. } => {
                     let Some((p, value, invoked)) = pm.pending.remove(op_id) else {
                         continue;
