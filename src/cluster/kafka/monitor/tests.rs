@@ -153,6 +153,9 @@ impl World {
             controller_epoch: None,
             fenced_controller_epoch: 1,
             replicas: &replicas,
+            metadata: &Default::default(),
+            held_requests: 0,
+            shutting_down: false,
         };
         let mut out = Vec::new();
         self.mon.on_broker(inc, self.now, &v, &mut out);
@@ -349,6 +352,9 @@ fn zk_fencing_fires_on_two_active_controllers_in_one_epoch() {
             controller_epoch: Some(3),
             fenced_controller_epoch: 3,
             replicas: &none,
+            metadata: &Default::default(),
+            held_requests: 0,
+            shutting_down: false,
         };
         w.mon.on_broker(0, 1, &v, &mut out);
     }
