@@ -80,24 +80,22 @@ impl KafkaMonitor {
         out: &mut Vec<Finding>,
     ) {
         let mut pm = self.acks.producers.remove(&index).unwrap_or_default();
+        // `if let` rather than `match`: other marks (a consumer's position) are not acks.
         for r in history.get(pm.scanned..).unwrap_or_default() {
-            match r {
-                KafkaRecord::Invoke {
-                    op_id,
-                    at_ns,
-                    op: KafkaOp::Send { tp, value, .. },
-                } => {
-                    let p = self.part_index(tp);
-                    pm.pending.insert(*op_id, (p, *value, *at_ns));
-                }
-                KafkaRecord::Invoke { .. } | KafkaRecord::Position { .. } => {}
-                KafkaRecord::Complete { op_id, outcome, .. } => {
-                    let Some((p, value, invoked)) = pm.pending.remove(op_id) else {
-                        continue;
-                    };
-                    if let KafkaOutcome::Sent { offset } = outcome {
-                        self.check_ack(index, mode, p, value, *offset, invoked, out);
-                    }
+            if let KafkaRecord::Invoke {
+                op_id,
+                at_ns,
+                op: KafkaOp::Send { tp, value, .. },
+            } = r
+            {
+                let p = self.part_index(tp);
+                pm.pending.insert(*op_id, (p, *value, *at_ns));
+            } else if let KafkaRecord::Complete { op_id, outcome, .. } = r {
+                let Some((p, value, invoked)) = pm.pending.remove(op_id) else {
+                    continue;
+                };
+                if let KafkaOutcome::Sent { offset } = outcome {
+                    self.check_ack(index, mode, p, value, *offset, invoked, out);
                 }
             }
         }

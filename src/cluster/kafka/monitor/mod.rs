@@ -50,6 +50,7 @@ use crate::cluster::Violation;
 use crate::kafka::broker::BrokerView;
 use crate::kafka::config::TopicSpec;
 use crate::kafka::msg::{BrokerId, TopicPartition};
+use crate::kafka::replica::Replica;
 use crate::node::NodeId;
 use crate::sim::Sim;
 use crate::zab::msg::Zxid;
@@ -125,6 +126,19 @@ pub struct AllowedLosses {
     pub unclean_elections: Vec<UncleanElection>,
     pub data_losses: Vec<DataLoss>,
     pub lossy_elections: Vec<LossyElection>,
+}
+
+/// A broker's state apart from its replicas, as the checks read it from its view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokerState {
+    pub id: BrokerId,
+    /// The incarnation (restarts so far) and the time of the event.
+    pub inc: u32,
+    pub now: u64,
+    /// Some(controller epoch) while the broker is the active controller.
+    pub controller_epoch: Option<u32>,
+    /// The highest controller epoch the broker accepted a request from.
+    pub fenced_controller_epoch: u32,
 }
 
 /// What the monitor remembers of a broker as a whole.
@@ -235,13 +249,30 @@ impl KafkaMonitor {
 
     /// The invariants after an event of a broker in incarnation `inc`, from its view.
     pub fn on_broker(&mut self, inc: u32, now: u64, v: &BrokerView<'_>, out: &mut Vec<Finding>) {
-        self.check_broker_epochs(inc, v, out);
-        for (tp, r) in v.replicas {
+        let state = BrokerState {
+            id: v.id,
+            inc,
+            now,
+            controller_epoch: v.controller_epoch,
+            fenced_controller_epoch: v.fenced_controller_epoch,
+        };
+        self.on_broker_state(&state, v.replicas, out);
+    }
+
+    /// [`Self::on_broker`] on the parts of the view the checks read.
+    pub fn on_broker_state(
+        &mut self,
+        s: &BrokerState,
+        replicas: &BTreeMap<TopicPartition, Replica>,
+        out: &mut Vec<Finding>,
+    ) {
+        self.check_broker_epochs(s, out);
+        for (tp, r) in replicas {
             let p = self.part_index(tp);
             let ctx = partition::Ctx {
-                broker: v.id,
-                inc,
-                now,
+                broker: s.id,
+                inc: s.inc,
+                now: s.now,
                 min_insync: self.min_insync,
             };
             self.parts[p].observe(&ctx, r, &mut self.acks, &mut self.losses, out);
@@ -250,7 +281,8 @@ impl KafkaMonitor {
 
     /// K-ZK-FENCING on the broker as a whole: its controller-epoch fence never goes back
     /// within an incarnation, and one broker is active per controller epoch.
-    fn check_broker_epochs(&mut self, inc: u32, v: &BrokerView<'_>, out: &mut Vec<Finding>) {
+    fn check_broker_epochs(&mut self, v: &BrokerState, out: &mut Vec<Finding>) {
+        let inc = v.inc;
         let m = self.brokers.entry(v.id).or_default();
         if m.inc != inc {
             *m = BrokerMon { inc, fence: 0 };

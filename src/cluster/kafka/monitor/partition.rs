@@ -41,6 +41,8 @@ pub struct Partition {
     pub tp: TopicPartition,
     /// Its index in the monitor's partitions.
     pub idx: usize,
+    /// The path of its partition-state znode.
+    pub zk_path: String,
     pub mons: BTreeMap<BrokerId, ReplicaMon>,
     /// The committed history, from offset 0.
     pub canon: Vec<Rec>,
@@ -62,6 +64,7 @@ pub struct Partition {
 impl Partition {
     pub fn new(tp: TopicPartition, idx: usize) -> Self {
         Partition {
+            zk_path: crate::kafka::zkdata::partition_state_path(&tp),
             tp,
             idx,
             mons: BTreeMap::new(),

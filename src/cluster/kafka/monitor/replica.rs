@@ -8,7 +8,7 @@ use super::{finding, Finding, K_DENSE, K_EPOCH_MONO, K_IDEMPOTENCE};
 use crate::kafka::epoch_cache::EpochEntry;
 use crate::kafka::log::batch::Batch;
 use crate::kafka::msg::BrokerId;
-use crate::kafka::replica::{Replica, Role};
+use crate::kafka::replica::{IsrState, Replica, Role};
 
 /// A record as the monitor mirrors it: its batch's leader epoch, its value (unique per run
 /// per send), and the producer id, producer epoch and sequence (-1 when not idempotent).
@@ -57,7 +57,16 @@ impl Summary {
         let (role, isr_mask, maximal_mask) = match r.role() {
             Role::None => (0, 0, 0),
             Role::Follower { .. } => (1, 0, 0),
-            Role::Leader(s) => (2, mask(s.isr.isr()), mask(&s.isr.maximal())),
+            Role::Leader(s) => {
+                let isr = mask(s.isr.isr());
+                // The maximal ISR without its allocation: the committed one plus a member
+                // being added.
+                let adding = match s.isr {
+                    IsrState::PendingExpand { adding, .. } => mask(&[adding]),
+                    _ => 0,
+                };
+                (2, isr, isr | adding)
+            }
         };
         let e = r.log.epochs.entries();
         Summary {

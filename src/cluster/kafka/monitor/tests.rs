@@ -146,19 +146,15 @@ impl World {
     fn broker(&mut self, id: BrokerId, inc: u32, r: Replica) -> Vec<Finding> {
         self.now += 1;
         let replicas = BTreeMap::from([(tp(), r)]);
-        let v = BrokerView {
+        let s = BrokerState {
             id,
-            broker_epoch: Some(1),
-            zk_session: 1,
+            inc,
+            now: self.now,
             controller_epoch: None,
             fenced_controller_epoch: 1,
-            replicas: &replicas,
-            metadata: &Default::default(),
-            held_requests: 0,
-            shutting_down: false,
         };
         let mut out = Vec::new();
-        self.mon.on_broker(inc, self.now, &v, &mut out);
+        self.mon.on_broker_state(&s, &replicas, &mut out);
         out
     }
 
@@ -345,18 +341,14 @@ fn zk_fencing_fires_on_two_active_controllers_in_one_epoch() {
     let none = BTreeMap::new();
     let mut out = Vec::new();
     for id in [0, 1] {
-        let v = BrokerView {
+        let s = BrokerState {
             id,
-            broker_epoch: Some(1),
-            zk_session: 1,
+            inc: 0,
+            now: 1,
             controller_epoch: Some(3),
             fenced_controller_epoch: 3,
-            replicas: &none,
-            metadata: &Default::default(),
-            held_requests: 0,
-            shutting_down: false,
         };
-        w.mon.on_broker(0, 1, &v, &mut out);
+        w.mon.on_broker_state(&s, &none, &mut out);
     }
     assert!(fired(&out, K_ZK_FENCING));
 }

@@ -26,8 +26,7 @@ impl KafkaMonitor {
             .and_then(|(d, s)| Some((zkdata::decode_controller_epoch(&d)?, s.mzxid)));
         let mut states = Vec::new();
         for p in &self.parts {
-            let path = zkdata::partition_state_path(&p.tp);
-            let Some((data, stat)) = tree.get(&path) else {
+            let Some((data, stat)) = tree.get(&p.zk_path) else {
                 continue;
             };
             if p.zk.as_ref().is_some_and(|z| z.version >= stat.version) {
@@ -42,11 +41,10 @@ impl KafkaMonitor {
                         data,
                     },
                 )),
-                None => finding(
-                    out,
-                    K_ZK_FENCING,
-                    format!("{path} holds no partition state"),
-                ),
+                None => {
+                    let msg = format!("{} holds no partition state", p.zk_path);
+                    finding(out, K_ZK_FENCING, msg);
+                }
             }
         }
         self.on_zk(ce, &states, now, out);
@@ -176,7 +174,9 @@ impl Partition {
         let start = self.epoch_start.get(&d.leader_epoch).copied().unwrap_or(0);
         for m in d.isr.iter().filter(|m| !p.isr.contains(m)) {
             let Some(fm) = self.mons.get(m) else { continue };
-            if fm.leo() < lm.hw || fm.leo() < start {
+            // A member that lost records at a restart is excused: the leader's view of its
+            // LEO predates the loss.
+            if fm.lost_from.is_none() && (fm.leo() < lm.hw || fm.leo() < start) {
                 let msg = format!(
                     "{}: ZooKeeper's ISR gained {m} with LEO {}, below leader {l}'s HW {} or \
                      its epoch {}'s start offset {start}",
