@@ -161,6 +161,10 @@ pub fn run(
             let system = zk::ZkSystem::new(spec);
             drive(system, scenario, seed, schedule, options)
         }
+        SystemSpec::Kafka(spec) => {
+            let system = kafka::KafkaSystem::new(spec);
+            drive(system, scenario, seed, schedule, options)
+        }
     }
 }
 
@@ -505,6 +509,10 @@ fn apply<N>(
     let now = sim.now();
     match action {
         FaultAction::Crash {
+            node,
+            restart_after: Some(after),
+        }
+        | FaultAction::Kill {
             node,
             restart_after: Some(after),
         } => pending.push(now + after.ns(), FaultAction::Restart { node: *node }),

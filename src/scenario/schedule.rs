@@ -49,6 +49,10 @@ pub struct Trigger {
 #[serde(rename_all = "snake_case")]
 pub enum NemesisKind {
     Crash,
+    /// Kill a process (SIGKILL/OOM): its page cache survives.
+    Kill,
+    /// Stop a process gracefully (it halts itself; killed after the grace period).
+    Stop,
     Partition,
     Isolate,
     OneWay,
@@ -69,8 +73,10 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 9] = [
+    pub const ALL: [NemesisKind; 11] = [
         NemesisKind::Crash,
+        NemesisKind::Kill,
+        NemesisKind::Stop,
         NemesisKind::Partition,
         NemesisKind::Isolate,
         NemesisKind::OneWay,
@@ -245,16 +251,13 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
             }
         };
         let action = match kind {
-            NemesisKind::Crash => {
+            NemesisKind::Crash | NemesisKind::Kill | NemesisKind::Stop => {
                 crashed_until.retain(|until| *until > t);
                 if crashed_until.len() as u32 >= n.max_crashed {
                     continue;
                 }
                 crashed_until.push(t + hold);
-                FaultAction::Crash {
-                    node: pick(rng),
-                    restart_after: Some(Dur(hold)),
-                }
+                down_action(kind, pick(rng), Dur(hold))
             }
             NemesisKind::Partition | NemesisKind::Isolate | NemesisKind::OneWay => {
                 if t < partition_until || targets.len() < 2 {
@@ -321,6 +324,28 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
         });
     }
     out
+}
+
+/// A process taken down for `hold`: power loss, kill, or a graceful stop with the default
+/// grace period (a node that does not halt itself stays down longer: up to the grace
+/// period plus `hold`).
+fn down_action(kind: NemesisKind, node: String, hold: Dur) -> FaultAction<String> {
+    let restart_after = Some(hold);
+    match kind {
+        NemesisKind::Kill => FaultAction::Kill {
+            node,
+            restart_after,
+        },
+        NemesisKind::Stop => FaultAction::Stop {
+            node,
+            restart_after,
+            grace: None,
+        },
+        _ => FaultAction::Crash {
+            node,
+            restart_after,
+        },
+    }
 }
 
 /// The crash shapes aimed at protocol moments, and how many servers each takes down.

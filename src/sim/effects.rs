@@ -263,18 +263,14 @@ where
         );
     }
 
-    /// The node stops itself. A process exit keeps the page cache, so no write is lost.
+    /// The node stops itself. A process exit keeps the page cache, so no write is lost. If
+    /// it was asked to stop, the restart that stop asked for follows.
     pub(super) fn halt(&mut self, node: NodeId, reason: String) {
         self.note("halt", format!("{} halts: {}", self.name(node), reason));
         if let Some(cap) = &mut self.capture {
             cap.mark(self.now_ns, node.0, "halt", &reason);
         }
-        let slot = &mut self.slots[node.index()];
-        slot.node = None;
-        slot.halted = Some(reason);
-        slot.incarnation += 1;
-        for conn in self.net.conns_of(node) {
-            self.break_conn(conn);
-        }
+        let stopping = self.go_down(node, Some(reason));
+        self.restart_after_stop(node, stopping);
     }
 }

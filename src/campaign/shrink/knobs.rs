@@ -27,7 +27,10 @@ pub enum FaultKnob {
 pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> {
     match (action, knob) {
         (
-            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultAction::Crash { restart_after, .. }
+            | FaultAction::CrashSet { restart_after, .. }
+            | FaultAction::Kill { restart_after, .. }
+            | FaultAction::Stop { restart_after, .. },
             FaultKnob::Hold,
         ) => *restart_after,
         (
@@ -56,7 +59,10 @@ pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> 
 pub fn set_fault_knob(action: &mut FaultAction<String>, knob: FaultKnob, value: Dur) {
     match (action, knob) {
         (
-            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultAction::Crash { restart_after, .. }
+            | FaultAction::CrashSet { restart_after, .. }
+            | FaultAction::Kill { restart_after, .. }
+            | FaultAction::Stop { restart_after, .. },
             FaultKnob::Hold,
         ) if restart_after.is_some() => {
             *restart_after = Some(value);
@@ -209,6 +215,8 @@ pub fn aimed_at_role(
     let mut out = action.clone();
     match &mut out {
         FaultAction::Crash { node, .. }
+        | FaultAction::Kill { node, .. }
+        | FaultAction::Stop { node, .. }
         | FaultAction::Clog { node, .. }
         | FaultAction::Reset { node }
         | FaultAction::FsyncSpike { node, .. }
