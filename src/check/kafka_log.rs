@@ -19,6 +19,9 @@
 //! - `nonmonotonic-send`: a producer's later acknowledged send got a lower offset;
 //! - `aborted-read`: a poll returned a value whose send failed (certainly not applied).
 //!
+//! Every violation names its partition (`key`), so a caller can judge it against what the
+//! run's configuration permits on that partition.
+//!
 //! Depends on: `check::history` and the verdict types.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -217,12 +220,9 @@ fn check_lost_and_unseen(
                  failed (certainly not applied)",
                 s.op, s.value, s.offset, s.key
             );
-            violations.push(Violation::new(
-                "aborted-read",
-                message,
-                Some(s.op),
-                vec![send, s.op],
-            ));
+            let mut v = Violation::new("aborted-read", message, Some(s.op), vec![send, s.op]);
+            v.key = Some(s.key.to_string());
+            violations.push(v);
         }
     }
     let mut unseen = 0;
@@ -249,7 +249,9 @@ fn check_lost_and_unseen(
                          poll ever returned it",
                         s.op, s.value, s.offset, s.key
                     );
-                    violations.push(Violation::new("unseen", message, Some(s.op), vec![s.op]));
+                    let mut v = Violation::new("unseen", message, Some(s.op), vec![s.op]);
+                    v.key = Some(s.key.to_string());
+                    violations.push(v);
                 }
             }
         }
@@ -280,12 +282,9 @@ fn check_polls(log: &Log, all: &[Seen], violations: &mut Vec<Violation>) {
                 prev.offset, s.key, prev.op, s.offset, s.op
             );
             let ops = dedup(vec![prev.op, s.op]);
-            violations.push(Violation::new(
-                "nonmonotonic-poll",
-                message,
-                Some(s.op),
-                ops,
-            ));
+            let mut v = Violation::new("nonmonotonic-poll", message, Some(s.op), ops);
+            v.key = Some(s.key.to_string());
+            violations.push(v);
         } else if let Some(skipped) = known[s.key].range(prev.offset + 1..s.offset).next() {
             let message = format!(
                 "consumer {process} read offset {} of partition {:?} (op {}) and then offset {} \
@@ -293,7 +292,9 @@ fn check_polls(log: &Log, all: &[Seen], violations: &mut Vec<Violation>) {
                 prev.offset, s.key, prev.op, s.offset, s.op
             );
             let ops = dedup(vec![prev.op, s.op]);
-            violations.push(Violation::new("poll-skip", message, Some(s.op), ops));
+            let mut v = Violation::new("poll-skip", message, Some(s.op), ops);
+            v.key = Some(s.key.to_string());
+            violations.push(v);
         }
     }
 }
@@ -317,12 +318,9 @@ fn check_sends(history: &History, log: &Log, violations: &mut Vec<Violation>) {
                     prev.offset, prev.op, s.offset, s.op, s.key
                 );
                 let ops = vec![prev.op, s.op];
-                violations.push(Violation::new(
-                    "nonmonotonic-send",
-                    message,
-                    Some(s.op),
-                    ops,
-                ));
+                let mut v = Violation::new("nonmonotonic-send", message, Some(s.op), ops);
+                v.key = Some(s.key.to_string());
+                violations.push(v);
             }
         }
     }
