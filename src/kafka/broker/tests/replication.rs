@@ -342,3 +342,69 @@ fn a_restarted_broker_recovers_its_logs_and_high_watermarks_from_disk() {
     assert_eq!(r.log.latest_epoch(), Some(1));
     assert_eq!(r.leader_epoch(), None, "no role until a LeaderAndIsr");
 }
+
+#[test]
+fn an_isr_write_whose_answer_was_lost_is_read_back_before_it_counts() {
+    let props = ServerProperties {
+        replica_lag_time_max_ms: 1000,
+        ..ServerProperties::default()
+    };
+    let mut b = leader_bench(props);
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1]));
+    // ZooKeeper applies the shrink but the answer is lost with the connection.
+    b.zk_up = false;
+    b.advance(1600 * MS);
+    let path = zkdata::partition_state_path(&tp());
+    let applied = zkdata::encode(&PartitionStateData::new(Some(0), 1, &[0], 1));
+    let node = b.zk.nodes.get_mut(&path).unwrap();
+    node.0 = applied;
+    node.1.version = 1;
+    let (conn, _) = b.zk_conn.expect("connected");
+    b.event(Event::ConnDown { conn, peer: ZK });
+    let r = &b.broker.view().replicas[&tp()];
+    assert!(
+        r.leader_state().unwrap().isr.in_flight(),
+        "unknown: still pending"
+    );
+    assert_eq!(
+        r.high_watermark(),
+        0,
+        "the pending shrink still holds the HW"
+    );
+    b.zk_up = true;
+    b.advance(500 * MS);
+    let r = &b.broker.view().replicas[&tp()];
+    assert_eq!(r.isr(), Some(&[0][..]), "read back: it had applied");
+    assert_eq!((r.zk_version(), r.high_watermark()), (1, 1));
+}
+
+#[test]
+fn stop_replica_with_delete_removes_the_log_directory() {
+    let mut b = leader_bench(ServerProperties::default());
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1]));
+    assert!(b.disk.files.keys().any(|f| f.starts_with("t-0/")));
+    let body = Request::StopReplica {
+        controller_id: 2,
+        controller_epoch: 1,
+        broker_epoch: b.broker_epoch(),
+        partitions: vec![crate::kafka::msg::StopReplicaPartition {
+            tp: tp(),
+            leader_epoch: 1,
+            delete_partition: true,
+        }],
+    };
+    let conn = ConnId(504);
+    b.request(conn, 1, body);
+    assert_eq!(
+        b.responses(conn),
+        vec![(
+            1,
+            Response::StopReplica {
+                error: ErrorCode::None,
+                partitions: vec![(tp(), ErrorCode::None)]
+            }
+        )]
+    );
+    assert!(!b.broker.view().replicas.contains_key(&tp()));
+    assert!(!b.disk.files.keys().any(|f| f.starts_with("t-0/")));
+}
