@@ -1,12 +1,15 @@
-//! Scenario-level tests of the process faults: `kill` (the page cache survives) against
-//! `crash` (power loss), and `stop` (graceful shutdown), on the counter and on ZooKeeper.
+//! Scenario-level tests of the newer fault kinds: `kill` (the page cache survives) against
+//! `crash` (power loss), `stop` (graceful shutdown), on the counter and on ZooKeeper; and
+//! silent partitions, which ZooKeeper must notice through its own timers only.
 
 use std::path::Path;
 
 use faultline::campaign;
-use faultline::cluster::RunOutcome;
+use faultline::cluster::{self, RunOptions, RunOutcome};
 use faultline::scenario::schedule::NemesisKind;
+use faultline::scenario::Schedule;
 use faultline::scenario::{Expectation, Scenario};
+use faultline::sim::fault::FaultAction;
 
 fn load(name: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,4 +82,70 @@ fn the_nemesis_draws_kills_and_stops() {
         assert!(!kinds.contains(&"crash"), "seed {seed}: {kinds:?}");
     }
     assert!(kills > 0 && stops > 0, "kills {kills}, stops {stops}");
+}
+
+/// When the server leading at `at_ns` stopped leading, from a captured run's role log.
+fn leader_step_down(s: &Scenario, seed: u64, at_ns: u64) -> (u32, u64, RunOutcome) {
+    let schedule = Schedule::generate(s, seed);
+    let options = RunOptions {
+        capture: true,
+        ..RunOptions::default()
+    };
+    let o = cluster::run(s, seed, &schedule, &options);
+    let roles = &o.capture.as_ref().expect("captured").roles;
+    let leader = roles
+        .iter()
+        .filter(|r| r.at_ns < at_ns && r.role.name == "LEADING")
+        .last()
+        .expect("a leader before the cut")
+        .node;
+    let down = roles
+        .iter()
+        .find(|r| r.at_ns >= at_ns && r.node == leader && r.role.name != "LEADING")
+        .expect("the isolated leader steps down")
+        .at_ns;
+    (leader, down, o)
+}
+
+/// A silently isolated leader keeps leading until its own syncLimit check finds its
+/// learners silent (tickTime 100 ms * syncLimit 5 = 500 ms, checked every tick); a loudly
+/// isolated one learns from the resets within a tick.
+#[test]
+fn a_silently_isolated_leader_learns_only_from_its_sync_limit() {
+    const CUT_NS: u64 = 2_000_000_000;
+    let silent = load("zk-silent-partition.json");
+    let mut loud = silent.clone();
+    loud.faults.truncate(1);
+    let FaultAction::IsolateGroup { silent: flag, .. } = &mut loud.faults[0].action else {
+        panic!("the first fault isolates the leader");
+    };
+    *flag = false;
+    for seed in 0..5 {
+        let (leader, down, o) = leader_step_down(&silent, seed, CUT_NS);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        assert!(
+            (CUT_NS + 500_000_000..=CUT_NS + 700_000_000).contains(&down),
+            "seed {seed}: zk{leader} stepped down at {down} ns"
+        );
+        let (_, down, o) = leader_step_down(&loud, seed, CUT_NS);
+        assert!(clean(&o), "seed {seed} loud: {:?}", o.violations);
+        assert!(
+            down <= CUT_NS + 100_000_000,
+            "seed {seed} loud: at {down} ns"
+        );
+    }
+}
+
+#[test]
+fn zk_silent_partition_passes() {
+    let s = load("zk-silent-partition.json");
+    assert_eq!(s.expect, Expectation::Pass);
+    for seed in 0..20 {
+        let o = run(&s, seed);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        assert_eq!(
+            o.stats.connections_broken, 0,
+            "seed {seed}: silent cuts reset nothing"
+        );
+    }
 }

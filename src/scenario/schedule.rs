@@ -53,9 +53,15 @@ pub enum NemesisKind {
     Kill,
     /// Stop a process gracefully (it halts itself; killed after the grace period).
     Stop,
+    /// A loud partition of the fault targets (crossing connections reset).
     Partition,
+    /// Cut one target off, loudly.
     Isolate,
     OneWay,
+    /// A silent partition (traffic dropped, no one told).
+    SilentPartition,
+    /// Cut one target off, silently.
+    SilentIsolate,
     Clog,
     DelaySpike,
     Reset,
@@ -73,13 +79,15 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 11] = [
+    pub const ALL: [NemesisKind; 13] = [
         NemesisKind::Crash,
         NemesisKind::Kill,
         NemesisKind::Stop,
         NemesisKind::Partition,
         NemesisKind::Isolate,
         NemesisKind::OneWay,
+        NemesisKind::SilentPartition,
+        NemesisKind::SilentIsolate,
         NemesisKind::Clog,
         NemesisKind::DelaySpike,
         NemesisKind::Reset,
@@ -259,7 +267,11 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 crashed_until.push(t + hold);
                 down_action(kind, pick(rng), Dur(hold))
             }
-            NemesisKind::Partition | NemesisKind::Isolate | NemesisKind::OneWay => {
+            NemesisKind::Partition
+            | NemesisKind::Isolate
+            | NemesisKind::OneWay
+            | NemesisKind::SilentPartition
+            | NemesisKind::SilentIsolate => {
                 if t < partition_until || targets.len() < 2 {
                     continue;
                 }
@@ -396,6 +408,7 @@ fn leader_minority(scenario: &Scenario, rng: &mut ChaCha8Rng, hold: Dur) -> Faul
     FaultAction::IsolateGroup {
         nodes,
         heal_after: Some(hold),
+        silent: false,
     }
 }
 
@@ -406,10 +419,15 @@ fn partition_action(
     node: String,
     hold: Dur,
 ) -> FaultAction<String> {
-    if kind == NemesisKind::Isolate {
+    let silent = matches!(
+        kind,
+        NemesisKind::SilentPartition | NemesisKind::SilentIsolate
+    );
+    if matches!(kind, NemesisKind::Isolate | NemesisKind::SilentIsolate) {
         return FaultAction::Isolate {
             node,
             heal_after: Some(hold),
+            silent,
         };
     }
     let mut shuffled = targets.to_vec();
@@ -429,6 +447,7 @@ fn partition_action(
         FaultAction::Partition {
             groups: vec![a, b],
             heal_after: Some(hold),
+            silent,
         }
     }
 }

@@ -19,7 +19,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::{Item, Sim, Stopping};
-use crate::node::{Event, Node, NodeId};
+use crate::node::{ConnId, Event, Node, NodeId};
 use crate::sim::fault::{FaultAction, DEFAULT_STOP_GRACE};
 use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
@@ -47,7 +47,7 @@ where
                 self.stop(*node, grace, *restart_after);
             }
             FaultAction::Restart { node } => self.restart(*node),
-            FaultAction::Partition { groups, .. } => self.partition(groups),
+            FaultAction::Partition { groups, silent, .. } => self.partition(groups, *silent),
             FaultAction::Isolate { .. } | FaultAction::IsolateGroup { .. } => {
                 unreachable!("the cluster expands isolate")
             }
@@ -170,7 +170,7 @@ where
         slot.incarnation += 1;
         let stopping = slot.stopping.take();
         for conn in self.net.conns_of(node) {
-            self.break_conn(conn);
+            self.sever(conn, Some(node));
         }
         stopping
     }
@@ -204,7 +204,9 @@ where
             .push(self.now_ns, Item::Event { node, inc, event });
     }
 
-    fn partition(&mut self, groups: &[Vec<NodeId>]) {
+    /// Cuts every pair of nodes in different groups: loudly (crossing connections break,
+    /// both ends told) or silently (crossing traffic is held both ways, no one is told).
+    fn partition(&mut self, groups: &[Vec<NodeId>], silent: bool) {
         let n = self.net.n;
         for (i, g) in groups.iter().enumerate() {
             for (j, h) in groups.iter().enumerate() {
@@ -213,8 +215,14 @@ where
                 }
                 for a in g {
                     for b in h {
-                        if a != b {
-                            self.net.blocked[a.index() * n + b.index()] = true;
+                        if a == b {
+                            continue;
+                        }
+                        let cell = a.index() * n + b.index();
+                        if silent {
+                            self.net.held[cell] = true;
+                        } else {
+                            self.net.blocked[cell] = true;
                         }
                     }
                 }
@@ -236,25 +244,53 @@ where
         }
     }
 
-    /// Removes every partition and releases held messages in order.
+    /// Removes every partition. What silent cuts held goes out in order: each direction's
+    /// messages, then its FIN if the sender closed; then the ends whose peer died meanwhile
+    /// learn it (their retransmissions meet a reset).
     pub fn heal(&mut self) {
         self.net.blocked.iter_mut().for_each(|b| *b = false);
         self.net.held.iter_mut().for_each(|h| *h = false);
-        let now = self.now_ns;
         let conns: Vec<_> = self.net.conns.keys().copied().collect();
         for conn in conns {
             for dir in 0..2 {
-                let c = self.net.conns.get_mut(&conn).expect("present");
-                let held: Vec<_> = c.held[dir].drain(..).collect();
-                let (from, to) = (c.ends[dir], c.ends[1 - dir]);
-                for (id, msg) in held {
-                    let delay = self.net.sample_delay(&mut self.net_rng, now, from, to);
-                    let c = self.net.conns.get_mut(&conn).expect("present");
-                    let at = (now + delay).max(c.last_delivery_ns[dir]);
-                    c.last_delivery_ns[dir] = at;
-                    self.queue.push(at, Item::Message { conn, dir, id, msg });
-                }
+                self.release_held(conn, dir);
             }
+        }
+        let now = self.now_ns;
+        for (node, inc, conn, peer) in std::mem::take(&mut self.net.deferred_downs) {
+            let delay = self.net.sample_delay(&mut self.net_rng, now, peer, node);
+            let event = Event::ConnDown { conn, peer };
+            self.queue
+                .push(now + delay, Item::Event { node, inc, event });
+        }
+    }
+
+    fn release_held(&mut self, conn: ConnId, dir: usize) {
+        let now = self.now_ns;
+        let c = self.net.conns.get_mut(&conn).expect("present");
+        c.held_since_ns[dir] = None;
+        let held: Vec<_> = c.held[dir].drain(..).collect();
+        let fin = std::mem::take(&mut c.fin_held[dir]);
+        let (from, to) = (c.ends[dir], c.ends[1 - dir]);
+        let inc = c.incarnations[1 - dir];
+        for (id, msg) in held {
+            let delay = self.net.sample_delay(&mut self.net_rng, now, from, to);
+            let c = self.net.conns.get_mut(&conn).expect("present");
+            let at = (now + delay).max(c.last_delivery_ns[dir]);
+            c.last_delivery_ns[dir] = at;
+            self.queue.push(at, Item::Message { conn, dir, id, msg });
+        }
+        if fin {
+            let delay = self.net.sample_delay(&mut self.net_rng, now, from, to);
+            let c = self.net.conns.get_mut(&conn).expect("present");
+            let at = (now + delay).max(c.last_delivery_ns[dir]);
+            c.last_delivery_ns[dir] = at;
+            let item = Item::Closed {
+                conn,
+                node: to,
+                inc,
+            };
+            self.queue.push(at, item);
         }
     }
 

@@ -78,6 +78,12 @@ enum Item<M> {
         node: NodeId,
         inc: u32,
     },
+    /// Direction `dir` of `conn` has held a message for the retransmission timeout, unless
+    /// a heal released it in the meantime.
+    Retransmit {
+        conn: ConnId,
+        dir: usize,
+    },
     /// Restart `node` if it is still down in incarnation `inc` (a stop's `restart_after`).
     Restart {
         node: NodeId,
@@ -323,6 +329,10 @@ where
                 }
                 self.disks[node.index()].complete_fsync(&file, target);
                 self.deliver_if_alive(node, inc, Event::FsyncDone { fsync, file })
+            }
+            Item::Retransmit { conn, dir } => {
+                self.retransmit_timeout(conn, dir);
+                Stepped::Internal
             }
             Item::GraceExpired { node, inc } => {
                 self.grace_expired(node, inc);

@@ -227,7 +227,11 @@ pub fn aimed_at_role(
             *node = role.to_string();
             Some(out)
         }
-        FaultAction::Partition { groups, heal_after } if groups.len() == 2 => {
+        FaultAction::Partition {
+            groups,
+            heal_after,
+            silent,
+        } if groups.len() == 2 => {
             let alone = groups.iter().position(|g| g.len() == 1)?;
             let mut rest = groups[1 - alone].clone();
             rest.push(groups[alone][0].clone());
@@ -237,6 +241,7 @@ pub fn aimed_at_role(
             (rest == all).then(|| FaultAction::Isolate {
                 node: role.to_string(),
                 heal_after: *heal_after,
+                silent: *silent,
             })
         }
         _ => None,
@@ -273,12 +278,14 @@ mod tests {
         let cut: FaultAction<String> = FaultAction::Partition {
             groups: vec![vec!["zk0".into(), "zk2".into()], vec!["zk1".into()]],
             heal_after: Some(Dur::from_ms(300)),
+            silent: true,
         };
         assert_eq!(
             aimed_at_role(&cut, "@leader", &servers),
             Some(FaultAction::Isolate {
                 node: "@leader".into(),
                 heal_after: Some(Dur::from_ms(300)),
+                silent: true,
             })
         );
         let with_client: FaultAction<String> = FaultAction::Partition {
@@ -287,6 +294,7 @@ mod tests {
                 vec!["zk1".into(), "zk2".into()],
             ],
             heal_after: None,
+            silent: false,
         };
         assert_eq!(aimed_at_role(&with_client, "@leader", &servers), None);
         let crash: FaultAction<String> = FaultAction::Crash {
