@@ -285,13 +285,13 @@ impl KafkaChecks {
 }
 
 /// The clients of a world: producers are processes `0..P`, consumers `P..P+C`.
-pub fn clients_of<'a, N: KafkaHost>(
+pub fn clients_of<'a, N>(
     sim: &'a Sim<N>,
     producers: &[NodeId],
     consumers: &[NodeId],
 ) -> Vec<ClientHistory<'a>>
 where
-    N: Node,
+    N: Node + KafkaHost,
     N::Msg: std::hash::Hash + std::fmt::Debug,
 {
     let mut out = Vec::new();
@@ -319,9 +319,9 @@ where
 }
 
 /// Every live broker's replica logs at the end of the run.
-pub fn finals_of<N: KafkaHost>(sim: &Sim<N>, brokers: &[NodeId]) -> Vec<ReplicaEnd>
+pub fn finals_of<N>(sim: &Sim<N>, brokers: &[NodeId]) -> Vec<ReplicaEnd>
 where
-    N: Node,
+    N: Node + KafkaHost,
     N::Msg: std::hash::Hash + std::fmt::Debug,
 {
     let mut out = Vec::new();
@@ -335,7 +335,7 @@ where
 
 /// The end-of-run checks of a finished world (what `System::finish` calls): the client
 /// histories of `producers` and `consumers` against the final logs of `brokers`.
-pub fn check_world<N: KafkaHost>(
+pub fn check_world<N>(
     sim: &Sim<N>,
     brokers: &[NodeId],
     producers: &[NodeId],
@@ -343,7 +343,7 @@ pub fn check_world<N: KafkaHost>(
     allow: &Allowances,
 ) -> KafkaChecks
 where
-    N: Node,
+    N: Node + KafkaHost,
     N::Msg: std::hash::Hash + std::fmt::Debug,
 {
     let clients = clients_of(sim, producers, consumers);
