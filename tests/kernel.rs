@@ -77,6 +77,7 @@ fn probe_world(seed: u64, nodes: u32, jitter_ns: u64) -> (Sim<Probe>, Rc<RefCell
             delay_jitter: Dur(jitter_ns),
             delay_min: Dur(1),
             connect_timeout: Dur(50_000_000),
+            ..NetOptions::default()
         },
         disk: DiskOptions::default(),
         timeline_capture: 0,
@@ -134,6 +135,7 @@ proptest! {
         let split = FaultAction::Partition {
             groups: vec![vec![NodeId(0)], vec![NodeId(1), NodeId(2)]],
             heal_after: None,
+            silent: false,
         };
         sim.advance_to(10_000_000);
         sim.apply_fault(&split);

@@ -161,6 +161,10 @@ pub fn run(
             let system = zk::ZkSystem::new(spec);
             drive(system, scenario, seed, schedule, options)
         }
+        SystemSpec::Kafka(spec) => {
+            let system = kafka::KafkaSystem::new(spec);
+            drive(system, scenario, seed, schedule, options)
+        }
     }
 }
 
@@ -467,14 +471,23 @@ fn resolve_into<S: System>(
         return false;
     };
     let action = match action {
-        FaultAction::Isolate { node, heal_after } => {
+        FaultAction::Isolate {
+            node,
+            heal_after,
+            silent,
+        } => {
             let rest: Vec<NodeId> = targets.iter().copied().filter(|t| *t != node).collect();
             FaultAction::Partition {
                 groups: vec![vec![node], rest],
                 heal_after,
+                silent,
             }
         }
-        FaultAction::IsolateGroup { nodes, heal_after } => {
+        FaultAction::IsolateGroup {
+            nodes,
+            heal_after,
+            silent,
+        } => {
             let rest: Vec<NodeId> = (0..names.len() as u32)
                 .map(NodeId)
                 .filter(|t| !nodes.contains(t))
@@ -482,6 +495,7 @@ fn resolve_into<S: System>(
             FaultAction::Partition {
                 groups: vec![nodes, rest],
                 heal_after,
+                silent,
             }
         }
         other => other,
@@ -505,6 +519,10 @@ fn apply<N>(
     let now = sim.now();
     match action {
         FaultAction::Crash {
+            node,
+            restart_after: Some(after),
+        }
+        | FaultAction::Kill {
             node,
             restart_after: Some(after),
         } => pending.push(now + after.ns(), FaultAction::Restart { node: *node }),

@@ -9,7 +9,7 @@
 pub struct Invariant {
     /// The name violations carry.
     pub name: &'static str,
-    /// The system it belongs to: "counter", "zookeeper" or "any".
+    /// The system it belongs to: "counter", "zookeeper", "kafka" or "any".
     pub system: &'static str,
     /// When it is checked: "every event", "end of run" or "after the heal".
     pub checked: &'static str,
@@ -162,6 +162,99 @@ pub const INVARIANTS: &[Invariant] = &[
          locally by a server that is never behind the session's last zxid.",
     ),
     inv(
+        "k-dense",
+        "kafka",
+        "every event",
+        "Within any replica's log, offsets are contiguous from the log start with one record \
+         each, and a value appears at most once among idempotent batches.",
+        "A leader appends at its LEO only; a follower appends fetched batches only where they \
+         continue its log; the producer state turns idempotent retries into duplicates answered \
+         with the original offset.",
+    ),
+    inv(
+        "k-epoch-mono",
+        "kafka",
+        "every event",
+        "Batch leader epochs never decrease along a log, the leader-epoch cache is strictly \
+         increasing and agrees with the log, and a replica's leader epoch never goes back.",
+        "Only a newer leader epoch is applied (LeaderAndIsr); a leader stamps its own epoch; the \
+         cache is appended at each new epoch and cut with the log (KIP-101, KIP-279).",
+    ),
+    inv(
+        "k-one-leader",
+        "kafka",
+        "every event",
+        "One broker acts as leader per partition and leader epoch; a record stamped (epoch, \
+         offset) was appended by that epoch's leader and is the same everywhere; a stale leader \
+         commits nothing the newer leader lacks.",
+        "The controller bumps the leader epoch at every leader change and writes it \
+         conditionally; followers and producers are fenced by epoch (KIP-320), so a deposed \
+         leader's HW cannot pass what its ISR fetched.",
+    ),
+    inv(
+        "k-log-match",
+        "kafka",
+        "every event",
+        "Every replica's log below its HW equals the committed history, so any two replicas agree \
+         below both HWs.",
+        "A follower copies the leader's batches and takes min(leader HW, own LEO); divergence is \
+         cut by epoch (truncate-on-fetch, KIP-279), never below the HW.",
+    ),
+    inv(
+        "k-hw-mono",
+        "kafka",
+        "every event",
+        "HW <= LEO; a leader's HW never decreases in its tenure and is <= the LEO of every member \
+         of the ISR it uses; no truncation removes a committed record.",
+        "The HW is min LEO over the maximal ISR and only moves forward; new leaders come from the \
+         ISR, which holds every committed record.",
+    ),
+    inv(
+        "k-isr-superset",
+        "kafka",
+        "every event",
+        "The ISR a leader computes its HW over contains ZooKeeper's ISR, and a member ZooKeeper \
+         gains had reached the HW and the leader epoch's start offset.",
+        "ISR changes are written to ZooKeeper before they count (expansions count for the HW at \
+         once, shrinks only after the write); KAFKA-7128's epoch-start condition.",
+    ),
+    inv(
+        "k-zk-fencing",
+        "kafka",
+        "every event",
+        "A partition state's leader and controller epochs never decrease, a controller write \
+         carries the /controller_epoch of its time, brokers act only on states ZooKeeper holds, \
+         one active controller per epoch.",
+        "Controller election bumps /controller_epoch conditionally; every controller write is a \
+         multi checking its version (KAFKA-6082); brokers fence stale controller epochs.",
+    ),
+    inv(
+        "k-leader-complete",
+        "kafka",
+        "every event",
+        "A cleanly elected leader holds every committed record, and every running ZooKeeper ISR \
+         member's log reaches the committed history.",
+        "Clean election picks from ZooKeeper's ISR, whose members all hold the HW; unclean \
+         elections and power-lost replicas are recorded as allowed losses instead.",
+    ),
+    inv(
+        "k-ack-semantics",
+        "kafka",
+        "every event",
+        "An acks=all success was committed at its offset while the leader's ISR had \
+         min.insync.replicas members holding it; an acks=1 success is in a leader's log there.",
+        "A parked acks=all produce completes only when the HW passes it, checking the ISR size \
+         (NOT_ENOUGH_REPLICAS_AFTER_APPEND otherwise).",
+    ),
+    inv(
+        "k-idempotence",
+        "kafka",
+        "every event",
+        "Per producer id and epoch, sequences along a log are contiguous and never repeat.",
+        "The leader's producer state (last five batches per producer id) rejects out-of-order \
+         sequences and answers duplicates; it is rebuilt and cut with the log.",
+    ),
+    inv(
         "liveness",
         "any",
         "after the heal",
@@ -247,7 +340,7 @@ mod tests {
         for file in files {
             let text = std::fs::read_to_string(file).unwrap();
             for piece in text.split('"').skip(1).step_by(2) {
-                let named = ["zab-", "zk-", "counter-"]
+                let named = ["zab-", "zk-", "counter-", "k-"]
                     .iter()
                     .any(|p| piece.starts_with(p));
                 let word = piece.chars().all(|c| c.is_ascii_lowercase() || c == '-');

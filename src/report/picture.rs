@@ -237,7 +237,9 @@ fn down_spans(marks: &[NodeMark], names: &[String], run_end_ns: u64) -> Vec<Faul
     for m in marks {
         let i = m.node as usize;
         match m.kind.as_str() {
-            "crash" | "halt" if open[i].is_none() => open[i] = Some((m.at_ns, m.kind.clone())),
+            "crash" | "kill" | "halt" if open[i].is_none() => {
+                open[i] = Some((m.at_ns, m.kind.clone()))
+            }
             "restart" => {
                 if let Some((from, kind)) = open[i].take() {
                     out.push(down(from, m.at_ns, m.node, &names[i], &kind));
@@ -255,7 +257,11 @@ fn down_spans(marks: &[NodeMark], names: &[String], run_end_ns: u64) -> Vec<Faul
 }
 
 fn down(from_ns: u64, to_ns: u64, lane: u32, name: &str, how: &str) -> FaultSpan {
-    let verb = if how == "halt" { "halted" } else { "crashed" };
+    let verb = match how {
+        "halt" => "halted",
+        "kill" => "killed",
+        _ => "crashed",
+    };
     FaultSpan {
         kind: "down".into(),
         from_ns,
@@ -359,6 +365,8 @@ fn fault_spans(
             // restarts of the healed phase); a heal ends the spans above.
             FaultAction::Crash { .. }
             | FaultAction::CrashSet { .. }
+            | FaultAction::Kill { .. }
+            | FaultAction::Stop { .. }
             | FaultAction::Restart { .. }
             | FaultAction::Isolate { .. }
             | FaultAction::Heal => {}

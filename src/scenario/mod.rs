@@ -8,6 +8,7 @@
 //! Depends on: sim (option and fault types), example (counter options).
 
 pub mod explicit;
+pub mod kafka;
 pub mod schedule;
 pub mod validate;
 
@@ -23,6 +24,7 @@ use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
 use crate::zab::config::ZabConfig;
 
+pub use kafka::{ConsumerSpec, KafkaSpec, KafkaZk, ProducerSpec};
 pub use schedule::{NemesisKind, NemesisOptions, Schedule, TimedFault, Trigger};
 
 /// The version of the scenario format this build reads.
@@ -93,6 +95,8 @@ pub enum SystemSpec {
     Counter(CounterSpec),
     /// A ZooKeeper ensemble (ZAB) with workload clients.
     Zookeeper(ZookeeperSpec),
+    /// ZooKeeper-mode Kafka: an ensemble, brokers, producers and consumers.
+    Kafka(KafkaSpec),
 }
 
 /// A ZooKeeper ensemble: servers `zk0..`, workload clients `c0..` (node ids after the
@@ -215,6 +219,7 @@ impl SystemSpec {
                 .map(|i| format!("zk{i}"))
                 .chain((0..z.clients).map(|i| format!("c{i}")))
                 .collect(),
+            SystemSpec::Kafka(k) => k.node_names(),
         }
     }
 
@@ -223,6 +228,7 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => self.node_names(),
             SystemSpec::Zookeeper(z) => (0..z.servers).map(|i| format!("zk{i}")).collect(),
+            SystemSpec::Kafka(k) => k.fault_target_names(),
         }
     }
 
@@ -231,6 +237,7 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => &["@any"],
             SystemSpec::Zookeeper(_) => &["@any", "@leader", "@follower"],
+            SystemSpec::Kafka(_) => kafka::ROLES,
         }
     }
 
@@ -239,6 +246,7 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => "counter",
             SystemSpec::Zookeeper(_) => "zookeeper",
+            SystemSpec::Kafka(_) => "kafka",
         }
     }
 
@@ -253,6 +261,7 @@ impl SystemSpec {
                 .iter()
                 .map(|m| m.jira().to_string())
                 .collect(),
+            SystemSpec::Kafka(_) => KafkaSpec::bug_mode_names(),
         }
     }
 
@@ -261,6 +270,10 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(c) => !c.bug_modes.is_empty(),
             SystemSpec::Zookeeper(z) => !z.zoo_cfg.bug_modes.is_empty(),
+            SystemSpec::Kafka(k) => {
+                !k.server_properties.bug_modes.is_empty()
+                    || !k.zookeeper.zoo_cfg.bug_modes.is_empty()
+            }
         }
     }
 
@@ -274,6 +287,9 @@ impl SystemSpec {
             SystemSpec::Zookeeper(z) => {
                 z.zoo_cfg.bug_modes = vec![serde_json::from_value(quoted).ok()?]
             }
+            SystemSpec::Kafka(k) => {
+                k.server_properties.bug_modes = vec![serde_json::from_value(quoted).ok()?]
+            }
         }
         Some(copy)
     }
@@ -285,7 +301,16 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => &[],
             SystemSpec::Zookeeper(_) => &["@syncing", "@unflushed"],
+            SystemSpec::Kafka(_) => &[],
         }
+    }
+
+    /// Whether `role` is a role of this system: a static one, a moment, or one naming a
+    /// part of the system ("@partition-leader:orders-0" of an existing partition).
+    pub fn knows_role(&self, role: &str) -> bool {
+        self.roles().contains(&role)
+            || self.moment_roles().contains(&role)
+            || matches!(self, SystemSpec::Kafka(k) if k.partition_of_role(role).is_some())
     }
 
     /// Names of the invariants and checkers a run of this system can report.
@@ -294,6 +319,10 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => names.extend(["counter-durable", "counter-monotonic"]),
             SystemSpec::Zookeeper(_) => names.extend(crate::zab::invariant_names()),
+            SystemSpec::Kafka(_) => {
+                names.extend(crate::zab::invariant_names());
+                names.extend(kafka::INVARIANTS);
+            }
         }
         names
     }
@@ -302,6 +331,7 @@ impl SystemSpec {
         match self {
             SystemSpec::Counter(_) => "counter",
             SystemSpec::Zookeeper(_) => "zookeeper",
+            SystemSpec::Kafka(_) => "kafka",
         }
     }
 }
@@ -358,6 +388,7 @@ fn refine_system_error(error: InputError, text: &str) -> InputError {
     let result = match kind.as_ref().and_then(|k| k.as_str()) {
         Some("counter") => parse_json::<CounterSpec>(&inner, &error.file).err(),
         Some("zookeeper") => parse_json::<ZookeeperSpec>(&inner, &error.file).err(),
+        Some("kafka") => parse_json::<KafkaSpec>(&inner, &error.file).err(),
         _ => None,
     };
     match result {

@@ -49,9 +49,19 @@ pub struct Trigger {
 #[serde(rename_all = "snake_case")]
 pub enum NemesisKind {
     Crash,
+    /// Kill a process (SIGKILL/OOM): its page cache survives.
+    Kill,
+    /// Stop a process gracefully (it halts itself; killed after the grace period).
+    Stop,
+    /// A loud partition of the fault targets (crossing connections reset).
     Partition,
+    /// Cut one target off, loudly.
     Isolate,
     OneWay,
+    /// A silent partition (traffic dropped, no one told).
+    SilentPartition,
+    /// Cut one target off, silently.
+    SilentIsolate,
     Clog,
     DelaySpike,
     Reset,
@@ -69,11 +79,15 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
-    pub const ALL: [NemesisKind; 9] = [
+    pub const ALL: [NemesisKind; 13] = [
         NemesisKind::Crash,
+        NemesisKind::Kill,
+        NemesisKind::Stop,
         NemesisKind::Partition,
         NemesisKind::Isolate,
         NemesisKind::OneWay,
+        NemesisKind::SilentPartition,
+        NemesisKind::SilentIsolate,
         NemesisKind::Clog,
         NemesisKind::DelaySpike,
         NemesisKind::Reset,
@@ -245,18 +259,19 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
             }
         };
         let action = match kind {
-            NemesisKind::Crash => {
+            NemesisKind::Crash | NemesisKind::Kill | NemesisKind::Stop => {
                 crashed_until.retain(|until| *until > t);
                 if crashed_until.len() as u32 >= n.max_crashed {
                     continue;
                 }
                 crashed_until.push(t + hold);
-                FaultAction::Crash {
-                    node: pick(rng),
-                    restart_after: Some(Dur(hold)),
-                }
+                down_action(kind, pick(rng), Dur(hold))
             }
-            NemesisKind::Partition | NemesisKind::Isolate | NemesisKind::OneWay => {
+            NemesisKind::Partition
+            | NemesisKind::Isolate
+            | NemesisKind::OneWay
+            | NemesisKind::SilentPartition
+            | NemesisKind::SilentIsolate => {
                 if t < partition_until || targets.len() < 2 {
                     continue;
                 }
@@ -323,6 +338,28 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
     out
 }
 
+/// A process taken down for `hold`: power loss, kill, or a graceful stop with the default
+/// grace period (a node that does not halt itself stays down longer: up to the grace
+/// period plus `hold`).
+fn down_action(kind: NemesisKind, node: String, hold: Dur) -> FaultAction<String> {
+    let restart_after = Some(hold);
+    match kind {
+        NemesisKind::Kill => FaultAction::Kill {
+            node,
+            restart_after,
+        },
+        NemesisKind::Stop => FaultAction::Stop {
+            node,
+            restart_after,
+            grace: None,
+        },
+        _ => FaultAction::Crash {
+            node,
+            restart_after,
+        },
+    }
+}
+
 /// The crash shapes aimed at protocol moments, and how many servers each takes down.
 fn targeted_crash(kind: NemesisKind, hold: Dur) -> (FaultAction<String>, usize) {
     let restart_after = Some(hold);
@@ -371,6 +408,7 @@ fn leader_minority(scenario: &Scenario, rng: &mut ChaCha8Rng, hold: Dur) -> Faul
     FaultAction::IsolateGroup {
         nodes,
         heal_after: Some(hold),
+        silent: false,
     }
 }
 
@@ -381,10 +419,15 @@ fn partition_action(
     node: String,
     hold: Dur,
 ) -> FaultAction<String> {
-    if kind == NemesisKind::Isolate {
+    let silent = matches!(
+        kind,
+        NemesisKind::SilentPartition | NemesisKind::SilentIsolate
+    );
+    if matches!(kind, NemesisKind::Isolate | NemesisKind::SilentIsolate) {
         return FaultAction::Isolate {
             node,
             heal_after: Some(hold),
+            silent,
         };
     }
     let mut shuffled = targets.to_vec();
@@ -404,6 +447,7 @@ fn partition_action(
         FaultAction::Partition {
             groups: vec![a, b],
             heal_after: Some(hold),
+            silent,
         }
     }
 }

@@ -138,6 +138,7 @@ fn validate_system(system: &SystemSpec) -> Result<(), Problem> {
                 );
             }
         }
+        SystemSpec::Kafka(k) => k.validate()?,
         SystemSpec::Counter(c) => {
             if !(1..=64).contains(&c.nodes) {
                 return fail(
@@ -226,13 +227,18 @@ fn validate_action(
     );
     for r in a.node_refs() {
         let known = names.contains(r) || (partition && all_names.contains(r));
-        if !known && !roles.contains(&r.as_str()) {
+        if !known && !system.knows_role(r) {
             return fail(
                 path,
                 format!(
-                    "unknown node {r:?} (fault targets: {}; roles: {})",
+                    "unknown node {r:?} (fault targets: {}; roles: {}{})",
                     names.join(", "),
-                    roles.join(", ")
+                    roles.join(", "),
+                    if matches!(system, SystemSpec::Kafka(_)) {
+                        ", @partition-leader:TOPIC-P"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }

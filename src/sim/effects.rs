@@ -40,7 +40,9 @@ where
             up_at_ns: up_at,
             last_delivery_ns: [up_at, up_at],
             held: Default::default(),
+            held_since_ns: [None, None],
             closed_by: [false, false],
+            fin_held: [false, false],
         };
         self.net.conns.insert(conn, c);
         self.queue.push(up_at, Item::Establish { conn });
@@ -106,6 +108,11 @@ where
         if self.net.is_held(node, to) {
             let c = self.net.conns.get_mut(&conn).expect("present");
             c.held[dir].push_back((id, msg));
+            if c.held_since_ns[dir].is_none() {
+                c.held_since_ns[dir] = Some(now);
+                let at = now + self.net.options.tcp_retransmit_timeout.ns().max(1);
+                self.queue.push(at, Item::Retransmit { conn, dir });
+            }
             return;
         }
         let delay = self.net.sample_delay(&mut self.net_rng, now, node, to);
@@ -149,6 +156,10 @@ where
     pub(super) fn close(&mut self, node: NodeId, conn: ConnId) {
         let now = self.now_ns;
         let Some(c) = self.net.conns.get_mut(&conn) else {
+            // Already broken behind a silent cut: the end that closes it needs no news.
+            self.net
+                .deferred_downs
+                .retain(|d| !(d.0 == node && d.2 == conn));
             return;
         };
         let Some(side) = c.side_of(node) else {
@@ -165,6 +176,13 @@ where
         let peer = c.ends[1 - side];
         let inc = c.incarnations[1 - side];
         let last = c.last_delivery_ns[side];
+        if self.net.is_held(node, peer) {
+            // The FIN waits behind the held data; the heal sends both.
+            if let Some(c) = self.net.conns.get_mut(&conn) {
+                c.fin_held[side] = true;
+            }
+            return;
+        }
         let delay = self.net.sample_delay(&mut self.net_rng, now, node, peer);
         // The FIN follows the data already sent on that direction.
         let at = (now + delay).max(last);
@@ -181,9 +199,16 @@ where
         );
     }
 
-    /// Breaks a connection: in-flight messages are lost and each live end that has not
-    /// closed it is told after one delay.
+    /// Breaks a connection loudly (a reset, a loud partition): in-flight messages are lost
+    /// and each live end that has not closed it is told after one delay.
     pub(super) fn break_conn(&mut self, conn: ConnId) {
+        self.sever(conn, None);
+    }
+
+    /// Removes a connection that broke at end `origin` (its process died, or its TCP gave
+    /// up; None: a reset both ends see). The origin, if still alive, is told after one
+    /// delay; the other end too, or on heal if a silent cut keeps the news from it.
+    pub(super) fn sever(&mut self, conn: ConnId, origin: Option<NodeId>) {
         let Some(c) = self.net.conns.remove(&conn) else {
             return;
         };
@@ -197,11 +222,27 @@ where
             {
                 continue;
             }
-            let delay = self.net.sample_delay(&mut self.net_rng, now, node, node);
             let event = Event::ConnDown { conn, peer };
             let inc = c.incarnations[side];
+            if origin.is_some_and(|o| o != node) && self.net.silently_cut(node, peer) {
+                self.net.deferred_downs.push((node, inc, conn, peer));
+                continue;
+            }
+            let delay = self.net.sample_delay(&mut self.net_rng, now, node, node);
             self.queue
                 .push(now + delay, Item::Event { node, inc, event });
+        }
+    }
+
+    /// TCP's retransmission clock of a held direction ran out: the connection breaks.
+    pub(super) fn retransmit_timeout(&mut self, conn: ConnId, dir: usize) {
+        let Some(c) = self.net.conns.get(&conn) else {
+            return;
+        };
+        let limit = self.net.options.tcp_retransmit_timeout.ns().max(1);
+        let sender = c.ends[dir];
+        if c.held_since_ns[dir].is_some_and(|since| since + limit <= self.now_ns) {
+            self.sever(conn, Some(sender));
         }
     }
 
@@ -263,18 +304,14 @@ where
         );
     }
 
-    /// The node stops itself. A process exit keeps the page cache, so no write is lost.
+    /// The node stops itself. A process exit keeps the page cache, so no write is lost. If
+    /// it was asked to stop, the restart that stop asked for follows.
     pub(super) fn halt(&mut self, node: NodeId, reason: String) {
         self.note("halt", format!("{} halts: {}", self.name(node), reason));
         if let Some(cap) = &mut self.capture {
             cap.mark(self.now_ns, node.0, "halt", &reason);
         }
-        let slot = &mut self.slots[node.index()];
-        slot.node = None;
-        slot.halted = Some(reason);
-        slot.incarnation += 1;
-        for conn in self.net.conns_of(node) {
-            self.break_conn(conn);
-        }
+        let stopping = self.go_down(node, Some(reason));
+        self.restart_after_stop(node, stopping);
     }
 }

@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::sim::rng::Ratio;
 use crate::sim::time::Dur;
 
+/// How long a stopped node may take to shut down before it is killed, unless the action
+/// says otherwise (systemd's default stop timeout is 90 s; orchestrators often use 30 s).
+pub const DEFAULT_STOP_GRACE: Dur = Dur(30_000_000_000);
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// One fault action. `R` is how nodes are named: a string in scenario files, a `NodeId` once
 /// resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -22,14 +30,36 @@ pub enum FaultAction<R> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Dur>,
     },
-    /// Restart a crashed or halted node from its disk (no effect if it is up).
+    /// The process is killed (SIGKILL, the OOM killer) while the machine stays up: volatile
+    /// state and connections are lost, the page cache survives (every write stays readable
+    /// and still reaches the disk unless a later power loss comes first).
+    Kill {
+        node: R,
+        /// Restart the same node this long after the kill.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Dur>,
+    },
+    /// Graceful shutdown (SIGTERM): the node gets `Event::Stop`, does its shutdown work and
+    /// halts itself; if it is still up after `grace` (default [`DEFAULT_STOP_GRACE`]), it is
+    /// killed. `restart_after` counts from the moment the process is gone.
+    Stop {
+        node: R,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restart_after: Option<Dur>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace: Option<Dur>,
+    },
+    /// Restart a crashed, killed or halted node from its disk (no effect if it is up).
     Restart { node: R },
     /// Split the listed nodes into groups that cannot talk to each other. Nodes not listed
-    /// (clients, say) keep talking to everyone.
+    /// (clients, say) keep talking to everyone. Loud by default (crossing connections are
+    /// reset); `silent` drops the traffic instead, and no one is told (see `net`).
     Partition {
         groups: Vec<Vec<R>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heal_after: Option<Dur>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        silent: bool,
     },
     /// Power loss of several nodes at the same instant (a leader and a follower together,
     /// say); roles among `nodes` resolve to distinct nodes where they can.
@@ -39,21 +69,25 @@ pub enum FaultAction<R> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restart_after: Option<Dur>,
     },
-    /// Cut one node off from every other fault target.
+    /// Cut one node off from every other fault target (loudly, or `silent`ly).
     Isolate {
         node: R,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heal_after: Option<Dur>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        silent: bool,
     },
     /// Cut `nodes` (servers, roles and clients) off from every other node of the world,
     /// clients included: a minority that keeps its own clients. Roles resolve to distinct
-    /// nodes where they can.
+    /// nodes where they can. Loud, or `silent`.
     IsolateGroup {
         nodes: Vec<R>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         heal_after: Option<Dur>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        silent: bool,
     },
-    /// Hold every message from `from` to `to` (one-way partition).
+    /// Hold every message from `from` to `to` (one-way partition; always silent).
     OneWay {
         from: Vec<R>,
         to: Vec<R>,
@@ -104,18 +138,49 @@ impl<R> FaultAction<R> {
                 nodes: all(nodes)?,
                 restart_after: *restart_after,
             },
+            FaultAction::Kill {
+                node,
+                restart_after,
+            } => FaultAction::Kill {
+                node: f(node)?,
+                restart_after: *restart_after,
+            },
+            FaultAction::Stop {
+                node,
+                restart_after,
+                grace,
+            } => FaultAction::Stop {
+                node: f(node)?,
+                restart_after: *restart_after,
+                grace: *grace,
+            },
             FaultAction::Restart { node } => FaultAction::Restart { node: f(node)? },
-            FaultAction::Partition { groups, heal_after } => FaultAction::Partition {
+            FaultAction::Partition {
+                groups,
+                heal_after,
+                silent,
+            } => FaultAction::Partition {
                 groups: groups.iter().map(&mut all).collect::<Result<_, E>>()?,
                 heal_after: *heal_after,
+                silent: *silent,
             },
-            FaultAction::Isolate { node, heal_after } => FaultAction::Isolate {
+            FaultAction::Isolate {
+                node,
+                heal_after,
+                silent,
+            } => FaultAction::Isolate {
                 node: f(node)?,
                 heal_after: *heal_after,
+                silent: *silent,
             },
-            FaultAction::IsolateGroup { nodes, heal_after } => FaultAction::IsolateGroup {
+            FaultAction::IsolateGroup {
+                nodes,
+                heal_after,
+                silent,
+            } => FaultAction::IsolateGroup {
                 nodes: all(nodes)?,
                 heal_after: *heal_after,
+                silent: *silent,
             },
             FaultAction::OneWay {
                 from,
@@ -161,6 +226,8 @@ impl<R> FaultAction<R> {
     pub fn node_refs(&self) -> Vec<&R> {
         match self {
             FaultAction::Crash { node, .. }
+            | FaultAction::Kill { node, .. }
+            | FaultAction::Stop { node, .. }
             | FaultAction::Restart { node }
             | FaultAction::Isolate { node, .. }
             | FaultAction::Clog { node, .. }
@@ -182,6 +249,8 @@ impl<R> FaultAction<R> {
         match self {
             FaultAction::Crash { .. } => "crash",
             FaultAction::CrashSet { .. } => "crash_set",
+            FaultAction::Kill { .. } => "kill",
+            FaultAction::Stop { .. } => "stop",
             FaultAction::Restart { .. } => "restart",
             FaultAction::Partition { .. } => "partition",
             FaultAction::Isolate { .. } => "isolate",

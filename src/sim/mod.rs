@@ -73,6 +73,29 @@ enum Item<M> {
         file: String,
         target: u64,
     },
+    /// The grace period of a stop ends: kill `node` if incarnation `inc` is still up.
+    GraceExpired {
+        node: NodeId,
+        inc: u32,
+    },
+    /// Direction `dir` of `conn` has held a message for the retransmission timeout, unless
+    /// a heal released it in the meantime.
+    Retransmit {
+        conn: ConnId,
+        dir: usize,
+    },
+    /// Restart `node` if it is still down in incarnation `inc` (a stop's `restart_after`).
+    Restart {
+        node: NodeId,
+        inc: u32,
+    },
+}
+
+/// A node asked to stop that has not gone down yet.
+#[derive(Clone, Copy, Debug)]
+struct Stopping {
+    /// Restart it this long after it is gone.
+    restart_after_ns: Option<u64>,
 }
 
 struct Slot<N> {
@@ -82,6 +105,8 @@ struct Slot<N> {
     halted: Option<String>,
     fsync_extra_ns: u64,
     fsync_spike_until_ns: u64,
+    /// Set between a stop and the moment the process is gone.
+    stopping: Option<Stopping>,
 }
 
 /// Counters of one run.
@@ -94,6 +119,8 @@ pub struct SimStats {
     pub connections_opened: u64,
     pub connections_broken: u64,
     pub crashes: u64,
+    pub kills: u64,
+    pub stops: u64,
     pub restarts: u64,
     pub fsyncs: u64,
     pub unsynced_writes_lost: u64,
@@ -153,6 +180,7 @@ where
                 halted: None,
                 fsync_extra_ns: 0,
                 fsync_spike_until_ns: 0,
+                stopping: None,
             })
             .collect();
         let mut sim = Sim {
@@ -301,6 +329,20 @@ where
                 }
                 self.disks[node.index()].complete_fsync(&file, target);
                 self.deliver_if_alive(node, inc, Event::FsyncDone { fsync, file })
+            }
+            Item::Retransmit { conn, dir } => {
+                self.retransmit_timeout(conn, dir);
+                Stepped::Internal
+            }
+            Item::GraceExpired { node, inc } => {
+                self.grace_expired(node, inc);
+                Stepped::Internal
+            }
+            Item::Restart { node, inc } => {
+                if self.slots[node.index()].incarnation == inc {
+                    self.restart(node);
+                }
+                Stepped::Internal
             }
         })
     }

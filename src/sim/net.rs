@@ -9,11 +9,23 @@
 //!   sampled delay, raised to the previous delivery time on that direction when needed.
 //!   Messages sent before the connection is up are delivered after it is up.
 //! - `close` by one end delivers what that end already sent, then tells the other end.
-//! - A two-way partition between groups breaks every connection that crosses it: both live
-//!   ends are told after one delay and everything in flight is lost.
-//! - A one-way partition from A to B holds A's messages to B (TCP keeps retransmitting) and
-//!   releases them in order on heal, unless the connection was closed in the meantime; new
-//!   connections between A and B fail while it lasts. Protocol timeouts must detect it.
+//! - Partitions come in two kinds. A *loud* partition (`partition`, the default) is what a
+//!   firewall rule that rejects with resets does: every connection that crosses it breaks at
+//!   once, both live ends are told after one delay, everything in flight is lost. A *silent*
+//!   partition (`silent: true`) is what a real network split does: packets are dropped, so
+//!   no one is told anything. Connections that cross it stay up; what an end sends across is
+//!   held, as TCP keeps retransmitting it, and delivered in order on heal, unless the
+//!   receiving end closed the connection in the meantime. A one-way partition from A to B
+//!   is silent in the same way, in one direction.
+//! - Across a silent cut nothing else gets through either: a FIN (a `close`) is held behind
+//!   the data, and an end whose peer process died (crash, kill, halt) learns of it only on
+//!   heal, when its retransmissions would meet a reset. Each end learns of a silent cut
+//!   only from its own timers (ZooKeeper: syncLimit, pings, the client's read timeout).
+//! - TCP gives up on unacknowledged data after `tcp_retransmit_timeout` (Linux: tcp_retries2
+//!   = 15, about 15 minutes): a direction that has held a message that long breaks the
+//!   connection; the sender is told at once (ETIMEDOUT), the other end on heal.
+//! - New connections across either kind of partition fail after `connect_timeout` (the SYN
+//!   is swallowed); messages already on the wire when a partition starts still arrive.
 //! - Clogging a node adds delay to everything it sends or receives for a while; a delay
 //!   spike adds delay to every message for a while.
 //!
@@ -40,6 +52,9 @@ pub struct NetOptions {
     pub delay_min: Dur,
     /// How long a connection attempt swallowed by a partition takes to fail.
     pub connect_timeout: Dur,
+    /// How long TCP retransmits a message held by a silent cut before it breaks the
+    /// connection.
+    pub tcp_retransmit_timeout: Dur,
 }
 
 impl Default for NetOptions {
@@ -49,6 +64,7 @@ impl Default for NetOptions {
             delay_jitter: Dur(250_000),
             delay_min: Dur(50_000),
             connect_timeout: Dur(200_000_000),
+            tcp_retransmit_timeout: Dur(900_000_000_000),
         }
     }
 }
@@ -69,7 +85,12 @@ pub(crate) struct Conn<M> {
     pub last_delivery_ns: [u64; 2],
     /// Held messages with their capture ids.
     pub held: [VecDeque<(u64, M)>; 2],
+    /// Since when each direction has held messages (TCP's retransmission clock).
+    pub held_since_ns: [Option<u64>; 2],
+    /// Each end closed its side (its FIN may still be on its way or held).
     pub closed_by: [bool; 2],
+    /// The FIN of that direction is held behind a silent cut.
+    pub fin_held: [bool; 2],
 }
 
 impl<M> Conn<M> {
@@ -96,6 +117,8 @@ pub(crate) struct Network<M> {
     pub clog_extra_ns: Vec<u64>,
     pub spike_until_ns: u64,
     pub spike_extra_ns: u64,
+    /// Ends to tell on heal that their connection is gone: (node, incarnation, conn, peer).
+    pub deferred_downs: Vec<(NodeId, u32, ConnId, NodeId)>,
 }
 
 impl<M> Network<M> {
@@ -110,6 +133,7 @@ impl<M> Network<M> {
             clog_extra_ns: vec![0; n],
             spike_until_ns: 0,
             spike_extra_ns: 0,
+            deferred_downs: Vec::new(),
         }
     }
 
@@ -119,6 +143,12 @@ impl<M> Network<M> {
 
     pub fn is_held(&self, from: NodeId, to: NodeId) -> bool {
         self.held[from.index() * self.n + to.index()]
+    }
+
+    /// True when a silent cut drops packets between the pair in either direction, so that
+    /// neither a FIN nor a reset gets through.
+    pub fn silently_cut(&self, a: NodeId, b: NodeId) -> bool {
+        self.is_held(a, b) || self.is_held(b, a)
     }
 
     /// True when no partition of either kind separates the pair in either direction.

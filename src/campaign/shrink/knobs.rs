@@ -27,7 +27,10 @@ pub enum FaultKnob {
 pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> {
     match (action, knob) {
         (
-            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultAction::Crash { restart_after, .. }
+            | FaultAction::CrashSet { restart_after, .. }
+            | FaultAction::Kill { restart_after, .. }
+            | FaultAction::Stop { restart_after, .. },
             FaultKnob::Hold,
         ) => *restart_after,
         (
@@ -56,7 +59,10 @@ pub fn fault_knob(action: &FaultAction<String>, knob: FaultKnob) -> Option<Dur> 
 pub fn set_fault_knob(action: &mut FaultAction<String>, knob: FaultKnob, value: Dur) {
     match (action, knob) {
         (
-            FaultAction::Crash { restart_after, .. } | FaultAction::CrashSet { restart_after, .. },
+            FaultAction::Crash { restart_after, .. }
+            | FaultAction::CrashSet { restart_after, .. }
+            | FaultAction::Kill { restart_after, .. }
+            | FaultAction::Stop { restart_after, .. },
             FaultKnob::Hold,
         ) if restart_after.is_some() => {
             *restart_after = Some(value);
@@ -209,6 +215,8 @@ pub fn aimed_at_role(
     let mut out = action.clone();
     match &mut out {
         FaultAction::Crash { node, .. }
+        | FaultAction::Kill { node, .. }
+        | FaultAction::Stop { node, .. }
         | FaultAction::Clog { node, .. }
         | FaultAction::Reset { node }
         | FaultAction::FsyncSpike { node, .. }
@@ -219,7 +227,11 @@ pub fn aimed_at_role(
             *node = role.to_string();
             Some(out)
         }
-        FaultAction::Partition { groups, heal_after } if groups.len() == 2 => {
+        FaultAction::Partition {
+            groups,
+            heal_after,
+            silent,
+        } if groups.len() == 2 => {
             let alone = groups.iter().position(|g| g.len() == 1)?;
             let mut rest = groups[1 - alone].clone();
             rest.push(groups[alone][0].clone());
@@ -229,6 +241,7 @@ pub fn aimed_at_role(
             (rest == all).then(|| FaultAction::Isolate {
                 node: role.to_string(),
                 heal_after: *heal_after,
+                silent: *silent,
             })
         }
         _ => None,
@@ -265,12 +278,14 @@ mod tests {
         let cut: FaultAction<String> = FaultAction::Partition {
             groups: vec![vec!["zk0".into(), "zk2".into()], vec!["zk1".into()]],
             heal_after: Some(Dur::from_ms(300)),
+            silent: true,
         };
         assert_eq!(
             aimed_at_role(&cut, "@leader", &servers),
             Some(FaultAction::Isolate {
                 node: "@leader".into(),
                 heal_after: Some(Dur::from_ms(300)),
+                silent: true,
             })
         );
         let with_client: FaultAction<String> = FaultAction::Partition {
@@ -279,6 +294,7 @@ mod tests {
                 vec!["zk1".into(), "zk2".into()],
             ],
             heal_after: None,
+            silent: false,
         };
         assert_eq!(aimed_at_role(&with_client, "@leader", &servers), None);
         let crash: FaultAction<String> = FaultAction::Crash {

@@ -31,9 +31,27 @@ pub enum KafkaOutcome {
     Info { error: String },
 }
 
+/// Why a consumer's position of a partition was set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PositionReason {
+    /// `auto.offset.reset` (no position yet, or the old one was out of range).
+    Reset,
+    /// KIP-320 validation found the log truncated below the position (the leader's end
+    /// offset of the position's epoch): the consumer moves back to it.
+    Truncation,
+}
+
 /// One mark of a client's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KafkaRecord {
+    /// A consumer's position of `tp` was set to `offset` (not an operation: a fact the
+    /// checks need, e.g. records below a starting position are not expected to be read).
+    Position {
+        at_ns: u64,
+        tp: TopicPartition,
+        offset: u64,
+        reason: PositionReason,
+    },
     Invoke {
         op_id: u64,
         at_ns: u64,

@@ -1,0 +1,184 @@
+//! The high-watermark checks of a partition: K-HW-MONO, K-LOG-MATCH (with the growth of
+//! the committed history from leaders' HWs), the stale-leader part of K-ONE-LEADER, the
+//! bookkeeping for K-ACK-SEMANTICS, and the ZooKeeper-ISR checks at a broker's event
+//! (K-ISR-SUPERSET, K-LEADER-COMPLETE for candidates).
+
+use super::ack::Acks;
+use super::partition::{Ctx, Partition};
+use super::replica::{MonRole, ReplicaMon};
+use super::{
+    finding, Finding, K_HW_MONO, K_ISR_SUPERSET, K_LEADER_COMPLETE, K_LOG_MATCH, K_ONE_LEADER,
+};
+use crate::kafka::msg::BrokerId;
+use crate::kafka::replica::Replica;
+
+impl Partition {
+    pub(super) fn observe_hw(
+        &mut self,
+        ctx: &Ctx,
+        r: &Replica,
+        m: &mut ReplicaMon,
+        acks: &mut Acks,
+        out: &mut Vec<Finding>,
+    ) {
+        let b = ctx.broker;
+        let hw = r.high_watermark();
+        if hw > m.leo() {
+            let msg = format!(
+                "{}: broker {b}'s HW {hw} is above its LEO {}",
+                self.tp,
+                m.leo()
+            );
+            finding(out, K_HW_MONO, msg);
+        }
+        let leader = match &m.role {
+            MonRole::Leader {
+                epoch,
+                maximal,
+                isr,
+            } => Some((*epoch, maximal.clone(), isr.len())),
+            _ => None,
+        };
+        let advanced = hw > m.hw;
+        m.hw = hw;
+        let Some((epoch, maximal, isr_len)) = leader else {
+            m.tenure = None;
+            self.log_match(b, None, m, acks, out);
+            return;
+        };
+        match m.tenure {
+            Some((e, high)) if e == epoch && hw < high => {
+                let msg = format!(
+                    "{}: leader {b}'s HW went from {high} to {hw} in epoch {epoch}",
+                    self.tp
+                );
+                finding(out, K_HW_MONO, msg);
+            }
+            Some((e, high)) if e == epoch => m.tenure = Some((e, high.max(hw))),
+            _ => m.tenure = Some((epoch, hw)),
+        }
+        if advanced {
+            self.check_isr_logs(b, hw, &maximal, out);
+        }
+        self.log_match(b, Some(epoch), m, acks, out);
+        if isr_len as u32 >= ctx.min_insync {
+            self.ok_upto = self.ok_upto.max(hw.min(self.canon.len() as u64));
+        }
+    }
+
+    /// A leader's HW is at most the LEO of every member of the ISR it computes it over,
+    /// as their own logs show (a member that lost records at a restart is excused).
+    fn check_isr_logs(&self, b: BrokerId, hw: u64, maximal: &[BrokerId], out: &mut Vec<Finding>) {
+        for f in maximal.iter().filter(|&&f| f != b) {
+            let Some(fm) = self.mons.get(f) else { continue };
+            if fm.leo() < hw && fm.lost_from.is_none() {
+                let msg = format!(
+                    "{}: leader {b}'s HW {hw} is above ISR member {f}'s LEO {}",
+                    self.tp,
+                    fm.leo()
+                );
+                finding(out, K_HW_MONO, msg);
+            }
+        }
+    }
+
+    /// K-LOG-MATCH: the replica's records below its HW are the committed history's. A
+    /// leader's HW past the history's end extends it (then checks that a newer leader,
+    /// if any, holds what a stale leader commits).
+    fn log_match(
+        &mut self,
+        b: BrokerId,
+        leading: Option<u32>,
+        m: &mut ReplicaMon,
+        acks: &mut Acks,
+        out: &mut Vec<Finding>,
+    ) {
+        let limit = m.hw.min(m.leo()).min(m.suspect_above.unwrap_or(u64::MAX));
+        let grown_from = self.canon.len() as u64;
+        let mut o = m.matched.max(m.start);
+        while o < limit {
+            let rec = *m.rec(o).expect("below the LEO");
+            match self.canon.get(o as usize) {
+                Some(c) if *c != rec => {
+                    let msg = format!(
+                        "{}: broker {b} holds value {} (epoch {}) at offset {o} below its HW \
+                         {}; the committed record there is value {} (epoch {})",
+                        self.tp, rec.value, rec.epoch, m.hw, c.value, c.epoch
+                    );
+                    finding(out, K_LOG_MATCH, msg);
+                    o = limit;
+                    break;
+                }
+                Some(_) => {}
+                None if leading.is_some() && o == self.canon.len() as u64 => {
+                    self.canon.push(rec);
+                    acks.committed(self.idx, rec.value, o);
+                }
+                None => break,
+            }
+            o += 1;
+        }
+        m.matched = o;
+        if let Some(e) = leading {
+            self.check_stale_leader(b, e, grown_from, out);
+        }
+    }
+
+    /// K-ONE-LEADER's stale clause: records a leader of epoch e commits after a newer leader
+    /// took office must be in that newer leader's log (unless a lossy election since).
+    fn check_stale_leader(&self, b: BrokerId, e: u32, from: u64, out: &mut Vec<Finding>) {
+        let to = self.canon.len() as u64;
+        let Some((&newest, &nb)) = self.leaders.iter().next_back() else {
+            return;
+        };
+        if from >= to || newest <= e || self.lossy_epochs.range(e + 1..).next().is_some() {
+            return;
+        }
+        let Some(nm) = self.mons.get(&nb) else { return };
+        if let Some(o) = (from..to).find(|&o| nm.rec(o) != self.canon.get(o as usize)) {
+            let msg = format!(
+                "{}: stale leader {b} (epoch {e}) advanced its HW over offset {o}, which the \
+                 leader {nb} of epoch {newest} does not hold",
+                self.tp
+            );
+            finding(out, K_ONE_LEADER, msg);
+        }
+    }
+
+    /// At a broker's event, against ZooKeeper's latest partition state: a leader's ISR for
+    /// the HW contains ZooKeeper's (K-ISR-SUPERSET), and a running ZooKeeper ISR member
+    /// holds the committed history (K-LEADER-COMPLETE, candidate part).
+    pub(super) fn check_zk_isr(&self, b: BrokerId, m: &mut ReplicaMon, out: &mut Vec<Finding>) {
+        let Some(zk) = &self.zk else { return };
+        let d = &zk.data;
+        if let MonRole::Leader { epoch, maximal, .. } = &m.role {
+            let missing: Vec<BrokerId> = d
+                .isr
+                .iter()
+                .copied()
+                .filter(|x| !maximal.contains(x))
+                .collect();
+            if d.leader() == Some(b) && d.leader_epoch == *epoch && !missing.is_empty() {
+                let msg = format!(
+                    "{}: leader {b} computes its HW over {maximal:?}, which lacks {missing:?} \
+                     of ZooKeeper's ISR {:?}",
+                    self.tp, d.isr
+                );
+                finding(out, K_ISR_SUPERSET, msg);
+            }
+        }
+        let committed = self.canon.len() as u64;
+        if m.leo() >= committed {
+            m.lost_from = None;
+        } else if d.isr.contains(&b) && m.lost_from.is_none() && m.suspect_above.is_none() {
+            let msg = format!(
+                "{}: broker {b} is in ZooKeeper's ISR {:?} with LEO {} below the committed \
+                 offset {committed}",
+                self.tp,
+                d.isr,
+                m.leo()
+            );
+            finding(out, K_LEADER_COMPLETE, msg);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The Kafka invariants of reference part B.9 that can be judged online, after every
+//! delivered event at a broker, a ZooKeeper server or a producer. The monitor keeps its own
+//! mirror of every replica's log (record by record: epoch, value, producer id and sequence)
+//! and of the partition-state znodes, and recomputes from them what the protocol promises;
+//! it never asks the protocol for its conclusions (its quorum, its ISR decisions).
+//!
+//! - `k-dense`: offsets contiguous from the log start, one record each; a value appears at
+//!   most once per log among idempotent batches.
+//! - `k-epoch-mono`: batch epochs never decrease along a log; the epoch cache is strictly
+//!   increasing and agrees with the log; a replica's leader epoch never goes back.
+//! - `k-one-leader`: one broker acts as leader per (partition, leader epoch); each record
+//!   stamped (epoch e, offset o) was appended by the leader of e and is the same everywhere;
+//!   a stale leader never advances its HW over records the newer leader lacks.
+//! - `k-log-match`: every replica's log below its HW equals the committed history (the
+//!   records below the highest HW any leader exposed), so any two agree below both HWs.
+//! - `k-hw-mono`: HW <= LEO; a leader's HW never decreases in its tenure; a leader's HW is
+//!   <= the LEO of every member of the ISR it uses; no committed record is truncated.
+//! - `k-isr-superset`: the ISR a leader uses for its HW contains ZooKeeper's ISR; a member
+//!   ZooKeeper gains had caught up to the HW and the start of the leader's epoch.
+//! - `k-zk-fencing`: a partition state's leader and controller epochs never decrease; a
+//!   controller write carries the `/controller_epoch` of its time; brokers act only on
+//!   partition states ZooKeeper holds; one active controller per controller epoch.
+//! - `k-leader-complete`: a cleanly elected leader holds every committed record; every
+//!   running ZooKeeper ISR member's LEO reaches the committed history.
+//! - `k-ack-semantics`: an acks=all success was committed at its offset by a leader whose
+//!   ISR had min.insync.replicas members holding it; an acks=1 success is in a leader's log.
+//! - `k-idempotence`: per producer id, sequences in a log are contiguous and never repeat.
+//!
+//! Losses the configuration allows (an unclean election; a leader elected while missing
+//! records it lost to a power loss; replicas that lost unflushed records) are recorded for
+//! the end-of-run history checks ([`AllowedLosses`]) and start a new committed history at
+//! the point of loss instead of being reported.
+//!
+//! Depends on: kafka, zab, node, sim, cluster.
+
+mod ack;
+mod hw;
+mod partition;
+mod replica;
+#[cfg(test)]
+mod tests;
+mod zk;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use super::KafkaHost;
+use crate::cluster::Violation;
+use crate::kafka::broker::BrokerView;
+use crate::kafka::config::TopicSpec;
+use crate::kafka::msg::{BrokerId, TopicPartition};
+use crate::kafka::replica::Replica;
+use crate::node::NodeId;
+use crate::sim::Sim;
+use crate::zab::msg::Zxid;
+
+use partition::Partition;
+pub use zk::ZkState;
+
+pub const K_DENSE: &str = "k-dense";
+pub const K_EPOCH_MONO: &str = "k-epoch-mono";
+pub const K_ONE_LEADER: &str = "k-one-leader";
+pub const K_LOG_MATCH: &str = "k-log-match";
+pub const K_HW_MONO: &str = "k-hw-mono";
+pub const K_ISR_SUPERSET: &str = "k-isr-superset";
+pub const K_ZK_FENCING: &str = "k-zk-fencing";
+pub const K_LEADER_COMPLETE: &str = "k-leader-complete";
+pub const K_ACK_SEMANTICS: &str = "k-ack-semantics";
+pub const K_IDEMPOTENCE: &str = "k-idempotence";
+
+/// One broken invariant, before it becomes a [`Violation`] with the run's time and node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub invariant: &'static str,
+    pub message: String,
+}
+
+pub(crate) fn finding(out: &mut Vec<Finding>, invariant: &'static str, message: String) {
+    out.push(Finding { invariant, message });
+}
+
+/// An election of a leader outside the ISR ZooKeeper held before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UncleanElection {
+    pub tp: TopicPartition,
+    pub leader_epoch: u32,
+    pub leader: BrokerId,
+    /// The ISR ZooKeeper held before the election.
+    pub previous_isr: Vec<BrokerId>,
+    pub at_ns: u64,
+}
+
+/// A replica that came back from a restart with fewer (or other) records than it had: the
+/// page cache was lost with the machine (power loss) and the records were never fsynced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataLoss {
+    pub tp: TopicPartition,
+    pub broker: BrokerId,
+    /// The first offset whose record was lost.
+    pub from_offset: u64,
+    pub records_lost: u64,
+    /// How many of them were committed (below the highest HW any leader exposed).
+    pub committed_lost: u64,
+    pub at_ns: u64,
+}
+
+/// A leader that took office without every committed record, for an allowed reason: the
+/// committed history restarts at `lost_from` with its log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LossyElection {
+    pub tp: TopicPartition,
+    pub leader_epoch: u32,
+    pub leader: BrokerId,
+    /// Elected outside ZooKeeper's previous ISR (else: it had lost unflushed records).
+    pub unclean: bool,
+    pub lost_from: u64,
+    /// Committed records (below the exposed HW) its log lacks or holds differently.
+    pub committed_lost: u64,
+    pub at_ns: u64,
+}
+
+/// What makes record losses allowed in this run, for the end-of-run history checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedLosses {
+    pub unclean_elections: Vec<UncleanElection>,
+    pub data_losses: Vec<DataLoss>,
+    pub lossy_elections: Vec<LossyElection>,
+}
+
+/// A broker's state apart from its replicas, as the checks read it from its view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BrokerState {
+    pub id: BrokerId,
+    /// The incarnation (restarts so far) and the time of the event.
+    pub inc: u32,
+    pub now: u64,
+    /// Some(controller epoch) while the broker is the active controller.
+    pub controller_epoch: Option<u32>,
+    /// The highest controller epoch the broker accepted a request from.
+    pub fenced_controller_epoch: u32,
+}
+
+/// What the monitor remembers of a broker as a whole.
+#[derive(Clone, Copy, Debug, Default)]
+struct BrokerMon {
+    inc: u32,
+    fence: u32,
+}
+
+/// The monitor's memory across events.
+pub struct KafkaMonitor {
+    min_insync: u32,
+    parts: Vec<Partition>,
+    index: BTreeMap<TopicPartition, usize>,
+    brokers: BTreeMap<BrokerId, BrokerMon>,
+    /// Controller epoch -> the broker that was active in it.
+    controllers: BTreeMap<u32, BrokerId>,
+    /// `/controller_epoch` as seen: mzxid -> value.
+    controller_epochs: BTreeMap<Zxid, u32>,
+    /// Per ZooKeeper server, the applied zxid at which its tree was last read.
+    zk_read: BTreeMap<u32, Zxid>,
+    acks: ack::Acks,
+    losses: AllowedLosses,
+}
+
+impl KafkaMonitor {
+    /// A monitor for the scenario's topics; `min_insync` is `min.insync.replicas`.
+    pub fn new(topics: &[TopicSpec], min_insync: u32) -> Self {
+        let mut mon = KafkaMonitor {
+            min_insync,
+            parts: Vec::new(),
+            index: BTreeMap::new(),
+            brokers: BTreeMap::new(),
+            controllers: BTreeMap::new(),
+            controller_epochs: BTreeMap::new(),
+            zk_read: BTreeMap::new(),
+            acks: ack::Acks::default(),
+            losses: AllowedLosses::default(),
+        };
+        for t in topics {
+            for p in 0..t.partitions {
+                mon.part_index(&TopicPartition::new(&t.name, p));
+            }
+        }
+        mon
+    }
+
+    /// Unclean elections, lossy elections and replicas that lost unflushed data so far.
+    pub fn allowed_losses(&self) -> &AllowedLosses {
+        &self.losses
+    }
+    pub fn unclean_elections(&self) -> &[UncleanElection] {
+        &self.losses.unclean_elections
+    }
+    pub fn data_losses(&self) -> &[DataLoss] {
+        &self.losses.data_losses
+    }
+    pub fn lossy_elections(&self) -> &[LossyElection] {
+        &self.losses.lossy_elections
+    }
+    /// Leaders seen taking office, one per (partition, leader epoch).
+    pub fn elections(&self) -> usize {
+        self.parts.iter().map(Partition::elections).sum()
+    }
+    /// Records committed so far (the committed histories' lengths).
+    pub fn committed_records(&self) -> u64 {
+        self.parts.iter().map(Partition::committed_len).sum()
+    }
+
+    fn part_index(&mut self, tp: &TopicPartition) -> usize {
+        if let Some(&i) = self.index.get(tp) {
+            return i;
+        }
+        self.parts
+            .push(Partition::new(tp.clone(), self.parts.len()));
+        self.index.insert(tp.clone(), self.parts.len() - 1);
+        self.parts.len() - 1
+    }
+
+    /// The invariants after an event of node `id` (a broker, a ZooKeeper server or a
+    /// producer; other nodes are ignored).
+    pub fn check<N>(&mut self, sim: &Sim<N>, id: NodeId) -> Vec<Violation>
+    where
+        N: KafkaHost,
+        N::Msg: Hash + Debug,
+    {
+        let Some(node) = sim.node(id) else {
+            return Vec::new();
+        };
+        let now = sim.now();
+        let mut out = Vec::new();
+        if let Some(b) = node.broker() {
+            self.on_broker(sim.incarnation(id), now, &b.view(), &mut out);
+        } else if let Some(s) = node.zab_server() {
+            let tree = s.tree();
+            if self.zk_read.get(&id.0) != Some(&tree.last_zxid()) {
+                self.zk_read.insert(id.0, tree.last_zxid());
+                self.on_zk_tree(tree, now, &mut out);
+            }
+        } else if let Some(p) = node.producer() {
+            let acks = p.setup().producer.acks;
+            self.on_producer(p.index(), acks, p.history(), &mut out);
+        }
+        out.into_iter()
+            .map(|f| crate::cluster::safety_violation(sim, f.invariant, id, f.message))
+            .collect()
+    }
+
+    /// The invariants after an event of a broker in incarnation `inc`, from its view.
+    pub fn on_broker(&mut self, inc: u32, now: u64, v: &BrokerView<'_>, out: &mut Vec<Finding>) {
+        let state = BrokerState {
+            id: v.id,
+            inc,
+            now,
+            controller_epoch: v.controller_epoch,
+            fenced_controller_epoch: v.fenced_controller_epoch,
+        };
+        self.on_broker_state(&state, v.replicas, out);
+    }
+
+    /// [`Self::on_broker`] on the parts of the view the checks read.
+    pub fn on_broker_state(
+        &mut self,
+        s: &BrokerState,
+        replicas: &BTreeMap<TopicPartition, Replica>,
+        out: &mut Vec<Finding>,
+    ) {
+        self.check_broker_epochs(s, out);
+        for (tp, r) in replicas {
+            let p = self.part_index(tp);
+            let ctx = partition::Ctx {
+                broker: s.id,
+                inc: s.inc,
+                now: s.now,
+                min_insync: self.min_insync,
+            };
+            self.parts[p].observe(&ctx, r, &mut self.acks, &mut self.losses, out);
+        }
+    }
+
+    /// K-ZK-FENCING on the broker as a whole: its controller-epoch fence never goes back
+    /// within an incarnation, and one broker is active per controller epoch.
+    fn check_broker_epochs(&mut self, v: &BrokerState, out: &mut Vec<Finding>) {
+        let inc = v.inc;
+        let m = self.brokers.entry(v.id).or_default();
+        if m.inc != inc {
+            *m = BrokerMon { inc, fence: 0 };
+        }
+        if v.fenced_controller_epoch < m.fence {
+            let msg = format!(
+                "broker {} accepted controller epoch {} after {}",
+                v.id, v.fenced_controller_epoch, m.fence
+            );
+            finding(out, K_ZK_FENCING, msg);
+        }
+        m.fence = m.fence.max(v.fenced_controller_epoch);
+        if let Some(ce) = v.controller_epoch {
+            let prev = *self.controllers.entry(ce).or_insert(v.id);
+            if prev != v.id {
+                let msg = format!(
+                    "brokers {prev} and {} both active controllers in controller epoch {ce}",
+                    v.id
+                );
+                finding(out, K_ZK_FENCING, msg);
+            }
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! One partition as the monitor sees it: a mirror per replica, the committed history (the
+//! records below the highest HW any leader exposed), the leaders seen per leader epoch, the
+//! record stamped at each (epoch, offset), and the partition-state znode as ZooKeeper
+//! holds it. The checks that compare replicas with each other and with ZooKeeper live here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::ack::Acks;
+use super::replica::{LogDelta, MonRole, Rec, ReplicaMon, Summary};
+use super::{
+    finding, AllowedLosses, DataLoss, Finding, LossyElection, K_HW_MONO, K_LEADER_COMPLETE,
+    K_ONE_LEADER, K_ZK_FENCING,
+};
+use crate::kafka::msg::{BrokerId, TopicPartition};
+use crate::kafka::replica::{Replica, Role};
+use crate::kafka::zkdata::PartitionStateData;
+
+/// The event being judged.
+pub struct Ctx {
+    pub broker: BrokerId,
+    pub inc: u32,
+    pub now: u64,
+    pub min_insync: u32,
+}
+
+/// The partition-state znode as last seen (the highest version any server showed).
+#[derive(Clone, Debug)]
+pub struct ZkSeen {
+    pub version: i32,
+    pub data: PartitionStateData,
+}
+
+/// What ZooKeeper said of one leader epoch when it first held it.
+#[derive(Clone, Debug)]
+pub struct ZkEpoch {
+    pub leader: Option<BrokerId>,
+    pub unclean: bool,
+}
+
+pub struct Partition {
+    pub tp: TopicPartition,
+    /// Its index in the monitor's partitions.
+    pub idx: usize,
+    /// The path of its partition-state znode.
+    pub zk_path: String,
+    pub mons: BTreeMap<BrokerId, ReplicaMon>,
+    /// The committed history, from offset 0.
+    pub canon: Vec<Rec>,
+    /// Below this offset, records were committed while the leader's ISR had
+    /// min.insync.replicas members (K-ACK-SEMANTICS).
+    pub ok_upto: u64,
+    pub leaders: BTreeMap<u32, BrokerId>,
+    /// The leader's LEO when it was first seen leading the epoch.
+    pub epoch_start: BTreeMap<u32, u64>,
+    /// Elections that restarted the committed history (allowed losses).
+    pub lossy_epochs: BTreeSet<u32>,
+    pub stamped: BTreeMap<(u32, u64), u64>,
+    pub zk: Option<ZkSeen>,
+    pub zk_epochs: BTreeMap<u32, ZkEpoch>,
+    /// When the committed history last restarted.
+    pub last_reset_ns: Option<u64>,
+}
+
+impl Partition {
+    pub fn new(tp: TopicPartition, idx: usize) -> Self {
+        Partition {
+            zk_path: crate::kafka::zkdata::partition_state_path(&tp),
+            tp,
+            idx,
+            mons: BTreeMap::new(),
+            canon: Vec::new(),
+            ok_upto: 0,
+            leaders: BTreeMap::new(),
+            epoch_start: BTreeMap::new(),
+            lossy_epochs: BTreeSet::new(),
+            stamped: BTreeMap::new(),
+            zk: None,
+            zk_epochs: BTreeMap::new(),
+            last_reset_ns: None,
+        }
+    }
+
+    pub fn elections(&self) -> usize {
+        self.leaders.len()
+    }
+    pub fn committed_len(&self) -> u64 {
+        self.canon.len() as u64
+    }
+
+    /// The invariants after an event of the broker holding replica `r`.
+    pub fn observe(
+        &mut self,
+        ctx: &Ctx,
+        r: &Replica,
+        acks: &mut Acks,
+        losses: &mut AllowedLosses,
+        out: &mut Vec<Finding>,
+    ) {
+        let b = ctx.broker;
+        let mut m = self.mons.remove(&b).unwrap_or_default();
+        let summary = Summary::of(r);
+        if m.seen && m.inc == ctx.inc && m.summary == Some(summary) {
+            self.mons.insert(b, m);
+            return;
+        }
+        if !m.seen || m.inc != ctx.inc {
+            self.restart(ctx, r, &mut m, losses);
+        }
+        m.summary = Some(summary);
+        let delta = m.sync_log(r, out);
+        m.check_epoch_cache(r, out);
+        self.check_truncation(b, &delta, out);
+        self.observe_role(ctx, r, &mut m, losses, out);
+        self.check_stamps(b, &m, &delta, acks, out);
+        self.observe_hw(ctx, r, &mut m, acks, out);
+        self.check_zk_isr(b, &mut m, out);
+        self.mons.insert(b, m);
+    }
+
+    /// A new incarnation (or a first sight): records the records the restart lost, then
+    /// mirrors the recovered log from scratch.
+    fn restart(&mut self, ctx: &Ctx, r: &Replica, m: &mut ReplicaMon, losses: &mut AllowedLosses) {
+        if m.seen {
+            let batches = r.log.log.read(m.start, u64::MAX, u64::MAX);
+            let mut from = r.log_end_offset().min(m.leo());
+            'outer: for b in &batches {
+                for (i, rec) in b.records.iter().enumerate() {
+                    let o = b.base_offset + i as u64;
+                    let mine = m.rec(o);
+                    if o >= from || mine.is_none_or(|x| x.value != rec.value) {
+                        from = from.min(o);
+                        break 'outer;
+                    }
+                }
+            }
+            if from < m.leo() {
+                let committed = (self.canon.len() as u64).saturating_sub(from);
+                losses.data_losses.push(DataLoss {
+                    tp: self.tp.clone(),
+                    broker: ctx.broker,
+                    from_offset: from,
+                    records_lost: m.leo() - from,
+                    committed_lost: committed.min(m.leo() - from),
+                    at_ns: ctx.now,
+                });
+                m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
+            }
+        }
+        m.reset(ctx.inc);
+    }
+
+    /// K-HW-MONO across tenures: no truncation removes a committed record.
+    fn check_truncation(&self, b: BrokerId, delta: &LogDelta, out: &mut Vec<Finding>) {
+        let Some((from, removed)) = &delta.removed else {
+            return;
+        };
+        for (i, rec) in removed.iter().enumerate() {
+            let o = from + i as u64;
+            if self.canon.get(o as usize) == Some(rec) {
+                let msg = format!(
+                    "{}: broker {b} truncated committed offset {o} (committed up to {})",
+                    self.tp,
+                    self.canon.len()
+                );
+                finding(out, K_HW_MONO, msg);
+                return;
+            }
+        }
+    }
+
+    /// The role: leader epochs never go back (K-EPOCH-MONO), brokers act only on partition
+    /// states ZooKeeper holds (K-ZK-FENCING), one leader per epoch (K-ONE-LEADER), and a
+    /// new leader's completeness (K-LEADER-COMPLETE).
+    fn observe_role(
+        &mut self,
+        ctx: &Ctx,
+        r: &Replica,
+        m: &mut ReplicaMon,
+        losses: &mut AllowedLosses,
+        out: &mut Vec<Finding>,
+    ) {
+        let b = ctx.broker;
+        let le = r.leader_epoch();
+        if let (Some(old), Some(new)) = (m.leader_epoch, le) {
+            if new < old {
+                let msg = format!(
+                    "{}: broker {b}'s leader epoch went from {old} to {new}",
+                    self.tp
+                );
+                finding(out, super::K_EPOCH_MONO, msg);
+            }
+        }
+        m.leader_epoch = le;
+        m.role = match (r.role(), le) {
+            (Role::Leader(s), Some(e)) => MonRole::Leader {
+                epoch: e,
+                isr: s.isr.isr().to_vec(),
+                maximal: s.isr.maximal(),
+            },
+            (Role::Follower { .. }, _) => MonRole::Follower,
+            _ => MonRole::None,
+        };
+        let (Some(e), named) = (le, role_leader(r)) else {
+            return;
+        };
+        if !matches!(r.role(), Role::None) {
+            match self.zk_epochs.get(&e) {
+                Some(z) if z.leader == named => {}
+                Some(z) => {
+                    let msg = format!(
+                        "{}: broker {b} acts on leader epoch {e} with leader {named:?}; \
+                         ZooKeeper named {:?}",
+                        self.tp, z.leader
+                    );
+                    finding(out, K_ZK_FENCING, msg);
+                }
+                None => {
+                    let msg = format!(
+                        "{}: broker {b} acts on leader epoch {e}, which ZooKeeper never held",
+                        self.tp
+                    );
+                    finding(out, K_ZK_FENCING, msg);
+                }
+            }
+        }
+        if !r.is_leader() {
+            return;
+        }
+        match self.leaders.get(&e) {
+            Some(&other) if other != b => {
+                let msg = format!(
+                    "{}: brokers {other} and {b} both acted as leader of epoch {e}",
+                    self.tp
+                );
+                finding(out, K_ONE_LEADER, msg);
+            }
+            Some(_) => {}
+            None => {
+                self.leaders.insert(e, b);
+                self.epoch_start.insert(e, m.leo());
+                self.elected(ctx, e, m, losses, out);
+            }
+        }
+    }
+
+    /// K-LEADER-COMPLETE for the leader of a new epoch: it must hold the committed history.
+    /// If it does not and the election was unclean, or it lost those records to a power
+    /// loss, the loss is allowed: recorded, and the committed history restarts with its log.
+    fn elected(
+        &mut self,
+        ctx: &Ctx,
+        e: u32,
+        m: &mut ReplicaMon,
+        losses: &mut AllowedLosses,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(at) =
+            (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]))
+        else {
+            return;
+        };
+        let unclean = self.zk_epochs.get(&e).is_some_and(|z| z.unclean);
+        let lost = m.lost_from.is_some_and(|f| f <= at);
+        let committed_lost = self.canon.len() as u64 - at;
+        if !unclean && !lost {
+            let msg = format!(
+                "{}: broker {} elected cleanly in epoch {e} lacks committed offset {at} \
+                 (LEO {}, committed up to {})",
+                self.tp,
+                ctx.broker,
+                m.leo(),
+                self.canon.len()
+            );
+            finding(out, K_LEADER_COMPLETE, msg);
+        } else {
+            losses.lossy_elections.push(LossyElection {
+                tp: self.tp.clone(),
+                leader_epoch: e,
+                leader: ctx.broker,
+                unclean,
+                lost_from: at,
+                committed_lost,
+                at_ns: ctx.now,
+            });
+        }
+        // Either way the history goes on from this leader's log (a violation is reported
+        // once, not again at every later record).
+        self.canon.truncate(at as usize);
+        self.ok_upto = self.ok_upto.min(at);
+        self.last_reset_ns = Some(ctx.now);
+        self.lossy_epochs.insert(e);
+        m.matched = m.matched.min(at);
+        m.suspect_above = None;
+        for om in self.mons.values_mut() {
+            if om.leo() > at {
+                om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
+                om.matched = om.matched.min(at);
+            }
+        }
+    }
+
+    /// K-ONE-LEADER on new records: the record stamped (e, o) is the one the leader of e
+    /// appended, and it first appears in that leader's log.
+    fn check_stamps(
+        &mut self,
+        b: BrokerId,
+        m: &ReplicaMon,
+        delta: &LogDelta,
+        acks: &mut Acks,
+        out: &mut Vec<Finding>,
+    ) {
+        for o in delta.added_from..m.leo() {
+            let rec = *m.rec(o).expect("mirrored");
+            match self.stamped.get(&(rec.epoch, o)) {
+                Some(&v) if v != rec.value => {
+                    let msg = format!(
+                        "{}: broker {b} holds value {} at offset {o} stamped epoch {}; the \
+                         leader of that epoch appended {v}",
+                        self.tp, rec.value, rec.epoch
+                    );
+                    finding(out, K_ONE_LEADER, msg);
+                }
+                Some(_) => {}
+                None => {
+                    if self.leaders.get(&rec.epoch) != Some(&b) {
+                        let msg = format!(
+                            "{}: record at offset {o} stamped epoch {} first appeared on \
+                             broker {b}, not on that epoch's leader {:?}",
+                            self.tp,
+                            rec.epoch,
+                            self.leaders.get(&rec.epoch)
+                        );
+                        finding(out, K_ONE_LEADER, msg);
+                    }
+                    self.stamped.insert((rec.epoch, o), rec.value);
+                    acks.appended(self.idx, rec.value, o);
+                }
+            }
+        }
+    }
+}
+
+/// The leader a replica believes in (itself when leading).
+fn role_leader(r: &Replica) -> Option<BrokerId> {
+    match r.role() {
+        Role::Leader(_) => Some(r.me),
+        Role::Follower { leader } => *leader,
+        Role::None => None,
+    }
+}

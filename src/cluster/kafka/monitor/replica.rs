@@ -1,0 +1,331 @@
+//! The monitor's mirror of one replica's log, record by record, kept up to date from the
+//! replica's public state after each event, with the checks that need only that log:
+//! K-DENSE, K-EPOCH-MONO (batch epochs and the epoch cache) and K-IDEMPOTENCE.
+
+use std::collections::BTreeMap;
+
+use super::{finding, Finding, K_DENSE, K_EPOCH_MONO, K_IDEMPOTENCE};
+use crate::kafka::epoch_cache::EpochEntry;
+use crate::kafka::log::batch::Batch;
+use crate::kafka::msg::BrokerId;
+use crate::kafka::replica::{IsrState, Replica, Role};
+
+/// A record as the monitor mirrors it: its batch's leader epoch, its value (unique per run
+/// per send), and the producer id, producer epoch and sequence (-1 when not idempotent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rec {
+    pub epoch: u32,
+    pub value: u64,
+    pub pid: i64,
+    pub pepoch: i16,
+    pub seq: i32,
+}
+
+/// The role as last seen, with the ISRs of a leader (committed, and the one its HW uses).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum MonRole {
+    #[default]
+    None,
+    Leader {
+        epoch: u32,
+        isr: Vec<BrokerId>,
+        maximal: Vec<BrokerId>,
+    },
+    Follower,
+}
+
+/// What changes when anything the checks look at changes; equal summaries skip the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    start: u64,
+    leo: u64,
+    hw: u64,
+    leader_epoch: Option<u32>,
+    role: u8,
+    isr_mask: u64,
+    maximal_mask: u64,
+    last: Option<(u64, u32, usize)>,
+    epochs: (usize, Option<EpochEntry>),
+}
+
+fn mask(ids: &[BrokerId]) -> u64 {
+    ids.iter().fold(0, |m, &b| m | (1u64 << (b % 64)))
+}
+
+impl Summary {
+    pub fn of(r: &Replica) -> Summary {
+        let (role, isr_mask, maximal_mask) = match r.role() {
+            Role::None => (0, 0, 0),
+            Role::Follower { .. } => (1, 0, 0),
+            Role::Leader(s) => {
+                let isr = mask(s.isr.isr());
+                // The maximal ISR without its allocation: the committed one plus a member
+                // being added.
+                let adding = match s.isr {
+                    IsrState::PendingExpand { adding, .. } => mask(&[adding]),
+                    _ => 0,
+                };
+                (2, isr, isr | adding)
+            }
+        };
+        let e = r.log.epochs.entries();
+        Summary {
+            start: r.log.log_start_offset(),
+            leo: r.log_end_offset(),
+            hw: r.high_watermark(),
+            leader_epoch: r.leader_epoch(),
+            role,
+            isr_mask,
+            maximal_mask,
+            last: r
+                .log
+                .log
+                .last_batch()
+                .map(|b| (b.base_offset, b.leader_epoch, b.records.len())),
+            epochs: (e.len(), e.last().copied()),
+        }
+    }
+}
+
+/// How the log changed at this event.
+#[derive(Clone, Debug, Default)]
+pub struct LogDelta {
+    /// Records cut from the end: (their first offset, the records).
+    pub removed: Option<(u64, Vec<Rec>)>,
+    /// The first offset of records new at this event (== the LEO when none).
+    pub added_from: u64,
+}
+
+/// The monitor's memory of one replica.
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaMon {
+    pub seen: bool,
+    pub inc: u32,
+    pub start: u64,
+    pub recs: Vec<Rec>,
+    pub hw: u64,
+    pub leader_epoch: Option<u32>,
+    pub role: MonRole,
+    /// (epoch, highest HW) of the current leadership, for the HW's monotonicity.
+    pub tenure: Option<(u32, u64)>,
+    pub epochs: Vec<EpochEntry>,
+    /// Values of idempotent records -> offset (K-DENSE's uniqueness).
+    values: BTreeMap<u64, u64>,
+    /// Producer id -> (producer epoch, last sequence) along the log.
+    pids: BTreeMap<i64, (i16, i32)>,
+    /// Below this offset the log was found equal to the committed history.
+    pub matched: u64,
+    /// Records from this offset up may be of a history lost at an allowed election: they
+    /// are not compared until the replica has truncated to it.
+    pub suspect_above: Option<u64>,
+    /// The replica lost unflushed records at a restart (from this offset) and has not
+    /// caught up with the committed history since.
+    pub lost_from: Option<u64>,
+    pub summary: Option<Summary>,
+}
+
+impl ReplicaMon {
+    pub fn leo(&self) -> u64 {
+        self.start + self.recs.len() as u64
+    }
+    pub fn rec(&self, offset: u64) -> Option<&Rec> {
+        let i = offset.checked_sub(self.start)?;
+        self.recs.get(i as usize)
+    }
+
+    /// Forgets the log (a restart reloads it from disk) but keeps what is about content:
+    /// the suspicion and the loss.
+    pub fn reset(&mut self, inc: u32) {
+        *self = ReplicaMon {
+            seen: true,
+            inc,
+            suspect_above: self.suspect_above,
+            lost_from: self.lost_from,
+            ..ReplicaMon::default()
+        };
+    }
+
+    /// Brings the mirror up to date with the replica's log, judging every new record.
+    pub fn sync_log(&mut self, r: &Replica, out: &mut Vec<Finding>) -> LogDelta {
+        let log = &r.log.log;
+        let leo = log.log_end_offset();
+        if log.log_start_offset() != self.start {
+            self.cut(self.start);
+            self.start = log.log_start_offset();
+        }
+        // The longest prefix still in the log: whole batches are cut, so compare the last
+        // record of each candidate end.
+        let mut keep = self.leo().min(leo);
+        while keep > self.start {
+            let b = log.read(keep - 1, 1, u64::MAX);
+            let same = b.first().is_some_and(|b| {
+                b.base_offset < keep
+                    && Some(&rec_of(b, (keep - 1 - b.base_offset) as usize)) == self.rec(keep - 1)
+            });
+            if same {
+                break;
+            }
+            keep = b
+                .first()
+                .map_or(self.start, |b| b.base_offset.max(self.start));
+        }
+        let mut delta = LogDelta {
+            removed: None,
+            added_from: keep,
+        };
+        if keep < self.leo() {
+            delta.removed = Some((keep, self.cut(keep)));
+        }
+        if leo > keep {
+            let batches = log.read(keep, u64::MAX, u64::MAX);
+            for b in &batches {
+                self.append(b, r.me, out);
+            }
+        }
+        if self.suspect_above.is_some_and(|s| self.leo() <= s) {
+            self.suspect_above = None;
+        }
+        delta
+    }
+
+    /// Cuts the mirror to `offset`, returning the records cut.
+    fn cut(&mut self, offset: u64) -> Vec<Rec> {
+        let i = (offset.saturating_sub(self.start) as usize).min(self.recs.len());
+        let removed = self.recs.split_off(i);
+        self.values.retain(|_, o| *o < offset);
+        self.matched = self.matched.min(offset);
+        self.pids.clear();
+        for rec in &self.recs {
+            if rec.pid >= 0 {
+                self.pids.insert(rec.pid, (rec.pepoch, rec.seq));
+            }
+        }
+        removed
+    }
+
+    fn append(&mut self, b: &Batch, me: BrokerId, out: &mut Vec<Finding>) {
+        let next = self.leo();
+        if b.base_offset != next || b.records.is_empty() {
+            let msg = format!(
+                "replica on broker {me}: batch at offset {} with {} records follows LEO {next}",
+                b.base_offset,
+                b.records.len()
+            );
+            finding(out, K_DENSE, msg);
+        }
+        if let Some(last) = self.recs.last() {
+            if b.leader_epoch < last.epoch {
+                let msg = format!(
+                    "replica on broker {me}: batch of epoch {} at offset {} after epoch {}",
+                    b.leader_epoch, b.base_offset, last.epoch
+                );
+                finding(out, K_EPOCH_MONO, msg);
+            }
+        }
+        for i in 0..b.records.len() {
+            let rec = rec_of(b, i);
+            let offset = self.leo();
+            self.check_producer(&rec, offset, me, out);
+            self.recs.push(rec);
+        }
+    }
+
+    /// K-DENSE's uniqueness of values among idempotent records and K-IDEMPOTENCE's
+    /// contiguous, never repeated sequences per producer id and epoch.
+    fn check_producer(&mut self, rec: &Rec, offset: u64, me: BrokerId, out: &mut Vec<Finding>) {
+        if rec.pid < 0 {
+            return;
+        }
+        if let Some(first) = self.values.insert(rec.value, offset) {
+            let msg = format!(
+                "replica on broker {me}: value {} at offsets {first} and {offset}",
+                rec.value
+            );
+            finding(out, K_DENSE, msg);
+        }
+        if let Some(&(pepoch, last)) = self.pids.get(&rec.pid) {
+            let bad = if rec.pepoch < pepoch {
+                Some(format!("producer epoch {} after {pepoch}", rec.pepoch))
+            } else if rec.pepoch == pepoch && rec.seq != last.wrapping_add(1) {
+                Some(format!("sequence {} after {last}", rec.seq))
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                let msg = format!(
+                    "replica on broker {me}: producer {} at offset {offset}: {why}",
+                    rec.pid
+                );
+                finding(out, K_IDEMPOTENCE, msg);
+            }
+        }
+        self.pids.insert(rec.pid, (rec.pepoch, rec.seq));
+    }
+
+    /// K-EPOCH-MONO on the epoch cache, when it changed: strictly increasing epochs and
+    /// start offsets, none past the LEO, and each entry's epoch on exactly the records from
+    /// its start to the next entry's.
+    pub fn check_epoch_cache(&mut self, r: &Replica, out: &mut Vec<Finding>) {
+        let entries = r.log.epochs.entries();
+        if entries == self.epochs.as_slice() {
+            return;
+        }
+        self.epochs = entries.to_vec();
+        let me = r.me;
+        let leo = self.leo();
+        let mut bad = None;
+        for (i, e) in entries.iter().enumerate() {
+            let next = entries.get(i + 1);
+            if next.is_some_and(|n| n.epoch <= e.epoch || n.start_offset <= e.start_offset) {
+                bad = Some(format!(
+                    "entries {e:?} then {:?} do not increase",
+                    next.unwrap()
+                ));
+            } else if e.start_offset > leo {
+                bad = Some(format!("entry {e:?} starts past the LEO {leo}"));
+            } else if e.start_offset < leo {
+                let end = next.map_or(leo, |n| n.start_offset.min(leo));
+                let first = self.rec(e.start_offset.max(self.start)).map(|x| x.epoch);
+                let last = self.rec(end - 1).map(|x| x.epoch);
+                if first != Some(e.epoch) || last != Some(e.epoch) {
+                    bad = Some(format!(
+                        "entry {e:?} disagrees with the log: records {}..{end} have epochs \
+                         {first:?}..{last:?}",
+                        e.start_offset
+                    ));
+                }
+            }
+            if bad.is_some() {
+                break;
+            }
+        }
+        if bad.is_none()
+            && leo > self.start
+            && entries.first().is_none_or(|e| e.start_offset > self.start)
+        {
+            bad = Some(format!("no entry covers the log start {}", self.start));
+        }
+        if let Some(why) = bad {
+            finding(
+                out,
+                K_EPOCH_MONO,
+                format!("epoch cache on broker {me}: {why}"),
+            );
+        }
+    }
+}
+
+fn rec_of(b: &Batch, i: usize) -> Rec {
+    let seq = if b.producer.is_idempotent() {
+        b.producer.base_sequence.wrapping_add(i as i32)
+    } else {
+        -1
+    };
+    Rec {
+        epoch: b.leader_epoch,
+        value: b.records[i].value,
+        pid: b.producer.producer_id,
+        pepoch: b.producer.producer_epoch,
+        seq,
+    }
+}

@@ -1,0 +1,460 @@
+//! Every Kafka online invariant made to fire on hand-built replica states, znodes and
+//! producer histories fed to the monitor's entry points (the world's part is a loop over
+//! `sim.node(..)` calling them), and the allowed losses recorded instead of reported.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::kafka::client::record::{KafkaOp, KafkaOutcome, KafkaRecord};
+use crate::kafka::config::Acks as AckMode;
+use crate::kafka::log::batch::{Batch, ProducerStamp, Record};
+use crate::kafka::log::LogConfig;
+use crate::kafka::msg::PartitionState;
+use crate::kafka::partition_log::PartitionLog;
+use crate::kafka::replica::Replica;
+use crate::kafka::zkdata::PartitionStateData;
+use crate::node::MemDisk;
+
+fn tp() -> TopicPartition {
+    TopicPartition::new("t", 0)
+}
+
+/// One batch: (leader epoch, value, producer id or -1, sequence).
+type B = (u32, u64, i64, i32);
+
+fn plain(epoch: u32, value: u64) -> B {
+    (epoch, value, -1, -1)
+}
+
+fn log_of(me: BrokerId, disk: &mut MemDisk, batches: &[B]) -> PartitionLog {
+    let mut log = PartitionLog::new(&format!("b{me}/t-0"), LogConfig::default());
+    let batches: Vec<Batch> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, &(e, value, pid, seq))| Batch {
+            base_offset: i as u64,
+            leader_epoch: e,
+            producer: if pid < 0 {
+                ProducerStamp::NONE
+            } else {
+                ProducerStamp {
+                    producer_id: pid,
+                    producer_epoch: 0,
+                    base_sequence: seq,
+                }
+            },
+            records: vec![Record { key: 0, value }],
+        })
+        .collect();
+    log.append_as_follower(disk, &batches).unwrap();
+    log
+}
+
+fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
+    PartitionState {
+        tp: tp(),
+        controller_epoch: 1,
+        leader: Some(leader),
+        leader_epoch: epoch,
+        isr: isr.to_vec(),
+        zk_version: epoch as i32,
+        replicas: vec![0, 1, 2],
+    }
+}
+
+/// A test world: the monitor, a disk for the replicas, and ZooKeeper's versions.
+struct World {
+    mon: KafkaMonitor,
+    disk: MemDisk,
+    version: i32,
+    zxid: u64,
+    now: u64,
+}
+
+impl World {
+    fn new(min_insync: u32) -> World {
+        let topics = [TopicSpec {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: 3,
+        }];
+        World {
+            mon: KafkaMonitor::new(&topics, min_insync),
+            disk: MemDisk::default(),
+            version: -1,
+            zxid: 0,
+            now: 0,
+        }
+    }
+
+    /// ZooKeeper's next partition state, written with controller epoch `ce`, while
+    /// `/controller_epoch` holds `ce_now`.
+    fn zk(
+        &mut self,
+        leader: Option<u32>,
+        epoch: u32,
+        isr: &[u32],
+        ce: u32,
+        ce_now: u32,
+    ) -> Vec<Finding> {
+        self.version += 1;
+        self.zxid += 1;
+        let data = PartitionStateData::new(leader, epoch, isr, ce);
+        let s = ZkState {
+            version: self.version,
+            mzxid: self.zxid + 100,
+            data,
+        };
+        let mut out = Vec::new();
+        self.mon.on_zk(
+            Some((ce_now, u64::from(ce_now))),
+            &[(tp(), s)],
+            self.now,
+            &mut out,
+        );
+        out
+    }
+
+    /// A replica of broker `me` holding `batches`, with the HW checkpoint `hw`.
+    fn replica(&mut self, me: BrokerId, batches: &[B], hw: u64) -> Replica {
+        let log = log_of(me, &mut self.disk, batches);
+        Replica::new(tp(), me, log, hw, &[])
+    }
+
+    fn leader(&mut self, me: BrokerId, batches: &[B], hw: u64, epoch: u32, isr: &[u32]) -> Replica {
+        let mut r = self.replica(me, batches, hw);
+        r.become_leader(&mut self.disk, &state(me, epoch, isr), 0)
+            .unwrap();
+        r
+    }
+
+    fn follower(
+        &mut self,
+        me: BrokerId,
+        batches: &[B],
+        hw: u64,
+        leader: u32,
+        epoch: u32,
+    ) -> Replica {
+        let mut r = self.replica(me, batches, hw);
+        r.become_follower(&mut self.disk, &state(leader, epoch, &[leader, me]))
+            .unwrap();
+        r
+    }
+
+    /// Broker `id` (incarnation `inc`) shows `r` after an event.
+    fn broker(&mut self, id: BrokerId, inc: u32, r: Replica) -> Vec<Finding> {
+        self.now += 1;
+        let replicas = BTreeMap::from([(tp(), r)]);
+        let s = BrokerState {
+            id,
+            inc,
+            now: self.now,
+            controller_epoch: None,
+            fenced_controller_epoch: 1,
+        };
+        let mut out = Vec::new();
+        self.mon.on_broker_state(&s, &replicas, &mut out);
+        out
+    }
+
+    /// Epoch 1 led by broker 0 with ISR {0, 1}: values 10 and 11 committed on both.
+    fn committed_two(&mut self) {
+        assert_eq!(self.zk(Some(0), 1, &[0, 1], 1, 1), vec![]);
+        let log = [plain(1, 10), plain(1, 11)];
+        let l = self.leader(0, &log, 0, 1, &[0, 1]);
+        assert_eq!(self.broker(0, 0, l), vec![]);
+        let f = self.follower(1, &log, 2, 0, 1);
+        assert_eq!(self.broker(1, 0, f), vec![]);
+        let l = self.leader(0, &log, 2, 1, &[0, 1]);
+        assert_eq!(self.broker(0, 0, l), vec![]);
+        assert_eq!(self.mon.committed_records(), 2);
+    }
+}
+
+fn fired(out: &[Finding], invariant: &str) -> bool {
+    assert!(!out.is_empty(), "expected {invariant} to fire");
+    out.iter().any(|f| f.invariant == invariant)
+}
+
+#[test]
+fn a_clean_history_raises_nothing() {
+    let mut w = World::new(2);
+    w.committed_two();
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    assert_eq!(w.mon.elections(), 1);
+    assert_eq!(w.mon.allowed_losses(), &AllowedLosses::default());
+}
+
+#[test]
+fn dense_fires_on_a_value_twice_in_one_log() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let l = w.leader(0, &[(1, 5, 7, 0), (1, 5, 7, 1)], 0, 1, &[0]);
+    let out = w.broker(0, 0, l);
+    assert!(fired(&out, K_DENSE), "{out:?}");
+    assert!(!out.iter().any(|f| f.invariant == K_IDEMPOTENCE));
+}
+
+#[test]
+fn idempotence_fires_on_a_sequence_gap_and_a_repeat() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let l = w.leader(0, &[(1, 5, 7, 0), (1, 6, 7, 2)], 0, 1, &[0]);
+    assert!(fired(&w.broker(0, 0, l), K_IDEMPOTENCE));
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let l = w.leader(0, &[(1, 5, 7, 0), (1, 6, 7, 0)], 0, 1, &[0]);
+    assert!(fired(&w.broker(0, 0, l), K_IDEMPOTENCE));
+}
+
+#[test]
+fn epoch_mono_fires_on_a_cache_disagreeing_with_the_log_and_an_epoch_going_back() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let mut l = w.leader(0, &[plain(1, 10), plain(1, 11)], 0, 1, &[0]);
+    // The cache claims epoch 5 starts at offset 1, where the log holds an epoch-1 record.
+    l.log.epochs.assign(&mut w.disk, 5, 1);
+    assert!(fired(&w.broker(0, 0, l), K_EPOCH_MONO));
+
+    let mut w = World::new(1);
+    w.zk(Some(0), 3, &[0, 1], 1, 1);
+    w.zk(Some(0), 4, &[0, 1], 1, 1);
+    let f = w.follower(1, &[], 0, 0, 4);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let f = w.follower(1, &[], 0, 0, 3);
+    assert!(fired(&w.broker(1, 0, f), K_EPOCH_MONO));
+}
+
+#[test]
+fn one_leader_fires_on_two_leaders_of_an_epoch_and_a_foreign_record() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1], 1, 1);
+    let l = w.leader(0, &[], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let other = w.leader(1, &[], 0, 1, &[0, 1]);
+    assert!(fired(&w.broker(1, 0, other), K_ONE_LEADER));
+
+    let mut w = World::new(1);
+    w.committed_two();
+    // Broker 2 holds a record stamped epoch 1 at offset 1 that the leader never appended.
+    let f = w.follower(2, &[plain(1, 10), plain(1, 99)], 0, 0, 1);
+    assert!(fired(&w.broker(2, 0, f), K_ONE_LEADER));
+}
+
+#[test]
+fn one_leader_fires_when_a_stale_leader_commits_what_the_new_one_lacks() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1], 1, 1);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    w.zk(Some(1), 2, &[1], 1, 1);
+    let n = w.leader(1, &[plain(1, 10)], 0, 2, &[1]);
+    assert_eq!(w.broker(1, 0, n), vec![]);
+    // The deposed leader of epoch 1 still advances its HW over offset 1.
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 2, 1, &[0, 1]);
+    assert!(fired(&w.broker(0, 0, l), K_ONE_LEADER));
+}
+
+#[test]
+fn log_match_fires_on_a_different_record_below_the_hw() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let f = w.follower(2, &[plain(1, 10)], 0, 0, 1);
+    assert_eq!(w.broker(2, 0, f), vec![]);
+    // A follower restarted from a bad copy: value 12 at offset 1 under its HW 2.
+    let mut log = log_of(2, &mut w.disk, &[plain(1, 10)]);
+    let b = Batch {
+        base_offset: 1,
+        leader_epoch: 1,
+        producer: ProducerStamp::NONE,
+        records: vec![Record { key: 0, value: 12 }],
+    };
+    log.append_as_follower(&mut w.disk, &[b]).unwrap();
+    let mut f = Replica::new(tp(), 2, log, 2, &[]);
+    f.become_follower(&mut w.disk, &state(0, 1, &[0, 1, 2]))
+        .unwrap();
+    let out = w.broker(2, 0, f);
+    assert!(fired(&out, K_LOG_MATCH), "{out:?}");
+}
+
+#[test]
+fn hw_mono_fires_on_a_falling_hw_a_lagging_isr_member_and_a_committed_truncation() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 1, 1, &[0, 1]);
+    assert!(fired(&w.broker(0, 0, l), K_HW_MONO));
+
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1], 1, 1);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &[plain(1, 10)], 0, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 2, 1, &[0, 1]);
+    assert!(fired(&w.broker(0, 0, l), K_HW_MONO));
+
+    let mut w = World::new(1);
+    w.committed_two();
+    let f = w.follower(1, &[plain(1, 10)], 1, 0, 1);
+    assert!(fired(&w.broker(1, 0, f), K_HW_MONO));
+}
+
+#[test]
+fn isr_superset_fires_on_a_smaller_leader_isr_and_an_early_expansion() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1, 2], 1, 1);
+    let l = w.leader(0, &[], 0, 1, &[0, 1]);
+    assert!(fired(&w.broker(0, 0, l), K_ISR_SUPERSET));
+
+    let mut w = World::new(1);
+    w.committed_two();
+    let f = w.follower(2, &[plain(1, 10)], 0, 0, 1);
+    assert_eq!(w.broker(2, 0, f), vec![]);
+    // The leader's expansion to {0, 1, 2} lands in ZooKeeper while 2 is behind the HW.
+    let out = w.zk(Some(0), 1, &[0, 1, 2], 1, 1);
+    assert!(fired(&out, K_ISR_SUPERSET), "{out:?}");
+}
+
+#[test]
+fn zk_fencing_fires_on_epochs_going_back_a_zombie_write_and_an_unknown_epoch() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 2, &[0], 1, 1);
+    assert!(fired(&w.zk(Some(0), 1, &[0], 1, 1), K_ZK_FENCING));
+
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    // A new leader epoch written by controller epoch 1 after /controller_epoch became 2
+    // (the KAFKA-6082 check missing).
+    assert!(fired(&w.zk(Some(0), 2, &[0], 1, 2), K_ZK_FENCING));
+
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1], 1, 1);
+    let f = w.follower(1, &[], 0, 0, 7);
+    assert!(fired(&w.broker(1, 0, f), K_ZK_FENCING));
+}
+
+#[test]
+fn zk_fencing_fires_on_two_active_controllers_in_one_epoch() {
+    let mut w = World::new(1);
+    let none = BTreeMap::new();
+    let mut out = Vec::new();
+    for id in [0, 1] {
+        let s = BrokerState {
+            id,
+            inc: 0,
+            now: 1,
+            controller_epoch: Some(3),
+            fenced_controller_epoch: 3,
+        };
+        w.mon.on_broker_state(&s, &none, &mut out);
+    }
+    assert!(fired(&out, K_ZK_FENCING));
+}
+
+#[test]
+fn leader_complete_fires_on_a_clean_leader_missing_committed_records_and_a_lagging_candidate() {
+    let mut w = World::new(1);
+    w.committed_two();
+    w.zk(Some(1), 2, &[1], 1, 1);
+    let n = w.leader(1, &[plain(1, 10)], 0, 2, &[1]);
+    assert!(fired(&w.broker(1, 0, n), K_LEADER_COMPLETE));
+
+    let mut w = World::new(1);
+    w.committed_two();
+    w.zk(Some(0), 1, &[0, 1, 2], 1, 1);
+    let f = w.follower(2, &[plain(1, 10)], 0, 0, 1);
+    assert!(fired(&w.broker(2, 0, f), K_LEADER_COMPLETE));
+}
+
+#[test]
+fn an_unclean_election_is_recorded_not_reported_and_the_history_restarts() {
+    let mut w = World::new(1);
+    w.committed_two();
+    w.zk(Some(0), 1, &[0], 1, 1);
+    assert_eq!(w.zk(Some(2), 2, &[2], 1, 1), vec![]);
+    let n = w.leader(2, &[plain(1, 10), plain(2, 20)], 0, 2, &[2]);
+    assert_eq!(w.broker(2, 0, n), vec![]);
+    let n = w.leader(2, &[plain(1, 10), plain(2, 20)], 2, 2, &[2]);
+    assert_eq!(w.broker(2, 0, n), vec![]);
+    let losses = w.mon.allowed_losses();
+    assert_eq!(losses.unclean_elections.len(), 1);
+    assert_eq!(losses.unclean_elections[0].previous_isr, vec![0]);
+    assert_eq!(losses.lossy_elections.len(), 1);
+    assert!(losses.lossy_elections[0].unclean);
+    assert_eq!(losses.lossy_elections[0].lost_from, 1);
+    // The old follower's divergent record above the new history is not compared until it
+    // truncates; after it fetched the new leader's log it agrees again.
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 2, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let f = w.follower(1, &[plain(1, 10), plain(2, 20)], 2, 2, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+}
+
+#[test]
+fn a_power_loss_is_recorded_and_excuses_the_leader_that_suffered_it() {
+    let mut w = World::new(1);
+    w.committed_two();
+    // Broker 1 restarts (incarnation 1) with its unflushed record gone.
+    let f = w.replica(1, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(1, 1, f), vec![]);
+    let loss = &w.mon.data_losses()[0];
+    assert_eq!(
+        (loss.broker, loss.from_offset, loss.committed_lost),
+        (1, 1, 1)
+    );
+    w.zk(Some(1), 2, &[1], 1, 1);
+    let n = w.leader(1, &[plain(1, 10)], 1, 2, &[1]);
+    assert_eq!(w.broker(1, 1, n), vec![]);
+    assert!(!w.mon.lossy_elections()[0].unclean);
+}
+
+fn send(op_id: u64, value: u64) -> KafkaRecord {
+    KafkaRecord::Invoke {
+        op_id,
+        at_ns: 0,
+        op: KafkaOp::Send {
+            tp: tp(),
+            key: 0,
+            value,
+        },
+    }
+}
+
+fn sent(op_id: u64, offset: u64) -> KafkaRecord {
+    KafkaRecord::Complete {
+        op_id,
+        at_ns: 1,
+        outcome: KafkaOutcome::Sent { offset },
+    }
+}
+
+#[test]
+fn ack_semantics_fires_on_an_uncommitted_or_under_replicated_ack() {
+    let mut w = World::new(2);
+    w.committed_two();
+    let mut out = Vec::new();
+    let h = [send(1, 10), sent(1, 0), send(2, 11), sent(2, 1)];
+    w.mon.on_producer(0, AckMode::All, &h, &mut out);
+    assert_eq!(out, vec![]);
+    let h = [send(3, 12), sent(3, 2)];
+    w.mon.on_producer(1, AckMode::All, &h, &mut out);
+    assert!(fired(&out, K_ACK_SEMANTICS));
+    let mut out = Vec::new();
+    w.mon.on_producer(2, AckMode::Leader, &h, &mut out);
+    assert!(fired(&out, K_ACK_SEMANTICS));
+
+    // Committed with the ISR down to the leader alone while min.insync.replicas is 2.
+    let mut w = World::new(2);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let mut out = Vec::new();
+    w.mon
+        .on_producer(0, AckMode::Leader, &[send(1, 10), sent(1, 0)], &mut out);
+    assert_eq!(out, vec![]);
+    w.mon
+        .on_producer(1, AckMode::All, &[send(1, 10), sent(1, 0)], &mut out);
+    assert!(fired(&out, K_ACK_SEMANTICS));
+}

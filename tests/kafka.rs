@@ -1,0 +1,163 @@
+//! End-to-end tests of the Kafka world: its scenarios pass for a few seeds, a seed gives the
+//! same trace in two processes, and bad Kafka scenario input is refused with the field named
+//! and exit code 2.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use faultline::cluster::{self, RunOptions};
+use faultline::scenario::{Scenario, Schedule};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-kafka-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("written");
+    path
+}
+
+const GOOD_SYSTEM: &str = r#""kind": "kafka", "brokers": 3,
+    "topics": [{"name": "t", "partitions": 2, "replication.factor": 3}]"#;
+
+fn kafka_scenario(system: &str, faults: &str) -> String {
+    format!(
+        r#"{{"version": 1, "name": "k", "system": {{{system}}}, "faults": [{faults}],
+            "duration": "5s"}}"#
+    )
+}
+
+#[test]
+fn bad_kafka_input_names_the_field_and_exits_2() {
+    let cases = [
+        (
+            kafka_scenario(&GOOD_SYSTEM.replace("\"brokers\": 3", "\"brokers\": 0"), ""),
+            "system.brokers",
+        ),
+        (
+            kafka_scenario(
+                &format!(r#"{GOOD_SYSTEM}, "server_properties": {{"min.isr": 2}}"#),
+                "",
+            ),
+            "min.isr",
+        ),
+        (
+            kafka_scenario(&format!(r#"{GOOD_SYSTEM}, "producer": {{"acks": 1}}"#), ""),
+            "enable.idempotence requires acks=all",
+        ),
+        (
+            kafka_scenario(
+                GOOD_SYSTEM,
+                r#"{"at": "1s", "action": {"type": "crash", "node": "@partition-leader:t-2"}}"#,
+            ),
+            "faults[0].action",
+        ),
+        (
+            kafka_scenario(
+                GOOD_SYSTEM,
+                r#"{"at": "1s", "action": {"type": "crash", "node": "p0"}}"#,
+            ),
+            "unknown node \"p0\"",
+        ),
+        (
+            kafka_scenario(
+                &GOOD_SYSTEM.replace("\"replication.factor\": 3", "\"replication.factor\": 4"),
+                "",
+            ),
+            "system.topics[0]",
+        ),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let path = temp_file(&format!("bad{i}.json"), text);
+        let out = run(&["run", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "case {i}: {needle:?} not in {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn kafka_roles_and_names_are_accepted() {
+    let faults = r#"{"at": "1s", "action": {"type": "crash", "node": "@partition-leader:t-1"}},
+        {"at": "2s", "action": {"type": "crash", "node": "@controller"}},
+        {"at": "3s", "action": {"type": "crash", "node": "@zk-leader"}},
+        {"at": "3s", "action": {"type": "partition", "groups": [["kafka1", "p0"], ["zk0"]]}}"#;
+    let s = Scenario::from_json(&kafka_scenario(GOOD_SYSTEM, faults), "k.json").unwrap();
+    assert_eq!(s.system.kind(), "kafka");
+    assert_eq!(
+        s.system.node_names(),
+        ["zk0", "zk1", "zk2", "kafka0", "kafka1", "kafka2", "p0", "p1", "c0"]
+    );
+    assert_eq!(s.system.fault_target_names().len(), 6);
+}
+
+#[test]
+fn same_seed_in_two_processes_gives_the_same_trace() {
+    let s = scenario("kafka-nemesis.json");
+    let s = s.to_str().unwrap();
+    let a = run(&["run", s, "--seed", "7", "--json", "--no-shrink"]);
+    let b = run(&["run", s, "--seed", "7", "--json", "--no-shrink"]);
+    assert_eq!(stdout(&a), stdout(&b));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).expect("one JSON object");
+    assert!(v["events"].as_u64().unwrap() > 1000, "{v}");
+    let c = run(&["run", s, "--seed", "8", "--json", "--no-shrink"]);
+    let w: serde_json::Value = serde_json::from_str(&stdout(&c)).unwrap();
+    assert_ne!(
+        v["trace_hash"], w["trace_hash"],
+        "another seed, another run"
+    );
+}
+
+/// Every Kafka scenario in scenarios/, each a few seeds: no violation.
+#[test]
+#[ignore = "the brokers, controller and clients are still skeletons"]
+fn kafka_scenarios_pass() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("kafka-") && name.ends_with(".json")
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 9, "{names:?}");
+    for path in names {
+        let s = Scenario::load(&path).unwrap();
+        for seed in 1..=3 {
+            let schedule = Schedule::generate(&s, seed);
+            let out = cluster::run(&s, seed, &schedule, &RunOptions::default());
+            assert!(
+                out.violations.is_empty(),
+                "{} seed {seed}: {:?}",
+                path.display(),
+                out.violations
+            );
+        }
+    }
+}

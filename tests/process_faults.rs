@@ -1,0 +1,151 @@
+//! Scenario-level tests of the newer fault kinds: `kill` (the page cache survives) against
+//! `crash` (power loss), `stop` (graceful shutdown), on the counter and on ZooKeeper; and
+//! silent partitions, which ZooKeeper must notice through its own timers only.
+
+use std::path::Path;
+
+use faultline::campaign;
+use faultline::cluster::{self, RunOptions, RunOutcome};
+use faultline::scenario::schedule::NemesisKind;
+use faultline::scenario::Schedule;
+use faultline::scenario::{Expectation, Scenario};
+use faultline::sim::fault::FaultAction;
+
+fn load(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    Scenario::load(&path).expect("scenario loads")
+}
+
+fn run(s: &Scenario, seed: u64) -> RunOutcome {
+    campaign::run_seed(s, seed, None).outcome
+}
+
+fn clean(o: &RunOutcome) -> bool {
+    o.violations.is_empty() && o.recovered_ns.is_some()
+}
+
+/// The counter's gossip-before-fsync bug announces counts that only the page cache holds:
+/// power loss takes them back (caught), a kill does not (the restarted node reads them).
+#[test]
+fn a_kill_keeps_what_power_loss_takes_back() {
+    let crashing = load("counter-bug-gossip-before-fsync.json");
+    let mut killing = crashing.clone();
+    killing.nemesis.as_mut().expect("nemesis").kinds = vec![NemesisKind::Kill];
+    killing.expect = Expectation::Pass;
+    let mut caught = 0;
+    for seed in 0..10 {
+        let crashed = run(&crashing, seed);
+        if crashed
+            .violations
+            .iter()
+            .any(|v| v.invariant == "counter-durable")
+        {
+            caught += 1;
+            let killed = run(&killing, seed);
+            assert!(clean(&killed), "seed {seed}: {:?}", killed.violations);
+            assert!(killed.stats.kills > 0, "seed {seed}: no kill drawn");
+            assert_eq!(killed.stats.crashes, 0);
+        }
+    }
+    assert!(
+        caught >= 3,
+        "power loss caught the bug on {caught} of 10 seeds"
+    );
+}
+
+#[test]
+fn zk_kill_and_stop_passes() {
+    let s = load("zk-kill-and-stop.json");
+    for seed in 0..20 {
+        let o = run(&s, seed);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        assert_eq!(o.stats.stops, 3, "seed {seed}");
+        assert!(o.stats.kills >= 7, "seed {seed}: {} kills", o.stats.kills);
+        assert_eq!(o.stats.crashes, 0);
+    }
+}
+
+/// The nemesis draws kills and stops (and only those when told so), and ZooKeeper passes.
+#[test]
+fn the_nemesis_draws_kills_and_stops() {
+    let mut s = load("zk-nemesis.json");
+    s.nemesis.as_mut().expect("nemesis").kinds = vec![NemesisKind::Kill, NemesisKind::Stop];
+    let (mut kills, mut stops) = (0, 0);
+    for seed in 0..10 {
+        let o = run(&s, seed);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        kills += o.stats.kills;
+        stops += o.stats.stops;
+        let kinds: Vec<&str> = o.applied.iter().map(|f| f.action.kind()).collect();
+        assert!(!kinds.contains(&"crash"), "seed {seed}: {kinds:?}");
+    }
+    assert!(kills > 0 && stops > 0, "kills {kills}, stops {stops}");
+}
+
+/// When the server leading at `at_ns` stopped leading, from a captured run's role log.
+fn leader_step_down(s: &Scenario, seed: u64, at_ns: u64) -> (u32, u64, RunOutcome) {
+    let schedule = Schedule::generate(s, seed);
+    let options = RunOptions {
+        capture: true,
+        ..RunOptions::default()
+    };
+    let o = cluster::run(s, seed, &schedule, &options);
+    let roles = &o.capture.as_ref().expect("captured").roles;
+    let leader = roles
+        .iter()
+        .filter(|r| r.at_ns < at_ns && r.role.name == "LEADING")
+        .last()
+        .expect("a leader before the cut")
+        .node;
+    let down = roles
+        .iter()
+        .find(|r| r.at_ns >= at_ns && r.node == leader && r.role.name != "LEADING")
+        .expect("the isolated leader steps down")
+        .at_ns;
+    (leader, down, o)
+}
+
+/// A silently isolated leader keeps leading until its own syncLimit check finds its
+/// learners silent (tickTime 100 ms * syncLimit 5 = 500 ms, checked every tick); a loudly
+/// isolated one learns from the resets within a tick.
+#[test]
+fn a_silently_isolated_leader_learns_only_from_its_sync_limit() {
+    const CUT_NS: u64 = 2_000_000_000;
+    let silent = load("zk-silent-partition.json");
+    let mut loud = silent.clone();
+    loud.faults.truncate(1);
+    let FaultAction::IsolateGroup { silent: flag, .. } = &mut loud.faults[0].action else {
+        panic!("the first fault isolates the leader");
+    };
+    *flag = false;
+    for seed in 0..5 {
+        let (leader, down, o) = leader_step_down(&silent, seed, CUT_NS);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        assert!(
+            (CUT_NS + 500_000_000..=CUT_NS + 700_000_000).contains(&down),
+            "seed {seed}: zk{leader} stepped down at {down} ns"
+        );
+        let (_, down, o) = leader_step_down(&loud, seed, CUT_NS);
+        assert!(clean(&o), "seed {seed} loud: {:?}", o.violations);
+        assert!(
+            down <= CUT_NS + 100_000_000,
+            "seed {seed} loud: at {down} ns"
+        );
+    }
+}
+
+#[test]
+fn zk_silent_partition_passes() {
+    let s = load("zk-silent-partition.json");
+    assert_eq!(s.expect, Expectation::Pass);
+    for seed in 0..20 {
+        let o = run(&s, seed);
+        assert!(clean(&o), "seed {seed}: {:?}", o.violations);
+        assert_eq!(
+            o.stats.connections_broken, 0,
+            "seed {seed}: silent cuts reset nothing"
+        );
+    }
+}
