@@ -220,6 +220,18 @@ fn fuzz_max_failures_stops_at_the_kth_failing_seed_whatever_the_threads() {
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .collect();
         assert_eq!(reports.len(), 3, "a report for each listed seed, no more");
+        // The campaign index lists every failing seed, linking its report.
+        let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+        for f in summary["failing"].as_array().unwrap() {
+            let json = Path::new(f["report"].as_str().unwrap())
+                .file_name()
+                .unwrap();
+            let html = json.to_str().unwrap().replace(".json", ".html");
+            assert!(
+                index.contains(&format!("href=\"{html}\"")),
+                "{html} not in index"
+            );
+        }
         for f in summary["failing"].as_array().unwrap() {
             assert!(Path::new(f["report"].as_str().unwrap()).exists());
             assert!(f["shrunk_report"].is_null(), "--no-shrink");
@@ -227,6 +239,20 @@ fn fuzz_max_failures_stops_at_the_kth_failing_seed_whatever_the_threads() {
         outputs.push((seed_numbers(&lines), failing));
     }
     assert_eq!(outputs[0], outputs[1]);
+}
+
+#[test]
+fn index_rebuilds_the_campaign_page_and_refuses_a_missing_directory() {
+    let dir = temp_dir("index-empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let o = run(&["index", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert!(page.contains("0 failing seeds"), "{page}");
+    let missing = dir.join("no-such-dir");
+    let o = run(&["index", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
 }
 
 #[test]

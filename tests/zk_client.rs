@@ -482,3 +482,80 @@ fn close_ends_the_session_and_its_ephemerals() {
     let other = results(&scripts[0], 1);
     assert_eq!(other.last(), Some(&Ok(OpResult::Exists(None))), "{other:?}");
 }
+
+#[test]
+fn a_reconnect_never_lands_on_a_follower_behind_what_the_client_saw() {
+    // Goal: a client that saw zxid X and loses its server never connects to a server
+    // whose last processed zxid is below X ("Refusing session request for client as it
+    // has seen zxid ..."; here the lagging follower is also cut from the quorum, so it
+    // would refuse as a non-serving server too), stays disconnected while that server is
+    // all it can reach, and after the heal reads nothing older than what it saw.
+    // The ensemble's tickTime is 100 ms, so sessions live at most 2 s without a server.
+    let (mut sim, scripts) = world(21, 1, 2000);
+    run_until(&mut sim, 2 * SECOND);
+    let app = NodeId(SERVERS);
+    let lead = leader(&sim).expect("a leader");
+    let client_server = |sim: &Sim<Member>, k: usize| match sim.node(app) {
+        Some(Member::App(a)) => a.clients[k].server(),
+        _ => None,
+    };
+    // The lagging follower: one that neither client of the app is connected to, if any.
+    let servers: Vec<NodeId> = (0..SERVERS).map(NodeId).collect();
+    let lagging = *servers
+        .iter()
+        .find(|s| **s != lead && client_server(&sim, 0) != Some(**s))
+        .expect("a follower without client 0");
+    let rest: Vec<NodeId> = servers.iter().copied().filter(|s| *s != lagging).collect();
+    sim.apply_fault(&FaultAction::Partition {
+        groups: vec![vec![lagging], rest.clone()],
+        heal_after: None,
+    });
+    submit(&scripts[0], 0, create("/seen"));
+    run_until(&mut sim, 3 * SECOND);
+    assert!(matches!(results(&scripts[0], 0).last(), Some(Ok(_))));
+    let seen = match sim.node(app) {
+        Some(Member::App(a)) => a.clients[0].last_zxid_seen(),
+        _ => unreachable!("the app runs"),
+    };
+    // Cut the app from every server but the lagging one.
+    sim.apply_fault(&FaultAction::Partition {
+        groups: vec![vec![app], rest],
+        heal_after: None,
+    });
+    // Healed within the session timeout, counting the client's 1 s connect timeout.
+    let until = 3 * SECOND + 600_000_000;
+    while sim.next_time().is_some_and(|t| t <= until) {
+        sim.step();
+        if client_server(&sim, 0) == Some(lagging) {
+            let behind = match sim.node(lagging) {
+                Some(Member::Server(s)) => s.view().last_processed,
+                _ => 0,
+            };
+            assert!(
+                behind >= seen,
+                "connected to {lagging} at {behind:#x} < {seen:#x}"
+            );
+        }
+    }
+    assert_eq!(
+        client_server(&sim, 0),
+        None,
+        "only a lagging server was reachable"
+    );
+    sim.heal_all();
+    run_until(&mut sim, 5 * SECOND);
+    submit(
+        &scripts[0],
+        0,
+        Op::Exists {
+            path: "/seen".into(),
+            watch: false,
+        },
+    );
+    run_until(&mut sim, 6 * SECOND);
+    let got = results(&scripts[0], 0);
+    assert!(
+        matches!(got.last(), Some(Ok(OpResult::Exists(Some(_))))),
+        "the read after the heal went back in time: {got:?}"
+    );
+}

@@ -37,6 +37,16 @@ pub enum Command {
     Hunt(super::hunt::HuntArgs),
     /// Combine the JSON summaries of sharded `fuzz --json` runs into one summary (and JUnit).
     Merge(MergeArgs),
+    /// Rebuild a reports directory's campaign index page (index.html): failing seeds
+    /// grouped by invariant, with their faults and links. `fuzz` and `hunt` write it too.
+    Index(IndexArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IndexArgs {
+    /// The reports directory.
+    #[arg(default_value = "reports")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug)]

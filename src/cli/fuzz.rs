@@ -191,6 +191,15 @@ pub fn cmd_fuzz(a: FuzzArgs) -> Result<u8, CliError> {
     if let Some(e) = &summary.report_error {
         return Err(CliError(e.clone()));
     }
+    if summary.failed > 0 {
+        // The campaign index: every report in the directory, this campaign's and earlier.
+        crate::report::index::write(&a.reports).map_err(|e| {
+            CliError(format!(
+                "{}: cannot write index.html: {e}",
+                a.reports.display()
+            ))
+        })?;
+    }
     Ok(if summary.failed > 0 {
         EXIT_VIOLATION
     } else {

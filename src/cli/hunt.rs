@@ -93,6 +93,10 @@ pub fn cmd_hunt(a: HuntArgs) -> Result<u8, CliError> {
         }
         scores.push(score);
     }
+    if let Some(dir) = a.reports.as_ref().filter(|d| d.is_dir()) {
+        crate::report::index::write(dir)
+            .map_err(|e| CliError(format!("{}: cannot write index.html: {e}", dir.display())))?;
+    }
     if !a.json {
         println!();
         print!("{}", hunt::markdown(&scores));

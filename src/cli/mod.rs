@@ -54,6 +54,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Shrink(a) => cmd_shrink(a),
         Command::Hunt(a) => hunt::cmd_hunt(a),
         Command::Merge(a) => merge::cmd_merge(a),
+        Command::Index(a) => cmd_index(a),
     }
 }
 
@@ -420,4 +421,15 @@ fn cmd_replay(a: ReplayArgs) -> Result<u8, CliError> {
     } else {
         EXIT_CLEAN
     })
+}
+
+/// `faultline index DIR`: rebuilds the campaign index page from the reports in DIR.
+fn cmd_index(a: args::IndexArgs) -> Result<u8, CliError> {
+    if !a.dir.is_dir() {
+        return Err(CliError(format!("{}: not a directory", a.dir.display())));
+    }
+    let path = crate::report::index::write(&a.dir)
+        .map_err(|e| CliError(format!("{}: cannot write index.html: {e}", a.dir.display())))?;
+    println!("index      {}", path.display());
+    Ok(EXIT_CLEAN)
 }

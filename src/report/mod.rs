@@ -23,6 +23,7 @@
 pub mod diagram;
 pub mod export;
 pub mod html;
+pub mod index;
 pub mod invariants;
 pub mod markdown;
 pub mod picture;

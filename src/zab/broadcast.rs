@@ -11,7 +11,7 @@ use crate::node::{ConnId, Context};
 
 use super::config::BugMode;
 use super::msg::{make_zxid, zxid_counter, Forwarded, Msg, Txn, TxnOp, Zxid};
-use super::session::SessionTracker;
+use super::session::{OwnerCheck, SessionTracker};
 use super::tree::DataTree;
 use super::{ZabPhase, ZabServer};
 
@@ -168,12 +168,12 @@ impl ZabServer {
                 }
                 self.check_pending_syncs(ctx);
             }
-            Msg::Request { session, cxid, req } => self.propose(ctx, session, cxid, req),
+            Msg::Request { session, cxid, req } => self.propose(ctx, session, cxid, req, sid),
             Msg::SyncReq { session, cxid } => {
                 self.leader_sync(ctx, SyncOrigin::Learner(conn), session, cxid)
             }
             Msg::Revalidate { session } if self.leader_established() => {
-                let timeout_ms = self.revalidate_at_leader(now, session);
+                let timeout_ms = self.revalidate_at_leader(now, session, sid);
                 ctx.send(
                     conn,
                     Msg::Revalidated {
@@ -266,12 +266,15 @@ impl ZabServer {
 
     /// PrepRequestProcessor + ProposalRequestProcessor: validate against the projected
     /// state, assign the next zxid, log, and send the PROPOSAL to forwarding learners.
+    /// `owner` is the server the request came through (the leader itself for its own
+    /// clients): a write from a server the session has left is a SESSIONMOVED error txn.
     pub(crate) fn propose(
         &mut self,
         ctx: &mut Context<'_, Msg>,
         session: u64,
         cxid: u64,
         req: Forwarded,
+        owner: u32,
     ) {
         let now = ctx.now();
         let l = self.leader.as_mut().expect("leader state");
@@ -281,6 +284,7 @@ impl ZabServer {
         let op = match req {
             Forwarded::CreateSession { timeout_ms } => {
                 l.sessions.add(session, timeout_ms * 1_000_000, now);
+                l.sessions.set_owner(session, owner);
                 TxnOp::CreateSession { timeout_ms }
             }
             Forwarded::CloseSession if l.prep_tree.session_timeout_ms(session).is_some() => {
@@ -292,6 +296,14 @@ impl ZabServer {
                 multi_len: 0,
                 index: 0,
             },
+            Forwarded::Write(_) if l.sessions.check_owner(session, owner) == OwnerCheck::Moved => {
+                // Answered to a connection the client has left; nothing is applied.
+                TxnOp::Error {
+                    code: super::msg::ErrCode::SessionMoved,
+                    multi_len: 0,
+                    index: 0,
+                }
+            }
             Forwarded::Write(op) => l.prep_tree.prep(session, &op),
         };
         let e = l.zab_epoch.expect("epoch");
@@ -462,7 +474,8 @@ impl ZabServer {
         }
         let expired = l.sessions.expired(now);
         for s in expired {
-            self.propose(ctx, s, 0, Forwarded::CloseSession);
+            let me = self.me;
+            self.propose(ctx, s, 0, Forwarded::CloseSession, me);
         }
     }
 

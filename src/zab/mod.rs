@@ -747,7 +747,7 @@ impl Node for ZabServer {
 
 #[cfg(test)]
 mod tests {
-    use super::msg::{Msg, Op, OpResult, PeerState};
+    use super::msg::{Forwarded, Msg, Op, OpResult, PeerState};
     use super::testkit::Harness;
     use super::*;
     use crate::node::{ConnId, Event, NodeId};
@@ -839,6 +839,42 @@ mod tests {
         assert!(h2.node.tree.get("/a").is_some());
         h2.complete_fsyncs(me);
         assert_eq!(h2.node.current_epoch, 2, "a new epoch after the restart");
+    }
+
+    /// ZooKeeper's session-moved check: a write that a server the client has left still
+    /// forwards is an error txn (SESSIONMOVED) once the client's session belongs to another
+    /// server; the same write through the owner applies.
+    #[test]
+    fn a_write_forwarded_by_a_server_the_session_left_is_not_applied() {
+        let me = NodeId(0);
+        let mut h = Harness::new(ZabServer::new(me, &[me], ZabConfig::default()));
+        h.deliver(me, Event::Start { restarted: false });
+        h.complete_fsyncs(me);
+        let session = client_connects(&mut h, ConnId(3));
+        let create = |path: &str| {
+            Forwarded::Write(Op::Create {
+                path: path.into(),
+                data: vec![],
+                ephemeral: false,
+                sequential: false,
+            })
+        };
+        let propose = |h: &mut Harness<ZabServer>, req: Forwarded, owner: u32| {
+            let (mut effects, mut ids) = (Vec::new(), crate::node::IdSource::new(5_000));
+            let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(2);
+            let mut ctx =
+                crate::node::Context::new(0, me, &mut rng, &mut h.disk, &mut ids, &mut effects);
+            h.node.propose(&mut ctx, session, 9, req, owner);
+        };
+        // The session was created through the leader itself (owner 0): server 4 is stale.
+        propose(&mut h, create("/moved"), 4);
+        propose(&mut h, create("/owned"), 0);
+        let projected = &h.node.leader.as_ref().expect("leading").prep_tree;
+        assert!(projected.get("/owned").is_some());
+        assert!(
+            projected.get("/moved").is_none(),
+            "a moved session's write applied"
+        );
     }
 
     /// Reads are served locally and a watch fires before the response that follows it.

@@ -62,6 +62,9 @@ pub enum ErrCode {
     /// Multi: this op was not applied because another op of the multi failed.
     RuntimeInconsistency,
     BadArguments,
+    /// The session's client is connected to another server now (SessionMovedException):
+    /// a write forwarded by the server it left is not applied.
+    SessionMoved,
 }
 
 /// A client operation.

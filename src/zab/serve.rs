@@ -152,7 +152,8 @@ impl ZabServer {
             // -> Learner.validateSession): not this server's tree, which may lag behind a
             // createSession or a closeSession.
             if self.leader_established() {
-                let timeout_ms = self.revalidate_at_leader(ctx.now(), session);
+                let me = self.me;
+                let timeout_ms = self.revalidate_at_leader(ctx.now(), session, me);
                 return self.finish_reconnect(ctx, conn, session, timeout_ms);
             }
             let Some(f) = self.follower.as_ref() else {
@@ -175,11 +176,18 @@ impl ZabServer {
     }
 
     /// On the leader: is `session` alive? Touches it when it is (the reconnect is a sign
-    /// of life). Returns its timeout in ms.
-    pub(crate) fn revalidate_at_leader(&mut self, now_ns: u64, session: u64) -> Option<u64> {
+    /// of life) and makes `owner`, the server the client reconnected through, its owner
+    /// (`revalidateSession` -> `setOwner`). Returns its timeout in ms.
+    pub(crate) fn revalidate_at_leader(
+        &mut self,
+        now_ns: u64,
+        session: u64,
+        owner: u32,
+    ) -> Option<u64> {
         let l = self.leader.as_mut()?;
         let timeout_ns = l.sessions.timeout_ns(session)?;
         l.sessions.touch(session, now_ns);
+        l.sessions.set_owner(session, owner);
         Some(timeout_ns / 1_000_000)
     }
 
@@ -253,7 +261,8 @@ impl ZabServer {
         req: Forwarded,
     ) {
         if self.leader_established() {
-            self.propose(ctx, session, cxid, req);
+            let me = self.me;
+            self.propose(ctx, session, cxid, req, me);
         } else if let Some(f) = self.follower.as_ref() {
             ctx.send(f.conn, Msg::Request { session, cxid, req });
         }

@@ -2,6 +2,11 @@
 //! are kept in expiry buckets of one tick; a touch (a client heartbeat seen by the leader
 //! or reported by a follower in its ping answer) moves a session to a later bucket.
 //!
+//! It also knows each session's owner: the server the client is connected to, as the leader
+//! last heard it (SessionTrackerImpl's `owner`). A write forwarded by any other server is
+//! refused with SESSIONMOVED (`checkSession`), so a request that a server the client has
+//! left still forwards is never applied after the client reconnected elsewhere.
+//!
 //! May depend on: nothing (pure bookkeeping over integer nanoseconds).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +20,16 @@ pub struct SessionTracker {
     buckets: BTreeMap<u64, BTreeSet<u64>>,
     /// sessions whose closeSession was proposed: never touched again.
     closing: BTreeSet<u64>,
+    /// session -> the server id its client is connected to, as last set.
+    owners: BTreeMap<u64, u32>,
+}
+
+/// The outcome of [`SessionTracker::check_owner`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerCheck {
+    Ok,
+    /// Another server owns the session: the client moved (SessionMovedException).
+    Moved,
 }
 
 impl SessionTracker {
@@ -48,6 +63,33 @@ impl SessionTracker {
             }
         }
         self.closing.remove(&session);
+        self.owners.remove(&session);
+    }
+
+    /// The client of `session` is now connected through `owner` (createSession, or a
+    /// reconnect the leader revalidated).
+    pub fn set_owner(&mut self, session: u64, owner: u32) {
+        if self.sessions.contains_key(&session) {
+            self.owners.insert(session, owner);
+        }
+    }
+
+    /// ZooKeeper's `checkSession(id, owner)` for a write: a session without a known owner
+    /// (one a new leader loaded from its tree) takes this one; another owner means the
+    /// client has moved on and the request must not apply.
+    pub fn check_owner(&mut self, session: u64, owner: u32) -> OwnerCheck {
+        if !self.sessions.contains_key(&session) {
+            // Expired or closing: the prep stage answers for those.
+            return OwnerCheck::Ok;
+        }
+        match self.owners.get(&session) {
+            Some(&o) if o != owner => OwnerCheck::Moved,
+            Some(_) => OwnerCheck::Ok,
+            None => {
+                self.owners.insert(session, owner);
+                OwnerCheck::Ok
+            }
+        }
     }
 
     pub fn touch(&mut self, session: u64, now_ns: u64) {
@@ -67,6 +109,7 @@ impl SessionTracker {
         for d in due {
             for s in self.buckets.remove(&d).unwrap_or_default() {
                 self.sessions.remove(&s);
+                self.owners.remove(&s);
                 self.closing.insert(s);
                 out.push(s);
             }
@@ -108,5 +151,22 @@ mod tests {
         assert_eq!(t.expired(2000), vec![1]);
         t.touch(1, 2000);
         assert!(!t.is_live(1));
+    }
+
+    #[test]
+    fn a_write_through_a_server_the_client_left_is_a_moved_session() {
+        let mut t = SessionTracker::new(100);
+        t.add(7, 1000, 0);
+        // Loaded by a new leader without an owner: the first forwarder takes it.
+        assert_eq!(t.check_owner(7, 2), OwnerCheck::Ok);
+        assert_eq!(t.check_owner(7, 2), OwnerCheck::Ok);
+        // The client reconnected through server 3, which revalidated it.
+        t.set_owner(7, 3);
+        assert_eq!(t.check_owner(7, 2), OwnerCheck::Moved);
+        assert_eq!(t.check_owner(7, 3), OwnerCheck::Ok);
+        // Unknown sessions are the prep stage's business (SESSIONEXPIRED there).
+        assert_eq!(t.check_owner(8, 2), OwnerCheck::Ok);
+        t.set_owner(8, 1);
+        assert_eq!(t.check_owner(8, 2), OwnerCheck::Ok);
     }
 }

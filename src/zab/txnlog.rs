@@ -197,7 +197,7 @@ impl<'a> Dec<'a> {
 }
 
 fn error_code(v: u8) -> DecResult<ErrCode> {
-    const ALL: [ErrCode; 8] = [
+    const ALL: [ErrCode; 9] = [
         ErrCode::NoNode,
         ErrCode::NodeExists,
         ErrCode::BadVersion,
@@ -206,6 +206,7 @@ fn error_code(v: u8) -> DecResult<ErrCode> {
         ErrCode::SessionExpired,
         ErrCode::RuntimeInconsistency,
         ErrCode::BadArguments,
+        ErrCode::SessionMoved,
     ];
     ALL.into_iter().find(|c| *c as u8 == v).ok_or(())
 }
