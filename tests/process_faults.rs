@@ -95,8 +95,8 @@ fn leader_step_down(s: &Scenario, seed: u64, at_ns: u64) -> (u32, u64, RunOutcom
     let roles = &o.capture.as_ref().expect("captured").roles;
     let leader = roles
         .iter()
-        .filter(|r| r.at_ns < at_ns && r.role.name == "LEADING")
-        .last()
+        .rev()
+        .find(|r| r.at_ns < at_ns && r.role.name == "LEADING")
         .expect("a leader before the cut")
         .node;
     let down = roles
