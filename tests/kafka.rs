@@ -132,10 +132,7 @@ fn same_seed_in_two_processes_gives_the_same_trace() {
     );
 }
 
-/// Every Kafka scenario in scenarios/, each a few seeds: no violation.
-#[test]
-#[ignore = "the brokers, controller and clients are still skeletons"]
-fn kafka_scenarios_pass() {
+fn kafka_scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -146,18 +143,61 @@ fn kafka_scenarios_pass() {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 9, "{names:?}");
-    for path in names {
-        let s = Scenario::load(&path).unwrap();
+    names
+}
+
+/// Runs seeds 1..=3 of each scenario; returns the failures, one line each.
+fn failures(paths: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in paths {
+        let s = Scenario::load(path).unwrap();
         for seed in 1..=3 {
             let schedule = Schedule::generate(&s, seed);
-            let out = cluster::run(&s, seed, &schedule, &RunOptions::default());
-            assert!(
-                out.violations.is_empty(),
-                "{} seed {seed}: {:?}",
-                path.display(),
-                out.violations
-            );
+            let run = cluster::run(&s, seed, &schedule, &RunOptions::default());
+            if let Some(v) = run.violations.first() {
+                out.push(format!(
+                    "{} seed {seed}: {}: {}",
+                    s.name, v.invariant, v.message
+                ));
+            } else {
+                assert!(
+                    run.recovered_ns.is_some(),
+                    "{} seed {seed} converged",
+                    s.name
+                );
+            }
         }
     }
+    out
+}
+
+/// The Kafka scenarios that pass today, each for a few seeds: no violation, converged.
+#[test]
+fn kafka_scenarios_pass_a_few_seeds() {
+    let passing = [
+        "kafka-basic",
+        "kafka-broker-zk-session-expiry",
+        "kafka-nemesis",
+        "kafka-power-loss-flushed",
+        "kafka-rolling-restarts",
+        "kafka-whole-cluster-kill",
+        "kafka-zk-leader-crash-during-leader-change",
+    ];
+    let paths: Vec<PathBuf> = passing
+        .iter()
+        .map(|n| scenario(&format!("{n}.json")))
+        .collect();
+    assert_eq!(failures(&paths), Vec::<String>::new());
+}
+
+/// Every Kafka scenario of issue 8, each a few seeds. Ignored until the open failures are
+/// fixed (the producer completes sends out of order after a request timeout, which
+/// `kafka-log` calls nonmonotonic-send; a stale ISR zkVersion after a lost setData answer
+/// keeps the ISR from converging in `kafka-isr-churn`).
+#[test]
+#[ignore = "open failures in kafka-partition-leader-crash, -controller-failover, -isr-churn"]
+fn all_kafka_scenarios_pass_a_few_seeds() {
+    let paths = kafka_scenario_files();
+    assert!(paths.len() >= 10, "{paths:?}");
+    assert_eq!(failures(&paths), Vec::<String>::new());
 }

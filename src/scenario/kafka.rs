@@ -209,8 +209,8 @@ pub const INVARIANTS: &[&str] = &[
     "k-leader-complete",
     "k-ack-semantics",
     "k-idempotence",
-    "k-no-loss",
-    "k-consistent-read",
+    "K-NO-LOSS",
+    "K-CONSISTENT-READ",
     "kafka-log",
 ];
 

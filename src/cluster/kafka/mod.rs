@@ -18,7 +18,7 @@ pub mod monitor;
 
 use std::rc::Rc;
 
-use super::capture::Role;
+use super::capture::{self, ClientOp, Role, Witness};
 use super::zk::monitor::Monitor as ZabMonitor;
 use super::zk::{server, ZabHost};
 use super::{System, Violation};
@@ -34,6 +34,7 @@ use crate::sim::Sim;
 use crate::zab::msg::PeerState;
 use crate::zab::ZabServer;
 
+use history::{Allowances, ClientHistory, KafkaChecks, LossCause, ReplicaEnd};
 use liveness::Convergence;
 use monitor::KafkaMonitor;
 
@@ -147,6 +148,8 @@ pub struct KafkaSystem {
     zab_mon: ZabMonitor,
     kafka_mon: KafkaMonitor,
     convergence: Convergence,
+    /// What the end-of-run checks found (after `finish`).
+    checks: Option<KafkaChecks>,
 }
 
 impl KafkaSystem {
@@ -175,6 +178,7 @@ impl KafkaSystem {
             layout,
             broker_setup,
             client_setup,
+            checks: None,
         }
     }
 
@@ -239,6 +243,63 @@ impl KafkaSystem {
             .filter(|(_, e)| Some(*e) == top)
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// Every client's records, producers first, each with its process number.
+    fn client_histories<'a>(&self, sim: &'a Sim<KafkaNode>) -> Vec<ClientHistory<'a>> {
+        let producers = self
+            .layout
+            .producers
+            .iter()
+            .filter_map(|id| Some((*id, sim.node(*id)?.producer()?.history())));
+        let consumers = self
+            .layout
+            .consumers
+            .iter()
+            .filter_map(|id| Some((*id, sim.node(*id)?.consumer()?.history())));
+        producers
+            .chain(consumers)
+            .enumerate()
+            .map(|(process, (node, records))| ClientHistory {
+                process: process as u64,
+                node,
+                records,
+            })
+            .collect()
+    }
+
+    /// The monitor's record of what permits losses, per partition. Only elections that
+    /// actually put a leader without every committed record in office count (an unclean
+    /// one, or a clean one whose leader lost unflushed records to a power loss); a replica
+    /// that lost data but never led while lacking it permits nothing.
+    fn loss_causes(&self) -> std::collections::BTreeMap<TopicPartition, Vec<LossCause>> {
+        let mut out: std::collections::BTreeMap<TopicPartition, Vec<LossCause>> =
+            Default::default();
+        for u in self.kafka_mon.unclean_elections() {
+            out.entry(u.tp.clone())
+                .or_default()
+                .push(LossCause::UncleanElection {
+                    at_ns: u.at_ns,
+                    leader: u.leader,
+                    leader_epoch: u.leader_epoch,
+                });
+        }
+        for e in self.kafka_mon.lossy_elections() {
+            let cause = if e.unclean {
+                LossCause::UncleanElection {
+                    at_ns: e.at_ns,
+                    leader: e.leader,
+                    leader_epoch: e.leader_epoch,
+                }
+            } else {
+                LossCause::PowerLoss {
+                    at_ns: e.at_ns,
+                    brokers: vec![e.leader],
+                }
+            };
+            out.entry(e.tp.clone()).or_default().push(cause);
+        }
+        out
     }
 
     fn broker_role(&self, b: &Broker) -> Role {
@@ -343,7 +404,34 @@ impl System for KafkaSystem {
 
     fn finish(&mut self, sim: &Sim<KafkaNode>) -> Vec<Violation> {
         self.convergence.scan(sim);
-        Vec::new()
+        let clients = self.client_histories(sim);
+        let finals: Vec<ReplicaEnd> = self
+            .live_brokers(sim)
+            .flat_map(|(_, b)| {
+                b.view()
+                    .replicas
+                    .values()
+                    .map(ReplicaEnd::of)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let mut allow = Allowances::from_producer(&self.spec.producer.config);
+        allow.losses = self.loss_causes();
+        let checks = history::check_run(sim.now(), &clients, &finals, &allow);
+        let found = checks.violations.clone();
+        self.checks = Some(checks);
+        found
+    }
+
+    fn client_ops(&self, sim: &Sim<KafkaNode>) -> Vec<ClientOp> {
+        let clients = self.client_histories(sim);
+        let nodes: Vec<u32> = clients.iter().map(|c| c.node.0).collect();
+        let history = history::to_check_history(&clients);
+        capture::client_ops(&history, &|p| nodes.get(p as usize).copied().unwrap_or(0))
+    }
+
+    fn witness(&self) -> Option<Witness> {
+        self.checks.as_ref()?.witness.clone()
     }
 
     fn role(&self, sim: &Sim<KafkaNode>, node: NodeId) -> Option<Role> {
@@ -373,6 +461,7 @@ impl System for KafkaSystem {
             "replica_data_losses": self.kafka_mon.data_losses().len(),
             "sends": self.convergence.sends(),
             "polls": self.convergence.polls(),
+            "history": self.checks.as_ref().map(KafkaChecks::summary),
         })
     }
 }
