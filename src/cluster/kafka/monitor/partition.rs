@@ -149,6 +149,7 @@ impl Partition {
                     at_ns: ctx.now,
                 });
                 m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
+                m.lost_upto = m.lost_upto.max(m.leo());
             }
         }
         m.reset(ctx.inc);
@@ -318,6 +319,9 @@ impl Partition {
         self.lossy_epochs.insert(e);
         m.matched = m.matched.min(at);
         m.suspect_above = None;
+        // The loss is accounted for: this leader's log is the history from here on.
+        m.lost_from = None;
+        m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
