@@ -25,7 +25,7 @@ fn pinned(file: &str, seed: u64) -> (String, u64, Option<String>) {
 #[test]
 fn golden_counter_runs() {
     let cases: [(&str, u64, &str, u64, Option<&str>); 4] = [
-        ("counter-basic.json", 1, "703cafb9ce249895", 7819, None),
+        ("counter-basic.json", 1, "48d4efe103014fa0", 7819, None),
         (
             "counter-partition-heal.json",
             3,

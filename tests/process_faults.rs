@@ -26,33 +26,26 @@ fn clean(o: &RunOutcome) -> bool {
     o.violations.is_empty() && o.recovered_ns.is_some()
 }
 
-/// The counter's gossip-before-fsync bug announces counts that only the page cache holds:
-/// power loss takes them back (caught), a kill does not (the restarted node reads them).
+/// The counter's gossip-before-fsync bug announces a count whose atomic replacement
+/// (temporary file, fsync, rename) has not completed: power loss takes it back, and so does
+/// a kill, since the rename never happened. Both are caught.
 #[test]
-fn a_kill_keeps_what_power_loss_takes_back() {
+fn a_kill_undoes_an_unfinished_atomic_replacement_as_power_loss_does() {
     let crashing = load("counter-bug-gossip-before-fsync.json");
     let mut killing = crashing.clone();
     killing.nemesis.as_mut().expect("nemesis").kinds = vec![NemesisKind::Kill];
-    killing.expect = Expectation::Pass;
-    let mut caught = 0;
-    for seed in 0..10 {
-        let crashed = run(&crashing, seed);
-        if crashed
-            .violations
-            .iter()
-            .any(|v| v.invariant == "counter-durable")
-        {
-            caught += 1;
-            let killed = run(&killing, seed);
-            assert!(clean(&killed), "seed {seed}: {:?}", killed.violations);
-            assert!(killed.stats.kills > 0, "seed {seed}: no kill drawn");
-            assert_eq!(killed.stats.crashes, 0);
-        }
-    }
-    assert!(
-        caught >= 3,
-        "power loss caught the bug on {caught} of 10 seeds"
-    );
+    let caught = |s: &Scenario| {
+        (0..10)
+            .filter(|seed| {
+                let o = run(s, *seed);
+                o.violations
+                    .iter()
+                    .any(|v| v.invariant == "counter-durable")
+            })
+            .count()
+    };
+    assert!(caught(&crashing) >= 3);
+    assert!(caught(&killing) >= 3);
 }
 
 #[test]
@@ -95,8 +88,7 @@ fn leader_step_down(s: &Scenario, seed: u64, at_ns: u64) -> (u32, u64, RunOutcom
     let roles = &o.capture.as_ref().expect("captured").roles;
     let leader = roles
         .iter()
-        .filter(|r| r.at_ns < at_ns && r.role.name == "LEADING")
-        .last()
+        .rfind(|r| r.at_ns < at_ns && r.role.name == "LEADING")
         .expect("a leader before the cut")
         .node;
     let down = roles

@@ -300,6 +300,7 @@ fn a_session_expired_during_a_partition_leaves_a_dead_handle() {
     sim.apply_fault(&FaultAction::Partition {
         groups: vec![vec![app], servers],
         heal_after: None,
+        silent: false,
     });
     // Queued while cut off (the session is already gone), still waiting at the heal.
     run_until(&mut sim, 4 * SECOND + 500_000_000);
@@ -509,6 +510,7 @@ fn a_reconnect_never_lands_on_a_follower_behind_what_the_client_saw() {
     sim.apply_fault(&FaultAction::Partition {
         groups: vec![vec![lagging], rest.clone()],
         heal_after: None,
+        silent: false,
     });
     submit(&scripts[0], 0, create("/seen"));
     run_until(&mut sim, 3 * SECOND);
@@ -521,6 +523,7 @@ fn a_reconnect_never_lands_on_a_follower_behind_what_the_client_saw() {
     sim.apply_fault(&FaultAction::Partition {
         groups: vec![vec![app], rest],
         heal_after: None,
+        silent: false,
     });
     // Healed within the session timeout, counting the client's 1 s connect timeout.
     let until = 3 * SECOND + 600_000_000;

@@ -11,6 +11,14 @@
 //!   keeps a random prefix of them (the kernel may have flushed some on its own), and with
 //!   `torn_writes` the first lost write, if it is an append, may survive partly: a torn tail.
 //!   Tearing therefore only ever happens at the end of a file.
+//! - A kill (the process dies, the machine stays up) keeps the page cache: appends,
+//!   truncations and removals stay readable, still unsynced. A whole-file replacement
+//!   (`write_all`) stands for the write-temporary, fsync, rename idiom that both ZooKeeper
+//!   (AtomicFileOutputStream: epochs) and Kafka (checkpoint files) use for small metadata
+//!   files: the rename happens only once the fsync returned, so a replacement whose fsync
+//!   had not completed when the process died never took the file's name, and the kill
+//!   undoes it (with every later write to that file). Nothing is written back on its own
+//!   while the machine runs; a later power loss treats what is still unsynced as above.
 //! - Fsynced data is never lost or corrupted: that is outside the failure model of both ZAB
 //!   and Kafka.
 //!
@@ -175,6 +183,31 @@ impl Disk {
         dropped
     }
 
+    /// The process died, the machine stays up: the page cache survives, except replacements
+    /// whose fsync had not completed (the rename of the atomic-replace idiom never
+    /// happened) and what followed them in the same file. Returns how many writes that
+    /// undid.
+    pub fn kill(&mut self) -> u64 {
+        let mut undone = 0;
+        for f in self.files.values_mut() {
+            let Some(first) = f
+                .pending
+                .iter()
+                .position(|op| matches!(op, WriteOp::Replace(_)))
+            else {
+                continue;
+            };
+            undone += (f.pending.len() - first) as u64;
+            f.pending.truncate(first);
+            let mut current = f.durable.clone();
+            for op in &f.pending {
+                op.apply(&mut current);
+            }
+            f.current = current;
+        }
+        undone
+    }
+
     /// The durable content of a file (for tests and invariants).
     pub fn durable(&self, file: &str) -> Option<&[u8]> {
         self.files
@@ -284,6 +317,31 @@ mod tests {
         };
         disk.crash(&mut rng, &options);
         assert_eq!(disk.peek("log"), Some(&b"aaaa"[..]));
+    }
+
+    #[test]
+    fn a_kill_keeps_appends_but_undoes_an_unsynced_replacement() {
+        let mut disk = Disk::default();
+        let mut rng = stream(3, "disk");
+        let mut n = 0;
+        handle(&mut disk, &mut rng, &mut n).write_all("epoch", b"1");
+        let target = disk.fsync_target("epoch");
+        disk.complete_fsync("epoch", target);
+        handle(&mut disk, &mut rng, &mut n).write_all("epoch", b"2");
+        handle(&mut disk, &mut rng, &mut n).append("epoch", b"+");
+        handle(&mut disk, &mut rng, &mut n).append("log", b"unsynced");
+        handle(&mut disk, &mut rng, &mut n).write_all("fresh", b"never synced");
+        assert_eq!(disk.kill(), 3);
+        assert_eq!(disk.peek("epoch"), Some(&b"1"[..]));
+        assert_eq!(disk.peek("log"), Some(&b"unsynced"[..]));
+        assert_eq!(disk.durable("log"), None, "still unsynced");
+        assert_eq!(disk.peek("fresh"), None);
+        // A synced replacement survives a kill.
+        handle(&mut disk, &mut rng, &mut n).write_all("epoch", b"3");
+        let target = disk.fsync_target("epoch");
+        disk.complete_fsync("epoch", target);
+        assert_eq!(disk.kill(), 0);
+        assert_eq!(disk.peek("epoch"), Some(&b"3"[..]));
     }
 
     #[test]

@@ -304,14 +304,15 @@ where
         );
     }
 
-    /// The node stops itself. A process exit keeps the page cache, so no write is lost. If
-    /// it was asked to stop, the restart that stop asked for follows.
+    /// The node stops itself. A process exit keeps the page cache as a kill does (see
+    /// `disk`). If it was asked to stop, the restart that stop asked for follows.
     pub(super) fn halt(&mut self, node: NodeId, reason: String) {
         self.note("halt", format!("{} halts: {}", self.name(node), reason));
         if let Some(cap) = &mut self.capture {
             cap.mark(self.now_ns, node.0, "halt", &reason);
         }
         let stopping = self.go_down(node, Some(reason));
+        self.stats.unsynced_writes_lost += self.disks[node.index()].kill();
         self.restart_after_stop(node, stopping);
     }
 }

@@ -8,7 +8,8 @@
 //!   in the page cache are lost (a random prefix may survive, the last one torn, see `disk`).
 //! - `kill`: the process dies (SIGKILL, the OOM killer) and the machine stays up. The page
 //!   cache survives: every write the process made is readable after the restart, and stays
-//!   unsynced until an fsync. Writeback is modelled simply: nothing is written back on its
+//!   unsynced until an fsync (except an atomic replacement whose fsync had not completed:
+//!   see `disk`). Writeback is modelled simply: nothing is written back on its
 //!   own while the machine runs, and a later power loss keeps a random prefix of the
 //!   unsynced writes (`crash_keeps_unsynced_prefix`), which stands for whatever the kernel
 //!   had written back by then.
@@ -118,6 +119,7 @@ where
             cap.mark(self.now_ns, node.0, "kill", "");
         }
         self.go_down(node, None);
+        self.stats.unsynced_writes_lost += self.disks[node.index()].kill();
     }
 
     /// Asks the node to shut down: `Event::Stop` now, a kill if it is still up after
@@ -157,6 +159,7 @@ where
             cap.mark(self.now_ns, node.0, "kill", "grace period over");
         }
         let stopping = self.go_down(node, None);
+        self.stats.unsynced_writes_lost += self.disks[node.index()].kill();
         self.restart_after_stop(node, stopping);
     }
 

@@ -28,17 +28,20 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::monitor::AllowedLosses;
+use super::KafkaHost;
 use crate::check::history::{Call, History, Outcome as HOutcome, PolledRecord, Ret};
 use crate::check::kafka_log::{check_kafka_log, KafkaLogOptions};
 use crate::check::Violation as CheckViolation;
-use crate::cluster::capture::{self, Witness};
+use crate::cluster::capture::{self, ClientOp, Witness};
 use crate::cluster::record::{pair, Mark, Tally};
 use crate::cluster::{FailureKind, Violation};
 use crate::kafka::client::record::{KafkaOp, KafkaOutcome, KafkaRecord, PositionReason};
 use crate::kafka::config::{Acks, ProducerConfig};
 use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::replica::Replica;
-use crate::node::NodeId;
+use crate::node::{Node, NodeId};
+use crate::sim::Sim;
 
 /// One client's records, with the process number it has in the checked history.
 #[derive(Clone, Copy, Debug)]
@@ -99,6 +102,39 @@ impl Allowances {
             max_in_flight: p.max_in_flight_requests_per_connection,
             losses: BTreeMap::new(),
         }
+    }
+
+    /// Adds what the monitor saw: unclean elections, and leaders elected without records
+    /// they had lost to power loss. (A replica that lost unflushed records but never led
+    /// with the loss refetches them: that alone permits nothing.)
+    pub fn with_monitor(mut self, losses: &AllowedLosses) -> Self {
+        for u in &losses.unclean_elections {
+            let cause = LossCause::UncleanElection {
+                at_ns: u.at_ns,
+                leader: u.leader,
+                leader_epoch: u.leader_epoch,
+            };
+            self.losses.entry(u.tp.clone()).or_default().push(cause);
+        }
+        for l in losses.lossy_elections.iter().filter(|l| !l.unclean) {
+            let brokers: Vec<BrokerId> = losses
+                .data_losses
+                .iter()
+                .filter(|d| d.tp == l.tp && d.at_ns <= l.at_ns)
+                .map(|d| d.broker)
+                .collect();
+            let brokers = if brokers.is_empty() {
+                vec![l.leader]
+            } else {
+                brokers
+            };
+            let cause = LossCause::PowerLoss {
+                at_ns: l.at_ns,
+                brokers,
+            };
+            self.losses.entry(l.tp.clone()).or_default().push(cause);
+        }
+        self
     }
 
     fn cause(&self, partition: &str) -> Option<String> {
@@ -246,6 +282,80 @@ impl KafkaChecks {
             }),
         }
     }
+}
+
+/// The clients of a world: producers are processes `0..P`, consumers `P..P+C`.
+pub fn clients_of<'a, N>(
+    sim: &'a Sim<N>,
+    producers: &[NodeId],
+    consumers: &[NodeId],
+) -> Vec<ClientHistory<'a>>
+where
+    N: Node + KafkaHost,
+    N::Msg: std::hash::Hash + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    for (i, id) in producers.iter().enumerate() {
+        if let Some(p) = sim.node(*id).and_then(KafkaHost::producer) {
+            let records = p.history();
+            out.push(ClientHistory {
+                process: i as u64,
+                node: *id,
+                records,
+            });
+        }
+    }
+    for (j, id) in consumers.iter().enumerate() {
+        if let Some(c) = sim.node(*id).and_then(KafkaHost::consumer) {
+            let process = (producers.len() + j) as u64;
+            out.push(ClientHistory {
+                process,
+                node: *id,
+                records: c.history(),
+            });
+        }
+    }
+    out
+}
+
+/// Every live broker's replica logs at the end of the run.
+pub fn finals_of<N>(sim: &Sim<N>, brokers: &[NodeId]) -> Vec<ReplicaEnd>
+where
+    N: Node + KafkaHost,
+    N::Msg: std::hash::Hash + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    for id in brokers {
+        if let Some(b) = sim.node(*id).and_then(KafkaHost::broker) {
+            out.extend(b.view().replicas.values().map(ReplicaEnd::of));
+        }
+    }
+    out
+}
+
+/// The end-of-run checks of a finished world (what `System::finish` calls): the client
+/// histories of `producers` and `consumers` against the final logs of `brokers`.
+pub fn check_world<N>(
+    sim: &Sim<N>,
+    brokers: &[NodeId],
+    producers: &[NodeId],
+    consumers: &[NodeId],
+    allow: &Allowances,
+) -> KafkaChecks
+where
+    N: Node + KafkaHost,
+    N::Msg: std::hash::Hash + std::fmt::Debug,
+{
+    let clients = clients_of(sim, producers, consumers);
+    let finals = finals_of(sim, brokers);
+    check_run(sim.now(), &clients, &finals, allow)
+}
+
+/// The clients' operations for a captured run's diagram and exports.
+pub fn client_ops(clients: &[ClientHistory]) -> Vec<ClientOp> {
+    let history = to_check_history(clients);
+    let nodes: BTreeMap<u64, u32> = clients.iter().map(|c| (c.process, c.node.0)).collect();
+    capture::client_ops(&history, &|p| nodes.get(&p).copied().unwrap_or(u32::MAX))
 }
 
 /// A completed (or still open) operation of one client.

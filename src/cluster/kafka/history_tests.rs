@@ -312,3 +312,50 @@ fn the_converted_history_is_keyed_by_partition() {
     let verdict = check_kafka_log(&h, &KafkaLogOptions::default()).unwrap();
     assert!(verdict.is_valid(), "{verdict:?}");
 }
+
+/// The monitor's findings become loss causes: an unclean election, and a clean election
+/// of a leader that had lost unflushed records (power loss); a replica's own data loss
+/// alone permits nothing.
+#[test]
+fn monitor_findings_become_loss_causes_with_their_setting() {
+    use crate::cluster::kafka::monitor::{AllowedLosses, DataLoss, LossyElection, UncleanElection};
+    let other = TopicPartition::new("t", 1);
+    let losses = AllowedLosses {
+        unclean_elections: vec![UncleanElection {
+            tp: tp(),
+            leader_epoch: 3,
+            leader: 2,
+            previous_isr: vec![0],
+            at_ns: 10,
+        }],
+        data_losses: vec![DataLoss {
+            tp: other.clone(),
+            broker: 1,
+            from_offset: 4,
+            records_lost: 2,
+            committed_lost: 2,
+            at_ns: 20,
+        }],
+        lossy_elections: vec![LossyElection {
+            tp: other.clone(),
+            leader_epoch: 5,
+            leader: 1,
+            unclean: false,
+            lost_from: 4,
+            committed_lost: 2,
+            at_ns: 30,
+        }],
+    };
+    let allow = strict().with_monitor(&losses);
+    assert!(allow
+        .cause("t-0")
+        .unwrap()
+        .contains("unclean.leader.election.enable=true"));
+    let power = allow.cause("t-1").unwrap();
+    assert!(power.contains("power loss of brokers [1]"), "{power}");
+    let only_loss = AllowedLosses {
+        data_losses: losses.data_losses.clone(),
+        ..AllowedLosses::default()
+    };
+    assert!(strict().with_monitor(&only_loss).losses.is_empty());
+}

@@ -105,8 +105,9 @@ pub struct Broker {
     zk_session: u64,
     zk_generation: u64,
     zk: Option<ZkSession>,
-    /// ISR writes whose outcome is not known yet, to read back on a live session.
-    uncertain_isr: BTreeMap<TopicPartition, IsrChange>,
+    /// ISR writes whose outcome is not known yet, to write again (false) or read back
+    /// (true) once the session allows.
+    uncertain_isr: BTreeMap<TopicPartition, (IsrChange, bool)>,
     /// Partitions whose ISR changed since the last notification.
     isr_changed: BTreeSet<TopicPartition>,
     fence: ControllerEpochFence,
@@ -214,8 +215,7 @@ impl Broker {
         ctx.set_timer(TICK_NS, TAG_TICK);
         let now = ctx.now();
         for d in self.net.tick(ctx, &self.setup.brokers) {
-            self.fetchers.on_dropped(&d);
-            self.on_shutdown_dropped(ctx, &d);
+            self.on_dropped(ctx, &d);
         }
         self.zk_tick(ctx);
         // ReplicaManager's `isr-expiration` task runs every replica.lag.time.max.ms / 2.
@@ -317,13 +317,24 @@ impl Broker {
         self.pump_fetchers(ctx);
     }
 
+    /// A request of ours lost with its connection: its sender decides what next.
+    fn on_dropped(&mut self, ctx: &mut Context<'_, WireMsg>, d: &net::Dropped) {
+        match d.channel {
+            Channel::Fetcher => self.fetchers.on_dropped(d),
+            Channel::Shutdown => self.on_shutdown_dropped(ctx, d),
+            Channel::Controller => {
+                let now = ctx.now();
+                self.with_controller(ctx, |c| c.on_send_failed(d.peer, now));
+            }
+        }
+    }
+
     fn on_conn_event(&mut self, ctx: &mut Context<'_, WireMsg>, event: Event<WireMsg>) {
         match event {
             Event::ConnUp { conn, .. } => self.net.on_up(ctx, conn),
             Event::ConnDown { conn, .. } => {
                 for d in self.net.on_down(ctx.now(), conn) {
-                    self.fetchers.on_dropped(&d);
-                    self.on_shutdown_dropped(ctx, &d);
+                    self.on_dropped(ctx, &d);
                 }
                 self.purgatory.drop_conn(conn);
             }

@@ -4,10 +4,10 @@
 //!
 //! Channels are separate connections, as in Kafka, where each of these owns its own
 //! `NetworkClient`: a broken fetcher connection does not lose a controller request.
-//! Requests on the controller channel survive a broken connection and are sent again on the
-//! next one (the RequestSendThread retries until it has an answer); the other channels drop
-//! what was in flight and their owners decide. A request unanswered for longer than its
-//! deadline breaks the connection (`request.timeout.ms`-style disconnect).
+//! A broken connection drops what was in flight and the owner decides (the controller
+//! re-sends, as its RequestSendThread retries until it has an answer). A request unanswered
+//! for longer than its deadline breaks the connection (`request.timeout.ms`-style
+//! disconnect).
 
 use std::collections::BTreeMap;
 
@@ -115,8 +115,7 @@ impl Net {
         transmit(ctx, conn, out);
     }
 
-    /// The connection broke (or could not be made). Controller requests wait for the next
-    /// connection; the others are returned as dropped.
+    /// The connection broke (or could not be made): its unanswered requests are dropped.
     pub fn on_down(&mut self, now_ns: u64, conn: ConnId) -> Vec<Dropped> {
         let Some((peer, channel)) = self.by_conn.remove(&conn) else {
             return Vec::new();
@@ -125,10 +124,6 @@ impl Net {
         out.conn = None;
         out.up = false;
         out.retry_at_ns = now_ns + RECONNECT_BACKOFF_NS;
-        if channel == Channel::Controller {
-            out.pending.values_mut().for_each(|p| p.sent = false);
-            return Vec::new();
-        }
         let pending = std::mem::take(&mut out.pending);
         pending
             .into_keys()

@@ -114,6 +114,8 @@ impl Broker {
         if self.stopped {
             return;
         }
+        // The controller resigns before the session closes (KafkaServer.shutdown).
+        self.with_controller(ctx, |c| c.on_session_lost());
         self.stopped = true;
         storage::write_hw_checkpoint(ctx, &self.replicas);
         storage::write_recovery_checkpoints(ctx, &self.replicas);

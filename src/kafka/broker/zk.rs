@@ -9,10 +9,12 @@
 //! before the old session expired) the broker retries each tick until it is gone. Real
 //! Kafka fails the start-up there instead; retrying keeps the simulated broker alive.
 //!
-//! An ISR write whose outcome is uncertain (connection loss, timeout) is resolved the way
+//! An ISR write whose outcome is uncertain (connection loss, timeout) is written again with
+//! the same expected version (the first copy may still be travelling on the old connection:
+//! with the same version at most one of them applies), and a BadVersion is resolved the way
 //! `ReplicationUtils.updateLeaderAndIsr`'s data checker does: read the state back and
-//! compare. Until that read succeeds the change stays pending, so the ISR the leader
-//! counts for the HW stays a superset of the one ZooKeeper may hold.
+//! compare. Until then the change stays pending, so the ISR the leader counts for the HW
+//! stays a superset of the one ZooKeeper may hold.
 
 use std::collections::BTreeMap;
 
@@ -253,8 +255,14 @@ impl Broker {
         // may have before: keep them pending until a read on the new session settles them.
         if let Some(zk) = self.zk.take() {
             for why in zk.ops.into_values() {
-                if let ZkPurpose::IsrWrite(ch) | ZkPurpose::IsrVerify(ch) = why {
-                    self.uncertain_isr.insert(ch.tp.clone(), ch);
+                match why {
+                    ZkPurpose::IsrWrite(ch) => {
+                        self.uncertain_isr.insert(ch.tp.clone(), (ch, false));
+                    }
+                    ZkPurpose::IsrVerify(ch) => {
+                        self.uncertain_isr.insert(ch.tp.clone(), (ch, true));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -288,19 +296,38 @@ impl Broker {
     ) {
         match r {
             Ok(OpResult::SetStat(stat)) => self.isr_settled(&ch, Some(stat.version)),
+            // Applied or not, the first attempt may still be on its way on the old
+            // connection: write again with the same expected version, so that at most one
+            // of the two can apply (KafkaZkClient retries until connected).
             Err(e) if e.is_uncertain() => {
+                if self.still_pending(&ch) {
+                    self.submit_isr_change(ctx, ch);
+                }
+            }
+            // The version moved: read back whether it was this change (Kafka's
+            // `checkLeaderAndIsrZkData` after a BadVersion).
+            Err(ZkError::Server(ErrCode::BadVersion)) => {
                 let op = Op::GetData {
                     path: zkdata::partition_state_path(&ch.tp),
                     watch: false,
                 };
                 self.zk_submit(ctx, op, ZkPurpose::IsrVerify(ch));
             }
-            Err(ZkError::SessionExpired) | Err(ZkError::NotConnected) | Err(ZkError::Closed) => {
-                // Never sent, or its session is gone: it did not apply.
-                self.isr_settled(&ch, None)
+            // This copy was never sent, but an earlier one may be in flight; or the session
+            // died (ZooKeeper refuses an expired session's requests): write again once a
+            // session is connected.
+            Err(ZkError::NotConnected) | Err(ZkError::SessionExpired) | Err(ZkError::Closed) => {
+                self.uncertain_isr.insert(ch.tp.clone(), (ch, false));
             }
             _ => self.isr_settled(&ch, None),
         }
+    }
+
+    /// Whether the replica still leads in the epoch of `ch` (else its write is moot).
+    fn still_pending(&self, ch: &IsrChange) -> bool {
+        self.replicas
+            .get(&ch.tp)
+            .is_some_and(|r| r.is_leader() && r.leader_epoch() == Some(ch.leader_epoch))
     }
 
     fn on_isr_verify(&mut self, ch: IsrChange, r: &Result<OpResult, ZkError>) {
@@ -316,9 +343,10 @@ impl Broker {
                 self.isr_settled(&ch, applied.then_some(stat.version));
             }
             Err(ZkError::Server(_)) => self.isr_settled(&ch, None),
-            // Still unknown: read again once the session allows.
+            // Not read: read again once the session allows (the version has moved past
+            // the expected one, so no copy of the write can still apply).
             _ => {
-                self.uncertain_isr.insert(ch.tp.clone(), ch);
+                self.uncertain_isr.insert(ch.tp.clone(), (ch, true));
             }
         }
     }
@@ -355,12 +383,19 @@ impl Broker {
         if !connected {
             return;
         }
-        for (_, ch) in std::mem::take(&mut self.uncertain_isr) {
-            let op = Op::GetData {
-                path: zkdata::partition_state_path(&ch.tp),
-                watch: false,
-            };
-            self.zk_submit(ctx, op, ZkPurpose::IsrVerify(ch));
+        for (_, (ch, read)) in std::mem::take(&mut self.uncertain_isr) {
+            if !self.still_pending(&ch) {
+                continue;
+            }
+            if read {
+                let op = Op::GetData {
+                    path: zkdata::partition_state_path(&ch.tp),
+                    watch: false,
+                };
+                self.zk_submit(ctx, op, ZkPurpose::IsrVerify(ch));
+            } else {
+                self.submit_isr_change(ctx, ch);
+            }
         }
         // Kafka batches notifications (`isrChangeNotificationPropagation`, every 2.5 s);
         // one per tick with every partition changed since keeps the controller's metadata

@@ -19,9 +19,11 @@
 //!   has at most one batch in flight (`guaranteeMessageOrder`).
 //!
 //! A record's history completion: `Sent` with its offset on acknowledgement; `Fail` when
-//! no attempt can have been appended (every answer said so: NOT_LEADER, NOT_ENOUGH_REPLICAS,
-//! OUT_OF_ORDER_SEQUENCE_NUMBER, ...); `Info` when one may have been (a lost answer,
-//! REQUEST_TIMED_OUT or NOT_ENOUGH_REPLICAS_AFTER_APPEND from the broker) or with acks=0.
+//! no attempt can have been appended (every answer was a check made before the append:
+//! NOT_ENOUGH_REPLICAS, OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch, ...); `Info` when one
+//! may have been (a lost answer, or an error a broker also gives after appending:
+//! REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER from a
+//! delayed produce whose leader moved) or with acks=0.
 //!
 //! Deviations: the partition count comes from the scenario's topics instead of metadata
 //! (the same number; no topic is created later); `batch.size` is a record count; when a
@@ -79,14 +81,25 @@ impl SendError {
             SendError::Network => "NetworkException".into(),
         }
     }
-    /// The attempt may have been appended even though it failed.
+    /// The attempt may have been appended even though it failed: a lost answer, or any
+    /// error a broker can give after the append (a delayed acks=all produce is answered
+    /// REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS_AFTER_APPEND, or NOT_LEADER_OR_FOLLOWER when
+    /// the leadership moved while it waited). Only the checks made before the append are
+    /// certain: min.insync, sequence, producer epoch, leader epoch, CRC.
     fn maybe_appended(self) -> bool {
-        matches!(
-            self,
-            SendError::Network
-                | SendError::Broker(ErrorCode::RequestTimedOut)
-                | SendError::Broker(ErrorCode::NotEnoughReplicasAfterAppend)
-        )
+        match self {
+            SendError::Network => true,
+            SendError::Broker(code) => !matches!(
+                code,
+                ErrorCode::NotEnoughReplicas
+                    | ErrorCode::OutOfOrderSequenceNumber
+                    | ErrorCode::InvalidProducerEpoch
+                    | ErrorCode::CorruptMessage
+                    | ErrorCode::InvalidRequiredAcks
+                    | ErrorCode::FencedLeaderEpoch
+                    | ErrorCode::UnknownLeaderEpoch
+            ),
+        }
     }
     /// A `RetriableException` in the Java client.
     fn retriable(self) -> bool {

@@ -241,9 +241,14 @@ fn definite_errors_fail_and_ambiguous_ones_are_unknown() {
         &b[0],
         produced(ErrorCode::NotEnoughReplicasAfterAppend, None),
     );
+    // A delayed produce whose leader moved is answered NOT_LEADER after the append.
+    net.advance(200_000_000);
+    let c = serve(&mut net, 1, 0, 42);
+    net.respond(&c[0], produced(ErrorCode::NotLeaderOrFollower, None));
     let got = outcomes(&net.node);
     assert!(matches!(got[0], KafkaOutcome::Fail { .. }), "{got:?}");
     assert!(matches!(got[1], KafkaOutcome::Info { .. }), "{got:?}");
+    assert!(matches!(got[2], KafkaOutcome::Info { .. }), "{got:?}");
 }
 
 /// acks=0: the record completes as unknown as soon as it is written.

@@ -93,6 +93,16 @@ impl Campaign {
                 read(core, Key::VerifyController, zkdata::CONTROLLER);
                 Flow::Wait
             }
+            (key @ (Key::VerifyController | Key::VerifyEpoch), r) => self.verify(core, key, r),
+            // NodeExists / BadVersion: another broker won (its node will be watched);
+            // anything else: the session is going away.
+            _ => Flow::Done,
+        }
+    }
+
+    /// `checkControllerAndEpoch`: did the campaign whose answer was lost apply?
+    fn verify(&mut self, core: &mut Core, key: Key, r: Result<OpResult, ZkError>) -> Flow<Phase> {
+        match (key, r) {
             (Key::VerifyController, Ok(OpResult::Data { data, .. })) => {
                 let holder = zkdata::decode::<ControllerData>(&data).map(|c| c.brokerid);
                 core.active_id = holder;
@@ -114,8 +124,6 @@ impl Campaign {
                     Flow::Done
                 }
             }
-            // NodeExists / BadVersion: another broker won (its node will be watched);
-            // anything else: the session is going away.
             _ => Flow::Done,
         }
     }

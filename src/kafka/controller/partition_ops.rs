@@ -64,6 +64,10 @@ pub struct StateUpdate {
     outstanding: BTreeSet<TopicPartition>,
     /// The state being written and who to tell once it is.
     writing: BTreeMap<TopicPartition, (LeaderIsr, Vec<BrokerId>)>,
+    /// Writes that failed on the version, being re-read: if the re-read finds exactly the
+    /// state written by this controller, the write had applied (its answer was lost and its
+    /// retry found its own version), and it only remains to tell the replicas.
+    retrying: BTreeMap<TopicPartition, (LeaderIsr, Vec<BrokerId>)>,
 }
 
 impl StateUpdate {
@@ -73,6 +77,7 @@ impl StateUpdate {
             targets,
             outstanding: BTreeSet::new(),
             writing: BTreeMap::new(),
+            retrying: BTreeMap::new(),
         }
     }
 
@@ -105,7 +110,9 @@ impl StateUpdate {
                     WriteErr::EpochMoved => return Flow::Resign,
                     // The state moved since the read: read it again and decide again.
                     WriteErr::Op(ErrCode::BadVersion) => {
-                        self.writing.remove(&tp);
+                        if let Some(w) = self.writing.remove(&tp) {
+                            self.retrying.insert(tp.clone(), w);
+                        }
                         read_state(core, &tp);
                     }
                     _ => {
@@ -130,6 +137,18 @@ impl StateUpdate {
             // yet. Leave the partition to the new one.
             self.outstanding.remove(&tp);
             return;
+        }
+        if let Some((intended, recipients)) = self.retrying.remove(&tp) {
+            let ours = cur.controller_epoch == ctx.epoch
+                && (cur.leader, cur.leader_epoch, &cur.isr)
+                    == (intended.leader, intended.leader_epoch, &intended.isr);
+            if ours {
+                self.outstanding.remove(&tp);
+                core.ctx_mut().leadership.insert(tp.clone(), cur);
+                let ctx = core.ctx.as_ref().expect("active");
+                core.batch.add_leader_and_isr(ctx, &recipients, &tp);
+                return;
+            }
         }
         let decision = decide(&self.change, ctx.replicas(&tp), &cur, ctx);
         core.ctx_mut().leadership.insert(tp.clone(), cur.clone());
@@ -283,9 +302,7 @@ impl CreatePartitions {
                 read_state(core, tp);
                 self.outstanding.insert(Key::StateRead(tp.clone()));
             }
-            (Key::StateRead(tp), _) => {
-                let _ = super::load::cache_state(core, tp, &result);
-            }
+            (Key::StateRead(tp), _) => tell_read_back(core, tp, &result),
             _ => {}
         }
         self.outstanding.remove(&key);
@@ -299,4 +316,21 @@ impl CreatePartitions {
         core.flush();
         Flow::Done
     }
+}
+
+/// A new partition's state found already there (NodeExists), read back: nobody told its
+/// replicas yet (the failover's LeaderAndIsr went out before this state was known),
+/// whoever created it, so tell them now.
+fn tell_read_back(core: &mut Core, tp: &TopicPartition, result: &Result<OpResult, ZkError>) {
+    if super::load::cache_state(core, tp, result).is_none() {
+        return;
+    }
+    let ctx = core.ctx.as_ref().expect("active");
+    let live: Vec<BrokerId> = ctx
+        .replicas(tp)
+        .iter()
+        .copied()
+        .filter(|&b| ctx.is_live(b))
+        .collect();
+    core.batch.add_leader_and_isr(ctx, &live, tp);
 }

@@ -131,7 +131,7 @@ fn isr_shrink_is_written_conditionally_then_notified() {
     let writes: Vec<&Op> =
         b.zk.writes
             .iter()
-            .filter(|op| matches!(op, Op::SetData { .. }))
+            .filter(|op| matches!(op, Op::SetData { path, .. } if path.ends_with("/state")))
             .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
     let Op::SetData { data, version, .. } = writes[0] else {
@@ -407,4 +407,43 @@ fn stop_replica_with_delete_removes_the_log_directory() {
     );
     assert!(!b.broker.view().replicas.contains_key(&tp()));
     assert!(!b.disk.files.keys().any(|f| f.starts_with("t-0/")));
+}
+
+#[test]
+fn an_isr_write_lost_in_flight_is_written_again_with_the_same_version() {
+    // The first copy may still be travelling on the dead connection: a second copy with the
+    // same expected version makes sure at most one applies.
+    let props = ServerProperties {
+        replica_lag_time_max_ms: 1000,
+        ..ServerProperties::default()
+    };
+    let mut b = leader_bench(props);
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1]));
+    b.zk_up = false;
+    b.advance(1600 * MS);
+    let (conn, _) = b.zk_conn.expect("connected");
+    b.event(Event::ConnDown { conn, peer: ZK });
+    b.zk_up = true;
+    b.advance(500 * MS);
+    let state_writes: Vec<i32> = (b.zk.writes.iter())
+        .filter_map(|op| match op {
+            Op::SetData { path, version, .. } if path.ends_with("/state") => Some(*version),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        state_writes,
+        vec![0],
+        "only the second copy reached the fake server"
+    );
+    let r = &b.broker.view().replicas[&tp()];
+    assert_eq!((r.isr(), r.zk_version()), (Some(&[0][..]), 1));
+    // The first copy arriving now cannot apply: its version is gone.
+    let path = zkdata::partition_state_path(&tp());
+    let late = Op::SetData {
+        path,
+        data: vec![],
+        version: 0,
+    };
+    assert_eq!(b.zk.apply(late, 0), OpResult::Err(ErrCode::BadVersion));
 }

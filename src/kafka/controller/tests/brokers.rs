@@ -275,3 +275,38 @@ fn a_notification_for_an_unknown_partition_is_only_deleted() {
     assert!(h.sent[mark..].is_empty());
     assert!(h.zk.children(zkdata::ISR_CHANGE).is_empty());
 }
+
+#[test]
+fn after_the_controllers_death_the_next_one_fixes_its_partitions() {
+    let mut h = Harness::cluster(3, vec![topic("t", 3, 3)], props());
+    // Broker 0, controller and leader of t-0, loses its session: both ephemerals go.
+    h.kill(0);
+    h.zk.delete(zkdata::CONTROLLER, -1).unwrap();
+    h.zk.events.clear();
+    let setup = ControllerSetup {
+        me: 1,
+        brokers: 3,
+        topics: vec![topic("t", 3, 3)],
+        props: props(),
+    };
+    h.ctl = Controller::new(Rc::new(setup));
+    let mark = h.sent.len();
+    h.start();
+    assert_eq!(h.ctl.active_epoch(), Some(2));
+    let (s0, _) = h.state(0);
+    // Taken out (leader -1, epoch 1), then elected (epoch 2), by controller epoch 2.
+    assert_eq!(
+        (s0.leader(), s0.isr, s0.leader_epoch),
+        (Some(1), vec![1, 2], 2)
+    );
+    assert_eq!(s0.controller_epoch, 2);
+    let (s1, _) = h.state(1);
+    assert_eq!(
+        (s1.leader(), s1.isr, s1.leader_epoch),
+        (Some(1), vec![1, 2], 1)
+    );
+    assert!(h.sent[mark..]
+        .iter()
+        .all(|(b, r)| *b != 0 && r.controller_epoch() == Some(2)));
+    assert_eq!(h.leader_and_isr(2, 0, mark).last().unwrap().leader, Some(1));
+}

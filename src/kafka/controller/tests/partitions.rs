@@ -143,10 +143,16 @@ fn an_uncertain_write_that_applied_is_not_applied_twice() {
     h.hold = None;
     h.zk.apply(&op).unwrap();
     h.complete(tag, Err(ZkError::ConnectionLoss));
+    let mark = h.sent.len();
     h.tick(S / 10);
-    let (s, _) = h.state(0);
-    // The retry failed on the version, the re-read found broker 2 gone: one bump only.
-    assert_eq!((s.isr, s.leader_epoch), (vec![0, 1], 1));
+    let (s, version) = h.state(0);
+    // The retry failed on the version, the re-read found its own write: one bump only...
+    assert_eq!((s.isr, s.leader_epoch, version), (vec![0, 1], 1, 1));
+    // ...and the replicas are still told, with the version it got.
+    for b in [0, 1] {
+        let lai = h.leader_and_isr(b, 0, mark);
+        assert_eq!((lai[0].isr.clone(), lai[0].zk_version), (vec![0, 1], 1));
+    }
 }
 
 #[test]
@@ -283,5 +289,27 @@ fn watch_events_during_a_busy_event_are_queued_once_and_handled_after_it() {
     h.release();
     let (s, _) = h.state(0);
     assert_eq!((s.leader(), s.isr, s.leader_epoch), (Some(0), vec![0], 2));
+    assert!(h.ctl.is_idle());
+}
+
+#[test]
+fn a_state_create_whose_answer_was_lost_is_read_back_and_told() {
+    let mut h = Harness::new(0, 2, vec![topic("t", 1, 2)], props());
+    h.register(0);
+    h.register(1);
+    h.hold = Some(
+        |op| matches!(op, Op::Multi(v) if v.iter().any(|o| matches!(o, Op::Create { path, .. } if path.ends_with("/state")))),
+    );
+    h.start();
+    let (tag, op) = h.held.pop().unwrap();
+    h.hold = None;
+    h.zk.apply(&op).unwrap();
+    h.complete(tag, Err(ZkError::Timeout));
+    h.tick(S / 10);
+    // The retry found it (NodeExists): read back, cached, and its replicas told.
+    assert_eq!(h.state(0).0.leader(), Some(0));
+    for b in [0, 1] {
+        assert_eq!(h.leader_and_isr(b, 0, 0).last().unwrap().leader, Some(0));
+    }
     assert!(h.ctl.is_idle());
 }
