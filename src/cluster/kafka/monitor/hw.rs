@@ -168,9 +168,11 @@ impl Partition {
             }
         }
         let committed = self.canon.len() as u64;
-        if m.leo() >= committed {
+        if m.leo() >= committed.max(m.lost_upto) {
             m.lost_from = None;
-        } else if d.isr.contains(&b) && m.lost_from.is_none() && m.suspect_above.is_none() {
+        }
+        let excused = m.lost_from.is_some() || m.suspect_above.is_some();
+        if m.leo() < committed && d.isr.contains(&b) && !excused {
             let msg = format!(
                 "{}: broker {b} is in ZooKeeper's ISR {:?} with LEO {} below the committed \
                  offset {committed}",

@@ -50,6 +50,10 @@ pub struct Partition {
     /// min.insync.replicas members (K-ACK-SEMANTICS).
     pub ok_upto: u64,
     pub leaders: BTreeMap<u32, BrokerId>,
+    /// The incarnation of the leader of each epoch when it last took office: a leader that
+    /// restarts and is told to lead the same epoch again (a controller that never saw it
+    /// die) takes office anew, with whatever its disk kept.
+    pub leader_inc: BTreeMap<u32, u32>,
     /// The leader's LEO when it was first seen leading the epoch.
     pub epoch_start: BTreeMap<u32, u64>,
     /// Elections that restarted the committed history (allowed losses).
@@ -71,6 +75,7 @@ impl Partition {
             canon: Vec::new(),
             ok_upto: 0,
             leaders: BTreeMap::new(),
+            leader_inc: BTreeMap::new(),
             epoch_start: BTreeMap::new(),
             lossy_epochs: BTreeSet::new(),
             stamped: BTreeMap::new(),
@@ -144,6 +149,7 @@ impl Partition {
                     at_ns: ctx.now,
                 });
                 m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
+                m.lost_upto = m.lost_upto.max(m.leo());
             }
         }
         m.reset(ctx.inc);
@@ -234,18 +240,21 @@ impl Partition {
                 );
                 finding(out, K_ONE_LEADER, msg);
             }
-            Some(_) => {}
-            None => {
+            Some(_) if self.leader_inc.get(&e) == Some(&ctx.inc) => {}
+            Some(_) | None => {
                 self.leaders.insert(e, b);
+                self.leader_inc.insert(e, ctx.inc);
                 self.epoch_start.insert(e, m.leo());
                 self.elected(ctx, e, m, losses, out);
             }
         }
     }
 
-    /// K-LEADER-COMPLETE for the leader of a new epoch: it must hold the committed history.
+    /// K-LEADER-COMPLETE for a leader taking office: it must hold the committed history.
     /// If it does not and the election was unclean, or it lost those records to a power
     /// loss, the loss is allowed: recorded, and the committed history restarts with its log.
+    /// A leader that restarted and leads the same epoch again may also have lost records it
+    /// had appended in that epoch and not yet committed: the same restart, from its LEO.
     fn elected(
         &mut self,
         ctx: &Ctx,
@@ -254,43 +263,65 @@ impl Partition {
         losses: &mut AllowedLosses,
         out: &mut Vec<Finding>,
     ) {
-        let Some(at) =
-            (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]))
-        else {
-            return;
+        let leo = m.leo();
+        let missing =
+            (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]));
+        let own_lost = self.stamped.range((e, leo)..(e + 1, 0)).next().is_some();
+        let at = match (missing, own_lost) {
+            (None, false) => return,
+            (Some(a), _) => a.min(if own_lost { leo } else { u64::MAX }),
+            (None, true) => leo,
         };
         let unclean = self.zk_epochs.get(&e).is_some_and(|z| z.unclean);
-        let lost = m.lost_from.is_some_and(|f| f <= at);
-        let committed_lost = self.canon.len() as u64 - at;
-        if !unclean && !lost {
-            let msg = format!(
-                "{}: broker {} elected cleanly in epoch {e} lacks committed offset {at} \
-                 (LEO {}, committed up to {})",
-                self.tp,
-                ctx.broker,
-                m.leo(),
-                self.canon.len()
-            );
-            finding(out, K_LEADER_COMPLETE, msg);
-        } else {
+        // Lost at a restart, or a copy of a history an earlier allowed loss abandoned (a
+        // follower that kept fetching in the same epoch from a leader that had lost records
+        // never noticed the fork).
+        let lost = m.lost_from.is_some_and(|f| f <= at) || m.suspect_above.is_some_and(|f| f <= at);
+        if unclean || lost {
             losses.lossy_elections.push(LossyElection {
                 tp: self.tp.clone(),
                 leader_epoch: e,
                 leader: ctx.broker,
                 unclean,
                 lost_from: at,
-                committed_lost,
+                committed_lost: (self.canon.len() as u64).saturating_sub(at),
                 at_ns: ctx.now,
             });
+        } else if missing.is_some() {
+            let msg = format!(
+                "{}: broker {} elected cleanly in epoch {e} lacks committed offset {at} \
+                 (LEO {leo}, committed up to {})",
+                self.tp,
+                ctx.broker,
+                self.canon.len()
+            );
+            finding(out, K_LEADER_COMPLETE, msg);
+        } else {
+            let msg = format!(
+                "{}: broker {} leads epoch {e} again without the records it appended in it \
+                 from offset {leo}, and lost none at a restart",
+                self.tp, ctx.broker
+            );
+            finding(out, K_ONE_LEADER, msg);
         }
-        // Either way the history goes on from this leader's log (a violation is reported
-        // once, not again at every later record).
+        self.restart_history(ctx, e, at, m);
+    }
+
+    /// The history goes on from the new leader's log at `at` (after a violation too: it is
+    /// reported once, not again at every later record).
+    fn restart_history(&mut self, ctx: &Ctx, e: u32, at: u64, m: &mut ReplicaMon) {
         self.canon.truncate(at as usize);
+        // Offsets from `at` up will be written anew (even in an epoch already used, when a
+        // restarted leader leads it again): the old stamps there belong to the lost history.
+        self.stamped.retain(|&(_, o), _| o < at);
         self.ok_upto = self.ok_upto.min(at);
         self.last_reset_ns = Some(ctx.now);
         self.lossy_epochs.insert(e);
         m.matched = m.matched.min(at);
         m.suspect_above = None;
+        // The loss is accounted for: this leader's log is the history from here on.
+        m.lost_from = None;
+        m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
@@ -309,7 +340,9 @@ impl Partition {
         acks: &mut Acks,
         out: &mut Vec<Finding>,
     ) {
-        for o in delta.added_from..m.leo() {
+        // Records above a suspicion belong to a lost history (their stamps are gone).
+        let to = m.leo().min(m.suspect_above.unwrap_or(u64::MAX));
+        for o in delta.added_from..to {
             let rec = *m.rec(o).expect("mirrored");
             match self.stamped.get(&(rec.epoch, o)) {
                 Some(&v) if v != rec.value => {

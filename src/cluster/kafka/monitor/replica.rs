@@ -119,8 +119,10 @@ pub struct ReplicaMon {
     /// are not compared until the replica has truncated to it.
     pub suspect_above: Option<u64>,
     /// The replica lost unflushed records at a restart (from this offset) and has not
-    /// caught up with the committed history since.
+    /// caught up since, with the committed history and with the LEO it had before.
     pub lost_from: Option<u64>,
+    /// The LEO before that loss.
+    pub lost_upto: u64,
     pub summary: Option<Summary>,
 }
 
@@ -141,6 +143,7 @@ impl ReplicaMon {
             inc,
             suspect_above: self.suspect_above,
             lost_from: self.lost_from,
+            lost_upto: self.lost_upto,
             ..ReplicaMon::default()
         };
     }

@@ -458,3 +458,54 @@ fn ack_semantics_fires_on_an_uncommitted_or_under_replicated_ack() {
         .on_producer(1, AckMode::All, &[send(1, 10), sent(1, 0)], &mut out);
     assert!(fired(&out, K_ACK_SEMANTICS));
 }
+
+#[test]
+fn a_leader_restarted_after_a_power_loss_and_leading_the_same_epoch_again_is_a_lossy_tenure() {
+    // kafka-partition-leader-crash seed 15: the leader loses power, its session expires
+    // just as it registers again, and the new controller (which never saw it die) tells it
+    // to lead the same epoch: it appends new records where the lost ones were.
+    let mut w = World::new(1);
+    w.committed_two();
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 12)], 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let lossy = &w.mon.lossy_elections()[0];
+    assert_eq!(
+        (lossy.leader, lossy.lost_from, lossy.unclean),
+        (0, 1, false)
+    );
+    // The follower still holds the lost record until it truncates; then it agrees again.
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let f = w.follower(1, &[plain(1, 10), plain(1, 12)], 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    // After a kill (the page cache kept every record) the same re-appointment just goes on.
+    let mut w = World::new(1);
+    w.committed_two();
+    let r = w.replica(0, &[plain(1, 10), plain(1, 11)], 2);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(
+        0,
+        &[plain(1, 10), plain(1, 11), plain(1, 12)],
+        2,
+        1,
+        &[0, 1],
+    );
+    assert_eq!(w.broker(0, 1, l), vec![]);
+}
+
+#[test]
+fn a_restarted_leader_that_lost_uncommitted_records_of_its_epoch_restarts_the_history() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0, 1], 1, 1);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let r = w.replica(0, &[plain(1, 10)], 0);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(0, &[plain(1, 10)], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    assert_eq!(w.mon.lossy_elections()[0].committed_lost, 0);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 12)], 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+}
