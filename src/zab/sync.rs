@@ -212,20 +212,25 @@ impl ZabServer {
             }
         };
         ctx.send(conn, head);
+        let l = self.leader.as_mut().expect("leader state");
+        let sid = l.learners.get(&conn).expect("learner").sid;
+        let sent = l.proposed_to.entry(sid).or_default();
         for t in txns {
             let zxid = t.zxid;
+            sent.insert(zxid);
             ctx.send(conn, Msg::Proposal(t));
             ctx.send(conn, Msg::Commit { zxid });
         }
         // startForwarding: outstanding proposals, then everything new, behind the sync.
-        // ACKs this learner gave on an earlier connection no longer count: a TRUNC or SNAP
-        // may remove those very entries from its log, and a commit counted on them would
-        // then rest on fewer than a quorum of durable copies (A.11 item 11). It ACKs them
-        // again once it has logged the re-sent proposals. (ZooKeeper keeps such ACKs.)
+        // ACKs this learner gave on an earlier connection keep counting, as in ZooKeeper:
+        // `Leader.processAck` adds the sid to the proposal's ack set and nothing removes it
+        // when a LearnerHandler goes away or the learner syncs again. The invariant
+        // `zab-commit-quorum-durable` judges from the disks whether that is safe.
         let l = self.leader.as_mut().expect("leader state");
         let sid = l.learners.get(&conn).expect("learner").sid;
-        for (txn, acks) in l.outstanding.values_mut() {
-            acks.remove(&sid);
+        let sent = l.proposed_to.entry(sid).or_default();
+        for (txn, _) in l.outstanding.values() {
+            sent.insert(txn.zxid);
             ctx.send(conn, Msg::Proposal(txn.clone()));
         }
         let h = l.learners.get_mut(&conn).expect("learner");
