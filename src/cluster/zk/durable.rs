@@ -116,3 +116,66 @@ fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
     };
     views.into_iter().all(same)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeId;
+    use crate::sim::disk::DiskHandle;
+    use crate::sim::rng::{stream, Ratio};
+    use crate::zab::config::ZabConfig;
+    use crate::zab::msg::TxnOp;
+
+    fn txn(zxid: Zxid) -> Txn {
+        Txn {
+            zxid,
+            session: 1,
+            cxid: zxid,
+            op: TxnOp::Check { path: "/".into() },
+        }
+    }
+
+    fn fsync(disk: &mut Disk, file: &str) {
+        let target = disk.fsync_target(file);
+        disk.complete_fsync(file, target);
+    }
+
+    /// A server holds a txn only once it is fsynced and still in the page cache: written
+    /// but unsynced does not count, and neither does a synced copy a pending truncation
+    /// has removed (a crash keeping that write would lose it).
+    #[test]
+    fn a_txn_is_held_once_fsynced_and_not_while_a_truncation_is_pending() {
+        let me = NodeId(0);
+        let mut s = ZabServer::new(me, &[me], ZabConfig::default());
+        let mut disk = Disk::default();
+        let (mut rng, mut n) = (stream(3, "disk"), 0);
+        let log = txnlog::log_file(0);
+        {
+            let mut h = DiskHandle {
+                disk: &mut disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            s.storage.append(&mut h, &txn(1));
+            s.storage.append(&mut h, &txn(2));
+        }
+        let h2 = hash_of(&txn(2));
+        assert!(!holds(&disk, Some(&s), 2, h2), "written, not fsynced");
+        fsync(&mut disk, &log);
+        assert!(holds(&disk, Some(&s), 2, h2));
+        assert!(!holds(&disk, Some(&s), 2, hash_of(&txn(3))), "another txn at 2");
+        assert!(holds(&disk, None, 2, h2), "a down server's durable log is replayed");
+        {
+            let mut h = DiskHandle {
+                disk: &mut disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            s.storage.truncate_after(&mut h, 1).unwrap();
+        }
+        assert!(!holds(&disk, Some(&s), 2, h2), "a truncation is pending");
+        assert!(holds(&disk, Some(&s), 1, hash_of(&txn(1))));
+    }
+}

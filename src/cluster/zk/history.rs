@@ -397,17 +397,7 @@ where
         if !op.is_write() {
             continue;
         }
-        // This write's own txn (its session and cxid) must be the one committed at z and
-        // still be there at the end: that some txn was committed at z proves nothing.
-        let problem = match committed.get(&z) {
-            None => Err("which was never committed".to_string()),
-            Some(ids) if *ids != (session, cxid) => Err(format!(
-                "but the txn committed there is (session {:#x}, cxid {})",
-                ids.0, ids.1
-            )),
-            Some(_) => survivor(z, session, cxid),
-        };
-        if let Err(why) = problem {
+        if let Err(why) = acked_write_survives(committed, survivor, z, session, cxid) {
             let msg = format!(
                 "{op:?} (session {session:#x}, cxid {cxid}) was answered ok at zxid {z:#x}, {why}"
             );
@@ -416,6 +406,26 @@ where
         }
     }
     out
+}
+
+/// `zk-acked-write-durable` for one write answered ok at `z`: this write's own txn (its
+/// session and cxid) must be the one committed at z and still be there at the end; that
+/// some txn was committed at z proves nothing.
+pub fn acked_write_survives(
+    committed: &BTreeMap<Zxid, (u64, u64)>,
+    survivor: &dyn Fn(Zxid, u64, u64) -> Result<(), String>,
+    z: Zxid,
+    session: u64,
+    cxid: u64,
+) -> Result<(), String> {
+    match committed.get(&z) {
+        None => Err("which was never committed".to_string()),
+        Some(ids) if *ids != (session, cxid) => Err(format!(
+            "but the txn committed there is (session {:#x}, cxid {})",
+            ids.0, ids.1
+        )),
+        Some(_) => survivor(z, session, cxid),
+    }
 }
 
 /// A sync then a read of one client: the read must see every write that completed (ok)
@@ -528,5 +538,24 @@ impl StaleRead {
             &marks,
             &node_of,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The write's own txn decides, not the zxid: another client's txn committed at the
+    /// zxid this write was answered with, or this txn gone at the end, is a violation.
+    #[test]
+    fn an_acked_write_must_be_its_own_txn_and_survive() {
+        let committed = BTreeMap::from([(7, (0xa, 3)), (8, (0xb, 1))]);
+        let fine = |_: Zxid, _: u64, _: u64| Ok(());
+        assert_eq!(acked_write_survives(&committed, &fine, 7, 0xa, 3), Ok(()));
+        let other = acked_write_survives(&committed, &fine, 8, 0xa, 4).unwrap_err();
+        assert!(other.contains("session 0xb"), "{other}");
+        assert!(acked_write_survives(&committed, &fine, 9, 0xa, 5).is_err());
+        let lost = |_: Zxid, _: u64, _: u64| Err("but at the end no server holds it".into());
+        assert!(acked_write_survives(&committed, &lost, 7, 0xa, 3).is_err());
     }
 }
