@@ -413,7 +413,11 @@ fn print_summary(
     );
     if s.unknown > 0 {
         // A history check out of budget proves nothing: shown, never folded into a pass.
-        let _ = writeln!(out, "unknown    {} (history check out of budget)", s.unknown);
+        let _ = writeln!(
+            out,
+            "unknown    {} (history check out of budget)",
+            s.unknown
+        );
     }
     let _ = writeln!(out, "failing    {}", s.failed);
     for f in &s.failing {

@@ -164,8 +164,14 @@ mod tests {
         assert!(!holds(&disk, Some(&s), 2, h2), "written, not fsynced");
         fsync(&mut disk, &log);
         assert!(holds(&disk, Some(&s), 2, h2));
-        assert!(!holds(&disk, Some(&s), 2, hash_of(&txn(3))), "another txn at 2");
-        assert!(holds(&disk, None, 2, h2), "a down server's durable log is replayed");
+        assert!(
+            !holds(&disk, Some(&s), 2, hash_of(&txn(3))),
+            "another txn at 2"
+        );
+        assert!(
+            holds(&disk, None, 2, h2),
+            "a down server's durable log is replayed"
+        );
         {
             let mut h = DiskHandle {
                 disk: &mut disk,

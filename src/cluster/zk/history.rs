@@ -550,12 +550,14 @@ mod tests {
     #[test]
     fn an_acked_write_must_be_its_own_txn_and_survive() {
         let committed = BTreeMap::from([(7, (0xa, 3)), (8, (0xb, 1))]);
-        let fine = |_: Zxid, _: u64, _: u64| Ok(());
+        let fine = |_: Zxid, _: u64, _: u64| -> Result<(), String> { Ok(()) };
         assert_eq!(acked_write_survives(&committed, &fine, 7, 0xa, 3), Ok(()));
         let other = acked_write_survives(&committed, &fine, 8, 0xa, 4).unwrap_err();
         assert!(other.contains("session 0xb"), "{other}");
         assert!(acked_write_survives(&committed, &fine, 9, 0xa, 5).is_err());
-        let lost = |_: Zxid, _: u64, _: u64| Err("but at the end no server holds it".into());
+        let lost = |_: Zxid, _: u64, _: u64| -> Result<(), String> {
+            Err("but at the end no server holds it".into())
+        };
         assert!(acked_write_survives(&committed, &lost, 7, 0xa, 3).is_err());
     }
 }
