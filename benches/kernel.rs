@@ -4,12 +4,24 @@
 //! fuzzing throughput in seeds per second, and the process's peak memory.
 //! Prints one JSON object per line: {"name": .., "value": .., "unit": ..}.
 //!
+//! Machines differ, so the bench also runs a bare event loop (`common/bare.rs`) in the same
+//! process and prints each kernel figure as a ratio of it, and counts allocations per
+//! delivered event with a counting allocator that lives in the bench binary only.
+//!
 //! Run: cargo bench --bench kernel
 
 // Benchmarks measure wall time around whole runs, never inside one.
 #![allow(clippy::disallowed_types)]
 
 use std::time::Instant;
+
+#[path = "common/alloc.rs"]
+mod alloc;
+#[path = "common/bare.rs"]
+mod bare;
+
+#[global_allocator]
+static COUNTING: alloc::Counting = alloc::Counting;
 
 use faultline::campaign;
 use faultline::cluster::{self, RunOptions};
@@ -40,11 +52,22 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The bare loop's events per second over `nodes` nodes, measured now.
+fn bare_events_per_second(nodes: u64, events: u64) -> f64 {
+    let started = Instant::now();
+    let hash = bare::run(nodes, events);
+    let wall = started.elapsed().as_secs_f64();
+    assert_ne!(hash, 0);
+    events as f64 / wall
+}
+
 fn measure(label: &str, s: &Scenario) {
     let schedule = Schedule::generate(s, 1);
+    let allocs_before = alloc::allocations();
     let started = Instant::now();
     let outcome = cluster::run(s, 1, &schedule, &RunOptions::default());
     let wall = started.elapsed().as_secs_f64();
+    let allocs = alloc::allocations() - allocs_before;
     assert!(
         outcome.violations.is_empty(),
         "bench run failed: {:?}",
@@ -61,6 +84,23 @@ fn measure(label: &str, s: &Scenario) {
         "sim_s/wall_s",
     );
     emit(&format!("{label}_events"), outcome.events as f64, "events");
+    emit(
+        &format!("{label}_allocations_per_event"),
+        allocs as f64 / outcome.events.max(1) as f64,
+        "allocs/event",
+    );
+    let nodes = s.system.node_names().len() as u64;
+    let bare = bare_events_per_second(nodes, outcome.events.max(1_000_000));
+    emit(
+        &format!("bare_loop_{nodes}_nodes_events_per_second"),
+        bare,
+        "events/s",
+    );
+    emit(
+        &format!("{label}_ratio_to_bare_loop"),
+        outcome.events as f64 / wall / bare,
+        "ratio",
+    );
 }
 
 fn main() {

@@ -3,9 +3,16 @@
 //! clients each issuing 10 operations per simulated second, no faults.
 //!
 //! Output: one JSON object per line, `{"name": .., "value": .., "unit": ..}`.
+//! Also allocations per delivered event (a counting allocator in this bench binary only).
 //! Run: `cargo bench --bench zab`.
 
 use faultline::campaign;
+
+#[path = "common/alloc.rs"]
+mod alloc;
+
+#[global_allocator]
+static COUNTING: alloc::Counting = alloc::Counting;
 use faultline::scenario::Scenario;
 
 fn scenario(servers: u32, duration_s: u64) -> Scenario {
@@ -35,8 +42,10 @@ fn main() {
         // Wall time is measured around whole runs only.
         #[allow(clippy::disallowed_types)]
         let started = std::time::Instant::now();
+        let allocs_before = alloc::allocations();
         let run = campaign::run_seed(&s, 1, None);
         let wall_s = started.elapsed().as_secs_f64();
+        let allocs = alloc::allocations() - allocs_before;
         let o = &run.outcome;
         assert!(
             o.violations.is_empty(),
@@ -55,5 +64,24 @@ fn main() {
             "sim s/wall s",
         );
         line(&format!("zab{servers}_events"), o.events as f64, "events");
+        line(
+            &format!("zab{servers}_allocations_per_event"),
+            allocs as f64 / o.events.max(1) as f64,
+            "allocs/event",
+        );
     }
+    // Fuzzing throughput on one thread, the figure a campaign's length follows from.
+    let nemesis = std::path::Path::new("scenarios/zk-nemesis.json");
+    let s = Scenario::load(nemesis).expect("bundled scenario");
+    let seeds = if quick { 50 } else { 2000 };
+    #[allow(clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let summary = campaign::fuzz(&s, 0..seeds, &campaign::FuzzOptions::jobs(1), &mut |_| {});
+    let wall_s = started.elapsed().as_secs_f64();
+    assert_eq!(summary.failed, 0, "zk-nemesis must pass");
+    line(
+        "fuzz_zk_nemesis_seeds_per_s_one_thread",
+        seeds as f64 / wall_s,
+        "seeds/s",
+    );
 }

@@ -155,9 +155,9 @@ where
 }
 
 /// Converts the clients' records into a `check::History` (the conversion point between the
-/// client library's records and the checkers). A sync followed by its getData becomes one
-/// `sync_get_data`; ephemeral creates are left out (their deletion by session expiry is not
-/// in the checker's znode model, and they use their own paths).
+/// client library's records and the checkers). A successful sync followed by its getData
+/// becomes one `sync_get_data`; ephemeral creates are left out (their deletion by session
+/// expiry is not in the checker's znode model, and they use their own paths).
 pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
     let mut history = History::new();
     for (process, records) in procs {
@@ -167,7 +167,10 @@ pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
         while i < spans.len() {
             let (t0, session, op, t1, outcome, zxid) = spans[i].clone();
             if let Op::Sync { .. } = op {
-                if let Some(next) = spans.get(i + 1) {
+                // Only a sync that succeeded makes the read after it a synced read; after a
+                // failed one the read is an ordinary (possibly stale) read.
+                let synced = matches!(outcome, Outcome::Ok(_));
+                if let Some(next) = spans.get(i + 1).filter(|_| synced) {
                     if let Op::GetData { path, .. } = &next.2 {
                         let call = Call::SyncGetData { path: path.clone() };
                         push_op(
@@ -559,5 +562,54 @@ mod tests {
             Err("but at the end no server holds it".into())
         };
         assert!(acked_write_survives(&committed, &lost, 7, 0xa, 3).is_err());
+    }
+
+    fn span(op_id: u64, at: u64, op: Op, outcome: Outcome, zxid: Option<Zxid>) -> [Record; 2] {
+        let session = 7;
+        [
+            Record::Invoke {
+                op_id,
+                session,
+                op,
+                at_ns: at,
+            },
+            Record::Complete {
+                op_id,
+                session,
+                outcome,
+                zxid,
+                cxid: op_id,
+                at_ns: at + 5,
+            },
+        ]
+    }
+
+    #[test]
+    fn only_a_successful_sync_makes_the_next_read_a_synced_read() {
+        let get = || Op::GetData {
+            path: "/k".into(),
+            watch: false,
+        };
+        let data = Outcome::Ok(OpResult::Data {
+            data: b"v".to_vec(),
+            stat: crate::zab::tree::Stat::default(),
+        });
+        let sync = Op::Sync { path: "/k".into() };
+        let mut records = Vec::new();
+        records.extend(span(
+            1,
+            0,
+            sync.clone(),
+            Outcome::Ok(OpResult::Synced),
+            Some(3),
+        ));
+        records.extend(span(2, 10, get(), data.clone(), Some(3)));
+        records.extend(span(3, 20, sync, Outcome::Fail("Timeout".into()), None));
+        records.extend(span(4, 30, get(), data, Some(3)));
+        let h = to_check_history(&[(0, &records[..])]);
+        let calls: Vec<&Call> = h.ops.iter().map(|o| &o.call).collect();
+        assert!(matches!(calls[0], Call::SyncGetData { .. }), "{calls:?}");
+        assert!(matches!(calls[1], Call::GetData { .. }), "{calls:?}");
+        assert_eq!(calls.len(), 2);
     }
 }
