@@ -67,6 +67,9 @@ pub enum ErrorCode {
     /// KIP-320: the request's leader epoch is newer than the replica's.
     UnknownLeaderEpoch,
     StaleBrokerEpoch,
+    /// The request went to a broker that is not (or no longer) the active controller
+    /// (NOT_CONTROLLER; a ControlledShutdown pending when the controller resigned).
+    NotController,
 }
 
 impl ErrorCode {

@@ -338,6 +338,18 @@ impl Log {
             log.batches.extend(batches);
         }
         log.recovery_point = recovery_point.clamp(log.log_start_offset, log.log_end_offset);
+        // Segments holding offsets past the recovery point may live only in the page cache
+        // (a killed process): the next flush must fsync them before the recovery point
+        // moves past them (Kafka's `flush` covers every segment from the recovery point).
+        let ends: Vec<u64> = (log.segments.iter().skip(1))
+            .map(|s| s.base_offset)
+            .chain([log.log_end_offset])
+            .collect();
+        for (seg, end) in log.segments.iter().zip(ends) {
+            if end > log.recovery_point && !log.dirty.contains(&seg.file) {
+                log.dirty.push(seg.file.clone());
+            }
+        }
         Ok(Recovered { log, truncated_at })
     }
 }

@@ -1,0 +1,166 @@
+//! The replica fetchers (Kafka's `ReplicaFetcherManager` with one `ReplicaFetcherThread`
+//! per leader broker): for every broker that leads partitions this broker follows, one
+//! connection with at most one fetch in flight, covering every such partition. A response
+//! is applied partition by partition (append, or truncate on a diverging epoch) and the
+//! next fetch goes out at once; the leader holds it up to `replica.fetch.wait.max.ms` when
+//! there is nothing new. A partition whose fetch failed waits `replica.fetch.backoff.ms`
+//! (`delayPartitions`). A partition whose append made a flush due waits for the fsync,
+//! since Kafka's fetcher thread flushes inside the append.
+
+use std::collections::BTreeMap;
+
+use super::net::{Channel, Dropped, SOCKET_TIMEOUT_NS};
+use super::Broker;
+use crate::kafka::msg::{BrokerId, ErrorCode, FetchPartition, Request, Response, TopicPartition};
+use crate::kafka::replica::follower::FetchOutcome;
+use crate::kafka::replica::Role;
+use crate::kafka::wire::WireMsg;
+use crate::node::Context;
+
+/// Records per partition per fetch (Kafka bounds bytes: `replica.fetch.max.bytes`).
+pub const FETCH_MAX_RECORDS: u64 = 1000;
+
+#[derive(Clone, Debug, Default)]
+struct FetcherState {
+    /// The fetch in flight: its correlation id and partitions.
+    in_flight: Option<(u64, Vec<FetchPartition>)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Fetchers {
+    by_leader: BTreeMap<BrokerId, FetcherState>,
+    /// Partitions backing off after an error, until the given time.
+    delayed: BTreeMap<TopicPartition, u64>,
+}
+
+impl Fetchers {
+    /// The partition's role changed: no backoff carries over.
+    pub fn forget(&mut self, tp: &TopicPartition) {
+        self.delayed.remove(tp);
+    }
+    /// The leaders with a fetch in flight (for the view and tests).
+    pub fn in_flight(&self) -> Vec<BrokerId> {
+        let busy = self.by_leader.iter().filter(|(_, s)| s.in_flight.is_some());
+        busy.map(|(l, _)| *l).collect()
+    }
+    /// A fetch's connection broke: its fetch is gone.
+    pub fn on_dropped(&mut self, d: &Dropped) {
+        if d.channel != Channel::Fetcher {
+            return;
+        }
+        if let Some(s) = self.by_leader.get_mut(&d.peer) {
+            if s.in_flight
+                .as_ref()
+                .is_some_and(|(c, _)| *c == d.correlation_id)
+            {
+                s.in_flight = None;
+            }
+        }
+    }
+}
+
+impl Broker {
+    /// The partitions this broker should fetch now, by leader.
+    fn fetchable(&self, now_ns: u64) -> BTreeMap<BrokerId, Vec<FetchPartition>> {
+        let mut out: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        for (tp, r) in &self.replicas {
+            let Role::Follower {
+                leader: Some(leader),
+            } = r.role()
+            else {
+                continue;
+            };
+            let entry = out.entry(*leader).or_default();
+            let backing_off = self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns);
+            if backing_off || self.storage.sync_flush_running(tp) {
+                continue;
+            }
+            entry.extend(r.fetch_request(FETCH_MAX_RECORDS));
+        }
+        out
+    }
+
+    /// Sends a fetch to every leader without one in flight; closes the fetchers of brokers
+    /// that lead nothing here any more (`shutdownIdleFetcherThreads`).
+    pub(super) fn pump_fetchers(&mut self, ctx: &mut Context<'_, WireMsg>) {
+        if self.stopped {
+            return;
+        }
+        let wanted = self.fetchable(ctx.now());
+        let idle: Vec<BrokerId> = (self.fetchers.by_leader.keys())
+            .filter(|l| !wanted.contains_key(l))
+            .copied()
+            .collect();
+        for leader in idle {
+            self.fetchers.by_leader.remove(&leader);
+            self.net.reset(ctx, leader, Channel::Fetcher);
+        }
+        for (leader, partitions) in wanted {
+            let state = self.fetchers.by_leader.entry(leader).or_default();
+            if state.in_flight.is_some() || partitions.is_empty() {
+                continue;
+            }
+            let Some(&node) = self.setup.brokers.get(leader as usize) else {
+                continue;
+            };
+            let max_wait_ms = self.setup.props.replica_fetch_wait_max_ms;
+            let request = Request::Fetch {
+                replica_id: Some(self.id),
+                max_wait_ms,
+                partitions: partitions.clone(),
+            };
+            let timeout = max_wait_ms * 1_000_000 + SOCKET_TIMEOUT_NS;
+            let corr = self
+                .net
+                .send(ctx, node, leader, Channel::Fetcher, request, timeout);
+            state.in_flight = Some((corr, partitions));
+        }
+    }
+
+    /// The leader answered a fetch (`processFetchRequest`).
+    pub(super) fn on_fetch_response(
+        &mut self,
+        ctx: &mut Context<'_, WireMsg>,
+        leader: BrokerId,
+        corr: u64,
+        resp: Response,
+    ) {
+        let Some(state) = self.fetchers.by_leader.get_mut(&leader) else {
+            return;
+        };
+        let Some((c, sent)) = state.in_flight.take() else {
+            return;
+        };
+        if c != corr {
+            state.in_flight = Some((c, sent));
+            return;
+        }
+        let backoff = ctx.now() + self.setup.props.replica_fetch_backoff_ms * 1_000_000;
+        let Response::Fetch { error, partitions } = resp else {
+            return;
+        };
+        if error != ErrorCode::None {
+            for p in &sent {
+                self.fetchers.delayed.insert(p.tp.clone(), backoff);
+            }
+            return;
+        }
+        for pr in partitions {
+            let Some(fp) = sent.iter().find(|p| p.tp == pr.tp) else {
+                continue;
+            };
+            let Some(r) = self.replicas.get_mut(&pr.tp) else {
+                continue;
+            };
+            match r.handle_fetch_response(ctx.disk(), fp, &pr) {
+                FetchOutcome::Appended { records } if records > 0 => {
+                    self.storage.after_append(ctx, r, &self.setup.props);
+                }
+                FetchOutcome::Error(_) => {
+                    self.fetchers.delayed.insert(pr.tp.clone(), backoff);
+                }
+                _ => {}
+            }
+        }
+    }
+}

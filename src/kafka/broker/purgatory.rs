@@ -1,0 +1,215 @@
+//! Requests the broker holds before answering (Kafka's `DelayedOperationPurgatory`):
+//! acks=all produces until the HW passes them (`DelayedProduce`), produces whose append
+//! made a flush due until it is durable, and fetches with nothing new until there is, or
+//! until `max_wait_ms` (`DelayedFetch`).
+//!
+//! Rather than Kafka's per-key watchers, every held request is re-checked after each event
+//! that may complete it: there are only a few per broker at a time.
+
+use std::collections::BTreeMap;
+
+use super::{Broker, Origin};
+use crate::kafka::config::Acks;
+use crate::kafka::msg::{
+    BrokerId, ErrorCode, FetchPartition, ProducePartitionResponse, Response, TopicPartition,
+};
+use crate::kafka::replica::leader::AckStatus;
+use crate::kafka::wire::WireMsg;
+use crate::node::{ConnId, Context};
+
+/// Timer tags of held requests' expiries: base + the request's id.
+pub const TAG_DELAYED_BASE: u64 = 1 << 40;
+
+/// One partition of a held produce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartStatus {
+    Done(ProducePartitionResponse),
+    Waiting {
+        tp: TopicPartition,
+        leader_epoch: u32,
+        base_offset: u64,
+        last_offset: u64,
+        /// Waits for the HW (acks=all).
+        replicated: bool,
+        /// Waits for the local flush its append made due.
+        durable: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct DelayedProduce {
+    pub origin: Origin,
+    pub acks: Acks,
+    pub parts: Vec<PartStatus>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DelayedFetch {
+    pub origin: Origin,
+    pub replica_id: Option<BrokerId>,
+    pub max_wait_ms: u64,
+    pub partitions: Vec<FetchPartition>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Purgatory {
+    next_id: u64,
+    pub produces: BTreeMap<u64, DelayedProduce>,
+    pub fetches: BTreeMap<u64, DelayedFetch>,
+}
+
+impl Purgatory {
+    pub fn hold_produce(&mut self, ctx: &mut Context<'_, WireMsg>, op: DelayedProduce, ms: u64) {
+        self.next_id += 1;
+        ctx.set_timer(ms * 1_000_000, TAG_DELAYED_BASE + self.next_id);
+        self.produces.insert(self.next_id, op);
+    }
+    pub fn hold_fetch(&mut self, ctx: &mut Context<'_, WireMsg>, op: DelayedFetch) {
+        self.next_id += 1;
+        let after = op.max_wait_ms * 1_000_000;
+        ctx.set_timer(after, TAG_DELAYED_BASE + self.next_id);
+        self.fetches.insert(self.next_id, op);
+    }
+    /// Forgets the requests of a closed connection.
+    pub fn drop_conn(&mut self, conn: ConnId) {
+        let on = |o: &Origin| matches!(o, Origin::Remote { conn: c, .. } if *c == conn);
+        self.produces.retain(|_, p| !on(&p.origin));
+        self.fetches.retain(|_, f| !on(&f.origin));
+    }
+    /// Requests held (for the view).
+    pub fn len(&self) -> usize {
+        self.produces.len() + self.fetches.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn produce_response(tp: &TopicPartition, error: ErrorCode, base: Option<u64>) -> PartStatus {
+    PartStatus::Done(ProducePartitionResponse {
+        tp: tp.clone(),
+        error,
+        base_offset: if error == ErrorCode::None { base } else { None },
+        log_start_offset: 0,
+    })
+}
+
+impl Broker {
+    /// Where a held produce partition stands now (`DelayedProduce.tryComplete`).
+    fn produce_part_status(&self, part: &PartStatus) -> PartStatus {
+        let PartStatus::Waiting {
+            tp,
+            leader_epoch,
+            base_offset,
+            last_offset,
+            replicated,
+            durable,
+        } = part
+        else {
+            return part.clone();
+        };
+        let Some(r) = self.replicas.get(tp) else {
+            return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
+        };
+        if !r.is_leader() || r.leader_epoch() != Some(*leader_epoch) {
+            return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
+        }
+        if *durable && r.log.log.recovery_point() <= *last_offset {
+            return part.clone();
+        }
+        if !*replicated {
+            return produce_response(tp, ErrorCode::None, Some(*base_offset));
+        }
+        match r.acks_all_status(*leader_epoch, *last_offset, &self.setup.props) {
+            AckStatus::Waiting => part.clone(),
+            AckStatus::Done(e) => produce_response(tp, e, Some(*base_offset)),
+        }
+    }
+
+    /// Answers a produce whose partitions are all done; returns whether it was.
+    pub(super) fn try_complete_produce(
+        &mut self,
+        ctx: &mut Context<'_, WireMsg>,
+        op: &mut DelayedProduce,
+        expired: bool,
+    ) -> bool {
+        for i in 0..op.parts.len() {
+            op.parts[i] = self.produce_part_status(&op.parts[i]);
+            if expired {
+                if let PartStatus::Waiting { tp, .. } = &op.parts[i] {
+                    op.parts[i] = produce_response(tp, ErrorCode::RequestTimedOut, None);
+                }
+            }
+        }
+        let mut partitions = Vec::new();
+        for p in &op.parts {
+            match p {
+                PartStatus::Done(r) => partitions.push(r.clone()),
+                PartStatus::Waiting { .. } => return false,
+            }
+        }
+        if op.acks == Acks::None {
+            // acks=0: no answer; on an error Kafka closes the connection so that the
+            // producer notices.
+            if let (Origin::Remote { conn, .. }, true) = (
+                op.origin,
+                partitions.iter().any(|p| p.error != ErrorCode::None),
+            ) {
+                ctx.close(conn);
+            }
+            return true;
+        }
+        self.respond(ctx, op.origin, Response::Produce { partitions });
+        true
+    }
+
+    /// Whether a held fetch can be answered now (`DelayedFetch.tryComplete`): new data for
+    /// a follower (past its fetch offset), a HW past a consumer's position, or an error.
+    fn fetch_ready(&self, op: &DelayedFetch) -> bool {
+        op.partitions.iter().any(|p| {
+            let Some(r) = self.replicas.get(&p.tp) else {
+                return true;
+            };
+            if !r.is_leader() || r.check_leader_epoch(p.current_leader_epoch).is_err() {
+                return true;
+            }
+            match op.replica_id {
+                Some(_) => r.log_end_offset() != p.fetch_offset,
+                None => r.high_watermark() > p.fetch_offset,
+            }
+        })
+    }
+
+    /// Re-checks every held request after an event; answers those that are done.
+    pub(super) fn check_purgatory(&mut self, ctx: &mut Context<'_, WireMsg>) {
+        // Follower fetches first: they move the HW, which may complete produces.
+        let ready: Vec<u64> = self
+            .purgatory
+            .fetches
+            .iter()
+            .filter(|(_, f)| self.fetch_ready(f))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            let op = self.purgatory.fetches.remove(&id).expect("held");
+            self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
+        }
+        let ids: Vec<u64> = self.purgatory.produces.keys().copied().collect();
+        for id in ids {
+            let mut op = self.purgatory.produces.remove(&id).expect("held");
+            if !self.try_complete_produce(ctx, &mut op, false) {
+                self.purgatory.produces.insert(id, op);
+            }
+        }
+    }
+
+    /// A held request's deadline passed: answer with what there is.
+    pub(super) fn expire_delayed(&mut self, ctx: &mut Context<'_, WireMsg>, id: u64) {
+        if let Some(op) = self.purgatory.fetches.remove(&id) {
+            self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
+        }
+        if let Some(mut op) = self.purgatory.produces.remove(&id) {
+            self.try_complete_produce(ctx, &mut op, true);
+        }
+    }
+}
