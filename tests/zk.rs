@@ -185,6 +185,24 @@ fn zk_finding_snapshot_of_an_unestablished_epoch_blocks_a_later_trunc() {
     );
 }
 
+/// A finding about ZooKeeper itself (issue 13 item 4): with its ACK bookkeeping (a
+/// learner's ACKs kept across a re-sync that TRUNCs them away), a commit rests on one
+/// durable copy; faultline's default drops those ACKs and the same run is clean.
+#[test]
+fn zk_finding_stale_ack_after_trunc_commits_on_one_durable_copy() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/findings/zk-stale-ack-after-trunc.json");
+    let s = Scenario::load(&path).expect("finding scenario loads");
+    let v = violations(&run(&s, s.seed));
+    assert!(
+        v.first()
+            .is_some_and(|m| m.starts_with("zab-commit-quorum-durable:")),
+        "{v:?}"
+    );
+    let off = violations(&run(&without_bugs(s.clone()), s.seed));
+    assert!(off.is_empty(), "{off:?}");
+}
+
 // ---- bug modes: caught with the mode on, clean with it off
 
 #[test]

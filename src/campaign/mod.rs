@@ -40,6 +40,13 @@ pub struct SeedRun {
     pub wall_ns: u64,
 }
 
+/// Whether a run without violations still has no verdict: a system's history check ran
+/// out of budget (its summary says `"history_check": "unknown"`). Such a seed is counted
+/// apart, never as a pass.
+pub fn verdict_unknown(system: &serde_json::Value) -> bool {
+    system.get("history_check").and_then(|v| v.as_str()) == Some("unknown")
+}
+
 impl SeedRun {
     pub fn failed(&self) -> bool {
         !self.outcome.violations.is_empty()
@@ -139,4 +146,19 @@ pub fn shrink_and_report(
         SHRINK_MAX_RUNS,
     )?;
     Ok(summary.map(|s| (s.faults_before, s.faults_after, s.report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict_unknown;
+
+    /// A history check out of budget is no pass: the summary counts it apart.
+    #[test]
+    fn a_history_check_out_of_budget_is_unknown_not_a_pass() {
+        let unknown = serde_json::json!({ "history_check": "unknown", "ops_ok": 3 });
+        let done = serde_json::json!({ "history_check": "done" });
+        assert!(verdict_unknown(&unknown));
+        assert!(!verdict_unknown(&done));
+        assert!(!verdict_unknown(&serde_json::Value::Null));
+    }
 }

@@ -150,6 +150,8 @@ pub struct Summary {
     pub covered: Range<u64>,
     pub passed: u64,
     pub failed: u64,
+    /// Seeds with no violation whose history check ran out of budget: never passes.
+    pub unknown: u64,
     /// Events delivered, over all covered seeds.
     pub events: u64,
     /// The first `FAILING_KEPT` failing seeds, in seed order.
@@ -167,6 +169,7 @@ impl Summary {
             requested,
             passed: 0,
             failed: 0,
+            unknown: 0,
             events: 0,
             failing: Vec::new(),
             wall: WallStats::default(),
@@ -187,7 +190,11 @@ impl Summary {
         self.covered.end = run.seed + 1;
         self.events += run.outcome.events;
         if !run.failed() {
-            self.passed += 1;
+            if super::verdict_unknown(&run.outcome.system) {
+                self.unknown += 1;
+            } else {
+                self.passed += 1;
+            }
             return;
         }
         self.failed += 1;

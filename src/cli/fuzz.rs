@@ -304,7 +304,8 @@ fn rest(plan: &SeedPlan, summary: &Summary) -> Option<Range<u64>> {
 /// `shard`, `shard_of` (as in the campaign line); `covered` ("A..C", the contiguous seeds
 /// that ran), `covered_start`, `covered_end`, `complete`, `stop` (completed, time-budget,
 /// max-failures, report-error), `rest` (the seeds not run, or null); `seeds_run`, `passed`,
-/// `failed`, `events`; `failing` (the first 1000 failing seeds: `seed`, `invariant`, `kind`,
+/// `failed`, `unknown` (no violation, but a history check out of budget: not a pass),
+/// `events`; `failing` (the first 1000 failing seeds: `seed`, `invariant`, `kind`,
 /// `message`, `report`, `shrunk_report`); `wall` (figures that vary with the machine).
 pub fn summary_json(
     scenario: &Scenario,
@@ -347,6 +348,7 @@ pub fn summary_json(
         "seeds_run": s.seeds_run(),
         "passed": s.passed,
         "failed": s.failed,
+        "unknown": s.unknown,
         "events": s.events,
         "failing": failing,
         "wall": {
@@ -409,6 +411,14 @@ fn print_summary(
         s.wall.max_ns as f64 / 1e6,
         s.wall.slowest_seed
     );
+    if s.unknown > 0 {
+        // A history check out of budget proves nothing: shown, never folded into a pass.
+        let _ = writeln!(
+            out,
+            "unknown    {} (history check out of budget)",
+            s.unknown
+        );
+    }
     let _ = writeln!(out, "failing    {}", s.failed);
     for f in &s.failing {
         let v = &f.violation;

@@ -130,10 +130,54 @@ pub const INVARIANTS: &[Invariant] = &[
         "Fast leader election replaces a vote only by a better one (totalOrderPredicate).",
     ),
     inv(
+        "zab-commit-quorum-durable",
+        "zookeeper",
+        "every event",
+        "When a transaction commits, the disks of a quorum hold it for good (read from the \
+         simulated disks: fsynced, and not about to be truncated away).",
+        "A follower ACKs a proposal only after its fsync, the leader counts its own ACK only \
+         after its own, and NEWLEADER is ACKed only once the synced history is durable (A.8).",
+    ),
+    inv(
+        "zab-integrity",
+        "zookeeper",
+        "every event",
+        "Every transaction a server delivers was broadcast by a primary.",
+        "Servers log and apply only PROPOSALs of their leader, whose log is the proposal \
+         log; logs carry checksums.",
+    ),
+    inv(
+        "zab-primary-order",
+        "zookeeper",
+        "every event",
+        "A server delivers each primary's transactions in the order it broadcast them, \
+         skipping none, and epochs in increasing order.",
+        "FIFO connections, COMMITs matched to the head of the pending proposals, and sync \
+         from the follower's last logged zxid.",
+    ),
+    inv(
+        "zab-ack-consistency",
+        "zookeeper",
+        "every event",
+        "A leader receives ACKs only for NEWLEADER or for zxids it proposed to that learner.",
+        "A learner ACKs only what it logged from its leader's PROPOSALs, after NEWLEADER.",
+    ),
+    inv(
+        "zab-memory-disk",
+        "zookeeper",
+        "every event",
+        "Outside synchronisation, a server's tree is the replay of its snapshot and log (as \
+         written) up to the tree's zxid, and lastProcessedZxid is not beyond it.",
+        "A server logs a txn before applying it, writes a SNAP image to disk at NEWLEADER, \
+         and reloads its database from disk when it leaves a role (the fix of \
+         ZOOKEEPER-2845).",
+    ),
+    inv(
         "zk-acked-write-durable",
         "zookeeper",
         "end of run",
-        "Every write answered ok is committed.",
+        "Every write answered ok is this write's own transaction, committed at the zxid it \
+         was answered with, and still held there at the end of the run.",
         "A leader answers a write only after a quorum logged and fsynced it and it committed.",
     ),
     inv(

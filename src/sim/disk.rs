@@ -216,6 +216,21 @@ impl Disk {
             .map(Vec::as_slice)
     }
 
+    /// The files with durable content (`durable`) or page-cache content (else), in name
+    /// order: invariants that judge what a crash would keep list them with this.
+    pub fn file_names(&self, durable: bool) -> impl Iterator<Item = &str> {
+        self.files
+            .iter()
+            .filter(move |(_, f)| {
+                if durable {
+                    f.durable.is_some()
+                } else {
+                    f.current.is_some()
+                }
+            })
+            .map(|(name, _)| name.as_str())
+    }
+
     /// The current (page-cache) content of a file, without read faults.
     pub fn peek(&self, file: &str) -> Option<&[u8]> {
         self.files

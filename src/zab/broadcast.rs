@@ -85,6 +85,12 @@ pub struct LeaderState {
     pub sessions: SessionTracker,
     pub pending_syncs: Vec<PendingSync>,
     pub ping_round: u64,
+    /// Observability for the monitor's ACK consistency check (A.11 item 17): every zxid
+    /// sent as a PROPOSAL to each learner sid in this leadership, on any connection...
+    pub proposed_to: BTreeMap<u32, BTreeSet<Zxid>>,
+    /// ... and the ACKs received so far: how many, and the last one as (sid, zxid).
+    pub acks_received: u64,
+    pub last_ack: Option<(u32, Zxid)>,
 }
 
 impl LeaderState {
@@ -108,6 +114,9 @@ impl LeaderState {
             sessions: SessionTracker::new(tick_ns),
             pending_syncs: Vec::new(),
             ping_round: 0,
+            proposed_to: BTreeMap::new(),
+            acks_received: 0,
+            last_ack: None,
         }
     }
 
@@ -188,6 +197,8 @@ impl ZabServer {
 
     fn leader_on_ack(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, sid: u32, zxid: Zxid) {
         let l = self.leader_mut();
+        l.acks_received += 1;
+        l.last_ack = Some((sid, zxid));
         let Some(e) = l.zab_epoch else { return };
         let Some(h) = l.learners.get_mut(&conn) else {
             return;
@@ -323,6 +334,8 @@ impl ZabServer {
         l.last_proposed = zxid;
         l.outstanding.insert(zxid, (txn.clone(), BTreeSet::new()));
         for conn in l.forwarding_conns() {
+            let sid = l.learners[&conn].sid;
+            l.proposed_to.entry(sid).or_default().insert(zxid);
             ctx.send(conn, Msg::Proposal(txn.clone()));
         }
         self.storage.append(ctx.disk(), &txn);

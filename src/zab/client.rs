@@ -83,6 +83,8 @@ pub struct Completion {
     pub result: Result<OpResult, ZkError>,
     /// The zxid the server reported with its answer (None without an answer).
     pub zxid: Option<Zxid>,
+    /// The xid the request went out with: a write's txn carries it as cxid (0 if unsent).
+    pub xid: u64,
     /// The session the client held when the operation completed.
     pub session: u64,
     pub at_ns: u64,
@@ -134,6 +136,8 @@ struct Inflight {
     op_id: u64,
     op: Op,
     deadline_ns: u64,
+    /// The xid it was sent with (the txn's cxid), 0 until sent.
+    xid: u64,
 }
 
 /// The kind of a watch registration on the client (ClientCnxn's three watch tables).
@@ -250,6 +254,7 @@ impl ZkClient {
             op_id,
             op,
             deadline_ns: now + self.cfg.request_timeout_ns,
+            xid: 0,
         };
         match self.link {
             Link::Dead => {
@@ -316,9 +321,10 @@ impl ZkClient {
         self.events.push_back(ClientEvent::State(state));
     }
 
-    fn send_request(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, item: Inflight) {
+    fn send_request(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, mut item: Inflight) {
         self.next_xid += 1;
         let xid = self.next_xid;
+        item.xid = xid;
         ctx.send(
             conn,
             Msg::ClientRequest {
@@ -341,6 +347,7 @@ impl ZkClient {
             op: item.op,
             result,
             zxid,
+            xid: item.xid,
             session: self.session,
             at_ns: now_ns,
         }));

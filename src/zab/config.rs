@@ -151,10 +151,16 @@ pub enum BugMode {
     /// log, while elections advertise the logged zxid.
     #[serde(rename = "ZOOKEEPER-2845")]
     Zk2845,
+    /// A finding, not a JIRA: the leader keeps counting a learner's ACKs for proposals that
+    /// the learner's re-sync (TRUNC above them, or SNAP) removed from its log, as
+    /// ZooKeeper's `Leader.processAck` does; a commit can then rest on fewer than a quorum
+    /// of durable copies (scenarios/findings/zk-stale-ack-after-trunc.json).
+    #[serde(rename = "stale-ack-after-trunc")]
+    StaleAckAfterTrunc,
 }
 
 impl BugMode {
-    pub const ALL: [BugMode; 7] = [
+    pub const ALL: [BugMode; 8] = [
         BugMode::Zk1675,
         BugMode::Zk3911,
         BugMode::Zk4646,
@@ -162,6 +168,7 @@ impl BugMode {
         BugMode::Zk2355,
         BugMode::Zk1419,
         BugMode::Zk2845,
+        BugMode::StaleAckAfterTrunc,
     ];
     pub fn jira(self) -> &'static str {
         match self {
@@ -172,6 +179,7 @@ impl BugMode {
             BugMode::Zk2355 => "ZOOKEEPER-2355",
             BugMode::Zk1419 => "ZOOKEEPER-1419",
             BugMode::Zk2845 => "ZOOKEEPER-2845",
+            BugMode::StaleAckAfterTrunc => "stale-ack-after-trunc",
         }
     }
 }

@@ -43,7 +43,7 @@ pub use serve::ClientConn;
 pub use sync::FollowerState;
 
 /// Names of the invariants and checkers the ZooKeeper system reports (see cluster::zk).
-pub fn invariant_names() -> [&'static str; 14] {
+pub fn invariant_names() -> [&'static str; 19] {
     [
         "zab-one-leader-per-epoch",
         "zab-epoch-monotonic",
@@ -55,6 +55,11 @@ pub fn invariant_names() -> [&'static str; 14] {
         "zab-digest-agreement",
         "zab-ephemeral-session",
         "zab-fle-vote-order",
+        "zab-commit-quorum-durable",
+        "zab-integrity",
+        "zab-primary-order",
+        "zab-ack-consistency",
+        "zab-memory-disk",
         "zk-acked-write-durable",
         "zk-session-order",
         "zk-sync-read",

@@ -187,6 +187,12 @@ impl ZabServer {
         let last_committed = l.last_committed;
         let (window, base) = self.committed_window(last_committed);
         let plan = choose_sync(peer_last, &window, base, last_committed);
+        // The learner's log keeps everything up to here; what it ACKed above is removed.
+        let kept_upto = match &plan {
+            SyncPlan::Diff { .. } => Zxid::MAX,
+            SyncPlan::Trunc { zxid, .. } => *zxid,
+            SyncPlan::Snap => last_committed,
+        };
         let (txns, head) = match plan {
             SyncPlan::Diff { txns } => (
                 txns,
@@ -212,20 +218,35 @@ impl ZabServer {
             }
         };
         ctx.send(conn, head);
+        let l = self.leader.as_mut().expect("leader state");
+        let sid = l.learners.get(&conn).expect("learner").sid;
+        let sent = l.proposed_to.entry(sid).or_default();
         for t in txns {
             let zxid = t.zxid;
+            sent.insert(zxid);
             ctx.send(conn, Msg::Proposal(t));
             ctx.send(conn, Msg::Commit { zxid });
         }
         // startForwarding: outstanding proposals, then everything new, behind the sync.
-        // ACKs this learner gave on an earlier connection no longer count: a TRUNC or SNAP
-        // may remove those very entries from its log, and a commit counted on them would
-        // then rest on fewer than a quorum of durable copies (A.11 item 11). It ACKs them
-        // again once it has logged the re-sent proposals. (ZooKeeper keeps such ACKs.)
+        // ACKs this learner gave on an earlier connection keep counting, as in ZooKeeper
+        // (`Leader.processAck` adds the sid to the proposal's ack set and nothing removes it
+        // when a LearnerHandler goes away) -- except, by default, the ACKs of proposals this
+        // very sync removes from the learner's log (a TRUNC above its point, or a SNAP).
+        // ZooKeeper keeps those too, and then a commit can rest on a copy that is gone:
+        // the learner ACKs z, reconnects, is TRUNCed below z (outstanding, so above
+        // maxCommittedLog), makes the truncation durable at NEWLEADER, and the leader
+        // commits z on its own fsync plus that stale ACK before the re-sent z is logged
+        // again: one durable copy of a committed txn (zab-commit-quorum-durable, zk-nemesis
+        // seed 10440). Bug mode `stale-ack-after-trunc` restores ZooKeeper's behaviour.
+        let keep_stale = self.bug(BugMode::StaleAckAfterTrunc);
         let l = self.leader.as_mut().expect("leader state");
         let sid = l.learners.get(&conn).expect("learner").sid;
+        let sent = l.proposed_to.entry(sid).or_default();
         for (txn, acks) in l.outstanding.values_mut() {
-            acks.remove(&sid);
+            if txn.zxid > kept_upto && !keep_stale {
+                acks.remove(&sid);
+            }
+            sent.insert(txn.zxid);
             ctx.send(conn, Msg::Proposal(txn.clone()));
         }
         let h = l.learners.get_mut(&conn).expect("learner");

@@ -32,7 +32,7 @@ pub fn log_file(gen: u64) -> String {
     format!("log.{gen:08}")
 }
 
-fn snap_file(gen: u64, zxid: Zxid) -> String {
+pub fn snap_file(gen: u64, zxid: Zxid) -> String {
     format!("snap.{gen:08}.{zxid:016x}")
 }
 
@@ -357,6 +357,18 @@ fn record(txn: &Txn) -> Vec<u8> {
     rec
 }
 
+/// Decodes exactly one log record (`[len][crc][payload]`), as found at an entry's offsets:
+/// for invariants that check what a disk holds without replaying the whole log.
+pub fn decode_record(bytes: &[u8]) -> Option<Txn> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    let payload = bytes.get(8..)?;
+    if payload.len() != len || crc32c(payload) != crc {
+        return None;
+    }
+    decode_txn(payload)
+}
+
 /// Parses the valid prefix of a log file: (entries, valid length in bytes).
 fn parse_log(bytes: &[u8]) -> (Vec<LogEntry>, u64) {
     let mut entries = Vec::new();
@@ -558,6 +570,12 @@ fn snapshot_files(disk: &dyn DiskIo) -> Vec<(u64, Zxid, String)> {
 /// Rebuilds a server from its disk: epochs, newest valid snapshot, then every logged txn
 /// after it (A.3: restart treats every logged txn as part of the history).
 pub fn recover(disk: &mut dyn DiskIo) -> Result<Recovered, String> {
+    recover_until(disk, Zxid::MAX)
+}
+
+/// [`recover`], applying logged txns to the tree only up to `last` (the storage still lists
+/// every record): the state a server that applied up to `last` should hold.
+pub fn recover_until(disk: &mut dyn DiskIo, last: Zxid) -> Result<Recovered, String> {
     let accepted_epoch = read_epoch(disk, ACCEPTED_EPOCH_FILE)?;
     let current_epoch = read_epoch(disk, CURRENT_EPOCH_FILE)?;
     let snaps = snapshot_files(disk);
@@ -582,6 +600,9 @@ pub fn recover(disk: &mut dyn DiskIo) -> Result<Recovered, String> {
         }
     }
     for entry in &storage.entries {
+        if entry.txn.zxid > last {
+            break;
+        }
         if entry.txn.zxid > tree.last_zxid() {
             tree.apply(&entry.txn);
         }

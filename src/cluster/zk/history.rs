@@ -53,6 +53,8 @@ pub enum Record {
         outcome: Outcome,
         /// The zxid the server reported with its answer.
         zxid: Option<Zxid>,
+        /// The xid the request went out with: a write's txn carries it as its cxid.
+        cxid: u64,
         at_ns: u64,
     },
 }
@@ -78,6 +80,7 @@ impl Record {
             session: c.session,
             outcome,
             zxid: c.zxid,
+            cxid: c.xid,
             at_ns: c.at_ns,
         }
     }
@@ -222,6 +225,7 @@ fn spans_with_session(history: &[Record]) -> Vec<SessionSpan> {
             outcome,
             zxid,
             at_ns,
+            ..
         } => Mark::Complete(*op_id, (*session, outcome, *zxid, *at_ns)),
     });
     let paired = pair(marks);
@@ -333,8 +337,9 @@ fn to_ret(r: &OpResult) -> Option<Ret> {
     })
 }
 
-/// (invoke time, op, completion time, outcome, zxid) per operation of one client.
-type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>, u64);
+/// (invoke time, op, completion time, outcome, zxid, session, cxid) per operation of one
+/// client.
+type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>, u64, u64);
 
 fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
     let marks = history.iter().map(|r| match r {
@@ -347,22 +352,28 @@ fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
             zxid,
             at_ns,
             session,
-        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid, *session)),
+            cxid,
+        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid, *session, *cxid)),
     });
     pair(marks)
         .done
         .into_iter()
-        .map(|((t0, op), (t1, outcome, zxid, session))| (t0, op, t1, outcome, zxid, session))
+        .map(|((t0, op), (t1, outcome, zxid, session, cxid))| {
+            (t0, op, t1, outcome, zxid, session, cxid)
+        })
         .collect()
 }
 
 /// Session order and durability of acknowledged writes for one client, against the
-/// monitor's record of committed txns.
+/// monitor's record of committed txns (`committed`: zxid -> the (session, cxid) of the txn
+/// committed there) and `survivor`, which answers whether the txn with this (zxid,
+/// session, cxid) is still the one the servers hold at the end of the run.
 pub fn check_client_history<N>(
     sim: &Sim<N>,
     id: NodeId,
     history: &[Record],
-    committed: &BTreeMap<Zxid, u64>,
+    committed: &BTreeMap<Zxid, (u64, u64)>,
+    survivor: &dyn Fn(Zxid, u64, u64) -> Result<(), String>,
 ) -> Vec<Violation>
 where
     N: Node,
@@ -372,7 +383,7 @@ where
     // (session, highest zxid it saw): as with the real client, a new session (a new
     // handle) starts from zero.
     let mut seen: (u64, Zxid) = (0, 0);
-    for (_, op, _, outcome, zxid, session) in spans(history) {
+    for (_, op, _, outcome, zxid, session, cxid) in spans(history) {
         let (Outcome::Ok(_), Some(z)) = (outcome, zxid) else {
             continue;
         };
@@ -386,13 +397,38 @@ where
             break;
         }
         *seen = z;
-        if op.is_write() && !committed.contains_key(&z) {
-            let msg = format!("{op:?} was answered ok at zxid {z:#x}, which was never committed");
+        if !op.is_write() {
+            continue;
+        }
+        if let Err(why) = acked_write_survives(committed, survivor, z, session, cxid) {
+            let msg = format!(
+                "{op:?} (session {session:#x}, cxid {cxid}) was answered ok at zxid {z:#x}, {why}"
+            );
             out.push(safety_violation(sim, "zk-acked-write-durable", id, msg));
             break;
         }
     }
     out
+}
+
+/// `zk-acked-write-durable` for one write answered ok at `z`: this write's own txn (its
+/// session and cxid) must be the one committed at z and still be there at the end; that
+/// some txn was committed at z proves nothing.
+pub fn acked_write_survives(
+    committed: &BTreeMap<Zxid, (u64, u64)>,
+    survivor: &dyn Fn(Zxid, u64, u64) -> Result<(), String>,
+    z: Zxid,
+    session: u64,
+    cxid: u64,
+) -> Result<(), String> {
+    match committed.get(&z) {
+        None => Err("which was never committed".to_string()),
+        Some(ids) if *ids != (session, cxid) => Err(format!(
+            "but the txn committed there is (session {:#x}, cxid {})",
+            ids.0, ids.1
+        )),
+        Some(_) => survivor(z, session, cxid),
+    }
 }
 
 /// A sync then a read of one client: the read must see every write that completed (ok)
@@ -409,7 +445,7 @@ where
 {
     let mut writes: Vec<(u64, Zxid)> = Vec::new();
     for (_, h) in histories {
-        for (_, op, t1, outcome, zxid, _) in spans(h) {
+        for (_, op, t1, outcome, zxid, _, _) in spans(h) {
             if let (true, Outcome::Ok(_), Some(z)) = (op.is_write(), outcome, zxid) {
                 writes.push((t1, z));
             }
@@ -425,10 +461,11 @@ where
     for (id, h) in histories {
         let s = spans(h);
         for pair in s.windows(2) {
-            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _, _) = pair[0] else {
+            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _, _, _) = pair[0] else {
                 continue;
             };
-            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z), _) = pair[1] else {
+            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z), _, _) = pair[1]
+            else {
                 continue;
             };
             let i = writes.partition_point(|(t1, _)| *t1 < sync_t0);
@@ -511,6 +548,22 @@ impl StaleRead {
 mod tests {
     use super::*;
 
+    /// The write's own txn decides, not the zxid: another client's txn committed at the
+    /// zxid this write was answered with, or this txn gone at the end, is a violation.
+    #[test]
+    fn an_acked_write_must_be_its_own_txn_and_survive() {
+        let committed = BTreeMap::from([(7, (0xa, 3)), (8, (0xb, 1))]);
+        let fine = |_: Zxid, _: u64, _: u64| -> Result<(), String> { Ok(()) };
+        assert_eq!(acked_write_survives(&committed, &fine, 7, 0xa, 3), Ok(()));
+        let other = acked_write_survives(&committed, &fine, 8, 0xa, 4).unwrap_err();
+        assert!(other.contains("session 0xb"), "{other}");
+        assert!(acked_write_survives(&committed, &fine, 9, 0xa, 5).is_err());
+        let lost = |_: Zxid, _: u64, _: u64| -> Result<(), String> {
+            Err("but at the end no server holds it".into())
+        };
+        assert!(acked_write_survives(&committed, &lost, 7, 0xa, 3).is_err());
+    }
+
     fn span(op_id: u64, at: u64, op: Op, outcome: Outcome, zxid: Option<Zxid>) -> [Record; 2] {
         let session = 7;
         [
@@ -525,6 +578,7 @@ mod tests {
                 session,
                 outcome,
                 zxid,
+                cxid: op_id,
                 at_ns: at + 5,
             },
         ]

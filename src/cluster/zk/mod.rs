@@ -11,9 +11,12 @@
 //!
 //! Depends on: zab, node, sim, scenario, check, cluster.
 
+pub mod durable;
 pub mod history;
 pub mod liveness;
+pub mod memory;
 pub mod monitor;
+pub mod order;
 pub mod workload;
 
 use std::rc::Rc;
@@ -139,6 +142,44 @@ impl ZkSystem {
     }
 }
 
+/// Whether the txn a client was answered for (zxid `z`, its session and cxid) survives to
+/// the end of the run: no server that is up holds another txn at `z` in its log, and one at
+/// least holds it (logged, or under the snapshot its log generation starts from; a tree
+/// built on a snapshot is judged by the digest agreement). Vacuous when no server is up.
+fn write_survives<N: ZabHost>(
+    sim: &Sim<N>,
+    servers: &[NodeId],
+    z: crate::zab::msg::Zxid,
+    session: u64,
+    cxid: u64,
+) -> Result<(), String>
+where
+    N::Msg: std::hash::Hash + std::fmt::Debug,
+{
+    let mut held = servers.is_empty();
+    for id in servers {
+        let Some(s) = server(sim, *id) else { continue };
+        held |= s.log_generation().1 >= z;
+        let Some(t) = s.logged_txn(z) else {
+            continue;
+        };
+        held = true;
+        if (t.session, t.cxid) != (session, cxid) {
+            return Err(format!(
+                "but at the end {} logs (session {:#x}, cxid {}) there",
+                sim.name(*id),
+                t.session,
+                t.cxid
+            ));
+        }
+    }
+    if held {
+        Ok(())
+    } else {
+        Err("but at the end no server holds it".into())
+    }
+}
+
 impl System for ZkSystem {
     type Node = ZkNode;
     type Msg = Msg;
@@ -225,9 +266,13 @@ impl System for ZkSystem {
             })
             .collect();
         self.outcomes = history::tally(&histories);
+        let servers_up: Vec<NodeId> = self.server_ids().filter(|id| sim.is_up(*id)).collect();
+        let survivor = |z, session, cxid| write_survives(sim, &servers_up, z, session, cxid);
         for (id, h) in &histories {
-            let committed = self.mon.committed();
-            out.extend(history::check_client_history(sim, *id, h, committed));
+            let committed = self.mon.committed_ids();
+            out.extend(history::check_client_history(
+                sim, *id, h, committed, &survivor,
+            ));
         }
         let servers = self.spec.servers;
         if out.is_empty() {

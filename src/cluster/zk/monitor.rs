@@ -16,6 +16,15 @@
 //! - `zab-ephemeral-session`: no ephemeral outlives its session's closeSession.
 //! - `zab-fle-vote-order`: within one election round a server's vote only improves under
 //!   the true (epoch, zxid, sid) order.
+//! - `zab-commit-quorum-durable`: when a txn commits, a quorum of servers' disks hold it
+//!   for good, read from the kernel's disks (`durable`), not from what servers report.
+//! - `zab-integrity`, `zab-primary-order`: every txn a server delivers (applies) was
+//!   broadcast by a primary, and in the order that primary broadcast them (`order`).
+//! - `zab-ack-consistency`: a leader receives ACKs only for zxids it proposed to that
+//!   learner (or NEWLEADER's).
+//! - `zab-memory-disk`: outside synchronisation, a server's tree is the replay of its disk
+//!   (snapshot + log, as written) up to the tree's zxid, and lastProcessedZxid is not
+//!   beyond it (`memory`).
 //!
 //! Depends on: zab, node, sim, cluster.
 
@@ -23,12 +32,13 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use super::{server, ZabHost};
+use super::order::{ack_legal, integrity_ok, primary_order_ok};
+use super::{durable, server, ZabHost};
 use crate::cluster::Violation;
 use crate::node::NodeId;
 use crate::sim::Sim;
 use crate::zab::election::vote_beats;
-use crate::zab::msg::{PeerState, TxnOp, Vote, Zxid};
+use crate::zab::msg::{zxid_epoch, PeerState, TxnOp, Vote, Zxid};
 use crate::zab::snapshot::ServerView;
 use crate::zab::{ZabPhase, ZabServer};
 
@@ -53,6 +63,13 @@ struct ServerMon {
     /// The view after the last checked event: most events (pings, timers, reads) change
     /// nothing the invariants look at, and are skipped.
     last_view: Option<ServerView>,
+    /// The last txn delivered (applied), when the monitor followed it txn by txn; None
+    /// after a jump it cannot follow (a restart, a snapshot).
+    delivered: Option<Zxid>,
+    /// ACKs received by this server as leader that were checked: (leader epoch, count).
+    acks_seen: (Option<u32>, u64),
+    /// The replay of this server's disk, for `zab-memory-disk`.
+    pub(super) shadow: Option<super::memory::Shadow>,
 }
 
 /// The monitor's memory across events: a mirror per server and what was committed.
@@ -62,6 +79,10 @@ pub struct Monitor {
     leaders: BTreeMap<u32, u32>,
     txns: BTreeMap<Zxid, u64>,
     committed: BTreeMap<Zxid, u64>,
+    /// The (session, cxid) of every committed txn: which client request it was.
+    committed_ids: BTreeMap<Zxid, (u64, u64)>,
+    /// The proposal log: every txn a leader logged in its own epoch (A.11 `proposalLog`).
+    proposals: BTreeMap<Zxid, u64>,
     closed_sessions: BTreeMap<u64, Zxid>,
     digests: BTreeMap<Zxid, (u64, u32)>,
     elections: u64,
@@ -86,6 +107,11 @@ impl Monitor {
     /// Every txn seen committed, by zxid, with its fingerprint.
     pub fn committed(&self) -> &BTreeMap<Zxid, u64> {
         &self.committed
+    }
+
+    /// The (session, cxid) of every committed txn, by zxid.
+    pub fn committed_ids(&self) -> &BTreeMap<Zxid, (u64, u64)> {
+        &self.committed_ids
     }
 
     /// Leaders established so far (one per leader and epoch).
@@ -119,17 +145,105 @@ impl Monitor {
             m.checked_applied = None;
             m.checked_process = None;
             m.last_view = None;
+            m.delivered = None;
+            m.acks_seen = (None, 0);
+            m.shadow = None;
         }
+        // An ACK may change nothing the view shows: checked before the skip below.
+        self.check_acks(sim, id, s, &mut out);
         if self.servers[id.index()].last_view.as_ref() == Some(&v) {
             return out;
         }
         self.check_epochs(sim, id, &v, &mut out);
-        self.scan_log(sim, id, s, fresh, v.log_durable_zxid, &mut out);
+        self.scan_log(sim, id, s, fresh, &v, &mut out);
         self.check_leader(sim, id, s, &v, &mut out);
         self.check_process(sim, id, s, &v, &mut out);
         self.check_state(sim, id, s, &v, &mut out);
+        self.check_delivery(sim, id, &v, &mut out);
+        let shadow = &mut self.servers[id.index()].shadow;
+        if let Some(msg) = super::memory::check(shadow, sim.disk(id), s, &v) {
+            out.push(violation(sim, "zab-memory-disk", id, msg));
+        }
         self.servers[id.index()].last_view = Some(v);
         out
+    }
+
+    /// Leader-side ACK consistency (A.11 item 17): the ACK this event brought, if any, is
+    /// for NEWLEADER's zxid or for a zxid this leader sent that learner as a PROPOSAL.
+    fn check_acks<N>(&mut self, sim: &Sim<N>, id: NodeId, s: &ZabServer, out: &mut Vec<Violation>)
+    where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let m = &mut self.servers[id.index()];
+        let Some(l) = s.leader.as_ref() else {
+            m.acks_seen = (None, 0);
+            return;
+        };
+        if m.acks_seen.0 != l.zab_epoch {
+            m.acks_seen = (l.zab_epoch, 0);
+        }
+        if m.acks_seen.1 == l.acks_received {
+            return;
+        }
+        m.acks_seen.1 = l.acks_received;
+        let (Some(e), Some((sid, z))) = (l.zab_epoch, l.last_ack) else {
+            return;
+        };
+        if !ack_legal(e, z, l.proposed_to.get(&sid)) {
+            let msg =
+                format!("leader of epoch {e} got ACK {z:#x} from zk{sid}, never proposed to it");
+            out.push(violation(sim, "zab-ack-consistency", id, msg));
+        }
+    }
+
+    /// Integrity and primary order (A.11 items 1, 4, 5) on the txns this server delivered
+    /// since the last check: the log entries between the last delivered zxid and the
+    /// tree's. A jump the log does not explain (a restart, a SNAP image, a TRUNC reload)
+    /// restarts the following there.
+    fn check_delivery<N>(
+        &mut self,
+        sim: &Sim<N>,
+        id: NodeId,
+        v: &ServerView,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let m = &mut self.servers[id.index()];
+        let now = v.last_applied;
+        let prev = match m.delivered {
+            Some(p) if p < now => p,
+            Some(p) if p == now => return,
+            _ => {
+                m.delivered = Some(now);
+                return;
+            }
+        };
+        m.delivered = Some(now);
+        let i = m.mirror.partition_point(|x| x.0 <= prev);
+        let j = m.mirror.partition_point(|x| x.0 <= now);
+        if j == 0 || m.mirror[j - 1].0 != now {
+            return;
+        }
+        let mut last = prev;
+        for &(z, h) in &m.mirror[i..j] {
+            if !integrity_ok(&self.proposals, z, h) {
+                let msg = format!("delivered txn {z:#x} was never broadcast by a primary");
+                out.push(violation(sim, "zab-integrity", id, msg));
+                return;
+            }
+            if !primary_order_ok(last, z) {
+                let msg = format!(
+                    "delivered {z:#x} right after {last:#x}: its primary broadcast other txns \
+                     between them"
+                );
+                out.push(violation(sim, "zab-primary-order", id, msg));
+                return;
+            }
+            last = z;
+        }
     }
 
     fn check_epochs<N>(
@@ -176,7 +290,7 @@ impl Monitor {
         id: NodeId,
         s: &ZabServer,
         fresh: bool,
-        durable_zxid: Zxid,
+        v: &ServerView,
         out: &mut Vec<Violation>,
     ) where
         N: ZabHost,
@@ -197,7 +311,7 @@ impl Monitor {
             keep -= 1;
         }
         let removed: Vec<(Zxid, u64)> = m.mirror.drain(keep..).collect();
-        m.durable = durable_zxid;
+        m.durable = v.log_durable_zxid;
         // CommittedLogDurability (A.11 item 11): a TRUNC may remove a committed txn from
         // one server (the leader truncates to its lastCommitted, then re-sends what it
         // committed since), but never so that fewer than a quorum still hold it durably.
@@ -225,6 +339,10 @@ impl Monitor {
         for e in &entries[keep..] {
             let h = crate::sim::trace::hash_of(&e.txn);
             let z = e.txn.zxid;
+            // What a leader logs in its own epoch is its proposal (A.11 `proposalLog`).
+            if v.established_epoch == Some(zxid_epoch(z)) {
+                self.proposals.insert(z, h);
+            }
             match self.txns.get(&z) {
                 Some(old) if *old != h => {
                     let msg = format!("two different txns logged with zxid {z:#x}");
@@ -284,6 +402,7 @@ impl Monitor {
             }
         }
         let start = m.mirror.partition_point(|x| x.0 <= m.commit_upto);
+        let mut fresh = Vec::new();
         for &(z, h) in &m.mirror[start..] {
             if z > v.last_committed {
                 break;
@@ -296,7 +415,9 @@ impl Monitor {
                 Some(_) => {}
                 None => {
                     self.committed.insert(z, h);
+                    fresh.push((z, h));
                     if let Some(t) = s.logged_txn(z) {
+                        self.committed_ids.insert(z, (t.session, t.cxid));
                         if matches!(t.op, TxnOp::CloseSession) {
                             self.closed_sessions.insert(t.session, z);
                         }
@@ -305,6 +426,54 @@ impl Monitor {
             }
         }
         m.commit_upto = m.commit_upto.max(v.last_committed);
+        for (z, h) in fresh {
+            self.check_commit_durable(sim, id, z, h, out);
+        }
+    }
+
+    /// When z commits, a quorum of servers hold it for good on their disks (A.8: every ACK
+    /// counted, the leader's own included, stands for a durable copy). Judged from the
+    /// kernel's disks (`durable::holds`); the servers that are up are asked first, and the
+    /// search stops at a quorum, so a correct run decodes about a quorum of records.
+    fn check_commit_durable<N>(
+        &self,
+        sim: &Sim<N>,
+        leader: NodeId,
+        z: Zxid,
+        h: u64,
+        out: &mut Vec<Violation>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let quorum = self.servers.len() / 2 + 1;
+        let n = self.servers.len() as u32;
+        let order = std::iter::once(leader.0).chain((0..n).filter(|i| *i != leader.0));
+        let mut holders = Vec::new();
+        let mut down = Vec::new();
+        for i in order {
+            let id = NodeId(i);
+            match server(sim, id) {
+                Some(s) if durable::holds(sim.disk(id), Some(s), z, h) => holders.push(i),
+                Some(_) => {}
+                None => down.push(i),
+            }
+            if holders.len() >= quorum {
+                return;
+            }
+        }
+        for i in down {
+            if durable::holds(sim.disk(NodeId(i)), None, z, h) {
+                holders.push(i);
+            }
+        }
+        if holders.len() < quorum {
+            let msg = format!(
+                "txn {z:#x} committed while only {holders:?} hold it durably, fewer than a \
+                 quorum of {quorum}"
+            );
+            out.push(violation(sim, "zab-commit-quorum-durable", leader, msg));
+        }
     }
 
     /// ProcessConsistency (A.11 item 14): a follower synced by an established leader holds

@@ -1,0 +1,187 @@
+//! What a ZooKeeper server's disk holds, read from the kernel's simulated disk rather than
+//! from what the server reports: the basis of `zab-commit-quorum-durable` (a committed txn
+//! is durable on a quorum) and `zab-memory-disk` (the in-memory tree is the replay of the
+//! disk).
+//!
+//! "Server s durably holds txn z" means: the durable content of s's disk (what every
+//! crash keeps) holds z, and so does the page-cache content (no pending truncation or SNAP
+//! generation has removed it, which a crash keeping some of the pending writes would make
+//! permanent). Holding means z is a record of the log generation a restart would read, or
+//! is covered by that generation's base snapshot.
+//!
+//! Cheap: the record's offsets come from the server's log index and only those bytes are
+//! decoded, from both views. Only a server that is down (no index, no page cache) has its
+//! durable content replayed (`txnlog::recover`).
+//!
+//! Depends on: zab (txnlog format, server), node (DiskIo), sim (Disk).
+
+use crate::node::DiskIo;
+use crate::sim::disk::Disk;
+use crate::sim::trace::hash_of;
+use crate::zab::msg::{Txn, Zxid};
+use crate::zab::txnlog::{self, Recovered};
+use crate::zab::ZabServer;
+
+/// A read-only view of a disk: its durable content, or its page-cache content. Writes
+/// (recovery truncates a torn tail) are dropped: the view never changes the disk.
+pub struct DiskView<'a> {
+    pub disk: &'a Disk,
+    pub durable: bool,
+}
+
+impl DiskView<'_> {
+    fn bytes(&self, file: &str) -> Option<&[u8]> {
+        if self.durable {
+            self.disk.durable(file)
+        } else {
+            self.disk.peek(file)
+        }
+    }
+}
+
+impl DiskIo for DiskView<'_> {
+    fn append(&mut self, _: &str, _: &[u8]) {}
+    fn write_all(&mut self, _: &str, _: &[u8]) {}
+    fn truncate(&mut self, _: &str, _: u64) {}
+    fn remove(&mut self, _: &str) {}
+    fn read(&mut self, file: &str) -> Option<Vec<u8>> {
+        self.bytes(file).map(<[u8]>::to_vec)
+    }
+    fn len(&self, file: &str) -> Option<u64> {
+        self.bytes(file).map(|b| b.len() as u64)
+    }
+    fn list(&self) -> Vec<String> {
+        self.disk
+            .file_names(self.durable)
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// What a restart from this view of the disk would rebuild, applying the log up to `last`.
+pub fn replay(disk: &Disk, durable: bool, last: Zxid) -> Result<Recovered, String> {
+    txnlog::recover_until(&mut DiskView { disk, durable }, last)
+}
+
+/// Whether the disk of server `s` holds txn `z` (fingerprint `h`) for good: durably, and
+/// in the page cache at the same place, so that no crash, whatever prefix of the pending
+/// writes it keeps, can lose it. `s` is None when the server is down: its page cache is gone
+/// and what a restart reads is the durable content, replayed.
+pub fn holds(disk: &Disk, s: Option<&ZabServer>, z: Zxid, h: u64) -> bool {
+    match s {
+        Some(s) => holds_at_index(disk, s, z, h),
+        None => replay(disk, true, Zxid::MAX).is_ok_and(|r| recovered_holds(&r, z, h)),
+    }
+}
+
+fn recovered_holds(r: &Recovered, z: Zxid, h: u64) -> bool {
+    let e = &r.storage.entries;
+    let i = e.partition_point(|x| x.txn.zxid < z);
+    match e.get(i).filter(|x| x.txn.zxid == z) {
+        Some(x) => hash_of(&x.txn) == h,
+        // Covered by the snapshot the generation starts from (or a later one).
+        None => z <= r.storage.snapshot_zxid,
+    }
+}
+
+/// The record of z at the offsets the server's log index gives it, decoded from both the
+/// durable and the page-cache bytes. The index only says where to look: a server whose
+/// index lacks z (or misplaces it) is judged not to hold it, which can only make the
+/// invariant stricter, never hide a missing copy.
+fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
+    let (gen, base) = s.log_generation();
+    let log = txnlog::log_file(gen);
+    let views = [disk.durable(&log), disk.peek(&log)];
+    // A restart reads this generation only if its base snapshot is there (generation 0
+    // needs none).
+    let snap = txnlog::snap_file(gen, base);
+    if gen > 0 && (disk.durable(&snap).is_none() || disk.peek(&snap).is_none()) {
+        return false;
+    }
+    if z <= base {
+        return gen > 0;
+    }
+    let entries = s.log_entries();
+    let i = entries.partition_point(|e| e.txn.zxid < z);
+    let Some(entry) = entries.get(i).filter(|e| e.txn.zxid == z) else {
+        return false;
+    };
+    let start = if i == 0 { 0 } else { entries[i - 1].end_offset } as usize;
+    let end = entry.end_offset as usize;
+    let same = |bytes: Option<&[u8]>| {
+        let txn: Option<Txn> = bytes
+            .and_then(|b| b.get(start..end))
+            .and_then(txnlog::decode_record);
+        txn.is_some_and(|t| t.zxid == z && hash_of(&t) == h)
+    };
+    views.into_iter().all(same)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeId;
+    use crate::sim::disk::DiskHandle;
+    use crate::sim::rng::{stream, Ratio};
+    use crate::zab::config::ZabConfig;
+    use crate::zab::msg::TxnOp;
+
+    fn txn(zxid: Zxid) -> Txn {
+        Txn {
+            zxid,
+            session: 1,
+            cxid: zxid,
+            op: TxnOp::Check { path: "/".into() },
+        }
+    }
+
+    fn fsync(disk: &mut Disk, file: &str) {
+        let target = disk.fsync_target(file);
+        disk.complete_fsync(file, target);
+    }
+
+    /// A server holds a txn only once it is fsynced and still in the page cache: written
+    /// but unsynced does not count, and neither does a synced copy a pending truncation
+    /// has removed (a crash keeping that write would lose it).
+    #[test]
+    fn a_txn_is_held_once_fsynced_and_not_while_a_truncation_is_pending() {
+        let me = NodeId(0);
+        let mut s = ZabServer::new(me, &[me], ZabConfig::default());
+        let mut disk = Disk::default();
+        let (mut rng, mut n) = (stream(3, "disk"), 0);
+        let log = txnlog::log_file(0);
+        {
+            let mut h = DiskHandle {
+                disk: &mut disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            s.storage.append(&mut h, &txn(1));
+            s.storage.append(&mut h, &txn(2));
+        }
+        let h2 = hash_of(&txn(2));
+        assert!(!holds(&disk, Some(&s), 2, h2), "written, not fsynced");
+        fsync(&mut disk, &log);
+        assert!(holds(&disk, Some(&s), 2, h2));
+        assert!(
+            !holds(&disk, Some(&s), 2, hash_of(&txn(3))),
+            "another txn at 2"
+        );
+        assert!(
+            holds(&disk, None, 2, h2),
+            "a down server's durable log is replayed"
+        );
+        {
+            let mut h = DiskHandle {
+                disk: &mut disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            s.storage.truncate_after(&mut h, 1).unwrap();
+        }
+        assert!(!holds(&disk, Some(&s), 2, h2), "a truncation is pending");
+        assert!(holds(&disk, Some(&s), 1, hash_of(&txn(1))));
+    }
+}
