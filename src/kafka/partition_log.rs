@@ -190,7 +190,13 @@ impl PartitionLog {
     /// producer state. Returns the new LEO.
     pub fn truncate_to(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
         if offset >= self.log_end_offset() {
-            return self.log_end_offset();
+            // Nothing to cut, but an epoch entry at the LEO goes (UnifiedLog.truncateTo): a
+            // replica that became leader, recorded (epoch, LEO) and appended nothing before
+            // it followed again would otherwise send that epoch as lastFetchedEpoch forever
+            // and be told to truncate to its own LEO on every fetch.
+            let leo = self.log_end_offset();
+            self.epochs.truncate_from_end(disk, leo);
+            return leo;
         }
         let leo = self.log.truncate_to(disk, offset);
         self.epochs.truncate_from_end(disk, leo);
@@ -282,6 +288,20 @@ mod tests {
         assert_eq!(back.epochs, p.epochs);
         assert_eq!(back.producers, p.producers);
         assert_eq!(back.log_end_offset(), 3);
+    }
+
+    #[test]
+    fn a_truncation_at_the_leo_drops_an_epoch_that_holds_no_batch() {
+        // Led epoch 3 without appending, then follows again: the (3, LEO) entry must go, or
+        // every fetch names epoch 3 as the last fetched one.
+        let mut disk = MemDisk::default();
+        let mut p = PartitionLog::new("t-0", LogConfig::default());
+        p.append_as_leader(&mut disk, 1, stamp(0), recs(2));
+        p.assign_epoch_start(&mut disk, 3);
+        assert_eq!(p.latest_epoch(), Some(3));
+        assert_eq!(p.truncate_to(&mut disk, 5), 2);
+        assert_eq!(p.latest_epoch(), Some(1));
+        assert_eq!(p.log_end_offset(), 2);
     }
 
     #[test]
