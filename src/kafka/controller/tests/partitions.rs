@@ -297,9 +297,7 @@ fn a_state_create_whose_answer_was_lost_is_read_back_and_told() {
     let mut h = Harness::new(0, 2, vec![topic("t", 1, 2)], props());
     h.register(0);
     h.register(1);
-    h.hold = Some(
-        |op| matches!(op, Op::Multi(v) if v.iter().any(|o| matches!(o, Op::Create { path, .. } if path.ends_with("/state")))),
-    );
+    h.hold = Some(|op| matches!(op, Op::Multi(v) if v.iter().any(creates_a_state)));
     h.start();
     let (tag, op) = h.held.pop().unwrap();
     h.hold = None;
@@ -312,4 +310,8 @@ fn a_state_create_whose_answer_was_lost_is_read_back_and_told() {
         assert_eq!(h.leader_and_isr(b, 0, 0).last().unwrap().leader, Some(0));
     }
     assert!(h.ctl.is_idle());
+}
+
+fn creates_a_state(op: &Op) -> bool {
+    matches!(op, Op::Create { path, .. } if path.ends_with("/state"))
 }
