@@ -147,4 +147,62 @@ impl Recorder {
     pub fn records(&self) -> &[Record] {
         &self.records
     }
+
+    /// Appends a record as it is (hand-built histories in tests and tools).
+    pub fn push(&mut self, record: Record) {
+        self.records.push(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{IdSource, MemDisk, NodeId};
+    use crate::zab::client::{ClientConfig, ClientEvent, CLIENT_TAG_BASE};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// Each handle numbers its operations from 1: the history keeps them apart, and a
+    /// completion is recorded under the id of its own invocation.
+    #[test]
+    fn op_ids_stay_unique_across_handles() {
+        let (mut rng, mut disk) = (ChaCha8Rng::seed_from_u64(1), MemDisk::default());
+        let (mut ids, mut effects) = (IdSource::new(0), Vec::new());
+        let mut ctx = Context::new(0, NodeId(5), &mut rng, &mut disk, &mut ids, &mut effects);
+        let cfg = ClientConfig {
+            servers: vec![NodeId(0)],
+            session_timeout_ms: 3000,
+            request_timeout_ns: 1_000_000_000,
+            connect_timeout_ns: 1_000_000_000,
+            tick_ns: 100_000_000,
+            timer_tag: CLIENT_TAG_BASE,
+        };
+        let mut recorder = Recorder::new();
+        let get = Op::GetData {
+            path: "/a".into(),
+            watch: false,
+        };
+        let mut first = ZkClient::new(cfg.clone(), 0);
+        let a = recorder.submit(&mut ctx, &mut first, get.clone());
+        recorder.new_handle();
+        let mut second = ZkClient::new(cfg, 0);
+        let b = recorder.submit(&mut ctx, &mut second, get.clone());
+        assert_eq!((a, b), (1, 1), "each handle starts at 1");
+        second.close(&mut ctx);
+        for e in second.drain() {
+            if let ClientEvent::Completion(c) = e {
+                recorder.complete(&c);
+            }
+        }
+        let ids: Vec<u64> = recorder.records().iter().map(Record::op_id).collect();
+        assert_eq!(ids, vec![1, (1 << 32) | 1, (1 << 32) | 1]);
+        let Record::Complete { outcome, .. } = &recorder.records()[2] else {
+            panic!("a completion");
+        };
+        assert_eq!(
+            *outcome,
+            Outcome::Fail("Closed".into()),
+            "a read never sent failed"
+        );
+    }
 }

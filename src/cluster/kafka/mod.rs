@@ -8,7 +8,7 @@
 //! parts together:
 //! - `monitor`: the Kafka invariants judged online after every event (reference B.9);
 //! - `history`: client records -> `check::History`, and the end-of-run checks;
-//! - `liveness`: the healed phase's goals (K-CONVERGENCE and the ensemble's own);
+//! - `liveness`: the healed phase's goals (k-convergence and the ensemble's own);
 //! - the brokers' ZooKeeper histories (their controllers' operations included) go through
 //!   the ZooKeeper world's end-of-run checks (`zk::checks`).
 //!
@@ -429,6 +429,10 @@ impl System for KafkaSystem {
         self.convergence.pending(sim)
     }
 
+    fn liveness_invariant(&self) -> &'static str {
+        "k-convergence"
+    }
+
     fn finish(&mut self, sim: &Sim<KafkaNode>) -> Vec<Violation> {
         self.convergence.scan(sim);
         let clients = self.client_histories(sim);
@@ -501,3 +505,5 @@ impl System for KafkaSystem {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zk_history_tests;

@@ -249,3 +249,88 @@ where
         Err("but at the end no server holds it".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zab::msg::OpResult;
+    use crate::zab::record::Outcome;
+
+    fn op(op_id: u64, op: Op) -> [Record; 2] {
+        let at_ns = op_id * 10;
+        let outcome = Outcome::Ok(OpResult::Synced);
+        [
+            Record::Invoke {
+                op_id,
+                session: 1,
+                op,
+                at_ns,
+            },
+            Record::Complete {
+                op_id,
+                session: 1,
+                outcome,
+                zxid: Some(op_id),
+                cxid: op_id,
+                at_ns: at_ns + 1,
+            },
+        ]
+    }
+
+    fn create(path: &str, ephemeral: bool, sequential: bool) -> Op {
+        let (path, data) = (path.to_string(), Vec::new());
+        Op::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        }
+    }
+
+    fn get(path: &str) -> Op {
+        let path = path.to_string();
+        Op::GetData { path, watch: false }
+    }
+
+    /// Paths an ephemeral or sequential create or a multi writes are left out of
+    /// `zk-history` entirely (their reads too); every other operation stays.
+    #[test]
+    fn operations_on_paths_the_model_cannot_follow_are_left_out() {
+        let set = |path: &str| Op::SetData {
+            path: path.into(),
+            data: Vec::new(),
+            version: 0,
+        };
+        let check = Op::Check {
+            path: "/controller_epoch".into(),
+            version: 1,
+        };
+        let ops = [
+            create("/brokers", false, false),
+            create("/brokers/ids/0", true, false),
+            get("/brokers/ids/0"),
+            create("/isr_change_notification/isr_change_", false, true),
+            Op::Delete {
+                path: "/isr_change_notification/isr_change_0000000001".into(),
+                version: -1,
+            },
+            Op::Multi(vec![check, set("/state")]),
+            get("/state"),
+            get("/controller_epoch"),
+            get("/brokers"),
+        ];
+        let records: Vec<Record> = (ops.iter().enumerate())
+            .flat_map(|(i, o)| op(i as u64 + 1, o.clone()))
+            .collect();
+        let kept = modelled_records(&[(NodeId(3), &records[..])]);
+        let kept_ops: Vec<&Op> = (kept[0].iter())
+            .filter_map(|r| match r {
+                Record::Invoke { op, .. } => Some(op),
+                Record::Complete { .. } => None,
+            })
+            .collect();
+        let expected = [&ops[0], &ops[7], &ops[8]];
+        assert_eq!(kept_ops, expected, "the multi's check alone writes nothing");
+        assert_eq!(kept[0].len(), 6, "each kept op keeps its completion");
+    }
+}
