@@ -239,3 +239,17 @@ fn kafka_regressions_stay_fixed() {
         );
     }
 }
+
+/// The brokers' own ZooKeeper operations go through the ZooKeeper checks: a normal run's
+/// summary counts them, and `zk-history` checked some of them.
+#[test]
+fn a_kafka_run_checks_the_brokers_zookeeper_history() {
+    let s = Scenario::load(&scenario("kafka-basic.json")).unwrap();
+    let run = cluster::run(&s, 1, &Schedule::generate(&s, 1), &RunOptions::default());
+    assert!(run.violations.is_empty(), "{:?}", run.violations);
+    let zk = &run.system["broker_zk_history"];
+    assert!(zk["ops"].as_u64().unwrap() > 20, "{zk}");
+    assert!(zk["ok"].as_u64().unwrap() > 0, "{zk}");
+    assert!(zk["history_checked_ops"].as_u64().unwrap() > 0, "{zk}");
+    assert_eq!(zk["history_check"], "done", "{zk}");
+}

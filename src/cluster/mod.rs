@@ -84,6 +84,10 @@ pub trait System {
     fn begin_liveness(&mut self, sim: &Sim<Self::Node>);
     /// In the healed phase: what the system is still waiting for, or None when done.
     fn pending(&mut self, sim: &Sim<Self::Node>) -> Option<String>;
+    /// The name a liveness failure (goal not reached within the bound) carries.
+    fn liveness_invariant(&self) -> &'static str {
+        "liveness"
+    }
     /// End-of-run checkers (client histories).
     fn finish(&mut self, sim: &Sim<Self::Node>) -> Vec<Violation>;
     /// The node's role and epoch right now, for the report's diagram (captured runs only).
@@ -255,7 +259,8 @@ pub fn drive<S: System>(
         if healed {
             if let Some(reason) = system.pending(&sim) {
                 if sim.now() > deadline || next_event == u64::MAX {
-                    violations.push(liveness_violation(&sim, scenario, reason));
+                    let name = system.liveness_invariant();
+                    violations.push(liveness_violation(&sim, scenario, name, reason));
                     break;
                 }
             } else {
@@ -414,14 +419,19 @@ where
     }
 }
 
-fn liveness_violation<N>(sim: &Sim<N>, scenario: &Scenario, reason: String) -> Violation
+fn liveness_violation<N>(
+    sim: &Sim<N>,
+    scenario: &Scenario,
+    invariant: &str,
+    reason: String,
+) -> Violation
 where
     N: Node,
     N::Msg: Hash + Debug,
 {
     Violation {
         kind: FailureKind::Liveness,
-        invariant: "liveness".into(),
+        invariant: invariant.into(),
         message: format!(
             "not recovered {} after the heal: {reason}",
             Dur(sim.now().saturating_sub(scenario.duration.ns()))

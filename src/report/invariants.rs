@@ -299,6 +299,45 @@ pub const INVARIANTS: &[Invariant] = &[
          sequences and answers duplicates; it is rebuilt and cut with the log.",
     ),
     inv(
+        "kafka-log",
+        "kafka",
+        "end of run",
+        "The client history passes the kafka-log model: no acknowledged send lost, duplicated \
+         or at an offset holding another record, sends and polls monotonic per partition, no \
+         poll skips an offset, unless the configuration allows the loss.",
+        "Offsets are assigned once by the leader and committed by the HW; consumers read below \
+         the HW and validate their position after a leader change (KIP-320).",
+    ),
+    inv(
+        "k-no-loss",
+        "kafka",
+        "end of run",
+        "Every send acknowledged with acks=all is at its offset in the final log of the \
+         partition's leader and of every replica whose log reaches it, unless an unclean \
+         election or a power loss of unflushed data allows the loss.",
+        "acks=all answers only once the HW passed the record with min.insync.replicas in the \
+         ISR; clean elections pick from the ISR, and divergence is cut above the HW only.",
+    ),
+    inv(
+        "k-consistent-read",
+        "kafka",
+        "end of run",
+        "A record a consumer read at an offset is, at the end, the record there on every \
+         replica whose log reaches it, and still in the leader's log.",
+        "Consumers read below the HW only, and nothing below the HW is ever truncated by a \
+         clean leader change.",
+    ),
+    inv(
+        "k-convergence",
+        "kafka",
+        "after the heal",
+        "Once every fault is healed, within the bound: the ensemble is whole, every broker \
+         registered under one controller, every replica in the ISR with the leader's log, \
+         ZooKeeper's ISR equal to the leader's, and every send answered.",
+        "Controller failover, broker re-registration, LeaderAndIsr, follower fetching and ISR \
+         expansion written to ZooKeeper resume progress after faults.",
+    ),
+    inv(
         "liveness",
         "any",
         "after the heal",
@@ -384,7 +423,7 @@ mod tests {
         for file in files {
             let text = std::fs::read_to_string(file).unwrap();
             for piece in text.split('"').skip(1).step_by(2) {
-                let named = ["zab-", "zk-", "counter-", "k-"]
+                let named = ["zab-", "zk-", "counter-", "k-", "kafka-"]
                     .iter()
                     .any(|p| piece.starts_with(p));
                 let word = piece.chars().all(|c| c.is_ascii_lowercase() || c == '-');

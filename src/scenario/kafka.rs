@@ -209,8 +209,9 @@ pub const INVARIANTS: &[&str] = &[
     "k-leader-complete",
     "k-ack-semantics",
     "k-idempotence",
-    "K-NO-LOSS",
-    "K-CONSISTENT-READ",
+    "k-no-loss",
+    "k-consistent-read",
+    "k-convergence",
     "kafka-log",
 ];
 

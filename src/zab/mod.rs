@@ -18,6 +18,7 @@ pub mod config;
 pub mod discovery;
 pub mod election;
 pub mod msg;
+pub mod record;
 pub mod serve;
 pub mod session;
 pub mod snapshot;

@@ -2,9 +2,9 @@
 //! - `kafka-log`: the client history through `check::kafka_log` (inconsistent offsets,
 //!   duplicates, lost writes, aborted reads, non-monotonic or skipping polls, non-monotonic
 //!   sends), one partition per key;
-//! - `K-NO-LOSS`: every send acknowledged with acks=all is, at the end, at its offset in
+//! - `k-no-loss`: every send acknowledged with acks=all is, at the end, at its offset in
 //!   the log of the partition's leader and of every replica whose log reaches that offset;
-//! - `K-CONSISTENT-READ`: every record a consumer read at an offset is, at the end, the
+//! - `k-consistent-read`: every record a consumer read at an offset is, at the end, the
 //!   record at that offset on every replica whose log reaches it, and is still in the
 //!   leader's log (consumers read below the high watermark only, so nothing they read may
 //!   be truncated).
@@ -17,9 +17,9 @@
 //!
 //! `unseen` (acknowledged, never read, above everything read) is counted, not judged: a run
 //! ends when its liveness goals are met, not when consumers have drained every partition;
-//! K-NO-LOSS judges those records against the final logs instead. Sends acknowledged below
+//! k-no-loss judges those records against the final logs instead. Sends acknowledged below
 //! every consumer's starting position (`auto.offset.reset=latest`) are not expected to be
-//! read and go to the checker as unknown; K-NO-LOSS still judges them.
+//! read and go to the checker as unknown; k-no-loss still judges them.
 //!
 //! Depends on: kafka (client records, msg, config, replica), check, cluster (record,
 //! capture, Violation).
@@ -680,7 +680,7 @@ fn missing(replicas: &[&ReplicaEnd], offset: u64, value: u64) -> Option<String> 
     None
 }
 
-/// `K-NO-LOSS`: acknowledged sends are in the final logs at their offsets.
+/// `k-no-loss`: acknowledged sends are in the final logs at their offsets.
 fn check_no_loss(
     now_ns: u64,
     clients: &[ClientHistory],
@@ -710,17 +710,17 @@ fn check_no_loss(
             );
             let setting = allow.cause(&partition).or_else(|| allow.acks_setting());
             match setting {
-                Some(setting) => out.allow("K-NO-LOSS", &partition, setting, message),
-                None if out.violations.iter().any(|v| v.invariant == "K-NO-LOSS") => {}
+                Some(setting) => out.allow("k-no-loss", &partition, setting, message),
+                None if out.violations.iter().any(|v| v.invariant == "k-no-loss") => {}
                 None => out
                     .violations
-                    .push(end_violation(now_ns, "K-NO-LOSS", message)),
+                    .push(end_violation(now_ns, "k-no-loss", message)),
             }
         }
     }
 }
 
-/// `K-CONSISTENT-READ`: what consumers read is, at the end, what every replica holds.
+/// `k-consistent-read`: what consumers read is, at the end, what every replica holds.
 fn check_consistent_read(
     now_ns: u64,
     clients: &[ClientHistory],
@@ -749,14 +749,14 @@ fn check_consistent_read(
                     c.node
                 );
                 match allow.cause(&partition) {
-                    Some(setting) => out.allow("K-CONSISTENT-READ", &partition, setting, message),
+                    Some(setting) => out.allow("k-consistent-read", &partition, setting, message),
                     None if out
                         .violations
                         .iter()
-                        .any(|v| v.invariant == "K-CONSISTENT-READ") => {}
+                        .any(|v| v.invariant == "k-consistent-read") => {}
                     None => {
                         out.violations
-                            .push(end_violation(now_ns, "K-CONSISTENT-READ", message))
+                            .push(end_violation(now_ns, "k-consistent-read", message))
                     }
                 }
             }

@@ -154,7 +154,7 @@ fn kafka_log_fires_on_a_lost_write_unless_acks_1_permits_it() {
     assert_eq!(checks.allowed[0].setting, "acks=1");
 }
 
-/// The leader's final log lacks an acknowledged record: K-NO-LOSS, unless the partition
+/// The leader's final log lacks an acknowledged record: k-no-loss, unless the partition
 /// had an unclean election.
 #[test]
 fn k_no_loss_fires_when_the_leader_lost_an_acked_record_unless_unclean_election() {
@@ -162,7 +162,7 @@ fn k_no_loss_fires_when_the_leader_lost_an_acked_record_unless_unclean_election(
     let c = consumer(0, &[]);
     let finals = [replica(0, true, &[100]), replica(1, false, &[100])];
     let checks = run(&p, &c, &finals, &strict());
-    assert_eq!(invariants(&checks), vec!["K-NO-LOSS"]);
+    assert_eq!(invariants(&checks), vec!["k-no-loss"]);
     assert!(
         checks.violations[0].message.contains("offset 1"),
         "{:?}",
@@ -180,7 +180,7 @@ fn k_no_loss_fires_when_the_leader_lost_an_acked_record_unless_unclean_election(
     let allowed = checks
         .allowed
         .iter()
-        .find(|a| a.check == "K-NO-LOSS")
+        .find(|a| a.check == "k-no-loss")
         .unwrap();
     assert!(allowed
         .setting
@@ -193,11 +193,11 @@ fn k_no_loss_fires_when_the_leader_lost_an_acked_record_unless_unclean_election(
     ];
     assert_eq!(
         invariants(&run(&p, &c, &finals, &strict())),
-        vec!["K-NO-LOSS"]
+        vec!["k-no-loss"]
     );
 }
 
-/// A record a consumer read is not what the replicas hold at the end: K-CONSISTENT-READ,
+/// A record a consumer read is not what the replicas hold at the end: k-consistent-read,
 /// unless every replica lost unflushed data to power loss.
 #[test]
 fn k_consistent_read_fires_when_a_read_record_was_replaced_unless_power_loss() {
@@ -205,7 +205,7 @@ fn k_consistent_read_fires_when_a_read_record_was_replaced_unless_power_loss() {
     let c = consumer(0, &[&[(0, 555)]]);
     let finals = [replica(0, true, &[100]), replica(1, false, &[100])];
     let checks = run(&p, &c, &finals, &strict());
-    assert_eq!(invariants(&checks), vec!["K-CONSISTENT-READ"]);
+    assert_eq!(invariants(&checks), vec!["k-consistent-read"]);
     let mut power = strict();
     power.losses.insert(
         tp(),
@@ -223,7 +223,7 @@ fn k_consistent_read_fires_when_a_read_record_was_replaced_unless_power_loss() {
     // A read record the leader no longer has (truncated away) fires too.
     let c = consumer(0, &[&[(0, 100), (1, 101)]]);
     let checks = run(&p, &c, &finals, &strict());
-    assert_eq!(invariants(&checks), vec!["K-CONSISTENT-READ"]);
+    assert_eq!(invariants(&checks), vec!["k-consistent-read"]);
 }
 
 /// One value at two offsets: a violation with idempotence on, permitted without it.
@@ -262,7 +262,7 @@ fn a_nonmonotonic_poll_is_a_violation_without_a_loss_cause() {
 }
 
 /// Sends acknowledged below the consumers' starting position (`latest`) are not expected
-/// to be read: no lost-write, and K-NO-LOSS still holds them to the logs.
+/// to be read: no lost-write, and k-no-loss still holds them to the logs.
 #[test]
 fn sends_below_every_consumer_start_are_not_expected_to_be_read() {
     let p = producer(&[(100, sent(0)), (101, sent(1)), (102, sent(2))]);
@@ -272,7 +272,7 @@ fn sends_below_every_consumer_start_are_not_expected_to_be_read() {
     assert!(checks.violations.is_empty(), "{:?}", checks.violations);
     let finals = [replica(0, true, &[100])];
     let checks = run(&p, &c, &finals, &strict());
-    assert!(invariants(&checks).contains(&"K-NO-LOSS"));
+    assert!(invariants(&checks).contains(&"k-no-loss"));
 }
 
 /// The converted history is keyed by partition and passes `check --model kafka-log`.

@@ -1,4 +1,4 @@
-//! The Kafka system's goals in the healed phase (K-CONVERGENCE, reference B.9), beside the
+//! The Kafka system's goals in the healed phase (k-convergence, reference B.9), beside the
 //! ZooKeeper ensemble's own goal (`zk::liveness::ensemble_pending`):
 //! - every broker up and registered, one active controller;
 //! - per partition: the leader in ZooKeeper's partition state is live and leads in that

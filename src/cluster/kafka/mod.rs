@@ -8,7 +8,9 @@
 //! parts together:
 //! - `monitor`: the Kafka invariants judged online after every event (reference B.9);
 //! - `history`: client records -> `check::History`, and the end-of-run checks;
-//! - `liveness`: the healed phase's goals (K-CONVERGENCE and the ensemble's own).
+//! - `liveness`: the healed phase's goals (k-convergence and the ensemble's own);
+//! - the brokers' ZooKeeper histories (their controllers' operations included) go through
+//!   the ZooKeeper world's end-of-run checks (`zk::checks`).
 //!
 //! Depends on: kafka, zab, node, sim, scenario, check, cluster.
 
@@ -16,9 +18,11 @@ pub mod history;
 pub mod liveness;
 pub mod monitor;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::capture::{self, ClientOp, Role, Witness};
+use super::zk::checks::{self as zk_checks, ZkChecks};
 use super::zk::monitor::Monitor as ZabMonitor;
 use super::zk::{server, ZabHost};
 use super::{System, Violation};
@@ -32,6 +36,7 @@ use crate::node::{Context, Event, Node, NodeId};
 use crate::scenario::KafkaSpec;
 use crate::sim::Sim;
 use crate::zab::msg::PeerState;
+use crate::zab::record::{Record, Recorder};
 use crate::zab::ZabServer;
 
 use history::{Allowances, ClientHistory, KafkaChecks, LossCause, ReplicaEnd};
@@ -148,8 +153,13 @@ pub struct KafkaSystem {
     zab_mon: ZabMonitor,
     kafka_mon: KafkaMonitor,
     convergence: Convergence,
+    /// Each broker's ZooKeeper history (its controller's operations included), kept here so
+    /// that it outlives the broker's incarnations.
+    zk_histories: Vec<Rc<RefCell<Recorder>>>,
     /// What the end-of-run checks found (after `finish`).
     checks: Option<KafkaChecks>,
+    /// What the ZooKeeper checks found on the brokers' histories (after `finish`).
+    zk_checks: Option<ZkChecks>,
 }
 
 impl KafkaSystem {
@@ -178,7 +188,9 @@ impl KafkaSystem {
             layout,
             broker_setup,
             client_setup,
+            zk_histories: (0..spec.brokers).map(|_| Rc::default()).collect(),
             checks: None,
+            zk_checks: None,
         }
     }
 
@@ -243,6 +255,18 @@ impl KafkaSystem {
             .filter(|(_, e)| Some(*e) == top)
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// Runs the ZooKeeper world's end-of-run checks on the brokers' ZooKeeper histories
+    /// (`zk-session-order`, `zk-acked-write-durable`, `zk-sync-read`, `zk-history`).
+    fn check_broker_zk_histories(&self, sim: &Sim<KafkaNode>) -> ZkChecks {
+        let recorders: Vec<_> = self.zk_histories.iter().map(|r| r.borrow()).collect();
+        let histories: Vec<(NodeId, &[Record])> = (self.layout.brokers.iter())
+            .zip(&recorders)
+            .map(|(id, r)| (*id, r.records()))
+            .collect();
+        let servers = self.layout.zk.len() as u32;
+        zk_checks::check_clients(sim, &self.zab_mon, servers, &histories)
     }
 
     /// Every client's records, producers first, each with its process number.
@@ -344,13 +368,16 @@ impl System for KafkaSystem {
         let layout = self.layout.clone();
         let zab_cfg = self.spec.zookeeper.zoo_cfg.clone();
         let brokers = Rc::clone(&self.broker_setup);
+        let zk_histories = self.zk_histories.clone();
         let clients = Rc::clone(&self.client_setup);
         Box::new(move |id| {
             let index_in = |ids: &[NodeId]| ids.iter().position(|x| *x == id).map(|i| i as u32);
             if index_in(&layout.zk).is_some() {
                 KafkaNode::Zk(Box::new(ZabServer::new(id, &layout.zk, zab_cfg.clone())))
             } else if let Some(i) = index_in(&layout.brokers) {
-                KafkaNode::Broker(Box::new(Broker::new(i, Rc::clone(&brokers))))
+                let broker = Broker::new(i, Rc::clone(&brokers))
+                    .recording_zk_into(Rc::clone(&zk_histories[i as usize]));
+                KafkaNode::Broker(Box::new(broker))
             } else if let Some(i) = index_in(&layout.producers) {
                 KafkaNode::Producer(Box::new(Producer::new(i, Rc::clone(&clients))))
             } else {
@@ -402,6 +429,10 @@ impl System for KafkaSystem {
         self.convergence.pending(sim)
     }
 
+    fn liveness_invariant(&self) -> &'static str {
+        "k-convergence"
+    }
+
     fn finish(&mut self, sim: &Sim<KafkaNode>) -> Vec<Violation> {
         self.convergence.scan(sim);
         let clients = self.client_histories(sim);
@@ -418,8 +449,12 @@ impl System for KafkaSystem {
         let mut allow = Allowances::from_producer(&self.spec.producer.config);
         allow.losses = self.loss_causes();
         let checks = history::check_run(sim.now(), &clients, &finals, &allow);
-        let found = checks.violations.clone();
+        // The ensemble's own checks first: a broken ZooKeeper explains a broken Kafka.
+        let zk = self.check_broker_zk_histories(sim);
+        let mut found = zk.violations.clone();
+        found.extend(checks.violations.iter().cloned());
         self.checks = Some(checks);
+        self.zk_checks = Some(zk);
         found
     }
 
@@ -431,7 +466,8 @@ impl System for KafkaSystem {
     }
 
     fn witness(&self) -> Option<Witness> {
-        self.checks.as_ref()?.witness.clone()
+        let zk = self.zk_checks.as_ref().and_then(|c| c.witness.clone());
+        zk.or_else(|| self.checks.as_ref()?.witness.clone())
     }
 
     fn role(&self, sim: &Sim<KafkaNode>, node: NodeId) -> Option<Role> {
@@ -462,9 +498,12 @@ impl System for KafkaSystem {
             "sends": self.convergence.sends(),
             "polls": self.convergence.polls(),
             "history": self.checks.as_ref().map(KafkaChecks::summary),
+            "broker_zk_history": self.zk_checks.as_ref().map(ZkChecks::summary),
         })
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod zk_history_tests;

@@ -1,5 +1,5 @@
 //! History conversion and end-of-run checks for ZooKeeper clients' records (the workload's
-//! clients now, Kafka brokers' embedded clients later):
+//! clients, and the Kafka brokers' embedded clients; `checks` runs them over a world):
 //! - `zk-acked-write-durable`: every write answered ok is committed.
 //! - `zk-session-order`: the zxids a client sees never decrease.
 //! - `zk-sync-read`: a read right after a sync reflects every write that completed before
@@ -24,71 +24,9 @@ use crate::cluster::record::{pair, Mark, Tally};
 use crate::cluster::{safety_violation, FailureKind, Violation};
 use crate::node::{Node, NodeId};
 use crate::sim::Sim;
-use crate::zab::client::{self, Completion};
 use crate::zab::msg::{ErrCode, Op, OpResult, Txn, TxnOp, Zxid};
 
-/// How an operation ended, as the history records it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The server answered (a read may answer "no node": that is an observation).
-    Ok(OpResult),
-    /// Certainly not applied: a write the server rejected, or a read/sync not answered.
-    Fail(String),
-    /// Unknown: a write whose answer was lost (connection loss, timeout).
-    Info(String),
-}
-
-/// One history event of a ZooKeeper client.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Record {
-    Invoke {
-        op_id: u64,
-        session: u64,
-        op: Op,
-        at_ns: u64,
-    },
-    Complete {
-        op_id: u64,
-        session: u64,
-        outcome: Outcome,
-        /// The zxid the server reported with its answer.
-        zxid: Option<Zxid>,
-        /// The xid the request went out with: a write's txn carries it as its cxid.
-        cxid: u64,
-        at_ns: u64,
-    },
-}
-
-impl Record {
-    /// The record of a client's completion: a read's error answer (no node) is an
-    /// observation; a write's is a certain failure; a lost answer leaves a write unknown
-    /// and a read failed (reads change nothing).
-    pub fn complete(c: &Completion) -> Record {
-        let write = c.op.is_write();
-        let outcome = match &c.result {
-            Ok(r) => Outcome::Ok(r.clone()),
-            Err(client::ZkError::Server(ErrCode::SessionExpired)) => {
-                Outcome::Fail(format!("{:?}", ErrCode::SessionExpired))
-            }
-            Err(client::ZkError::Server(code)) if !write => Outcome::Ok(OpResult::Err(*code)),
-            // A refused multi is answered (an error txn, at its zxid): what each op met.
-            Err(client::ZkError::MultiFailed(per_op)) => {
-                Outcome::Ok(OpResult::MultiFailed(per_op.clone()))
-            }
-            Err(client::ZkError::Server(code)) => Outcome::Fail(format!("{code:?}")),
-            Err(e) if e.is_uncertain() && write => Outcome::Info(format!("{e:?}")),
-            Err(e) => Outcome::Fail(format!("{e:?}")),
-        };
-        Record::Complete {
-            op_id: c.op_id,
-            session: c.session,
-            outcome,
-            zxid: c.zxid,
-            cxid: c.xid,
-            at_ns: c.at_ns,
-        }
-    }
-}
+pub use crate::zab::record::{Outcome, Record};
 
 /// What the history checker concluded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,12 +114,20 @@ where
     N: Node,
     N::Msg: Hash + Debug,
 {
-    let history = to_check_history(procs, record);
+    check_converted(sim, &to_check_history(procs, record), servers)
+}
+
+/// [`check_history`] on a history already converted.
+pub fn check_converted<N>(sim: &Sim<N>, history: &History, servers: u32) -> HistoryCheck
+where
+    N: Node,
+    N::Msg: Hash + Debug,
+{
     let options = ZkOptions {
         strict: true,
         ..ZkOptions::default()
     };
-    match check_zookeeper(&history, &options) {
+    match check_zookeeper(history, &options) {
         Ok(Verdict::Invalid { violations }) => {
             let first = &violations[0];
             let ops: Vec<String> = first
@@ -192,7 +138,7 @@ where
                 .collect();
             let message = format!("{}: {} [{}]", first.kind, first.message, ops.join("; "));
             let node_of = move |p: u64| p as u32 + servers;
-            let witness = capture::checker_witness("zk-history", first, &history, &node_of);
+            let witness = capture::checker_witness("zk-history", first, history, &node_of);
             let violation = Violation {
                 kind: FailureKind::Safety,
                 invariant: "zk-history".into(),

@@ -7,10 +7,12 @@
 //! - `workload`: the workload client (generator over an embedded client);
 //! - `monitor`: the ZAB online invariants after every server event (reference A.11);
 //! - `history`: records -> `check::History`, and the end-of-run history checks;
+//! - `checks`: those checks run over a world's client histories (brokers' too);
 //! - `liveness`: the healed phase's goals for the ensemble and for clients.
 //!
 //! Depends on: zab, node, sim, scenario, check, cluster.
 
+pub mod checks;
 pub mod durable;
 pub mod history;
 pub mod liveness;
@@ -35,7 +37,7 @@ use crate::zab::ZabServer;
 pub use history::to_check_history;
 pub use workload::WorkloadClient;
 
-use history::{HistoryCheck, Record};
+use history::Record;
 use monitor::Monitor;
 
 /// A node type of a world that holds ZooKeeper servers: lets the monitor and the liveness
@@ -138,45 +140,7 @@ impl ZkSystem {
         let w = &self.workload;
         let writes = w.writes();
         let writer = w.writers.is_none_or(|n| (index as u32) < n);
-        liveness::client_served(&c.history, heal_ns, writes && writer)
-    }
-}
-
-/// Whether the txn a client was answered for (zxid `z`, its session and cxid) survives to
-/// the end of the run: no server that is up holds another txn at `z` in its log, and one at
-/// least holds it (logged, or under the snapshot its log generation starts from; a tree
-/// built on a snapshot is judged by the digest agreement). Vacuous when no server is up.
-fn write_survives<N: ZabHost>(
-    sim: &Sim<N>,
-    servers: &[NodeId],
-    z: crate::zab::msg::Zxid,
-    session: u64,
-    cxid: u64,
-) -> Result<(), String>
-where
-    N::Msg: std::hash::Hash + std::fmt::Debug,
-{
-    let mut held = servers.is_empty();
-    for id in servers {
-        let Some(s) = server(sim, *id) else { continue };
-        held |= s.log_generation().1 >= z;
-        let Some(t) = s.logged_txn(z) else {
-            continue;
-        };
-        held = true;
-        if (t.session, t.cxid) != (session, cxid) {
-            return Err(format!(
-                "but at the end {} logs (session {:#x}, cxid {}) there",
-                sim.name(*id),
-                t.session,
-                t.cxid
-            ));
-        }
-    }
-    if held {
-        Ok(())
-    } else {
-        Err("but at the end no server holds it".into())
+        liveness::client_served(c.history(), heal_ns, writes && writer)
     }
 }
 
@@ -256,48 +220,19 @@ impl System for ZkSystem {
     }
 
     fn finish(&mut self, sim: &Sim<ZkNode>) -> Vec<Violation> {
-        let mut out = Vec::new();
         let histories: Vec<(NodeId, &[Record])> = self
             .client_ids()
             .filter_map(|id| {
                 sim.node(id)
                     .and_then(ZkNode::client)
-                    .map(|c| (id, &c.history[..]))
+                    .map(|c| (id, c.history()))
             })
             .collect();
-        self.outcomes = history::tally(&histories);
-        let servers_up: Vec<NodeId> = self.server_ids().filter(|id| sim.is_up(*id)).collect();
-        let survivor = |z, session, cxid| write_survives(sim, &servers_up, z, session, cxid);
-        for (id, h) in &histories {
-            let committed = self.mon.committed_ids();
-            out.extend(history::check_client_history(
-                sim, *id, h, committed, &survivor,
-            ));
-        }
-        let servers = self.spec.servers;
-        if out.is_empty() {
-            if let Some((v, w)) =
-                history::check_sync_reads(sim, &histories, self.mon.commit_record(), servers)
-            {
-                out.push(v);
-                self.witness = Some(w);
-            }
-        }
-        if out.is_empty() {
-            let procs: Vec<(u64, &[Record])> = histories
-                .iter()
-                .map(|(id, h)| (u64::from(id.0 - servers), *h))
-                .collect();
-            match history::check_history(sim, &procs, self.mon.commit_record(), servers) {
-                HistoryCheck::Valid => {}
-                HistoryCheck::Unknown => self.history_unknown = true,
-                HistoryCheck::Invalid(v, w) => {
-                    out.push(v);
-                    self.witness = Some(*w);
-                }
-            }
-        }
-        out
+        let checks = checks::check_clients(sim, &self.mon, self.spec.servers, &histories);
+        self.outcomes = checks.outcomes;
+        self.history_unknown = checks.unknown;
+        self.witness = checks.witness;
+        checks.violations
     }
 
     fn role(&self, sim: &Sim<ZkNode>, node: NodeId) -> Option<Role> {
@@ -319,7 +254,7 @@ impl System for ZkSystem {
             .client_ids()
             .filter_map(|id| {
                 let c = sim.node(id).and_then(ZkNode::client)?;
-                Some((u64::from(id.0 - servers), &c.history[..]))
+                Some((u64::from(id.0 - servers), c.history()))
             })
             .collect();
         let history = to_check_history(&procs, self.mon.commit_record());

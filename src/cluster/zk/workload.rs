@@ -11,12 +11,12 @@ use std::rc::Rc;
 
 use rand::Rng;
 
-use super::history::{Outcome, Record};
 use crate::cluster::pacing;
 use crate::node::{Context, Event, NodeId};
 use crate::scenario::ZkWorkload;
 use crate::zab::client::{ClientConfig, ClientEvent, SessionState, ZkClient, CLIENT_TAG_BASE};
 use crate::zab::msg::{Msg, Op, OpResult};
+use crate::zab::record::{Outcome, Record, Recorder};
 
 const TAG_OP: u64 = 7;
 
@@ -24,10 +24,9 @@ const TAG_OP: u64 = 7;
 pub struct WorkloadClient {
     index: u32,
     pub zk: ZkClient,
-    /// Handles opened so far (each new session gets a new handle and timer tag).
-    handles: u64,
-    /// Every invocation and completion, in order.
-    pub history: Vec<Record>,
+    /// Every invocation and completion, in order, across the handles opened so far (each
+    /// new session gets a new handle and timer tag).
+    recorder: Recorder,
     /// Sessions that expired.
     pub sessions_expired: u64,
     servers: u32,
@@ -45,8 +44,7 @@ impl WorkloadClient {
         WorkloadClient {
             index,
             zk: Self::handle(index, servers, &workload, tick_ns, 0),
-            handles: 1,
-            history: Vec::new(),
+            recorder: Recorder::new(),
             sessions_expired: 0,
             servers,
             tick_ns,
@@ -69,6 +67,11 @@ impl WorkloadClient {
             timer_tag: CLIENT_TAG_BASE + n,
         };
         ZkClient::new(cfg, (u64::from(index) + n) as usize)
+    }
+
+    /// Every invocation and completion, in order.
+    pub fn history(&self) -> &[Record] {
+        self.recorder.records()
     }
 
     fn interval_ns(&self, ctx: &mut Context<'_, Msg>) -> u64 {
@@ -99,10 +102,7 @@ impl WorkloadClient {
         let mut expired = false;
         for e in self.zk.drain() {
             match e {
-                ClientEvent::Completion(mut c) => {
-                    c.op_id = self.op_id(c.op_id);
-                    self.history.push(Record::complete(&c));
-                }
+                ClientEvent::Completion(c) => self.recorder.complete(&c),
                 ClientEvent::State(SessionState::Expired) => expired = true,
                 ClientEvent::State(_) | ClientEvent::Watch { .. } => {}
             }
@@ -110,36 +110,23 @@ impl WorkloadClient {
         if expired {
             self.sessions_expired += 1;
             let w = Rc::clone(&self.workload);
-            let n = self.handles;
-            self.handles += 1;
+            let n = self.recorder.handles();
+            self.recorder.new_handle();
             self.zk = Self::handle(self.index, self.servers, &w, self.tick_ns, n);
             self.zk.start(ctx);
         }
         self.learn_versions();
     }
 
+    /// Submits and records `op`; returns its id in the history.
     fn submit(&mut self, ctx: &mut Context<'_, Msg>, op: Op) -> u64 {
-        let at_ns = ctx.now();
-        let session = self.zk.session();
-        let id = self.zk.submit(ctx, op.clone());
-        let op_id = self.op_id(id);
-        self.history.push(Record::Invoke {
-            op_id,
-            session,
-            op,
-            at_ns,
-        });
-        op_id
-    }
-
-    /// The history's id of the current handle's operation `id`: handles number their
-    /// operations from 1 each, the history needs them unique across handles.
-    fn op_id(&self, id: u64) -> u64 {
-        ((self.handles - 1) << 32) | id
+        let id = self.recorder.submit(ctx, &mut self.zk, op);
+        self.recorder.history_id(id)
     }
 
     fn learn_versions(&mut self) {
-        for r in &self.history[self.scanned..] {
+        let records = self.recorder.records();
+        for r in &records[self.scanned..] {
             if let Record::Complete { op_id, outcome, .. } = r {
                 let Some(path) = self.paths.remove(op_id) else {
                     continue;
@@ -155,7 +142,7 @@ impl WorkloadClient {
                 }
             }
         }
-        self.scanned = self.history.len();
+        self.scanned = records.len();
     }
 
     /// A multi over `path` and another key: two setData (any version), or a check of the

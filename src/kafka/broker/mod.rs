@@ -29,6 +29,7 @@ pub mod storage;
 mod tests;
 pub mod zk;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -38,6 +39,7 @@ use super::msg::{BrokerId, KafkaMsg, Response, TopicPartition};
 use super::replica::{ControllerEpochFence, IsrChange, Replica};
 use super::wire::WireMsg;
 use crate::node::{ConnId, Context, Event, Node, NodeId};
+use crate::zab::record::Recorder;
 use control::MetadataCache;
 use fetcher::Fetchers;
 use net::{Channel, Net};
@@ -105,6 +107,9 @@ pub struct Broker {
     zk_session: u64,
     zk_generation: u64,
     zk: Option<ZkSession>,
+    /// Where every ZooKeeper operation of the broker and its controller is recorded. The
+    /// world's harness holds it, so the history outlives this process (a crash, a restart).
+    zk_recorder: Rc<RefCell<Recorder>>,
     /// ISR writes whose outcome is not known yet, to write again (false) or read back
     /// (true) once the session allows.
     uncertain_isr: BTreeMap<TopicPartition, (IsrChange, bool)>,
@@ -145,6 +150,7 @@ impl Broker {
             zk_session: 0,
             zk_generation: 0,
             zk: None,
+            zk_recorder: Rc::default(),
             uncertain_isr: BTreeMap::new(),
             isr_changed: BTreeSet::new(),
             fence: ControllerEpochFence::default(),
@@ -161,6 +167,18 @@ impl Broker {
             shutdown: Shutdown::Running,
             stopped: false,
         }
+    }
+
+    /// Records the broker's ZooKeeper operations into `recorder` (the harness's, shared by
+    /// every incarnation of this broker) instead of a private one.
+    pub fn recording_zk_into(mut self, recorder: Rc<RefCell<Recorder>>) -> Self {
+        self.zk_recorder = recorder;
+        self
+    }
+
+    /// The broker's ZooKeeper history so far (every incarnation's, when shared).
+    pub fn zk_history(&self) -> std::cell::Ref<'_, Recorder> {
+        self.zk_recorder.borrow()
     }
 
     pub fn id(&self) -> BrokerId {

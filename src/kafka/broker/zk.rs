@@ -87,6 +87,7 @@ impl Broker {
         };
         let first = ctx.rng().gen_range(0..cfg.servers.len());
         let mut client = ZkClient::new(cfg, first);
+        self.zk_recorder.borrow_mut().new_handle();
         ctx.scoped(|inner: &mut Context<'_, ZkMsg>| client.start(inner));
         self.zk = Some(ZkSession {
             client,
@@ -101,7 +102,8 @@ impl Broker {
             return;
         };
         let client = &mut zk.client;
-        let id = ctx.scoped(|inner: &mut Context<'_, ZkMsg>| client.submit(inner, op));
+        let mut recorder = self.zk_recorder.borrow_mut();
+        let id = ctx.scoped(|inner: &mut Context<'_, ZkMsg>| recorder.submit(inner, client, op));
         zk.ops.insert(id, why);
     }
 
@@ -152,6 +154,14 @@ impl Broker {
         };
         let events = zk.client.drain();
         let any = !events.is_empty();
+        // Into the history first, all of them: handling one may replace the handle.
+        let mut recorder = self.zk_recorder.borrow_mut();
+        for event in &events {
+            if let ClientEvent::Completion(c) = event {
+                recorder.complete(c);
+            }
+        }
+        drop(recorder);
         for event in events {
             match event {
                 ClientEvent::Completion(c) => self.on_completion(ctx, c),

@@ -141,7 +141,7 @@ impl Log {
     }
 
     /// Appends a batch at the LEO (page cache only). The batch must start exactly at the
-    /// LEO and must not carry an older leader epoch than the last batch (K-EPOCH-MONO).
+    /// LEO and must not carry an older leader epoch than the last batch (k-epoch-mono).
     pub fn append(&mut self, disk: &mut dyn DiskIo, batch: Batch) {
         assert_eq!(
             batch.base_offset, self.log_end_offset,

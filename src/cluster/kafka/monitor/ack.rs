@@ -1,4 +1,4 @@
-//! K-ACK-SEMANTICS, judged after an event of a producer on the acknowledgements new in its
+//! k-ack-semantics, judged after an event of a producer on the acknowledgements new in its
 //! history: an acks=all success names an offset where the monitor saw the value committed
 //! (below a leader's HW) while that leader's ISR had min.insync.replicas members, each
 //! holding it by its own log (checked when the HW moved); an acks=1 success names an

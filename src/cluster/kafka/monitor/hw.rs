@@ -1,7 +1,7 @@
-//! The high-watermark checks of a partition: K-HW-MONO, K-LOG-MATCH (with the growth of
-//! the committed history from leaders' HWs), the stale-leader part of K-ONE-LEADER, the
-//! bookkeeping for K-ACK-SEMANTICS, and the ZooKeeper-ISR checks at a broker's event
-//! (K-ISR-SUPERSET, K-LEADER-COMPLETE for candidates).
+//! The high-watermark checks of a partition: k-hw-mono, k-log-match (with the growth of
+//! the committed history from leaders' HWs), the stale-leader part of k-one-leader, the
+//! bookkeeping for k-ack-semantics, and the ZooKeeper-ISR checks at a broker's event
+//! (k-isr-superset, k-leader-complete for candidates).
 
 use super::ack::Acks;
 use super::partition::{Ctx, Partition};
@@ -82,7 +82,7 @@ impl Partition {
         }
     }
 
-    /// K-LOG-MATCH: the replica's records below its HW are the committed history's. A
+    /// k-log-match: the replica's records below its HW are the committed history's. A
     /// leader's HW past the history's end extends it (then checks that a newer leader,
     /// if any, holds what a stale leader commits).
     fn log_match(
@@ -124,7 +124,7 @@ impl Partition {
         }
     }
 
-    /// K-ONE-LEADER's stale clause: records a leader of epoch e commits after a newer leader
+    /// k-one-leader's stale clause: records a leader of epoch e commits after a newer leader
     /// took office must be in that newer leader's log (unless a lossy election since).
     fn check_stale_leader(&self, b: BrokerId, e: u32, from: u64, out: &mut Vec<Finding>) {
         let to = self.canon.len() as u64;
@@ -146,8 +146,8 @@ impl Partition {
     }
 
     /// At a broker's event, against ZooKeeper's latest partition state: a leader's ISR for
-    /// the HW contains ZooKeeper's (K-ISR-SUPERSET), and a running ZooKeeper ISR member
-    /// holds the committed history (K-LEADER-COMPLETE, candidate part).
+    /// the HW contains ZooKeeper's (k-isr-superset), and a running ZooKeeper ISR member
+    /// holds the committed history (k-leader-complete, candidate part).
     pub(super) fn check_zk_isr(&self, b: BrokerId, m: &mut ReplicaMon, out: &mut Vec<Finding>) {
         let Some(zk) = &self.zk else { return };
         let d = &zk.data;

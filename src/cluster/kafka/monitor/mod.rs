@@ -279,7 +279,7 @@ impl KafkaMonitor {
         }
     }
 
-    /// K-ZK-FENCING on the broker as a whole: its controller-epoch fence never goes back
+    /// k-zk-fencing on the broker as a whole: its controller-epoch fence never goes back
     /// within an incarnation, and one broker is active per controller epoch.
     fn check_broker_epochs(&mut self, v: &BrokerState, out: &mut Vec<Finding>) {
         let inc = v.inc;

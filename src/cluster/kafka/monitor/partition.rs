@@ -47,7 +47,7 @@ pub struct Partition {
     /// The committed history, from offset 0.
     pub canon: Vec<Rec>,
     /// Below this offset, records were committed while the leader's ISR had
-    /// min.insync.replicas members (K-ACK-SEMANTICS).
+    /// min.insync.replicas members (k-ack-semantics).
     pub ok_upto: u64,
     pub leaders: BTreeMap<u32, BrokerId>,
     /// The incarnation of the leader of each epoch when it last took office: a leader that
@@ -155,7 +155,7 @@ impl Partition {
         m.reset(ctx.inc);
     }
 
-    /// K-HW-MONO across tenures: no truncation removes a committed record.
+    /// k-hw-mono across tenures: no truncation removes a committed record.
     fn check_truncation(&self, b: BrokerId, delta: &LogDelta, out: &mut Vec<Finding>) {
         let Some((from, removed)) = &delta.removed else {
             return;
@@ -174,9 +174,9 @@ impl Partition {
         }
     }
 
-    /// The role: leader epochs never go back (K-EPOCH-MONO), brokers act only on partition
-    /// states ZooKeeper holds (K-ZK-FENCING), one leader per epoch (K-ONE-LEADER), and a
-    /// new leader's completeness (K-LEADER-COMPLETE).
+    /// The role: leader epochs never go back (k-epoch-mono), brokers act only on partition
+    /// states ZooKeeper holds (k-zk-fencing), one leader per epoch (k-one-leader), and a
+    /// new leader's completeness (k-leader-complete).
     fn observe_role(
         &mut self,
         ctx: &Ctx,
@@ -250,7 +250,7 @@ impl Partition {
         }
     }
 
-    /// K-LEADER-COMPLETE for a leader taking office: it must hold the committed history.
+    /// k-leader-complete for a leader taking office: it must hold the committed history.
     /// If it does not and the election was unclean, or it lost those records to a power
     /// loss, the loss is allowed: recorded, and the committed history restarts with its log.
     /// A leader that restarted and leads the same epoch again may also have lost records it
@@ -361,7 +361,7 @@ impl Partition {
         }
     }
 
-    /// K-ONE-LEADER on new records: the record stamped (e, o) is the one the leader of e
+    /// k-one-leader on new records: the record stamped (e, o) is the one the leader of e
     /// appended, and it first appears in that leader's log.
     fn check_stamps(
         &mut self,

@@ -1,6 +1,6 @@
 //! The monitor's mirror of one replica's log, record by record, kept up to date from the
 //! replica's public state after each event, with the checks that need only that log:
-//! K-DENSE, K-EPOCH-MONO (batch epochs and the epoch cache) and K-IDEMPOTENCE.
+//! k-dense, k-epoch-mono (batch epochs and the epoch cache) and k-idempotence.
 
 use std::collections::BTreeMap;
 
@@ -109,7 +109,7 @@ pub struct ReplicaMon {
     /// (epoch, highest HW) of the current leadership, for the HW's monotonicity.
     pub tenure: Option<(u32, u64)>,
     pub epochs: Vec<EpochEntry>,
-    /// Values of idempotent records -> offset (K-DENSE's uniqueness).
+    /// Values of idempotent records -> offset (k-dense's uniqueness).
     values: BTreeMap<u64, u64>,
     /// Producer id -> (producer epoch, last sequence) along the log.
     pids: BTreeMap<i64, (i16, i32)>,
@@ -233,7 +233,7 @@ impl ReplicaMon {
         }
     }
 
-    /// K-DENSE's uniqueness of values among idempotent records and K-IDEMPOTENCE's
+    /// k-dense's uniqueness of values among idempotent records and k-idempotence's
     /// contiguous, never repeated sequences per producer id and epoch.
     fn check_producer(&mut self, rec: &Rec, offset: u64, me: BrokerId, out: &mut Vec<Finding>) {
         if rec.pid < 0 {
@@ -265,7 +265,7 @@ impl ReplicaMon {
         self.pids.insert(rec.pid, (rec.pepoch, rec.seq));
     }
 
-    /// K-EPOCH-MONO on the epoch cache, when it changed: strictly increasing epochs and
+    /// k-epoch-mono on the epoch cache, when it changed: strictly increasing epochs and
     /// start offsets, none past the LEO, and each entry's epoch on exactly the records from
     /// its start to the next entry's.
     pub fn check_epoch_cache(&mut self, r: &Replica, out: &mut Vec<Finding>) {

@@ -1,7 +1,7 @@
 //! The znode-based checks, after an event of a ZooKeeper server whose tree moved: every
 //! partition-state znode and `/controller_epoch` are read from the server's tree (only the
 //! highest version of each any server showed counts; a server behind shows nothing new).
-//! K-ZK-FENCING on the writes, unclean elections, and K-ISR-SUPERSET on ISR expansions.
+//! k-zk-fencing on the writes, unclean elections, and k-isr-superset on ISR expansions.
 
 use super::partition::{Partition, ZkEpoch, ZkSeen};
 use super::{finding, Finding, KafkaMonitor, UncleanElection, K_ISR_SUPERSET, K_ZK_FENCING};
@@ -166,7 +166,7 @@ impl Partition {
         unclean
     }
 
-    /// K-ISR-SUPERSET: a member the leader added to ZooKeeper's ISR had caught up to the
+    /// k-isr-superset: a member the leader added to ZooKeeper's ISR had caught up to the
     /// leader's HW and to the start of the leader's epoch (KAFKA-7128), by its own log.
     fn check_added(&self, p: &PartitionStateData, d: &PartitionStateData, out: &mut Vec<Finding>) {
         let Some(l) = d.leader() else { return };
@@ -190,7 +190,7 @@ impl Partition {
         }
     }
 
-    /// K-ISR-SUPERSET when ZooKeeper's ISR changed: the leader it names, if it leads that
+    /// k-isr-superset when ZooKeeper's ISR changed: the leader it names, if it leads that
     /// epoch, computes its HW over a superset.
     fn check_superset_at_zk(&self, out: &mut Vec<Finding>) {
         let Some(zk) = &self.zk else { return };
