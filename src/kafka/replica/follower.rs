@@ -17,6 +17,7 @@
 //! (`handleOffsetOutOfRange`).
 
 use super::{Replica, Role};
+use crate::kafka::log::batch::Batch;
 use crate::kafka::msg::{EpochEndOffset, ErrorCode, FetchPartition, FetchPartitionResponse};
 use crate::kafka::msg::{
     ListOffsetsPartition, ListOffsetsPartitionResponse, OffsetForLeaderPartition,
@@ -225,13 +226,41 @@ impl Replica {
             // A legacy fetch names no epoch, so no leader answers it with a diverging epoch.
             return self.truncate_on_divergence(disk, diverging);
         }
-        match self.log.append_as_follower(disk, &resp.batches) {
+        let trimmed;
+        let batches = if self.pre_kip101() {
+            trimmed = self.per_message(&resp.batches);
+            &trimmed
+        } else {
+            &resp.batches
+        };
+        match self.log.append_as_follower(disk, batches) {
             Ok(records) => {
                 self.high_watermark = resp.high_watermark.min(self.log.log_end_offset());
                 FetchOutcome::Appended { records }
             }
             Err(why) => FetchOutcome::Ignored(why),
         }
+    }
+
+    /// Before 0.11 (message format v0/v1) every record carried its own offset, so a fetch
+    /// from the middle of what is here one batch returned the records from the fetch offset
+    /// on. The pre-KIP-101 modes therefore drop the part of a first batch below the LEO
+    /// (with its producer sequences), which a fork at equal offsets can make necessary.
+    fn per_message(&self, batches: &[Batch]) -> Vec<Batch> {
+        let leo = self.log.log_end_offset();
+        let mut out = batches.to_vec();
+        if let Some(first) = out.first_mut() {
+            if first.base_offset < leo && first.next_offset() > leo {
+                let skip = (leo - first.base_offset) as usize;
+                first.records.drain(..skip);
+                first.base_offset = leo;
+                if first.producer.is_idempotent() {
+                    first.producer.base_sequence =
+                        first.producer.base_sequence.wrapping_add(skip as i32);
+                }
+            }
+        }
+        out
     }
 
     /// The pre-2.7 path: the leader's OffsetsForLeaderEpoch answer for the follower's latest

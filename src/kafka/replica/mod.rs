@@ -339,7 +339,9 @@ impl Replica {
         self.high_watermark = self.high_watermark.min(self.log.log_end_offset());
         // bug-mode switch point: KAFKA-1211 and KIP-101-2 (truncate to the local HW here, and
         // so after a restart, instead of by epoch) and KAFKA-6361 (ask the leader for the end
-        // of the latest epoch before fetching).
+        // of the latest epoch before fetching). `makeFollowers` skipped a partition whose
+        // leader was not alive (none here) without truncating it.
+        let leader_changed = leader_changed && state.leader.is_some();
         if leader_changed && self.pre_kip101() {
             self.truncate_to_high_watermark(disk);
         } else if leader_changed && self.pre_kip279() {

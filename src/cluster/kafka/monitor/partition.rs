@@ -319,12 +319,14 @@ impl Partition {
         self.lossy_epochs.insert(e);
         m.matched = m.matched.min(at);
         m.suspect_above = None;
+        m.suspect_epoch = None;
         // The loss is accounted for: this leader's log is the history from here on.
         m.lost_from = None;
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
+                om.suspect_epoch = Some(om.suspect_epoch.map_or(e, |x| x.max(e)));
                 om.matched = om.matched.min(at);
             }
         }
