@@ -314,6 +314,13 @@ impl Partition {
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
         self.stamped.retain(|&(_, o), _| o < at);
+        // Except the new leader's own records there: they are the history now, stamped by
+        // the leaders that appended them (a follower fetching them is not their author).
+        for o in at..m.leo() {
+            if let Some(r) = m.rec(o) {
+                self.stamped.insert((r.epoch, o), r.value);
+            }
+        }
         self.ok_upto = self.ok_upto.min(at);
         self.last_reset_ns = Some(ctx.now);
         self.lossy_epochs.insert(e);
