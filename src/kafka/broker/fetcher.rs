@@ -227,7 +227,10 @@ impl Broker {
                 .into_iter())
             .filter_map(|pr| {
                 let r = self.replicas.get_mut(&pr.tp)?;
-                Some((pr.tp.clone(), r.handle_legacy_epoch_response(ctx.disk(), &pr)))
+                Some((
+                    pr.tp.clone(),
+                    r.handle_legacy_epoch_response(ctx.disk(), &pr),
+                ))
             })
             .collect(),
             (Sent::Ends(_), Response::ListOffsets { partitions }) => (partitions.into_iter())
