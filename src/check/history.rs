@@ -23,8 +23,9 @@
 //! ]}
 //! ```
 //! `call.f` is one of `read write cas get put append create delete set_data get_data exists
-//! sync_get_data send poll`; `ret.type` one of `value done text data stat exists error offset
-//! records` (see [`Call`] and [`Ret`] for their fields).
+//! sync_get_data create_node get_children check multi close_session send poll`; `ret.type` one
+//! of `value done text data stat exists created children error offset records` (see [`Call`]
+//! and [`Ret`] for their fields).
 //!
 //! Recording, as the cluster's recorder does it (one `invoke` when the client sends, one
 //! `complete` when the reply arrives; a timeout is an `info` completion; never completing is
@@ -116,6 +117,27 @@ pub enum Call {
     GetData { path: String },
     /// ZooKeeper exists.
     Exists { path: String },
+    /// ZooKeeper create of an ephemeral and/or sequential znode. `path` is the requested
+    /// path; a sequential create's actual name (the path plus the parent's cversion, ten
+    /// digits) comes back in `ret` as `created`.
+    CreateNode {
+        path: String,
+        data: String,
+        #[serde(default)]
+        ephemeral: bool,
+        #[serde(default)]
+        sequential: bool,
+    },
+    /// ZooKeeper getChildren: the names of the znode's children.
+    GetChildren { path: String },
+    /// ZooKeeper check (only inside a multi): the znode's version is `version`.
+    Check { path: String, version: i32 },
+    /// ZooKeeper multi: its ops (create, create_node, delete, set_data, check) apply
+    /// atomically, all at one zxid, or none does.
+    Multi { ops: Vec<Call> },
+    /// The closeSession txn of `session` (its expiry or its close), which deletes every
+    /// ephemeral znode the session owns, in the same txn. Recorded from the system's log.
+    CloseSession { session: u64 },
     /// ZooKeeper `sync(path)` followed by getData, recorded as one operation from the sync's
     /// invocation to the read's completion.
     SyncGetData { path: String },
@@ -157,6 +179,10 @@ pub enum Ret {
     Stat { version: i32 },
     /// exists result: the version, or `None` when the znode does not exist.
     Exists { version: Option<i32> },
+    /// create (create_node) result: the created znode's actual path.
+    Created { path: String },
+    /// getChildren result: the children's names, sorted.
+    Children { children: Vec<String> },
     /// ZooKeeper error code (the request was evaluated and rejected).
     Error { code: ZkError },
     /// Kafka send acknowledged at this offset.
@@ -259,6 +285,23 @@ fn call_text(call: &Call) -> String {
         Call::GetData { path } => format!("getData {path}"),
         Call::Exists { path } => format!("exists {path}"),
         Call::SyncGetData { path } => format!("sync+getData {path}"),
+        Call::CreateNode {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => {
+            let e = if *ephemeral { "e" } else { "" };
+            let s = if *sequential { "s" } else { "" };
+            format!("create-{e}{s} {path} {data:?}")
+        }
+        Call::GetChildren { path } => format!("getChildren {path}"),
+        Call::Check { path, version } => format!("check {path} v{version}"),
+        Call::Multi { ops } => {
+            let parts: Vec<String> = ops.iter().map(call_text).collect();
+            format!("multi [{}]", parts.join("; "))
+        }
+        Call::CloseSession { session } => format!("closeSession {session:#x}"),
         Call::Send { key, value } => format!("send {:?} {value:?}", key.as_deref().unwrap_or("")),
         Call::Poll => "poll".to_string(),
     }
@@ -274,6 +317,8 @@ fn ret_text(ret: &Ret) -> String {
         Ret::Stat { version } => format!("v{version}"),
         Ret::Exists { version: Some(v) } => format!("exists v{v}"),
         Ret::Exists { version: None } => "absent".to_string(),
+        Ret::Created { path } => format!("created {path}"),
+        Ret::Children { children } => format!("[{}]", children.join(" ")),
         Ret::Error { code } => format!("{code:?}"),
         Ret::Offset { offset } => format!("offset {offset}"),
         Ret::Records { records } => {

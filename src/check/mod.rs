@@ -18,6 +18,7 @@ pub mod kafka_log;
 pub mod linearizable;
 pub mod spec;
 pub mod zk_order;
+pub mod zk_tree;
 
 pub use history::{Call, History, Op, OpId, Outcome, PolledRecord, Ret, ZkError};
 pub use linearizable::{check_linearizable, Budget};

@@ -16,21 +16,31 @@
 //!   linearizability together with the writes. Real ZooKeeper can fail that check: `sync` is
 //!   not a quorum operation (ZOOKEEPER-1675), so a deposed leader can answer it.
 //!
-//! A read is compared with the tree only when the tree at its zxid is known: when its path has
-//! no write with an unknown outcome (or without a zxid) invoked before the read completed.
-//! Such reads are counted as unchecked in the witness, never failed. Operations without a
-//! session id use their process id as the session. The tree is built from the history alone,
-//! so every write to a path that is read must be recorded (a path also written by unrecorded
-//! clients, such as brokers registering themselves, must be left out of the history).
+//! Ephemeral and sequential creates, multi, getChildren and the closeSession txns (which
+//! delete a session's ephemerals) involve more than one path. When every write's fate is
+//! known (applied at a zxid, refused, or certainly not applied: the simulation resolves its
+//! clients' unknown writes from its record of committed txns), `check::zk_tree` replays the
+//! whole tree in zxid order and compares every read with it, and the per-path checks keep
+//! only the linearizability search, to which a multi contributes one write per path. When
+//! some write's outcome is unknown, the per-path checks below judge the single-path
+//! operations on paths no ephemeral, sequential or multi operation touches, and a read is
+//! compared with the tree only when its path has no write with an unknown outcome (or
+//! without a zxid) invoked before the read completed. Such reads are counted as unchecked in
+//! the witness, never failed. Operations without a session id use their process id as the
+//! session. The tree is built from the history alone, so every write to a path that is read
+//! must be recorded (a path also written by unrecorded clients, such as brokers registering
+//! themselves, must be left out of the history).
 //!
-//! Depends on: `check::history`, `check::linearizable`, `check::spec::znode`.
+//! Depends on: `check::history`, `check::linearizable`, `check::spec::znode`,
+//! `check::zk_tree`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::{Call, History, Op, OpId, Outcome, Ret, ZkError};
 use super::linearizable::{check_linearizable, Budget, ModelError};
 use super::spec::znode::Znode;
 use super::spec::{SequentialSpec, ZnodeSpec};
+use super::zk_tree::{check_tree, is_tree_write};
 use super::{fill_windows, limit_per_kind, Verdict, Violation, Witness};
 
 /// Options of the ZooKeeper checker.
@@ -45,13 +55,14 @@ pub struct ZkOptions {
 /// Checks ZooKeeper's client consistency model (see the module doc).
 pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict, ModelError> {
     for (id, op) in history.ops.iter().enumerate() {
-        if znode_path(&op.call).is_none() {
+        if !in_model(&op.call) {
             let message = format!("the zookeeper model has no {:?}", op.call);
             return Err(ModelError { op: id, message });
         }
     }
+    let complex = complex_paths(history);
     let mut violations = Vec::new();
-    let (linearizable, lin_summary) = check_writes_linearizable(history, options)?;
+    let (linearizable, lin_summary) = check_writes_linearizable(history, options, &complex)?;
     let mut unknown = None;
     match linearizable {
         Verdict::Invalid { violations: v } => violations.extend(v),
@@ -59,9 +70,16 @@ pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict
         Verdict::Valid { .. } => {}
     }
     let zxid_summary = check_zxid_realtime(history, &mut violations);
-    let replay_summary = check_zxid_replay(history, &mut violations)?;
     let session_summary = check_sessions(history, &mut violations);
-    let tree_summary = check_reads_against_tree(history, &mut violations);
+    // With every write's fate known, the whole tree is replayed (multi, ephemerals,
+    // sequential names, getChildren); otherwise the per-path checks judge what they can.
+    let whole_tree = check_tree(history, &mut violations);
+    let per_path = whole_tree.is_none();
+    let replay_summary = match whole_tree {
+        Some(summary) => summary,
+        None => check_zxid_replay(history, &complex, &mut violations)?,
+    };
+    let tree_summary = check_reads_against_tree(history, &complex, per_path, &mut violations);
     if !violations.is_empty() {
         let mut violations = limit_per_kind(violations);
         fill_windows(&mut violations, history);
@@ -76,6 +94,58 @@ pub fn check_zookeeper(history: &History, options: &ZkOptions) -> Result<Verdict
     Ok(Verdict::Valid {
         witness: Witness::Checked { summary },
     })
+}
+
+/// Is the call one of the ZooKeeper model's operations?
+fn in_model(call: &Call) -> bool {
+    match call {
+        Call::Multi { ops } => ops.iter().all(|c| {
+            matches!(
+                c,
+                Call::Create { .. }
+                    | Call::CreateNode { .. }
+                    | Call::Delete { .. }
+                    | Call::SetData { .. }
+                    | Call::Check { .. }
+            )
+        }),
+        Call::CreateNode { .. } | Call::GetChildren { .. } | Call::CloseSession { .. } => true,
+        call => znode_path(call).is_some(),
+    }
+}
+
+/// Paths the per-path checks cannot judge alone: ephemeral and sequential znodes (a
+/// closeSession deletes the first, the parent's cversion names the second), and paths a
+/// multi checks (its ops are split per path for the linearizability search, and a check
+/// constrains nothing there). The whole-tree check covers them.
+fn complex_paths(history: &History) -> BTreeSet<&str> {
+    let mut out = BTreeSet::new();
+    for op in &history.ops {
+        let calls: Vec<&Call> = match &op.call {
+            Call::Multi { ops } => ops.iter().collect(),
+            call => vec![call],
+        };
+        for call in calls {
+            match call {
+                Call::CreateNode { path, .. } => {
+                    out.insert(path.as_str());
+                }
+                Call::Check { path, .. } => {
+                    out.insert(path.as_str());
+                }
+                _ => {}
+            }
+        }
+        if let Some(Ret::Created { path }) = &op.ret {
+            out.insert(path.as_str());
+        }
+    }
+    out
+}
+
+/// The path of a single-path operation that the per-path checks judge.
+fn simple_path<'a>(call: &'a Call, complex: &BTreeSet<&str>) -> Option<&'a str> {
+    znode_path(call).filter(|p| !complex.contains(p))
 }
 
 fn znode_path(call: &Call) -> Option<&str> {
@@ -101,16 +171,38 @@ fn is_write(call: &Call) -> bool {
 fn check_writes_linearizable(
     history: &History,
     options: &ZkOptions,
+    complex: &BTreeSet<&str>,
 ) -> Result<(Verdict, String), ModelError> {
-    let selected: Vec<OpId> = (0..history.ops.len())
-        .filter(|&i| {
-            let call = &history.ops[i].call;
-            is_write(call) || (options.strict && matches!(call, Call::SyncGetData { .. }))
-        })
-        .collect();
-    let sub = History {
-        ops: selected.iter().map(|&i| history.ops[i].clone()).collect(),
-    };
+    let mut selected: Vec<OpId> = Vec::new();
+    let mut sub = History::new();
+    for (i, op) in history.ops.iter().enumerate() {
+        let call = &op.call;
+        if let Call::Multi { ops } = call {
+            // An applied (or maybe applied) multi is, path by path, one write of each of
+            // its paths at its point; a refused one applied nothing. Atomicity itself is
+            // the whole-tree check's.
+            if op.outcome == Outcome::Fail {
+                continue;
+            }
+            for c in ops.iter().filter(|c| is_write(c)) {
+                if simple_path(c, complex).is_some() {
+                    let mut part = op.clone();
+                    part.call = c.clone();
+                    part.ret = None;
+                    selected.push(i);
+                    sub.ops.push(part);
+                }
+            }
+            continue;
+        }
+        if simple_path(call, complex).is_none() {
+            continue;
+        }
+        if is_write(call) || (options.strict && matches!(call, Call::SyncGetData { .. })) {
+            selected.push(i);
+            sub.ops.push(op.clone());
+        }
+    }
     let verdict =
         check_linearizable(&ZnodeSpec, &sub, &options.budget).map_err(|e| ModelError {
             op: selected[e.op],
@@ -160,11 +252,13 @@ fn remap_verdict(verdict: Verdict, ids: &[OpId], history: &History) -> Verdict {
 
 /// Writes with a zxid must be numbered in real-time order, each with its own zxid.
 fn check_zxid_realtime(history: &History, violations: &mut Vec<Violation>) -> String {
+    // Writes with a zxid; an applied write whose answer was lost (open, its zxid known from
+    // the system's record) constrains only through its invocation.
     let mut writes: Vec<(u64, OpId)> = history
         .ops
         .iter()
         .enumerate()
-        .filter(|(_, op)| is_write(&op.call) && op.end_ns().is_some())
+        .filter(|(_, op)| is_tree_write(&op.call) && op.outcome != Outcome::Info)
         .filter_map(|(i, op)| op.zxid.map(|z| (z, i)))
         .collect();
     writes.sort_unstable();
@@ -192,7 +286,7 @@ fn check_zxid_realtime(history: &History, violations: &mut Vec<Violation>) -> St
     by_invoke.sort_unstable();
     let mut by_end: Vec<(u64, u64, OpId)> = writes
         .iter()
-        .map(|&(z, i)| (history.ops[i].end_ns().expect("completed"), z, i))
+        .filter_map(|&(z, i)| history.ops[i].end_ns().map(|end| (end, z, i)))
         .collect();
     by_end.sort_unstable();
     let mut done = 0;
@@ -231,14 +325,26 @@ fn check_zxid_realtime(history: &History, violations: &mut Vec<Violation>) -> St
 /// replayed in zxid order from an absent znode, returns what it returned.
 fn check_zxid_replay(
     history: &History,
+    complex: &BTreeSet<&str>,
     violations: &mut Vec<Violation>,
 ) -> Result<String, ModelError> {
     let mut paths: BTreeMap<&str, Option<Vec<(u64, OpId)>>> = BTreeMap::new();
     for (id, op) in history.ops.iter().enumerate() {
+        if let Call::Multi { ops } = &op.call {
+            // A multi's effect on a path is not replayed here: leave its paths out.
+            for c in ops {
+                if let Some(path) = znode_path(c) {
+                    paths.insert(path, None);
+                }
+            }
+            continue;
+        }
         if !is_write(&op.call) {
             continue;
         }
-        let path = znode_path(&op.call).expect("checked");
+        let Some(path) = simple_path(&op.call, complex) else {
+            continue;
+        };
         let writes = paths.entry(path).or_insert_with(|| Some(Vec::new()));
         match (op.end_ns(), op.zxid) {
             (Some(_), Some(zxid)) => {
@@ -290,6 +396,10 @@ fn check_zxid_replay(
 fn check_sessions(history: &History, violations: &mut Vec<Violation>) -> String {
     let mut sessions: BTreeMap<u64, Vec<(u64, OpId)>> = BTreeMap::new();
     for (i, op) in history.ops.iter().enumerate() {
+        // A closeSession is the system's txn, not an operation of the session's client.
+        if matches!(op.call, Call::CloseSession { .. }) {
+            continue;
+        }
         if let (Some(end), Some(_)) = (op.end_ns(), op.zxid) {
             let session = op.session.unwrap_or(op.process);
             sessions.entry(session).or_default().push((end, i));
@@ -318,7 +428,7 @@ fn check_session(
     for &(_, id) in ops {
         let op = &history.ops[id];
         let zxid = op.zxid.expect("filtered");
-        if !is_write(&op.call) {
+        if !is_tree_write(&op.call) {
             let before = own_writes.partition_point(|w| w.0 < op.invoke_ns);
             let own = before.checked_sub(1).map(|i| own_writes[i]);
             if let Some((_, wz, w)) = own.filter(|w| w.1 > zxid) {
@@ -350,7 +460,7 @@ fn check_session(
         if max_seen.is_none_or(|m| zxid > m.0) {
             max_seen = Some((zxid, id));
         }
-        if is_write(&op.call) && op.outcome == Outcome::Ok {
+        if is_tree_write(&op.call) && op.outcome == Outcome::Ok {
             let end = op.end_ns().expect("completed");
             let prior = own_writes.last().copied().filter(|w| w.1 >= zxid);
             own_writes.push(prior.map_or((end, zxid, id), |(_, z, w)| (end, z, w)));
@@ -368,14 +478,25 @@ struct PathLog {
     uncertain_invokes: Vec<u64>,
 }
 
-fn build_tree(history: &History) -> BTreeMap<&str, PathLog> {
+fn build_tree<'a>(history: &'a History, complex: &BTreeSet<&str>) -> BTreeMap<&'a str, PathLog> {
     let mut paths: BTreeMap<&str, PathLog> = BTreeMap::new();
     let mut writes: Vec<(u64, OpId)> = Vec::new();
     for (i, op) in history.ops.iter().enumerate() {
+        if let Call::Multi { ops } = &op.call {
+            // Not replayed per path: its paths' reads are not comparable here.
+            for c in ops {
+                if let Some(path) = znode_path(c) {
+                    paths.entry(path).or_default().uncertain_invokes.push(0);
+                }
+            }
+            continue;
+        }
         if !is_write(&op.call) {
             continue;
         }
-        let path = znode_path(&op.call).expect("checked");
+        let Some(path) = simple_path(&op.call, complex) else {
+            continue;
+        };
         let log = paths.entry(path).or_default();
         let rejected = matches!(op.ret, Some(Ret::Error { .. }));
         match (op.outcome, op.zxid) {
@@ -452,16 +573,22 @@ fn observed(op: &Op) -> Option<(bool, Option<Znode>)> {
 
 /// Every read with a zxid returns exactly the tree at that zxid, and never a zxid from the
 /// future.
-fn check_reads_against_tree(history: &History, violations: &mut Vec<Violation>) -> String {
-    let tree = build_tree(history);
+/// `per_path`: compare reads with the per-path tree too (when the whole-tree check could
+/// not run); the check for reads from the future runs either way.
+fn check_reads_against_tree(
+    history: &History,
+    complex: &BTreeSet<&str>,
+    per_path: bool,
+    violations: &mut Vec<Violation>,
+) -> String {
+    let tree = build_tree(history, complex);
     let future = future_index(history);
     let (mut checked, mut unchecked) = (0usize, 0usize);
     for (id, op) in history.ops.iter().enumerate() {
-        if is_write(&op.call) || op.outcome == Outcome::Info {
+        if is_tree_write(&op.call) || op.outcome == Outcome::Info {
             continue;
         }
-        let (Some(zxid), Some(end), Some((exists, seen))) = (op.zxid, op.end_ns(), observed(op))
-        else {
+        let (Some(zxid), Some(end)) = (op.zxid, op.end_ns()) else {
             unchecked += 1;
             continue;
         };
@@ -480,7 +607,14 @@ fn check_reads_against_tree(history: &History, violations: &mut Vec<Violation>) 
             ));
             continue;
         }
-        let path = znode_path(&op.call).expect("checked");
+        if !per_path {
+            continue;
+        }
+        let (Some(path), Some((exists, seen))) = (simple_path(&op.call, complex), observed(op))
+        else {
+            unchecked += 1;
+            continue;
+        };
         let log = tree.get(path);
         if log.is_some_and(|l| l.uncertain_invokes.iter().any(|&t| t <= end)) {
             unchecked += 1;
@@ -505,6 +639,9 @@ fn check_reads_against_tree(history: &History, violations: &mut Vec<Violation>) 
             violations.push(v);
         }
     }
+    if !per_path {
+        return "no read from the future".to_string();
+    }
     format!("{checked} reads equal the tree at their zxid ({unchecked} not comparable)")
 }
 
@@ -528,7 +665,7 @@ fn future_index(history: &History) -> Vec<(u64, u64, OpId)> {
         .ops
         .iter()
         .enumerate()
-        .filter(|(_, op)| is_write(&op.call) && op.outcome == Outcome::Ok)
+        .filter(|(_, op)| is_tree_write(&op.call) && op.outcome == Outcome::Ok)
         .filter_map(|(i, op)| op.zxid.map(|z| (z, op.invoke_ns, i)))
         .collect();
     writes.sort_unstable();

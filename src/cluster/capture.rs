@@ -128,7 +128,12 @@ pub fn call_key(call: &Call) -> &str {
         | Call::SetData { path, .. }
         | Call::GetData { path }
         | Call::Exists { path }
-        | Call::SyncGetData { path } => path,
+        | Call::SyncGetData { path }
+        | Call::CreateNode { path, .. }
+        | Call::GetChildren { path }
+        | Call::Check { path, .. } => path,
+        Call::Multi { ops } => ops.first().map_or("", call_key),
+        Call::CloseSession { .. } => "",
         Call::Send { key, .. } => key.as_deref().unwrap_or(""),
         Call::Poll => "",
     }

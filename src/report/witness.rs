@@ -34,7 +34,10 @@ fn chosen(w: &Witness) -> Vec<&WitnessOp> {
         .iter()
         .filter(|o| {
             let end = o.op.complete_ns.unwrap_or(u64::MAX);
-            o.mark != Mark::Plain || (end + margin >= from && o.op.invoke_ns <= to + margin)
+            // An operation never completed ends at u64::MAX: saturate, never overflow.
+            o.mark != Mark::Plain
+                || (end.saturating_add(margin) >= from
+                    && o.op.invoke_ns <= to.saturating_add(margin))
         })
         .collect();
     if ops.len() > OPS_MAX {

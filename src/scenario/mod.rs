@@ -145,12 +145,25 @@ pub struct ZkWorkload {
     pub get: u32,
     pub sync_get: u32,
     pub ephemeral: u32,
+    /// Sequential creates `/s-NNNNNNNNNN` under the root (half of them ephemeral).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sequential: u32,
+    /// Multis over two keys: two setData, or a check and a create.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub multi: u32,
+    /// getChildren of the root (every key, ephemeral and sequential znode is its child).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub get_children: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ZkWorkload {
     /// The operation weights in the order the workload draws them: create, set_cas, delete,
-    /// get, sync_get, ephemeral.
-    pub fn weights(&self) -> [u32; 6] {
+    /// get, sync_get, ephemeral, sequential, multi, get_children.
+    pub fn weights(&self) -> [u32; 9] {
         [
             self.create,
             self.set_cas,
@@ -158,7 +171,15 @@ impl ZkWorkload {
             self.get,
             self.sync_get,
             self.ephemeral,
+            self.sequential,
+            self.multi,
+            self.get_children,
         ]
+    }
+
+    /// Does the workload write at all?
+    pub fn writes(&self) -> bool {
+        self.create + self.set_cas + self.delete + self.ephemeral + self.sequential + self.multi > 0
     }
 }
 
@@ -177,6 +198,9 @@ impl Default for ZkWorkload {
             get: 3,
             sync_get: 2,
             ephemeral: 1,
+            sequential: 0,
+            multi: 0,
+            get_children: 0,
         }
     }
 }

@@ -147,8 +147,10 @@ pub enum BugMode {
     /// Z1: the vote order compares (zxid, sid) outside the epoch guard: not transitive.
     #[serde(rename = "ZOOKEEPER-1419")]
     Zk1419,
-    /// Z4: going back to LOOKING keeps the in-memory tree without fast-forwarding it from the
-    /// log, while elections advertise the logged zxid.
+    /// Z4 (apache/zookeeper PR #310): going back to LOOKING keeps the in-memory tree without
+    /// fast-forwarding it from the log, and elections and ACKEPOCH advertise the tree's zxid;
+    /// a txn logged but never committed stays in the log behind the next DIFF and comes back
+    /// at the next restart.
     #[serde(rename = "ZOOKEEPER-2845")]
     Zk2845,
     /// A finding, not a JIRA: the leader keeps counting a learner's ACKs for proposals that

@@ -240,9 +240,13 @@ impl ZabServer {
 
     /// The zxid this server advertises in elections and FOLLOWERINFO/ACKEPOCH.
     pub(crate) fn advertised_zxid(&self) -> Zxid {
-        if self.bug(BugMode::Zk2355) {
-            // ZooKeeper advertises the in-memory lastProcessedZxid; with the retained
-            // database of that era, a DIFF that advanced it early is believed (Z3).
+        if self.bug(BugMode::Zk2355) || self.bug(BugMode::Zk2845) {
+            // ZooKeeper of that era advertised the in-memory lastProcessedZxid
+            // (`QuorumPeer.getLastLoggedZxid` returned the data tree's). With the retained
+            // database, a DIFF that advanced it early is believed (Z3); and a tree that
+            // lags its log (a txn logged, never committed) advertises the older point, so
+            // the next leader DIFFs from there, the learner's log keeps the txn nobody
+            // committed, and a restart replays it (Z4, apache/zookeeper PR #310).
             return self.last_processed;
         }
         self.storage.last_zxid().max(self.last_processed)

@@ -46,14 +46,20 @@ impl SessionTracker {
         (at_ns / self.tick_ns + 1) * self.tick_ns
     }
 
+    /// Adds `session` (or moves it to a later bucket). Its owner stays: a touch is no
+    /// reconnect. Dropping the owner here let the next write from ANY server adopt the
+    /// session (`check_owner` of an unowned session), so after a client moved to the
+    /// leader and pinged, a write the old server still forwarded applied and the client's
+    /// own retry through the leader came back SESSIONMOVED: the reverse of ZooKeeper
+    /// (kafka-isr-churn seed 0, scenarios/regressions/kafka-isr-churn-seed0.json).
     pub fn add(&mut self, session: u64, timeout_ns: u64, now_ns: u64) {
-        self.remove(session);
+        self.unbucket(session);
         let deadline = self.bucket(now_ns + timeout_ns);
         self.sessions.insert(session, (timeout_ns, deadline));
         self.buckets.entry(deadline).or_default().insert(session);
     }
 
-    pub fn remove(&mut self, session: u64) {
+    fn unbucket(&mut self, session: u64) {
         if let Some((_, d)) = self.sessions.remove(&session) {
             if let Some(b) = self.buckets.get_mut(&d) {
                 b.remove(&session);
@@ -62,6 +68,10 @@ impl SessionTracker {
                 }
             }
         }
+    }
+
+    pub fn remove(&mut self, session: u64) {
+        self.unbucket(session);
         self.closing.remove(&session);
         self.owners.remove(&session);
     }
@@ -168,5 +178,17 @@ mod tests {
         assert_eq!(t.check_owner(8, 2), OwnerCheck::Ok);
         t.set_owner(8, 1);
         assert_eq!(t.check_owner(8, 2), OwnerCheck::Ok);
+    }
+
+    /// A heartbeat moves the session to a later bucket but keeps its owner: the server the
+    /// client left cannot adopt it again (SessionTrackerImpl.touchSession leaves the owner).
+    #[test]
+    fn a_touch_keeps_the_owner() {
+        let mut t = SessionTracker::new(100);
+        t.add(7, 1000, 0);
+        t.set_owner(7, 2);
+        t.touch(7, 500);
+        assert_eq!(t.check_owner(7, 0), OwnerCheck::Moved);
+        assert_eq!(t.check_owner(7, 2), OwnerCheck::Ok);
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Depends on: zab (client records, msg), check, node, sim, cluster (record, Violation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::hash::Hash;
 
@@ -25,7 +25,7 @@ use crate::cluster::{safety_violation, FailureKind, Violation};
 use crate::node::{Node, NodeId};
 use crate::sim::Sim;
 use crate::zab::client::{self, Completion};
-use crate::zab::msg::{ErrCode, Op, OpResult, Zxid};
+use crate::zab::msg::{ErrCode, Op, OpResult, Txn, TxnOp, Zxid};
 
 /// How an operation ended, as the history records it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -71,6 +71,10 @@ impl Record {
                 Outcome::Fail(format!("{:?}", ErrCode::SessionExpired))
             }
             Err(client::ZkError::Server(code)) if !write => Outcome::Ok(OpResult::Err(*code)),
+            // A refused multi is answered (an error txn, at its zxid): what each op met.
+            Err(client::ZkError::MultiFailed(per_op)) => {
+                Outcome::Ok(OpResult::MultiFailed(per_op.clone()))
+            }
             Err(client::ZkError::Server(code)) => Outcome::Fail(format!("{code:?}")),
             Err(e) if e.is_uncertain() && write => Outcome::Info(format!("{e:?}")),
             Err(e) => Outcome::Fail(format!("{e:?}")),
@@ -113,15 +117,66 @@ pub fn tally(histories: &[(NodeId, &[Record])]) -> Tally {
     t
 }
 
+/// What the history conversion needs of the system's committed txns (the monitor keeps it):
+/// the txn each client request became, and the closeSession txns.
+#[derive(Clone, Debug, Default)]
+pub struct CommitRecord {
+    /// (session, cxid) -> (zxid, the txn's op).
+    by_request: BTreeMap<(u64, u64), (Zxid, TxnOp)>,
+    /// closeSession txns: (zxid, when it committed, session).
+    closes: Vec<(Zxid, u64, u64)>,
+    /// (session, cxid) of every txn any server ever logged: a request never logged was
+    /// never committed (its leader logs it before it can commit).
+    logged: BTreeSet<(u64, u64)>,
+}
+
+impl CommitRecord {
+    /// Records a txn committed at `at_ns` (each zxid once).
+    pub fn add(&mut self, txn: &Txn, at_ns: u64) {
+        match txn.op {
+            TxnOp::CloseSession => self.closes.push((txn.zxid, at_ns, txn.session)),
+            TxnOp::CreateSession { .. } => {}
+            _ => {
+                let op = txn.op.clone();
+                self.by_request
+                    .insert((txn.session, txn.cxid), (txn.zxid, op));
+            }
+        }
+    }
+
+    /// Records a txn some server logged.
+    pub fn logged(&mut self, txn: &Txn) {
+        self.logged.insert((txn.session, txn.cxid));
+    }
+
+    /// The committed txn of this request, if it committed.
+    fn get(&self, session: u64, cxid: u64) -> Option<&(Zxid, TxnOp)> {
+        self.by_request.get(&(session, cxid))
+    }
+
+    /// The committed requests of `session` with a cxid above `cxid`.
+    fn after(&self, session: u64, cxid: u64) -> Vec<(u64, &(Zxid, TxnOp))> {
+        self.by_request
+            .range((session, cxid + 1)..=(session, u64::MAX))
+            .map(|((_, c), t)| (*c, t))
+            .collect()
+    }
+}
+
 /// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded histories, one
-/// process per client (`procs`: process number and records).
-/// `servers` maps a process back to its node (process = node id - servers).
-pub fn check_history<N>(sim: &Sim<N>, procs: &[(u64, &[Record])], servers: u32) -> HistoryCheck
+/// process per client (`procs`: process number and records), with unknown writes resolved
+/// by `record`. `servers` maps a process back to its node (process = node id - servers).
+pub fn check_history<N>(
+    sim: &Sim<N>,
+    procs: &[(u64, &[Record])],
+    record: &CommitRecord,
+    servers: u32,
+) -> HistoryCheck
 where
     N: Node,
     N::Msg: Hash + Debug,
 {
-    let history = to_check_history(procs);
+    let history = to_check_history(procs, record);
     let options = ZkOptions {
         strict: true,
         ..ZkOptions::default()
@@ -156,33 +211,45 @@ where
 
 /// Converts the clients' records into a `check::History` (the conversion point between the
 /// client library's records and the checkers). A successful sync followed by its getData
-/// becomes one `sync_get_data`; ephemeral creates are left out (their deletion by session
-/// expiry is not in the checker's znode model, and they use their own paths).
-pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
+/// becomes one `sync_get_data`. Every operation is kept: ephemeral and sequential creates
+/// (`create_node`), multi, getChildren; and each closeSession txn the system committed for
+/// a client's session (its expiry) becomes a `close_session` of that client, at its zxid and
+/// commit time, since it deletes the session's ephemerals.
+///
+/// A write whose answer the client never had (lost, timed out, open at the end) is resolved
+/// by `record`: committed as (session, cxid) at z, it applied (or was refused, for an error
+/// txn) at z, its window still open since its answer is unknown; never logged by any server,
+/// it never applied. Logged but not seen committed, it stays unknown (a new leader's initial
+/// history can hold it under a snapshot the monitor cannot read). A write still open at the
+/// end has no cxid in the records: it is the committed request of its session above every
+/// answered one, if there is exactly one and no other was logged.
+pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> History {
     let mut history = History::new();
+    let mut session_process: BTreeMap<u64, u64> = BTreeMap::new();
     for (process, records) in procs {
         let mut spans = spans_with_session(records);
-        spans.sort_by_key(|s| s.0);
+        spans.sort_by_key(|s| s.t0);
+        let mut max_cxid: BTreeMap<u64, u64> = BTreeMap::new();
+        for s in &spans {
+            session_process.insert(s.session, *process);
+            let m = max_cxid.entry(s.session).or_default();
+            *m = (*m).max(s.cxid.unwrap_or(0));
+        }
         let mut i = 0;
         while i < spans.len() {
-            let (t0, session, op, t1, outcome, zxid) = spans[i].clone();
-            if let Op::Sync { .. } = op {
+            let span = &spans[i];
+            if let Op::Sync { .. } = span.op {
                 // Only a sync that succeeded makes the read after it a synced read; after a
                 // failed one the read is an ordinary (possibly stale) read.
-                let synced = matches!(outcome, Outcome::Ok(_));
+                let synced = matches!(span.outcome, Outcome::Ok(_));
                 if let Some(next) = spans.get(i + 1).filter(|_| synced) {
-                    if let Op::GetData { path, .. } = &next.2 {
+                    if let Op::GetData { path, .. } = &next.op {
                         let call = Call::SyncGetData { path: path.clone() };
-                        push_op(
-                            &mut history,
-                            *process,
-                            session,
-                            t0,
-                            call,
-                            next.3,
-                            &next.4,
-                            next.5,
-                        );
+                        let merged = Span {
+                            t0: span.t0,
+                            ..next.clone()
+                        };
+                        push_op(&mut history, *process, &merged, call);
                         i += 2;
                         continue;
                     }
@@ -190,28 +257,41 @@ pub fn to_check_history(procs: &[(u64, &[Record])]) -> History {
                 i += 1;
                 continue;
             }
-            if let Some(call) = to_call(&op) {
-                push_op(
-                    &mut history,
-                    *process,
-                    session,
-                    t0,
-                    call,
-                    t1,
-                    &outcome,
-                    zxid,
-                );
+            if let Some(call) = to_call(&span.op) {
+                match resolve(span, record, &max_cxid) {
+                    Some(resolved) => push_resolved(&mut history, *process, span, call, resolved),
+                    None => push_op(&mut history, *process, span, call),
+                }
             }
             i += 1;
         }
+    }
+    for (zxid, at_ns, session) in &record.closes {
+        let Some(process) = session_process.get(session) else {
+            continue;
+        };
+        let call = Call::CloseSession { session: *session };
+        let id = history.invoke(*process, Some(*session), *at_ns, call);
+        history.complete(id, *at_ns, HOutcome::Ok, Some(Ret::Done), Some(*zxid));
     }
     history.ops.sort_by_key(|o| (o.invoke_ns, o.process));
     history
 }
 
-type SessionSpan = (u64, u64, Op, u64, Outcome, Option<Zxid>);
+/// One operation of one client, paired: invocation and completion.
+#[derive(Clone, Debug)]
+struct Span {
+    t0: u64,
+    session: u64,
+    op: Op,
+    t1: u64,
+    outcome: Outcome,
+    zxid: Option<Zxid>,
+    /// The request's xid (its txn's cxid); `None` while open at the end.
+    cxid: Option<u64>,
+}
 
-fn spans_with_session(history: &[Record]) -> Vec<SessionSpan> {
+fn spans_with_session(history: &[Record]) -> Vec<Span> {
     let marks = history.iter().map(|r| match r {
         Record::Invoke {
             op_id,
@@ -224,25 +304,115 @@ fn spans_with_session(history: &[Record]) -> Vec<SessionSpan> {
             session,
             outcome,
             zxid,
+            cxid,
             at_ns,
-            ..
-        } => Mark::Complete(*op_id, (*session, outcome, *zxid, *at_ns)),
+        } => Mark::Complete(*op_id, (*session, outcome, *zxid, *cxid, *at_ns)),
     });
     let paired = pair(marks);
-    let mut out: Vec<SessionSpan> = paired
+    let mut out: Vec<Span> = paired
         .done
         .into_iter()
-        .map(|((t0, s0, op), (session, outcome, zxid, t1))| {
-            let s = if session != 0 { session } else { s0 };
-            (t0, s, op.clone(), t1, outcome.clone(), zxid)
+        .map(|((t0, s0, op), (session, outcome, zxid, cxid, t1))| Span {
+            t0,
+            session: if session != 0 { session } else { s0 },
+            op: op.clone(),
+            t1,
+            outcome: outcome.clone(),
+            zxid,
+            cxid: Some(cxid),
         })
         .collect();
     // Still in flight when the run ended: unknown outcome, open to the end.
     for (t0, s0, op) in paired.open {
-        let outcome = Outcome::Info("open at the end".into());
-        out.push((t0, s0, op.clone(), t0, outcome, None));
+        out.push(Span {
+            t0,
+            session: s0,
+            op: op.clone(),
+            t1: t0,
+            outcome: Outcome::Info("open at the end".into()),
+            zxid: None,
+            cxid: None,
+        });
     }
     out
+}
+
+/// The fate of an unknown write, from the system's record: `Some(Some(txn))` committed,
+/// `Some(None)` certainly not committed by the end of the run, `None` not decidable.
+fn resolve<'a>(
+    span: &Span,
+    record: &'a CommitRecord,
+    max_cxid: &BTreeMap<u64, u64>,
+) -> Option<Option<&'a (Zxid, TxnOp)>> {
+    if !matches!(span.outcome, Outcome::Info(_)) || !span.op.is_write() {
+        return None;
+    }
+    match span.cxid {
+        // Never sent: never applied.
+        Some(0) => Some(None),
+        Some(cxid) => match record.get(span.session, cxid) {
+            Some(txn) => Some(Some(txn)),
+            None if !record.logged.contains(&(span.session, cxid)) => Some(None),
+            // Logged somewhere, not seen committed: a new leader's initial history may hold
+            // it under its snapshot, where the monitor cannot see it.
+            None => None,
+        },
+        None => {
+            let above = max_cxid.get(&span.session).copied().unwrap_or(0);
+            let later = record.after(span.session, above);
+            let logged = record
+                .logged
+                .range((span.session, above + 1)..=(span.session, u64::MAX))
+                .count();
+            match later.len() {
+                0 if logged == 0 => Some(None),
+                1 if logged == 1 => Some(Some(later[0].1)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// A resolved unknown write: applied (or refused) at its zxid with its window open, or
+/// certainly not applied.
+fn push_resolved(
+    history: &mut History,
+    process: u64,
+    span: &Span,
+    call: Call,
+    resolved: Option<&(Zxid, TxnOp)>,
+) {
+    let session = (span.session != 0).then_some(span.session);
+    let id = history.invoke(process, session, span.t0, call);
+    let op = &mut history.ops[id];
+    let Some((zxid, txn)) = resolved else {
+        op.complete_ns = Some(span.t1.max(span.t0));
+        op.outcome = HOutcome::Fail;
+        return;
+    };
+    op.zxid = Some(*zxid);
+    let (outcome, ret) = match txn {
+        TxnOp::Error { code, .. } => (
+            HOutcome::Fail,
+            error_code(code).map(|code| Ret::Error { code }),
+        ),
+        TxnOp::Create { path, .. } if matches!(op.call, Call::CreateNode { .. }) => {
+            (HOutcome::Ok, Some(Ret::Created { path: path.clone() }))
+        }
+        TxnOp::SetData { .. } => (HOutcome::Ok, None),
+        _ => (HOutcome::Ok, Some(Ret::Done)),
+    };
+    op.outcome = outcome;
+    op.ret = ret;
+}
+
+fn error_code(c: &ErrCode) -> Option<ZkError> {
+    match c {
+        ErrCode::NoNode => Some(ZkError::NoNode),
+        ErrCode::NodeExists => Some(ZkError::NodeExists),
+        ErrCode::BadVersion => Some(ZkError::BadVersion),
+        _ => None,
+    }
 }
 
 fn to_call(op: &Op) -> Option<Call> {
@@ -257,6 +427,17 @@ fn to_call(op: &Op) -> Option<Call> {
             path: path.clone(),
             data: text(data),
         },
+        Op::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => Call::CreateNode {
+            path: path.clone(),
+            data: text(data),
+            ephemeral: *ephemeral,
+            sequential: *sequential,
+        },
         Op::Delete { path, version } => Call::Delete {
             path: path.clone(),
             version: *version,
@@ -270,59 +451,66 @@ fn to_call(op: &Op) -> Option<Call> {
             data: text(data),
             version: *version,
         },
+        Op::Check { path, version } => Call::Check {
+            path: path.clone(),
+            version: *version,
+        },
+        Op::Multi(ops) => Call::Multi {
+            ops: ops.iter().map(to_call).collect::<Option<Vec<Call>>>()?,
+        },
         Op::GetData { path, .. } => Call::GetData { path: path.clone() },
         Op::Exists { path, .. } => Call::Exists { path: path.clone() },
-        _ => return None,
+        Op::GetChildren { path, .. } => Call::GetChildren { path: path.clone() },
+        Op::Sync { .. } => return None,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_op(
-    history: &mut History,
-    process: u64,
-    session: u64,
-    t0: u64,
-    call: Call,
-    t1: u64,
-    outcome: &Outcome,
-    zxid: Option<Zxid>,
-) {
-    let code = |c: &ErrCode| match c {
-        ErrCode::NoNode => Some(ZkError::NoNode),
-        ErrCode::NodeExists => Some(ZkError::NodeExists),
-        ErrCode::BadVersion => Some(ZkError::BadVersion),
-        _ => None,
-    };
-    let (outcome, ret) = match outcome {
-        Outcome::Ok(OpResult::Err(c)) => match code(c) {
-            Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
-            None => (HOutcome::Fail, None),
-        },
+fn push_op(history: &mut History, process: u64, span: &Span, call: Call) {
+    let (outcome, ret) = match &span.outcome {
+        Outcome::Ok(OpResult::Err(c)) => (
+            HOutcome::Fail,
+            error_code(c).map(|code| Ret::Error { code }),
+        ),
+        Outcome::Ok(OpResult::MultiFailed(per_op)) => {
+            // The failing op's code (those after it answer RUNTIMEINCONSISTENCY).
+            let code = per_op.iter().flatten().next().and_then(error_code);
+            (HOutcome::Fail, code.map(|code| Ret::Error { code }))
+        }
+        Outcome::Ok(OpResult::Created { path, .. }) if matches!(call, Call::CreateNode { .. }) => {
+            (HOutcome::Ok, Some(Ret::Created { path: path.clone() }))
+        }
         Outcome::Ok(r) => (HOutcome::Ok, to_ret(r)),
         Outcome::Fail(name) => {
             let parsed = [ErrCode::NoNode, ErrCode::NodeExists, ErrCode::BadVersion]
                 .into_iter()
                 .find(|c| format!("{c:?}") == *name);
-            match parsed.as_ref().and_then(code) {
-                Some(code) => (HOutcome::Fail, Some(Ret::Error { code })),
-                None => (HOutcome::Fail, None),
-            }
+            (
+                HOutcome::Fail,
+                parsed
+                    .as_ref()
+                    .and_then(error_code)
+                    .map(|code| Ret::Error { code }),
+            )
         }
         Outcome::Info(_) => (HOutcome::Info, None),
     };
-    let session = (session != 0).then_some(session);
-    let id = history.invoke(process, session, t0, call);
+    let session = (span.session != 0).then_some(span.session);
+    let id = history.invoke(process, session, span.t0, call);
     let zxid = if outcome == HOutcome::Info {
         None
     } else {
-        zxid
+        span.zxid
     };
-    history.complete(id, t1.max(t0), outcome, ret, zxid);
+    history.complete(id, span.t1.max(span.t0), outcome, ret, zxid);
 }
 
 fn to_ret(r: &OpResult) -> Option<Ret> {
     Some(match r {
-        OpResult::Created { .. } | OpResult::Deleted | OpResult::Synced => Ret::Done,
+        OpResult::Created { .. }
+        | OpResult::Deleted
+        | OpResult::Synced
+        | OpResult::Multi(_)
+        | OpResult::Checked => Ret::Done,
         OpResult::SetStat(stat) => Ret::Stat {
             version: stat.version,
         },
@@ -333,7 +521,12 @@ fn to_ret(r: &OpResult) -> Option<Ret> {
         OpResult::Exists(stat) => Ret::Exists {
             version: stat.map(|s| s.version),
         },
-        _ => return None,
+        OpResult::Children(names) => {
+            let mut children = names.clone();
+            children.sort();
+            Ret::Children { children }
+        }
+        OpResult::MultiFailed(_) | OpResult::Err(_) => return None,
     })
 }
 
@@ -437,6 +630,7 @@ pub fn acked_write_survives(
 pub fn check_sync_reads<N>(
     sim: &Sim<N>,
     histories: &[(NodeId, &[Record])],
+    record: &CommitRecord,
     servers: u32,
 ) -> Option<(Violation, Witness)>
 where
@@ -483,7 +677,7 @@ where
                     .iter()
                     .map(|(id, h)| (u64::from(id.0 - servers), *h))
                     .collect();
-                let history = to_check_history(&procs);
+                let history = to_check_history(&procs, record);
                 return Some((violation, stale.witness(&history, servers)));
             }
         }
@@ -584,6 +778,67 @@ mod tests {
         ]
     }
 
+    /// An unknown write is resolved from the system's record: committed, it applied at its
+    /// zxid (so the read after it is compared with the tree instead of skipped); never
+    /// logged, it never applied; logged but not seen committed, it stays unknown.
+    #[test]
+    fn unknown_writes_are_resolved_by_the_commit_record() {
+        let create = Op::Create {
+            path: "/k".into(),
+            data: b"v".to_vec(),
+            ephemeral: false,
+            sequential: false,
+        };
+        let lost = Outcome::Info("Timeout".into());
+        let mut records = Vec::new();
+        records.extend(span(1, 0, create.clone(), lost.clone(), None));
+        let get = Op::GetData {
+            path: "/k".into(),
+            watch: false,
+        };
+        records.extend(span(
+            2,
+            10,
+            get,
+            Outcome::Ok(OpResult::Err(ErrCode::NoNode)),
+            Some(9),
+        ));
+        let txn = Txn {
+            zxid: 9,
+            session: 7,
+            cxid: 1,
+            op: TxnOp::Create {
+                path: "/k".into(),
+                data: b"v".to_vec(),
+                ephemeral_owner: 0,
+            },
+        };
+        let mut record = CommitRecord::default();
+        record.logged(&txn);
+        // Logged, not seen committed: unknown, and the whole tree is not comparable.
+        let h = to_check_history(&[(0, &records[..])], &record);
+        assert_eq!(h.ops[0].outcome, HOutcome::Info);
+        let verdict = check_zookeeper(&h, &ZkOptions::default()).unwrap();
+        assert!(verdict.is_valid(), "{verdict:?}");
+        // Committed at 9: the create applied at 9, and the read at 9 that missed it fails.
+        record.add(&txn, 3);
+        let h = to_check_history(&[(0, &records[..])], &record);
+        assert_eq!((h.ops[0].outcome, h.ops[0].zxid), (HOutcome::Ok, Some(9)));
+        assert!(h.ops[0].is_open(), "its answer is still unknown");
+        let verdict = check_zookeeper(&h, &ZkOptions::default()).unwrap();
+        let kinds: Vec<&str> = verdict
+            .violations()
+            .iter()
+            .map(|v| v.kind.as_str())
+            .collect();
+        assert_eq!(kinds, ["read-not-tree-state"], "{verdict:?}");
+        // Never logged anywhere: it never applied, and the read of no node is right.
+        let h = to_check_history(&[(0, &records[..])], &CommitRecord::default());
+        assert_eq!(h.ops[0].outcome, HOutcome::Fail);
+        let verdict = check_zookeeper(&h, &ZkOptions::default()).unwrap();
+        assert!(verdict.is_valid(), "{verdict:?}");
+    }
+
     #[test]
     fn only_a_successful_sync_makes_the_next_read_a_synced_read() {
         let get = || Op::GetData {
@@ -606,7 +861,7 @@ mod tests {
         records.extend(span(2, 10, get(), data.clone(), Some(3)));
         records.extend(span(3, 20, sync, Outcome::Fail("Timeout".into()), None));
         records.extend(span(4, 30, get(), data, Some(3)));
-        let h = to_check_history(&[(0, &records[..])]);
+        let h = to_check_history(&[(0, &records[..])], &CommitRecord::default());
         let calls: Vec<&Call> = h.ops.iter().map(|o| &o.call).collect();
         assert!(matches!(calls[0], Call::SyncGetData { .. }), "{calls:?}");
         assert!(matches!(calls[1], Call::GetData { .. }), "{calls:?}");

@@ -136,7 +136,7 @@ impl ZkSystem {
             return true;
         };
         let w = &self.workload;
-        let writes = w.create + w.set_cas + w.delete + w.ephemeral > 0;
+        let writes = w.writes();
         let writer = w.writers.is_none_or(|n| (index as u32) < n);
         liveness::client_served(&c.history, heal_ns, writes && writer)
     }
@@ -276,7 +276,9 @@ impl System for ZkSystem {
         }
         let servers = self.spec.servers;
         if out.is_empty() {
-            if let Some((v, w)) = history::check_sync_reads(sim, &histories, servers) {
+            if let Some((v, w)) =
+                history::check_sync_reads(sim, &histories, self.mon.commit_record(), servers)
+            {
                 out.push(v);
                 self.witness = Some(w);
             }
@@ -286,7 +288,7 @@ impl System for ZkSystem {
                 .iter()
                 .map(|(id, h)| (u64::from(id.0 - servers), *h))
                 .collect();
-            match history::check_history(sim, &procs, servers) {
+            match history::check_history(sim, &procs, self.mon.commit_record(), servers) {
                 HistoryCheck::Valid => {}
                 HistoryCheck::Unknown => self.history_unknown = true,
                 HistoryCheck::Invalid(v, w) => {
@@ -320,7 +322,7 @@ impl System for ZkSystem {
                 Some((u64::from(id.0 - servers), &c.history[..]))
             })
             .collect();
-        let history = to_check_history(&procs);
+        let history = to_check_history(&procs, self.mon.commit_record());
         capture::client_ops(&history, &|p| p as u32 + servers)
     }
 

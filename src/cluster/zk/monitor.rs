@@ -84,6 +84,8 @@ pub struct Monitor {
     /// The proposal log: every txn a leader logged in its own epoch (A.11 `proposalLog`).
     proposals: BTreeMap<Zxid, u64>,
     closed_sessions: BTreeMap<u64, Zxid>,
+    /// What the history conversion needs of the committed txns.
+    record: super::history::CommitRecord,
     digests: BTreeMap<Zxid, (u64, u32)>,
     elections: u64,
 }
@@ -112,6 +114,11 @@ impl Monitor {
     /// The (session, cxid) of every committed txn, by zxid.
     pub fn committed_ids(&self) -> &BTreeMap<Zxid, (u64, u64)> {
         &self.committed_ids
+    }
+
+    /// The committed txns by client request, and the closeSession txns.
+    pub fn commit_record(&self) -> &super::history::CommitRecord {
+        &self.record
     }
 
     /// Leaders established so far (one per leader and epoch).
@@ -354,6 +361,7 @@ impl Monitor {
                 }
             }
             m.mirror.push((z, h));
+            self.record.logged(&e.txn);
         }
     }
 
@@ -421,6 +429,7 @@ impl Monitor {
                         if matches!(t.op, TxnOp::CloseSession) {
                             self.closed_sessions.insert(t.session, z);
                         }
+                        self.record.add(t, sim.now());
                     }
                 }
             }

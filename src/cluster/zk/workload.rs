@@ -158,6 +158,40 @@ impl WorkloadClient {
         self.scanned = self.history.len();
     }
 
+    /// A multi over `path` and another key: two setData (any version), or a check of the
+    /// version last seen on `path` and a create.
+    fn multi(&mut self, ctx: &mut Context<'_, Msg>, path: &str, data: Vec<u8>) -> Op {
+        let other = format!("/k{}", ctx.rng().gen_range(0..self.workload.keys));
+        let ops = if ctx.rng().gen_range(0..2) == 0 {
+            vec![
+                Op::SetData {
+                    path: path.to_string(),
+                    data: data.clone(),
+                    version: -1,
+                },
+                Op::SetData {
+                    path: other,
+                    data,
+                    version: -1,
+                },
+            ]
+        } else {
+            vec![
+                Op::Check {
+                    path: path.to_string(),
+                    version: self.versions.get(path).copied().unwrap_or(0),
+                },
+                Op::Create {
+                    path: other,
+                    data,
+                    ephemeral: false,
+                    sequential: false,
+                },
+            ]
+        };
+        Op::Multi(ops)
+    }
+
     fn issue(&mut self, ctx: &mut Context<'_, Msg>) {
         let w = Rc::clone(&self.workload);
         let key = ctx.rng().gen_range(0..w.keys);
@@ -166,7 +200,7 @@ impl WorkloadClient {
         let data = format!("c{}-{}", self.index, self.ops).into_bytes();
         let mut weights = w.weights();
         if w.writers.is_some_and(|n| self.index >= n) {
-            weights = [0, 0, 0, w.get, w.sync_get, 0];
+            weights = [0, 0, 0, w.get, w.sync_get, 0, 0, 0, w.get_children];
         }
         let Some(kind) = pacing::pick_weighted(ctx.rng(), &weights) else {
             return;
@@ -198,11 +232,22 @@ impl WorkloadClient {
                     watch: true,
                 }
             }
-            _ => Op::Create {
+            5 => Op::Create {
                 path: format!("/e{key}"),
                 data,
                 ephemeral: true,
                 sequential: false,
+            },
+            6 => Op::Create {
+                path: "/s-".into(),
+                data,
+                ephemeral: ctx.rng().gen_range(0..2) == 0,
+                sequential: true,
+            },
+            7 => self.multi(ctx, &path, data),
+            _ => Op::GetChildren {
+                path: "/".into(),
+                watch: false,
             },
         };
         let id = self.submit(ctx, op);

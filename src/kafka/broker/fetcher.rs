@@ -111,9 +111,20 @@ impl Fetchers {
 }
 
 impl Broker {
-    /// The partitions this broker should fetch (or truncate) now, by leader.
+    /// The partitions this broker should fetch (or truncate) now, by leader (an empty list: the fetcher
+    /// stays, but sends nothing yet).
+    ///
+    /// A fetcher whose last response made a flush due sends nothing until every such
+    /// flush is done: Kafka's fetcher thread flushes inside the append
+    /// (`log.flush.interval.messages`), so it builds its next fetch, for all of its
+    /// partitions, only afterwards. Leaving just the flushing partition out instead sent a
+    /// fetch without it that the leader held up to `replica.fetch.wait.max.ms` when the
+    /// other partitions had nothing new: with a flush after every append the partition
+    /// was fetched once per long poll and never caught up with the producers
+    /// (kafka-power-loss-flushed seeds 40 and 177, scenarios/regressions/).
     fn fetchable(&self, now_ns: u64) -> BTreeMap<BrokerId, Wanted> {
         let mut out: BTreeMap<BrokerId, Wanted> = BTreeMap::new();
+        let mut flushing: Vec<BrokerId> = Vec::new();
         for (tp, r) in &self.replicas {
             let Role::Follower {
                 leader: Some(leader),
@@ -122,8 +133,11 @@ impl Broker {
                 continue;
             };
             let entry = out.entry(*leader).or_default();
-            let backing_off = self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns);
-            if backing_off || self.storage.sync_flush_running(tp) {
+            if self.storage.sync_flush_running(tp) {
+                flushing.push(*leader);
+                continue;
+            }
+            if self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns) {
                 continue;
             }
             match r.pending_truncation() {
@@ -131,6 +145,9 @@ impl Broker {
                 Some(PendingTruncation::OutOfRange) => entry.ends.extend(r.leader_end_request()),
                 None => entry.fetches.extend(r.fetch_request(FETCH_MAX_RECORDS)),
             }
+        }
+        for leader in flushing {
+            out.insert(leader, Wanted::default());
         }
         out
     }

@@ -268,7 +268,12 @@ impl Partition {
             (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]));
         let own_lost = self.stamped.range((e, leo)..(e + 1, 0)).next().is_some();
         let at = match (missing, own_lost) {
-            (None, false) => return,
+            (None, false) => {
+                if let Some(s) = m.suspect_above {
+                    self.adopt_leader_log(s, m);
+                }
+                return;
+            }
             (Some(a), _) => a.min(if own_lost { leo } else { u64::MAX }),
             (None, true) => leo,
         };
@@ -304,7 +309,33 @@ impl Partition {
             );
             finding(out, K_ONE_LEADER, msg);
         }
+        let suspect = m.suspect_above;
         self.restart_history(ctx, e, at, m);
+        self.adopt_leader_log(suspect.map_or(at, |s| s.min(at)), m);
+    }
+
+    /// A leader took office holding records from `from` up that the monitor had set
+    /// aside: a copy of a history an allowed loss abandoned (its suspicion), or records
+    /// above the point where the committed history just restarted. They are the
+    /// partition's history from now on, as the followers will fetch them: they lose the
+    /// suspicion and are stamped as they stand, so K-ONE-LEADER judges later copies
+    /// against them. Left aside, they were never stamped and a follower fetching them
+    /// was taken for a second leader of their epoch, and the leader's own HW was never
+    /// compared past the suspicion (kafka-nemesis seed 14: a broker that kept epoch-0
+    /// records past a power-loss election led the next epoch with them; see
+    /// scenarios/regressions/kafka-nemesis-seed14.json). Other replicas lose their
+    /// suspicion up to where their records equal the new leader's.
+    fn adopt_leader_log(&mut self, from: u64, m: &mut ReplicaMon) {
+        m.suspect_above = None;
+        for o in from.max(m.start)..m.leo() {
+            let rec = *m.rec(o).expect("below the LEO");
+            self.stamped.insert((rec.epoch, o), rec.value);
+        }
+        for om in self.mons.values_mut() {
+            let Some(s) = om.suspect_above else { continue };
+            let differs = (s..om.leo()).find(|&o| om.rec(o) != m.rec(o));
+            om.suspect_above = differs;
+        }
     }
 
     /// The history goes on from the new leader's log at `at` (after a violation too: it is
