@@ -113,6 +113,26 @@ impl EpochCache {
         }
     }
 
+    /// OffsetsForLeaderEpoch as KIP-101 first shipped it (0.11-1.1, before KIP-279 and
+    /// KAFKA-6361), an offset only: the LEO for the latest epoch; the start of the first
+    /// epoch above the requested one; UNDEFINED (None) when the requested epoch is older
+    /// than every entry or newer than the latest. Kept for the KAFKA-6361 bug mode: a leader
+    /// that never had the requested epoch answers with the start of a later epoch of its
+    /// own, past the point where the logs forked.
+    pub fn legacy_end_offset_for(&self, requested: u32, log_end_offset: u64) -> Option<u64> {
+        let first = self.earliest()?;
+        if self.latest_epoch() == Some(requested) {
+            return Some(log_end_offset);
+        }
+        if requested < first.epoch {
+            return None;
+        }
+        self.entries
+            .iter()
+            .find(|e| e.epoch > requested)
+            .map(|e| e.start_offset)
+    }
+
     /// The log was truncated to `end_offset`: entries starting at or after it go.
     pub fn truncate_from_end(&mut self, disk: &mut dyn DiskIo, end_offset: u64) {
         let keep = self

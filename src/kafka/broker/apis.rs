@@ -9,7 +9,7 @@ use crate::kafka::config::Acks;
 use crate::kafka::msg::{
     BrokerId, ErrorCode, FetchPartition, FetchPartitionResponse, ListOffsetsPartition,
     ListOffsetsPartitionResponse, OffsetForLeaderPartition, OffsetForLeaderPartitionResponse,
-    PartitionMetadata, ProducePartition, ProducePartitionResponse, Request, Response,
+    OffsetSpec, PartitionMetadata, ProducePartition, ProducePartitionResponse, Request, Response,
     TopicPartition,
 };
 use crate::kafka::replica::leader::ProduceOutcome;
@@ -42,8 +42,13 @@ impl Broker {
                     .collect();
                 self.respond(ctx, origin, Response::OffsetsForLeaderEpoch { partitions });
             }
-            Request::ListOffsets { partitions, .. } => {
-                let partitions = partitions.iter().map(|p| self.list_offsets(p)).collect();
+            Request::ListOffsets {
+                replica_id,
+                partitions,
+            } => {
+                let partitions = (partitions.iter())
+                    .map(|p| self.list_offsets(p, replica_id))
+                    .collect();
                 self.respond(ctx, origin, Response::ListOffsets { partitions });
             }
             Request::Metadata { topics } => {
@@ -235,9 +240,21 @@ impl Broker {
         }
     }
 
-    fn list_offsets(&self, p: &ListOffsetsPartition) -> ListOffsetsPartitionResponse {
+    /// ListOffsets; asked by a replica (a pre-0.11 follower after OFFSET_OUT_OF_RANGE), the
+    /// latest offset is the LEO, as Kafka answers requests with no isolation level.
+    fn list_offsets(
+        &self,
+        p: &ListOffsetsPartition,
+        replica_id: Option<BrokerId>,
+    ) -> ListOffsetsPartitionResponse {
         match self.replicas.get(&p.tp) {
-            Some(r) => r.handle_list_offsets(p),
+            Some(r) => {
+                let mut resp = r.handle_list_offsets(p);
+                if replica_id.is_some() && p.spec == OffsetSpec::Latest {
+                    resp.offset = r.log_end_offset();
+                }
+                resp
+            }
             None => ListOffsetsPartitionResponse {
                 tp: p.tp.clone(),
                 error: self.missing_partition(&p.tp),

@@ -131,8 +131,16 @@ impl Broker {
             Replica::new(s.tp.clone(), me, log, 0, &props.bug_modes)
         });
         let now = ctx.now();
+        let dead_leader = s
+            .leader
+            .is_some_and(|l| !self.metadata.live_brokers.contains(&l));
         let result = if leading {
             r.become_leader(ctx.disk(), s, now)
+        } else if dead_leader && r.legacy_fetch() {
+            // bug-mode switch point (the truncation modes): `makeFollowers` before 2.7 left
+            // a partition whose leader the metadata cache did not list as alive untouched
+            // (no new epoch, no truncation) until a LeaderAndIsr naming a live leader.
+            Ok(())
         } else {
             r.become_follower(ctx.disk(), s)
         };

@@ -6,13 +6,21 @@
 //! there is nothing new. A partition whose fetch failed waits `replica.fetch.backoff.ms`
 //! (`delayPartitions`). A partition whose append made a flush due waits for the fsync,
 //! since Kafka's fetcher thread flushes inside the append.
+//!
+//! Under the truncation bug modes a partition may first need a truncation step
+//! ([`PendingTruncation`]): as `AbstractFetcherThread.doWork` did before 2.7 (`maybeTruncate`
+//! then `maybeFetch`), the connection then carries an OffsetsForLeaderEpoch, or the
+//! ListOffsets of `handleOffsetOutOfRange`, before the next fetch.
 
 use std::collections::BTreeMap;
 
 use super::net::{Channel, Dropped, SOCKET_TIMEOUT_NS};
 use super::Broker;
-use crate::kafka::msg::{BrokerId, ErrorCode, FetchPartition, Request, Response, TopicPartition};
-use crate::kafka::replica::follower::FetchOutcome;
+use crate::kafka::msg::{
+    BrokerId, ErrorCode, FetchPartition, ListOffsetsPartition, OffsetForLeaderPartition, Request,
+    Response, TopicPartition,
+};
+use crate::kafka::replica::follower::{FetchOutcome, PendingTruncation};
 use crate::kafka::replica::Role;
 use crate::kafka::wire::WireMsg;
 use crate::node::Context;
@@ -20,10 +28,53 @@ use crate::node::Context;
 /// Records per partition per fetch (Kafka bounds bytes: `replica.fetch.max.bytes`).
 pub const FETCH_MAX_RECORDS: u64 = 1000;
 
+/// What one fetcher connection has in flight for its partitions.
+#[derive(Clone, Debug)]
+enum Sent {
+    Fetch(Vec<FetchPartition>),
+    /// KIP-101's truncation step (KAFKA-6361 mode).
+    Epochs(Vec<OffsetForLeaderPartition>),
+    /// `handleOffsetOutOfRange`'s question for the leader's LEO (pre-2.7 modes).
+    Ends(Vec<ListOffsetsPartition>),
+}
+
+impl Sent {
+    fn partitions(&self) -> Vec<TopicPartition> {
+        match self {
+            Sent::Fetch(ps) => ps.iter().map(|p| p.tp.clone()).collect(),
+            Sent::Epochs(ps) => ps.iter().map(|p| p.tp.clone()).collect(),
+            Sent::Ends(ps) => ps.iter().map(|p| p.tp.clone()).collect(),
+        }
+    }
+}
+
+/// The partitions of one leader, by what they need next.
+#[derive(Clone, Debug, Default)]
+struct Wanted {
+    fetches: Vec<FetchPartition>,
+    epochs: Vec<OffsetForLeaderPartition>,
+    ends: Vec<ListOffsetsPartition>,
+}
+
+impl Wanted {
+    /// The truncation steps go first, as `maybeTruncate` before `maybeFetch`.
+    fn next(self) -> Option<Sent> {
+        if !self.epochs.is_empty() {
+            Some(Sent::Epochs(self.epochs))
+        } else if !self.ends.is_empty() {
+            Some(Sent::Ends(self.ends))
+        } else if !self.fetches.is_empty() {
+            Some(Sent::Fetch(self.fetches))
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct FetcherState {
-    /// The fetch in flight: its correlation id and partitions.
-    in_flight: Option<(u64, Vec<FetchPartition>)>,
+    /// The request in flight: its correlation id and partitions.
+    in_flight: Option<(u64, Sent)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -60,7 +111,7 @@ impl Fetchers {
 }
 
 impl Broker {
-    /// The partitions this broker should fetch now, by leader (an empty list: the fetcher
+    /// The partitions this broker should fetch (or truncate) now, by leader (an empty list: the fetcher
     /// stays, but sends nothing yet).
     ///
     /// A fetcher whose last response made a flush due sends nothing until every such
@@ -71,8 +122,8 @@ impl Broker {
     /// other partitions had nothing new: with a flush after every append the partition
     /// was fetched once per long poll and never caught up with the producers
     /// (kafka-power-loss-flushed seeds 40 and 177, scenarios/regressions/).
-    fn fetchable(&self, now_ns: u64) -> BTreeMap<BrokerId, Vec<FetchPartition>> {
-        let mut out: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+    fn fetchable(&self, now_ns: u64) -> BTreeMap<BrokerId, Wanted> {
+        let mut out: BTreeMap<BrokerId, Wanted> = BTreeMap::new();
         let mut flushing: Vec<BrokerId> = Vec::new();
         for (tp, r) in &self.replicas {
             let Role::Follower {
@@ -89,10 +140,14 @@ impl Broker {
             if self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns) {
                 continue;
             }
-            entry.extend(r.fetch_request(FETCH_MAX_RECORDS));
+            match r.pending_truncation() {
+                Some(PendingTruncation::ByEpoch) => entry.epochs.extend(r.epoch_request()),
+                Some(PendingTruncation::OutOfRange) => entry.ends.extend(r.leader_end_request()),
+                None => entry.fetches.extend(r.fetch_request(FETCH_MAX_RECORDS)),
+            }
         }
         for leader in flushing {
-            out.insert(leader, Vec::new());
+            out.insert(leader, Wanted::default());
         }
         out
     }
@@ -114,27 +169,49 @@ impl Broker {
         }
         for (leader, partitions) in wanted {
             let state = self.fetchers.by_leader.entry(leader).or_default();
-            if state.in_flight.is_some() || partitions.is_empty() {
+            if state.in_flight.is_some() {
                 continue;
             }
+            let Some(sent) = partitions.next() else {
+                continue;
+            };
             let Some(&node) = self.setup.brokers.get(leader as usize) else {
                 continue;
             };
             let max_wait_ms = self.setup.props.replica_fetch_wait_max_ms;
-            let request = Request::Fetch {
-                replica_id: Some(self.id),
-                max_wait_ms,
-                partitions: partitions.clone(),
+            let replica_id = Some(self.id);
+            let (request, timeout) = match &sent {
+                Sent::Fetch(ps) => (
+                    Request::Fetch {
+                        replica_id,
+                        max_wait_ms,
+                        partitions: ps.clone(),
+                    },
+                    max_wait_ms * 1_000_000 + SOCKET_TIMEOUT_NS,
+                ),
+                Sent::Epochs(ps) => (
+                    Request::OffsetsForLeaderEpoch {
+                        replica_id,
+                        partitions: ps.clone(),
+                    },
+                    SOCKET_TIMEOUT_NS,
+                ),
+                Sent::Ends(ps) => (
+                    Request::ListOffsets {
+                        replica_id,
+                        partitions: ps.clone(),
+                    },
+                    SOCKET_TIMEOUT_NS,
+                ),
             };
-            let timeout = max_wait_ms * 1_000_000 + SOCKET_TIMEOUT_NS;
             let corr = self
                 .net
                 .send(ctx, node, leader, Channel::Fetcher, request, timeout);
-            state.in_flight = Some((corr, partitions));
+            state.in_flight = Some((corr, sent));
         }
     }
 
-    /// The leader answered a fetch (`processFetchRequest`).
+    /// The leader answered a fetch (`processFetchRequest`) or a truncation step.
     pub(super) fn on_fetch_response(
         &mut self,
         ctx: &mut Context<'_, WireMsg>,
@@ -153,15 +230,54 @@ impl Broker {
             return;
         }
         let backoff = ctx.now() + self.setup.props.replica_fetch_backoff_ms * 1_000_000;
-        let Response::Fetch { error, partitions } = resp else {
-            return;
-        };
-        if error != ErrorCode::None {
-            for p in &sent {
-                self.fetchers.delayed.insert(p.tp.clone(), backoff);
+        let outcomes: Vec<(TopicPartition, FetchOutcome)> = match (sent, resp) {
+            (Sent::Fetch(sent), Response::Fetch { error, partitions }) => {
+                if error != ErrorCode::None {
+                    for p in &sent {
+                        self.fetchers.delayed.insert(p.tp.clone(), backoff);
+                    }
+                    return;
+                }
+                self.apply_fetched(ctx, &sent, partitions)
             }
-            return;
+            (Sent::Epochs(_), Response::OffsetsForLeaderEpoch { partitions }) => (partitions
+                .into_iter())
+            .filter_map(|pr| {
+                let r = self.replicas.get_mut(&pr.tp)?;
+                Some((
+                    pr.tp.clone(),
+                    r.handle_legacy_epoch_response(ctx.disk(), &pr),
+                ))
+            })
+            .collect(),
+            (Sent::Ends(_), Response::ListOffsets { partitions }) => (partitions.into_iter())
+                .filter_map(|pr| {
+                    let r = self.replicas.get_mut(&pr.tp)?;
+                    Some((pr.tp.clone(), r.handle_leader_end_offset(ctx.disk(), &pr)))
+                })
+                .collect(),
+            (sent, _) => {
+                for tp in sent.partitions() {
+                    self.fetchers.delayed.insert(tp, backoff);
+                }
+                return;
+            }
+        };
+        for (tp, outcome) in outcomes {
+            if let FetchOutcome::Error(_) = outcome {
+                self.fetchers.delayed.insert(tp, backoff);
+            }
         }
+    }
+
+    /// Applies a fetch response partition by partition.
+    fn apply_fetched(
+        &mut self,
+        ctx: &mut Context<'_, WireMsg>,
+        sent: &[FetchPartition],
+        partitions: Vec<crate::kafka::msg::FetchPartitionResponse>,
+    ) -> Vec<(TopicPartition, FetchOutcome)> {
+        let mut out = Vec::new();
         for pr in partitions {
             let Some(fp) = sent.iter().find(|p| p.tp == pr.tp) else {
                 continue;
@@ -169,15 +285,14 @@ impl Broker {
             let Some(r) = self.replicas.get_mut(&pr.tp) else {
                 continue;
             };
-            match r.handle_fetch_response(ctx.disk(), fp, &pr) {
-                FetchOutcome::Appended { records } if records > 0 => {
+            let outcome = r.handle_fetch_response(ctx.disk(), fp, &pr);
+            if let FetchOutcome::Appended { records } = outcome {
+                if records > 0 {
                     self.storage.after_append(ctx, r, &self.setup.props);
                 }
-                FetchOutcome::Error(_) => {
-                    self.fetchers.delayed.insert(pr.tp.clone(), backoff);
-                }
-                _ => {}
             }
+            out.push((pr.tp, outcome));
         }
+        out
     }
 }

@@ -649,6 +649,10 @@ impl Node for Producer {
                 for p in self.links.on_down(conn, ctx.now()) {
                     self.request_failed(ctx.now(), p);
                 }
+                // As the Java client's `handleServerDisconnect`: a lost or refused connection
+                // may mean stale metadata (a leader that died), so refresh it; otherwise a
+                // batch for a dead leader waits on reconnects until the metadata max age.
+                self.metadata.request_update();
             }
             Event::Message { conn, msg, .. } => {
                 if let WireMsg::Kafka(KafkaMsg::Response {

@@ -5,7 +5,7 @@
 //! `maybeIncrementLeaderHW`).
 
 use super::{IsrChange, IsrState, Replica, Role};
-use crate::kafka::config::{Acks, ServerProperties};
+use crate::kafka::config::{Acks, BugMode, ServerProperties};
 use crate::kafka::log::batch::{ProducerStamp, Record};
 use crate::kafka::msg::{
     BrokerId, EpochEndOffset, ErrorCode, FetchPartition, FetchPartitionResponse,
@@ -41,6 +41,15 @@ pub enum AckStatus {
 }
 
 impl Replica {
+    /// The acks=all floor: `min.insync.replicas`, or 1 under KAFKA-1555 (0.8 had no such
+    /// setting: the ISR alone, even the leader alone, was enough).
+    fn min_insync(&self, cfg: &ServerProperties) -> u32 {
+        match self.bug(BugMode::Kafka1555) {
+            true => 1,
+            false => cfg.min_insync_replicas,
+        }
+    }
+
     fn leader_epoch_if_leader(&self) -> Result<u32, ErrorCode> {
         match (&self.role, self.leader_epoch) {
             (Role::Leader(_), Some(epoch)) => Ok(epoch),
@@ -64,8 +73,9 @@ impl Replica {
             Err(e) => return ProduceOutcome::Rejected(e),
         };
         let isr_len = self.isr().map_or(0, <[BrokerId]>::len) as u32;
-        // bug-mode switch point: KAFKA-1555 (no min.insync.replicas floor).
-        if acks == Acks::All && isr_len < cfg.min_insync_replicas {
+        // bug-mode switch point: KAFKA-1555. Before min.insync.replicas (0.8.x) acks=all
+        // meant "every current ISR member", however few: no floor at admission.
+        if acks == Acks::All && isr_len < self.min_insync(cfg) {
             return ProduceOutcome::Rejected(ErrorCode::NotEnoughReplicas);
         }
         let (base_offset, last_offset, duplicate) =
@@ -112,8 +122,8 @@ impl Replica {
             return AckStatus::Waiting;
         }
         let isr_len = self.isr().map_or(0, <[BrokerId]>::len) as u32;
-        // bug-mode switch point: KAFKA-1555.
-        if isr_len < cfg.min_insync_replicas {
+        // bug-mode switch point: KAFKA-1555 (nor at acknowledgement).
+        if isr_len < self.min_insync(cfg) {
             AckStatus::Done(ErrorCode::NotEnoughReplicasAfterAppend)
         } else {
             AckStatus::Done(ErrorCode::None)
@@ -412,9 +422,21 @@ impl Replica {
             .leader_epoch_if_leader()
             .and_then(|_| self.check_leader_epoch(req.current_leader_epoch))
             .err();
-        // bug-mode switch point: KAFKA-6361 (the answer carried only the offset).
+        // bug-mode switch point: KAFKA-6361. Before KIP-279 the answer was an offset only,
+        // computed without the largest epoch <= the requested one that this log knows: the
+        // start of the next higher epoch in this cache, whatever lies in between. The
+        // requested epoch is echoed in the field the old format lacked; such a follower
+        // ignores it.
         let end = match error {
             Some(_) => None,
+            None if self.pre_kip279() => self
+                .log
+                .epochs
+                .legacy_end_offset_for(req.leader_epoch, self.log.log_end_offset())
+                .map(|end_offset| EpochEndOffset {
+                    epoch: req.leader_epoch,
+                    end_offset,
+                }),
             None => self
                 .log
                 .end_offset_for(req.leader_epoch)

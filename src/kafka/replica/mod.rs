@@ -14,8 +14,15 @@
 //!   truncating on `divergingEpoch` (with KIP-279's iteration) and the follower HW.
 //!
 //! Bug-mode switch points (issue 9) are marked `bug-mode switch point` where the historical
-//! code path differed; [`Replica::bug`] tells whether a mode is on. None is implemented yet:
-//! every mode behaves as the fixed code.
+//! code path differed; [`Replica::bug`] tells whether a mode is on. The truncation modes
+//! bring back the older follower paths whole rather than a flipped check:
+//! - KAFKA-1211 and KIP-101-2 are the pre-0.11 follower (`makeFollowers` truncating to the
+//!   local HW when the leader changes or after a restart; fetches without an epoch;
+//!   `handleOffsetOutOfRange` cutting to the leader's LEO);
+//! - KAFKA-6361 is KIP-101 as first shipped (0.11-1.1): a new leader records no epoch entry
+//!   until it appends; a new follower asks OffsetsForLeaderEpoch for its latest epoch before
+//!   fetching and truncates to the offset alone, which the leader computed without naming an
+//!   epoch ([`crate::kafka::epoch_cache::EpochCache::legacy_end_offset_for`]).
 //!
 //! May depend on: `node` (DiskIo) and the other `kafka` modules.
 
@@ -133,6 +140,9 @@ pub struct Replica {
     role: Role,
     /// The broker's `bugModes`, consulted at the switch points.
     bug_modes: Vec<BugMode>,
+    /// A truncation step of a pre-2.7 fetcher that must happen before the next fetch (bug
+    /// modes only; the fixed follower truncates on a fetch's diverging epoch).
+    pending_truncation: Option<follower::PendingTruncation>,
 }
 
 impl Replica {
@@ -157,12 +167,29 @@ impl Replica {
             replicas: Vec::new(),
             role: Role::None,
             bug_modes: bug_modes.to_vec(),
+            pending_truncation: None,
         }
     }
 
     /// Whether a named historical bug is switched on for this broker.
     pub fn bug(&self, mode: BugMode) -> bool {
         self.bug_modes.contains(&mode)
+    }
+    /// The follower of Kafka before KIP-101 (0.10): HW truncation, no epochs in fetches.
+    pub fn pre_kip101(&self) -> bool {
+        self.bug(BugMode::Kafka1211) || self.bug(BugMode::Kip101Scenario2)
+    }
+    /// The follower of KIP-101 as first shipped, before KIP-279 (0.11-1.1).
+    pub fn pre_kip279(&self) -> bool {
+        self.bug(BugMode::Kafka6361)
+    }
+    /// Whether fetches go out without `lastFetchedEpoch` (any follower before 2.7 here: the
+    /// leader then checks no divergence and a fetch past its LEO is OFFSET_OUT_OF_RANGE).
+    pub fn legacy_fetch(&self) -> bool {
+        self.pre_kip101() || self.pre_kip279()
+    }
+    pub fn pending_truncation(&self) -> Option<follower::PendingTruncation> {
+        self.pending_truncation
     }
 
     pub fn high_watermark(&self) -> u64 {
@@ -255,9 +282,14 @@ impl Replica {
         );
         assert!(state.isr.contains(&self.me), "a leader is in its own ISR");
         self.apply_partition_state(state);
+        self.pending_truncation = None;
         let epoch = state.leader_epoch;
-        // bug-mode switch point: KAFKA-6361 (no epoch entry at become-leader).
-        self.log.assign_epoch_start(disk, epoch);
+        // bug-mode switch point: KAFKA-6361. Before PR #5678 `makeLeader` recorded nothing in
+        // the epoch cache: the entry came with the first batch appended in the epoch, so a
+        // leader that has not appended yet cannot answer for the epochs it skipped.
+        if !self.pre_kip279() {
+            self.log.assign_epoch_start(disk, epoch);
+        }
         let followers = state
             .replicas
             .iter()
@@ -289,25 +321,48 @@ impl Replica {
     /// leadership are the broker's to fail (see `leader::Replica::acks_all_status`).
     pub fn become_follower(
         &mut self,
-        _disk: &mut dyn DiskIo,
+        disk: &mut dyn DiskIo,
         state: &PartitionState,
     ) -> Result<(), ErrorCode> {
         self.accept_partition_state(state)?;
         assert_ne!(state.leader, Some(self.me), "become_follower of itself");
+        // Before 2.7, `Partition.makeFollower` reported a change only when the leader
+        // changed (or the replica had none, as after a restart): only then did
+        // `makeFollowers` truncate and restart the fetcher.
+        let leader_changed =
+            !matches!(self.role, Role::Follower { leader } if leader == state.leader);
         self.apply_partition_state(state);
         self.role = Role::Follower {
             leader: state.leader,
         };
-        // bug-mode switch point: KAFKA-1211 and KIP-101-2 (truncate to the local HW here
-        // and on restart instead of by epoch).
+        self.pending_truncation = None;
         self.high_watermark = self.high_watermark.min(self.log.log_end_offset());
+        // bug-mode switch point: KAFKA-1211 and KIP-101-2 (truncate to the local HW here, and
+        // so after a restart, instead of by epoch) and KAFKA-6361 (ask the leader for the end
+        // of the latest epoch before fetching). `makeFollowers` skipped a partition whose
+        // leader was not alive (none here) without truncating it.
+        let leader_changed = leader_changed && state.leader.is_some();
+        if leader_changed && self.pre_kip101() {
+            self.truncate_to_high_watermark(disk);
+        } else if leader_changed && self.pre_kip279() {
+            self.begin_epoch_truncation(disk);
+        }
         Ok(())
+    }
+
+    /// The pre-KIP-101 truncation (`logManager.truncateTo(HW)`): whatever lies above the
+    /// local HW goes, committed or not, since a follower's HW lags the leader's.
+    fn truncate_to_high_watermark(&mut self, disk: &mut dyn DiskIo) {
+        let hw = self.high_watermark;
+        let leo = self.log.truncate_to(disk, hw);
+        self.high_watermark = self.high_watermark.min(leo);
     }
 
     /// StopReplica: the replica stops serving and fetching (its log stays unless the
     /// broker deletes it).
     pub fn stop(&mut self) {
         self.role = Role::None;
+        self.pending_truncation = None;
     }
 }
 

@@ -345,17 +345,26 @@ impl Partition {
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
         self.stamped.retain(|&(_, o), _| o < at);
+        // Except the new leader's own records there: they are the history now, stamped by
+        // the leaders that appended them (a follower fetching them is not their author).
+        for o in at..m.leo() {
+            if let Some(r) = m.rec(o) {
+                self.stamped.insert((r.epoch, o), r.value);
+            }
+        }
         self.ok_upto = self.ok_upto.min(at);
         self.last_reset_ns = Some(ctx.now);
         self.lossy_epochs.insert(e);
         m.matched = m.matched.min(at);
         m.suspect_above = None;
+        m.suspect_epoch = None;
         // The loss is accounted for: this leader's log is the history from here on.
         m.lost_from = None;
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
+                om.suspect_epoch = Some(om.suspect_epoch.map_or(e, |x| x.max(e)));
                 om.matched = om.matched.min(at);
             }
         }

@@ -118,6 +118,10 @@ pub struct ReplicaMon {
     /// Records from this offset up may be of a history lost at an allowed election: they
     /// are not compared until the replica has truncated to it.
     pub suspect_above: Option<u64>,
+    /// The leader epoch of the election that raised the suspicion: a record of that epoch
+    /// or later appended above records still held from the abandoned history means the
+    /// replica joined the new history without truncating the old one, and ends it.
+    pub suspect_epoch: Option<u32>,
     /// The replica lost unflushed records at a restart (from this offset) and has not
     /// caught up since, with the committed history and with the LEO it had before.
     pub lost_from: Option<u64>,
@@ -142,6 +146,7 @@ impl ReplicaMon {
             seen: true,
             inc,
             suspect_above: self.suspect_above,
+            suspect_epoch: self.suspect_epoch,
             lost_from: self.lost_from,
             lost_upto: self.lost_upto,
             ..ReplicaMon::default()
@@ -185,10 +190,28 @@ impl ReplicaMon {
                 self.append(b, r.me, out);
             }
         }
-        if self.suspect_above.is_some_and(|s| self.leo() <= s) {
-            self.suspect_above = None;
-        }
+        self.end_suspicion(keep, delta.removed.is_some());
         delta
+    }
+
+    /// A suspicion ends when the replica cuts its log to the point of the allowed loss (it
+    /// dropped the abandoned history), or when it appends records of the new history's
+    /// epoch or later while still holding records of the abandoned one above that point:
+    /// then it took the new history on top of the old without truncating, and its records
+    /// below its HW are compared with the committed history again (K-LOG-MATCH sees the
+    /// fork at equal offsets, as a pre-KIP-101 follower leaves it).
+    fn end_suspicion(&mut self, kept: u64, cut: bool) {
+        let Some(s) = self.suspect_above else {
+            return;
+        };
+        let joined = self.suspect_epoch.is_some_and(|e| {
+            (kept.max(s)..self.leo()).any(|o| self.rec(o).is_some_and(|r| r.epoch >= e))
+        });
+        if self.leo() <= s || (cut && kept <= s) || joined {
+            self.suspect_above = None;
+            self.suspect_epoch = None;
+            self.matched = self.matched.min(s);
+        }
     }
 
     /// Cuts the mirror to `offset`, returning the records cut.
