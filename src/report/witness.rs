@@ -34,7 +34,8 @@ fn chosen(w: &Witness) -> Vec<&WitnessOp> {
         .iter()
         .filter(|o| {
             let end = o.op.complete_ns.unwrap_or(u64::MAX);
-            o.mark != Mark::Plain || (end + margin >= from && o.op.invoke_ns <= to + margin)
+            o.mark != Mark::Plain
+                || (end.saturating_add(margin) >= from && o.op.invoke_ns <= to + margin)
         })
         .collect();
     if ops.len() > OPS_MAX {
