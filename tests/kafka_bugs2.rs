@@ -88,3 +88,18 @@ fn kafka_bug_13141_diverging_fetch_offset_as_leo_is_caught() {
 fn kafka_bug_6082_zombie_controller_write_is_caught() {
     assert_bug_caught("kafka-bug-KAFKA-6082.json", 20, 200);
 }
+
+#[test]
+fn hunt_sets_aside_the_seeds_a_base_fails_on_its_own() {
+    // merge-overwrites fails every seed: set three aside and they count as passing.
+    let base = load("counter-basic.json");
+    let case = campaign::hunt::mode_cases(&base)
+        .into_iter()
+        .find(|c| c.mode == "merge-overwrites")
+        .expect("counter mode");
+    let skip = [0, 2, 3].into_iter().collect();
+    let s = campaign::hunt::score_excluding(&case, 10, 1, 0, &skip);
+    assert_eq!((s.seeds_run, s.seeds_failing, s.base_failing), (10, 7, 3));
+    assert_eq!(s.first_failing_seed, Some(1));
+    assert!(campaign::hunt::base_failures(&base, 10, 1).is_empty());
+}
