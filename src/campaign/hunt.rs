@@ -129,7 +129,11 @@ pub fn base_failures(base: &Scenario, seeds: u64, jobs: usize) -> BTreeSet<u64> 
                 if seed >= seeds {
                     break;
                 }
-                if !super::run_seed(base, seed, None).outcome.violations.is_empty() {
+                if !super::run_seed(base, seed, None)
+                    .outcome
+                    .violations
+                    .is_empty()
+                {
                     failing.lock().expect("no poisoned lock").insert(seed);
                 }
             });
