@@ -11,9 +11,13 @@
 //! seed prefix `0..seeds_run`, exactly (results past the last counted seed are dropped, so
 //! they do not depend on the thread count), and `seeds_run` says how many that was.
 //!
+//! A base that itself fails on some seeds (a bug of ours still open) would credit every
+//! mode with those failures: [`base_failures`] finds them and [`score_excluding`] counts
+//! such a seed as a pass (without running it), reporting how many it set aside.
+//!
 //! Depends on: cluster, scenario, sim (wall time is measured around runs only).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -81,6 +85,9 @@ pub struct ModeScore {
     pub median_seeds_to_detection: Option<u64>,
     /// Invariants tripped (the first violation of each failing seed), with seed counts.
     pub invariants: BTreeMap<String, u64>,
+    /// Seeds of the run set aside because the base fails them with every mode off.
+    #[serde(default)]
+    pub base_failing: u64,
     /// Wall-clock seconds spent on this mode, in milliseconds (integer, for stable JSON).
     pub wall_ms: u64,
 }
@@ -108,6 +115,42 @@ struct Verdict {
 /// Fuzzes seeds `0..seeds` of one mode on `jobs` threads; with `stop_after` > 0 stops once
 /// that many seeds failed (module docs). Results do not depend on `jobs`.
 pub fn score(case: &ModeCase, seeds: u64, jobs: usize, stop_after: u64) -> ModeScore {
+    score_excluding(case, seeds, jobs, stop_after, &BTreeSet::new())
+}
+
+/// The seeds of `0..seeds` on which `base` (every mode off) fails, on `jobs` threads.
+pub fn base_failures(base: &Scenario, seeds: u64, jobs: usize) -> BTreeSet<u64> {
+    let next = AtomicU64::new(0);
+    let failing: Mutex<BTreeSet<u64>> = Mutex::new(BTreeSet::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds {
+                    break;
+                }
+                if !super::run_seed(base, seed, None)
+                    .outcome
+                    .violations
+                    .is_empty()
+                {
+                    failing.lock().expect("no poisoned lock").insert(seed);
+                }
+            });
+        }
+    });
+    failing.into_inner().expect("no poisoned lock")
+}
+
+/// As [`score`], with the seeds of `skip` (the base's own failures) counted as passing
+/// without being run.
+pub fn score_excluding(
+    case: &ModeCase,
+    seeds: u64,
+    jobs: usize,
+    stop_after: u64,
+    skip: &BTreeSet<u64>,
+) -> ModeScore {
     // Wall time is measured around the runs only, for the scoreboard.
     #[allow(clippy::disallowed_types)]
     let started = std::time::Instant::now();
@@ -125,8 +168,12 @@ pub fn score(case: &ModeCase, seeds: u64, jobs: usize, stop_after: u64) -> ModeS
                 if seed >= seeds {
                     break;
                 }
-                let run = super::run_seed(&case.scenario, seed, None);
-                let invariant = run.outcome.violations.first().map(|v| v.invariant.clone());
+                let invariant = if skip.contains(&seed) {
+                    None
+                } else {
+                    let run = super::run_seed(&case.scenario, seed, None);
+                    run.outcome.violations.first().map(|v| v.invariant.clone())
+                };
                 if invariant.is_some() {
                     let found = failures.fetch_add(1, Ordering::Relaxed) + 1;
                     if stop_after > 0 && found >= stop_after {
@@ -153,7 +200,9 @@ pub fn score(case: &ModeCase, seeds: u64, jobs: usize, stop_after: u64) -> ModeS
         }
     }
     let wall_ms = started.elapsed().as_millis() as u64;
-    tally(case, &all, wall_ms)
+    let mut score = tally(case, &all, wall_ms);
+    score.base_failing = all.iter().filter(|v| skip.contains(&v.seed)).count() as u64;
+    score
 }
 
 fn tally(case: &ModeCase, all: &[Verdict], wall_ms: u64) -> ModeScore {
@@ -175,6 +224,7 @@ fn tally(case: &ModeCase, all: &[Verdict], wall_ms: u64) -> ModeScore {
         first_failing_seed: failing.first().copied(),
         median_seeds_to_detection: median_gap(0, &failing),
         invariants,
+        base_failing: 0,
         wall_ms,
     }
 }
@@ -269,6 +319,7 @@ mod tests {
             first_failing_seed: (failing > 0).then_some(3),
             median_seeds_to_detection: None,
             invariants: BTreeMap::new(),
+            base_failing: 0,
             wall_ms: 0,
         };
         let expected = Expectations {

@@ -173,6 +173,14 @@ impl Core {
         self.parked.push((key, op));
     }
 
+    /// Parks every operation in flight (KAFKA-6082 mode: their session died; they are run
+    /// again on the next one), in the order they were submitted.
+    pub fn park_pending(&mut self) {
+        for (_, (key, op)) in std::mem::take(&mut self.pending) {
+            self.parked.push((key, op));
+        }
+    }
+
     /// Re-submits the parked operations, in the order they were parked.
     pub fn unpark(&mut self) {
         for (key, op) in std::mem::take(&mut self.parked) {

@@ -60,7 +60,7 @@ use std::rc::Rc;
 pub use self::context::{ControllerContext, LeaderIsr};
 use self::core::{Core, Flow, Key};
 use self::phase::{not_controller, Phase, Step};
-use super::config::{ServerProperties, TopicSpec};
+use super::config::{BugMode, ServerProperties, TopicSpec};
 use super::msg::{BrokerId, Request, Response};
 use super::zkdata;
 use crate::zab::client::ZkError;
@@ -105,6 +105,9 @@ enum Event {
         broker: BrokerId,
         broker_epoch: i64,
     },
+    /// Before Kafka 2.2 (KAFKA-6082 mode): resign, then campaign, queued on the new session
+    /// behind the event a zombie controller is still handling (KafkaController's `Reelect`).
+    Reelect,
 }
 
 /// The controller of one broker: an elector always, the active controller sometimes.
@@ -169,17 +172,43 @@ impl Controller {
     /// expiry) and the broker is registered: watch `/controller` and campaign.
     pub fn on_session(&mut self, now_ns: u64) -> Vec<ControllerOut> {
         self.core.now_ns = now_ns;
+        if self.zombie() {
+            // The zombie finishes its event first; the resignation waits behind it.
+            self.enqueue(Event::Reelect);
+            return self.run();
+        }
         self.reset();
         self.enqueue(Event::Campaign);
         self.run()
+    }
+
+    /// KAFKA-6082 mode: an active controller whose session expired in the middle of an
+    /// event goes on with it (see [`Controller::on_session_lost`]).
+    fn zombie(&self) -> bool {
+        self.setup.props.bug(BugMode::Kafka6082)
+            && self.core.ctx.is_some()
+            && !self.current.is_empty()
     }
 
     /// The session expired or the broker is stopping: resign at once and forget everything
     /// (KafkaController.onControllerResignation).
     pub fn on_session_lost(&mut self) -> Vec<ControllerOut> {
         // bug-mode switch point: KAFKA-6082 (the KAFKA-3083 zombie): before 2.2 a controller
-        // whose session expired went on with its queued events (on the next session) before
-        // it resigned; only the epoch check in every write fences it now.
+        // whose session expired went on with the event it was handling: ZkClient's
+        // `retryUntilConnected` re-ran its operations on the next session, where writes
+        // conditional on the partition state's zkVersion alone still landed, and its
+        // requests still went out. It resigned only after that event (`Reelect`, queued
+        // behind it once the new session was up). Since 2.2 the event queue is cleared and
+        // every write checks `/controller_epoch`.
+        if self.zombie() {
+            for ev in std::mem::take(&mut self.queue) {
+                if let Event::ControlledShutdown { token, .. } = ev {
+                    not_controller(&mut self.core, token);
+                }
+            }
+            self.core.park_pending();
+            return self.core.take_out();
+        }
         self.reset();
         self.core.active_id = None;
         self.core.take_out()
@@ -197,6 +226,11 @@ impl Controller {
             return self.core.take_out();
         };
         match result {
+            // KAFKA-6082 mode: a zombie's operation is run again on the next session.
+            Err(ZkError::SessionExpired | ZkError::Closed) if self.zombie() => {
+                self.core.park(key, op);
+                return self.core.take_out();
+            }
             // The session is gone: on_session_lost follows.
             Err(ZkError::SessionExpired | ZkError::Closed) => return self.core.take_out(),
             // Retried as it is on the next tick: a write that did apply then fails on its
@@ -352,6 +386,11 @@ impl Controller {
                 broker_epoch,
             })],
             Event::BrokerChange | Event::IsrChange => Vec::new(),
+            Event::Reelect => {
+                // onControllerResignation, then elect.
+                self.core.reset();
+                vec![Phase::Campaign(Default::default())]
+            }
         }
     }
 

@@ -201,8 +201,18 @@ impl Replica {
         }
         match self.admit_fetch(req) {
             Err(resp) => return (resp, None),
-            // bug-mode switch point: KAFKA-13141 (the follower's LEO was updated from a
-            // diverging fetch). The fix: a diverging fetch leaves the follower state alone.
+            // bug-mode switch point: KAFKA-13141. The fix: a diverging fetch leaves the
+            // follower state alone. Before it (2.7-3.0), `ReplicaManager.fetchMessages`
+            // passed every follower read result to `updateFollowerFetchState`, a diverging
+            // one too, so the follower's fetch offset (the end of its divergent log) became
+            // its LEO: it could join the ISR and count for the HW over records it lacks.
+            Ok(Some(diverging)) if self.bug(BugMode::Kafka13141) => {
+                let leader_leo = self.log.log_end_offset();
+                self.update_follower_state(follower, req.fetch_offset, leader_leo, now_ns);
+                let change = self.maybe_expand_isr(follower);
+                self.maybe_increment_high_watermark();
+                return (diverging, change);
+            }
             Ok(Some(diverging)) => return (diverging, None),
             Ok(None) => {}
         }
@@ -264,7 +274,11 @@ impl Replica {
         else {
             return false;
         };
-        // bug-mode switch point: KAFKA-7128 (LEO >= HW alone).
+        // bug-mode switch point: KAFKA-7128. Before the fix (2.0.1/2.1) `maybeExpandIsr`
+        // compared the follower's LEO with the leader's HW alone.
+        if self.bug(BugMode::Kafka7128) {
+            return leo >= self.high_watermark;
+        }
         leo >= self.high_watermark && leo >= state.epoch_start_offset
     }
 

@@ -150,6 +150,7 @@ impl Partition {
                 });
                 m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
                 m.lost_upto = m.lost_upto.max(m.leo());
+                m.lost_in_epoch = self.zk.as_ref().map(|z| z.data.leader_epoch);
             }
         }
         m.reset(ctx.inc);

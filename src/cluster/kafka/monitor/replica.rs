@@ -127,6 +127,9 @@ pub struct ReplicaMon {
     pub lost_from: Option<u64>,
     /// The LEO before that loss.
     pub lost_upto: u64,
+    /// ZooKeeper's leader epoch of the partition when the loss was seen: a leader of a
+    /// later epoch judged the replica by fetches made after the loss.
+    pub lost_in_epoch: Option<u32>,
     pub summary: Option<Summary>,
 }
 
@@ -149,6 +152,7 @@ impl ReplicaMon {
             suspect_epoch: self.suspect_epoch,
             lost_from: self.lost_from,
             lost_upto: self.lost_upto,
+            lost_in_epoch: self.lost_in_epoch,
             ..ReplicaMon::default()
         };
     }

@@ -175,8 +175,12 @@ impl Partition {
         for m in d.isr.iter().filter(|m| !p.isr.contains(m)) {
             let Some(fm) = self.mons.get(m) else { continue };
             // A member that lost records at a restart is excused: the leader's view of its
-            // LEO predates the loss.
-            if fm.lost_from.is_none() && (fm.leo() < lm.hw || fm.leo() < start) {
+            // LEO may predate the loss. Not so for a leader elected after the loss: it only
+            // counts fetches of its own epoch, made after the restart (KAFKA-7128 re-admits
+            // such a replica on its post-loss LEO).
+            let excused =
+                fm.lost_from.is_some() && fm.lost_in_epoch.is_none_or(|e| e >= d.leader_epoch);
+            if !excused && (fm.leo() < lm.hw || fm.leo() < start) {
                 let msg = format!(
                     "{}: ZooKeeper's ISR gained {m} with LEO {}, below leader {l}'s HW {} or \
                      its epoch {}'s start offset {start}",
