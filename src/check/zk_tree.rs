@@ -10,9 +10,9 @@
 //! - closeSession deletes every ephemeral of its session, in the same txn (A.9).
 //!
 //! Two checks follow from the replay:
-//! - `tree-replay-illegal`: each write returns what it returned in the state its zxid
-//!   finds (an ok write's conditions hold, a rejected one's error is the one the state
-//!   gives, a sequential name is the parent's cversion);
+//! - `zxid-order-illegal` (the per-path replay's name too): each write returns what it
+//!   returned in the state its zxid finds (an ok write's conditions hold, a rejected one's
+//!   error is the one the state gives, a sequential name is the parent's cversion);
 //! - `read-not-tree-state`: every read that reported a zxid (getData, exists, getChildren,
 //!   sync+getData) returns exactly the tree at that zxid: a getChildren that misses a
 //!   committed child, a multi seen half-applied, an ephemeral read after its session's
@@ -298,6 +298,8 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
     let mut next = 0;
     let mut replay_failed = false;
     let mut checked = 0usize;
+    // The last applied write per path (replay position, op): it explains a read's mismatch.
+    let mut last_writer: BTreeMap<String, (usize, OpId)> = BTreeMap::new();
     for read in reads.iter().copied().map(Some).chain([None]) {
         let upto = read.map_or(u64::MAX, |r| r.0);
         while next < writes.len() && writes[next].0 <= upto {
@@ -313,7 +315,7 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
                     history.ops[wid].summary()
                 );
                 violations.push(Violation::new(
-                    "tree-replay-illegal",
+                    "zxid-order-illegal",
                     message,
                     Some(wid),
                     vec![wid],
@@ -321,6 +323,11 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
                 // The tree is no longer the servers' tree: later comparisons would only
                 // repeat this violation.
                 replay_failed = true;
+            } else if applied {
+                let op = &history.ops[wid];
+                for path in written_paths(&op.call, created_path(op)) {
+                    last_writer.insert(path.to_string(), (next, wid));
+                }
             }
         }
         let Some((z, rid)) = read else {
@@ -333,8 +340,18 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
         if let Some(msg) = read_mismatch(&tree, &history.ops[rid]) {
             let op = &history.ops[rid];
             let message = format!("read {rid} at zxid {z:#x}: {msg}");
-            let mut v = Violation::new("read-not-tree-state", message, Some(rid), vec![rid]);
-            v.key = read_path(&op.call).map(str::to_string);
+            let path = read_path(&op.call);
+            let writer = path.and_then(|p| {
+                let child_of = format!("{}/", p.trim_end_matches('/'));
+                (last_writer.iter())
+                    .filter(|(k, _)| k.as_str() == p || k.starts_with(&child_of))
+                    .map(|(_, w)| *w)
+                    .max()
+            });
+            let mut ops: Vec<OpId> = writer.map(|(_, w)| w).into_iter().collect();
+            ops.push(rid);
+            let mut v = Violation::new("read-not-tree-state", message, Some(rid), ops);
+            v.key = path.map(str::to_string);
             violations.push(v);
         }
     }
@@ -384,6 +401,26 @@ fn check_stat(tree: &Tree, op: &Op, ret: &Option<Ret>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The name a create was given (a sequential one's differs from the requested path).
+fn created_path(op: &Op) -> Option<&str> {
+    match &op.ret {
+        Some(Ret::Created { path }) => Some(path.as_str()),
+        _ => None,
+    }
+}
+
+/// The paths an applied write changes (a multi's ops all together).
+fn written_paths<'a>(call: &'a Call, created: Option<&'a str>) -> Vec<&'a str> {
+    match call {
+        Call::Create { path, .. } | Call::CreateNode { path, .. } => {
+            vec![created.unwrap_or(path.as_str())]
+        }
+        Call::Delete { path, .. } | Call::SetData { path, .. } => vec![path.as_str()],
+        Call::Multi { ops } => ops.iter().flat_map(|o| written_paths(o, None)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn read_path(call: &Call) -> Option<&str> {
@@ -614,7 +651,7 @@ mod tests {
             .op((2, 3), seq, named("/s-0000000000"), 2);
         let (_, v) = bad.verdict();
         assert_eq!(v.len(), 1, "{v:?}");
-        assert_eq!(v[0].kind, "tree-replay-illegal");
+        assert_eq!(v[0].kind, "zxid-order-illegal");
     }
 
     #[test]
@@ -629,7 +666,7 @@ mod tests {
             2,
         );
         let (_, v) = bad.verdict();
-        assert_eq!(v[0].kind, "tree-replay-illegal", "{v:?}");
+        assert_eq!(v[0].kind, "zxid-order-illegal", "{v:?}");
     }
 
     /// A write of unknown fate makes the whole tree unknowable: not comparable, not a pass.

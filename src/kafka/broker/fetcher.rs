@@ -111,8 +111,8 @@ impl Fetchers {
 }
 
 impl Broker {
-    /// The partitions this broker should fetch (or truncate) now, by leader (an empty list: the fetcher
-    /// stays, but sends nothing yet).
+    /// The partitions this broker should fetch (or truncate) now, by leader (an empty list:
+    /// the fetcher stays, but sends nothing yet).
     ///
     /// A fetcher whose last response made a flush due sends nothing until every such
     /// flush is done: Kafka's fetcher thread flushes inside the append
