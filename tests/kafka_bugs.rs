@@ -2,39 +2,10 @@
 //! scenario shows its named violation first on its default seed with the mode on, and the
 //! same scenario with the mode off passes a range of seeds (no false alarm).
 
-use std::path::Path;
+mod common;
+use common::{load, run, violations, without_bugs};
 
-use faultline::campaign;
-use faultline::cluster::RunOutcome;
-use faultline::scenario::{Expectation, Scenario, SystemSpec};
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
-    Scenario::load(&path).expect("scenario loads")
-}
-
-fn run(s: &Scenario, seed: u64) -> RunOutcome {
-    campaign::run_seed(s, seed, None).outcome
-}
-
-fn violations(o: &RunOutcome) -> Vec<String> {
-    o.violations
-        .iter()
-        .map(|v| format!("{}: {}", v.invariant, v.message))
-        .collect()
-}
-
-fn without_bugs(mut s: Scenario) -> Scenario {
-    let SystemSpec::Kafka(k) = &mut s.system else {
-        panic!("not a kafka scenario");
-    };
-    assert!(!k.server_properties.bug_modes.is_empty(), "no bug mode on");
-    k.server_properties.bug_modes.clear();
-    s.expect = Expectation::Pass;
-    s
-}
+use faultline::scenario::Expectation;
 
 /// Caught on the default seed (as the first violation), and clean with the mode off.
 fn assert_bug(id: &str, off_seeds: std::ops::Range<u64>) {

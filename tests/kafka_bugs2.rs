@@ -3,42 +3,11 @@
 //! mode on, and the same schedule passes a few hundred seeds with the mode off (so the
 //! invariant is no false alarm and the mode, not the schedule, is what breaks it).
 
-use std::path::Path;
+mod common;
+use common::{load, run, violations, without_bugs};
 
 use faultline::campaign;
-use faultline::cluster::RunOutcome;
-use faultline::scenario::{Expectation, Scenario, SystemSpec};
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
-    Scenario::load(&path).expect("scenario loads")
-}
-
-fn run(s: &Scenario, seed: u64) -> RunOutcome {
-    campaign::run_seed(s, seed, None).outcome
-}
-
-fn violations(o: &RunOutcome) -> Vec<String> {
-    o.violations
-        .iter()
-        .map(|v| format!("{}: {}", v.invariant, v.message))
-        .collect()
-}
-
-fn without_bugs(mut s: Scenario) -> Scenario {
-    let SystemSpec::Kafka(k) = &mut s.system else {
-        panic!("not a kafka scenario");
-    };
-    assert!(
-        !k.server_properties.bug_modes.is_empty(),
-        "a bug scenario switches a mode on"
-    );
-    k.server_properties.bug_modes.clear();
-    s.expect = Expectation::Pass;
-    s
-}
+use faultline::scenario::Expectation;
 
 /// The scenario's default seed violates its expected invariant (and every seed of `on`
 /// shows some violation often enough: at least half of them), and `off` seeds pass with

@@ -2,25 +2,14 @@
 //! `crash` (power loss), `stop` (graceful shutdown), on the counter and on ZooKeeper; and
 //! silent partitions, which ZooKeeper must notice through its own timers only.
 
-use std::path::Path;
+mod common;
+use common::{load, run};
 
-use faultline::campaign;
 use faultline::cluster::{self, RunOptions, RunOutcome};
 use faultline::scenario::schedule::NemesisKind;
 use faultline::scenario::Schedule;
 use faultline::scenario::{Expectation, Scenario};
 use faultline::sim::fault::FaultAction;
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
-    Scenario::load(&path).expect("scenario loads")
-}
-
-fn run(s: &Scenario, seed: u64) -> RunOutcome {
-    campaign::run_seed(s, seed, None).outcome
-}
 
 fn clean(o: &RunOutcome) -> bool {
     o.violations.is_empty() && o.recovered_ns.is_some()

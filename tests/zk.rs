@@ -2,29 +2,12 @@
 //! caught by its invariant with the mode on and not with it off, determinism of a run,
 //! and a 1/3/5/7-server ensemble electing a leader and committing writes.
 
+mod common;
+use common::{load, run, violations, without_bugs};
+
 use std::path::Path;
 
-use faultline::campaign;
-use faultline::cluster::RunOutcome;
 use faultline::scenario::{Expectation, Scenario, SystemSpec};
-
-fn load(name: &str) -> Scenario {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name);
-    Scenario::load(&path).expect("scenario loads")
-}
-
-fn run(s: &Scenario, seed: u64) -> RunOutcome {
-    campaign::run_seed(s, seed, None).outcome
-}
-
-fn violations(o: &RunOutcome) -> Vec<String> {
-    o.violations
-        .iter()
-        .map(|v| format!("{}: {}", v.invariant, v.message))
-        .collect()
-}
 
 fn assert_passes(name: &str, seeds: std::ops::Range<u64>) {
     let s = load(name);
@@ -45,15 +28,6 @@ fn assert_passes(name: &str, seeds: std::ops::Range<u64>) {
             "{name} seed {seed} did not recover"
         );
     }
-}
-
-fn without_bugs(mut s: Scenario) -> Scenario {
-    let SystemSpec::Zookeeper(z) = &mut s.system else {
-        panic!("not a zookeeper scenario");
-    };
-    z.zoo_cfg.bug_modes.clear();
-    s.expect = Expectation::Pass;
-    s
 }
 
 /// The bug scenario finds its invariant on some seed of `seeds`, and the same seeds pass
