@@ -263,3 +263,40 @@ fn check_export_round_trips_through_the_peer_format() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a key-value operation"));
 }
+
+/// A Kafka run's captured operations include the brokers' own ZooKeeper operations, on the
+/// broker lanes, beside the producers' and consumers': a broker ZooKeeper violation's
+/// diagram draws the operations on its znode.
+#[test]
+fn a_kafka_capture_draws_the_brokers_zookeeper_operations() {
+    let scenario = load("kafka-basic.json");
+    let schedule = Schedule::generate(&scenario, 1);
+    let options = RunOptions {
+        capture: true,
+        ..RunOptions::default()
+    };
+    let run = cluster::run(&scenario, 1, &schedule, &options);
+    let c = run.capture.expect("captured");
+    let znode_ops: Vec<_> = c.ops.iter().filter(|o| o.key.starts_with('/')).collect();
+    let client_lanes: std::collections::BTreeSet<u32> = c
+        .ops
+        .iter()
+        .filter(|o| !o.key.starts_with('/'))
+        .map(|o| o.node)
+        .collect();
+    assert!(
+        znode_ops.iter().any(|o| o.key == "/controller"),
+        "every broker tries to create /controller: {znode_ops:?}"
+    );
+    assert!(
+        znode_ops.iter().any(|o| o.key.starts_with("/brokers/ids/")),
+        "brokers register"
+    );
+    assert!(!client_lanes.is_empty(), "producers and consumers recorded too");
+    assert!(
+        znode_ops.iter().all(|o| !client_lanes.contains(&o.node)),
+        "ZooKeeper operations sit on broker lanes, not client lanes"
+    );
+    let invoked: Vec<u64> = c.ops.iter().map(|o| o.invoke_ns).collect();
+    assert!(invoked.windows(2).all(|w| w[0] <= w[1]), "in invocation order");
+}

@@ -260,13 +260,18 @@ impl KafkaSystem {
     /// Runs the ZooKeeper world's end-of-run checks on the brokers' ZooKeeper histories
     /// (`zk-session-order`, `zk-acked-write-durable`, `zk-sync-read`, `zk-history`).
     fn check_broker_zk_histories(&self, sim: &Sim<KafkaNode>) -> ZkChecks {
+        let servers = self.layout.zk.len() as u32;
+        self.with_broker_zk_records(|h| zk_checks::check_clients(sim, &self.zab_mon, servers, h))
+    }
+
+    /// Calls `f` with each broker's recorded ZooKeeper operations.
+    fn with_broker_zk_records<R>(&self, f: impl FnOnce(&[(NodeId, &[Record])]) -> R) -> R {
         let recorders: Vec<_> = self.zk_histories.iter().map(|r| r.borrow()).collect();
         let histories: Vec<(NodeId, &[Record])> = (self.layout.brokers.iter())
             .zip(&recorders)
             .map(|(id, r)| (*id, r.records()))
             .collect();
-        let servers = self.layout.zk.len() as u32;
-        zk_checks::check_clients(sim, &self.zab_mon, servers, &histories)
+        f(&histories)
     }
 
     /// Every client's records, producers first, each with its process number.
@@ -462,7 +467,16 @@ impl System for KafkaSystem {
         let clients = self.client_histories(sim);
         let nodes: Vec<u32> = clients.iter().map(|c| c.node.0).collect();
         let history = history::to_check_history(&clients);
-        capture::client_ops(&history, &|p| nodes.get(p as usize).copied().unwrap_or(0))
+        let mut ops =
+            capture::client_ops(&history, &|p| nodes.get(p as usize).copied().unwrap_or(0));
+        // The brokers' own ZooKeeper operations, on the broker lanes: a broker ZooKeeper
+        // violation's witness names a znode, and the diagram draws the ops on it.
+        let servers = self.layout.zk.len() as u32;
+        ops.extend(
+            self.with_broker_zk_records(|h| zk_checks::client_ops(&self.zab_mon, servers, h)),
+        );
+        ops.sort_by_key(|o| (o.invoke_ns, o.node));
+        ops
     }
 
     fn witness(&self) -> Option<Witness> {

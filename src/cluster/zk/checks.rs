@@ -19,7 +19,7 @@ use std::hash::Hash;
 use super::history::{self, HistoryCheck, Record};
 use super::monitor::Monitor;
 use super::{server, ZabHost};
-use crate::cluster::capture::Witness;
+use crate::cluster::capture::{self, ClientOp, Witness};
 use crate::cluster::record::Tally;
 use crate::cluster::Violation;
 use crate::node::NodeId;
@@ -117,6 +117,17 @@ where
         }
     }
     out
+}
+
+/// The operations of `clients` (as [`check_clients`] takes them) for a report's diagram:
+/// the same conversion the checks see, each operation on its client's lane.
+pub fn client_ops(mon: &Monitor, servers: u32, clients: &[(NodeId, &[Record])]) -> Vec<ClientOp> {
+    let procs: Vec<(u64, &[Record])> = clients
+        .iter()
+        .map(|(id, h)| (u64::from(id.0 - servers), *h))
+        .collect();
+    let history = history::to_check_history(&procs, mon.commit_record());
+    capture::client_ops(&history, &|p| p as u32 + servers)
 }
 
 fn invocations(h: &[Record]) -> usize {

@@ -23,7 +23,7 @@ pub mod workload;
 
 use std::rc::Rc;
 
-use super::capture::{self, ClientOp, Role, Witness};
+use super::capture::{ClientOp, Role, Witness};
 use super::liveness::ClientGoals;
 use super::record::Tally;
 use super::{System, Violation};
@@ -249,16 +249,11 @@ impl System for ZkSystem {
     }
 
     fn client_ops(&self, sim: &Sim<ZkNode>) -> Vec<ClientOp> {
-        let servers = self.spec.servers;
-        let procs: Vec<(u64, &[Record])> = self
+        let clients: Vec<(NodeId, &[Record])> = self
             .client_ids()
-            .filter_map(|id| {
-                let c = sim.node(id).and_then(ZkNode::client)?;
-                Some((u64::from(id.0 - servers), c.history()))
-            })
+            .filter_map(|id| Some((id, sim.node(id).and_then(ZkNode::client)?.history())))
             .collect();
-        let history = to_check_history(&procs, self.mon.commit_record());
-        capture::client_ops(&history, &|p| p as u32 + servers)
+        checks::client_ops(&self.mon, self.spec.servers, &clients)
     }
 
     fn witness(&self) -> Option<Witness> {
