@@ -294,6 +294,32 @@ mod tests {
     }
 
     #[test]
+    fn legacy_end_offset_for_answers_as_kip_101_first_shipped() {
+        // Epochs 1 at 0, 2 at 5, 4 at 9; LEO 12; epoch 3 never written here.
+        let (c, _) = cache(&[(1, 0), (2, 5), (4, 9)]);
+        assert_eq!(c.legacy_end_offset_for(4, 12), Some(12), "latest: the LEO");
+        assert_eq!(c.legacy_end_offset_for(2, 12), Some(9));
+        assert_eq!(c.legacy_end_offset_for(1, 12), Some(5));
+        // An epoch this replica never had: the start of the next higher one, not the end
+        // of the largest epoch below it (KIP-279 answers (2, 9) with the epoch it means,
+        // the old format only 9). Here both offsets agree; the next case shows where not.
+        assert_eq!(c.legacy_end_offset_for(3, 12), Some(9));
+        assert_eq!(c.end_offset_for(3, 12), Some((2, 9)));
+        // Newer than the latest, older than the first entry, an empty cache: UNDEFINED.
+        assert_eq!(c.legacy_end_offset_for(9, 12), None);
+        let (c, _) = cache(&[(3, 10), (5, 20)]);
+        assert_eq!(c.legacy_end_offset_for(1, 30), None);
+        assert_eq!(c.end_offset_for(1, 30), Some((1, 10)), "#5678 answers it");
+        assert_eq!(EpochCache::new("x").legacy_end_offset_for(1, 0), None);
+        // The K4 shape: a leader that wrote epochs 1 (to 4) and 3 is asked about epoch 2,
+        // which only the asker had: the old answer is 4, past the fork at 2; the fixed
+        // answer names epoch 1, so the asker cuts to its own end of epoch 1.
+        let (c, _) = cache(&[(1, 0), (3, 4)]);
+        assert_eq!(c.legacy_end_offset_for(2, 6), Some(4));
+        assert_eq!(c.end_offset_for(2, 6), Some((1, 4)));
+    }
+
+    #[test]
     fn new_leader_entry_answers_for_epochs_it_never_wrote() {
         // A leader that wrote only epoch 1 (to offset 21) becomes leader in epoch 3: with
         // (3, 21) assigned at once, a follower asking about epoch 2 learns (1, 21).

@@ -230,6 +230,58 @@ fn kafka_6361_back_to_back_leader_changes_converge_through_offsets_for_leader_ep
 }
 
 #[test]
+fn kafka_6361_leader_answers_offsets_for_leader_epoch_with_the_legacy_offset() {
+    // The leader's path through `legacy_end_offset_for`: L (epochs 1 to offset 4, then 3)
+    // is asked about epoch 2, which only F had (offsets 2-4). The pre-KIP-279 answer is the
+    // start of L's epoch 3, 4, with the requested epoch echoed; F, taking it as the end of
+    // its epoch 2, keeps offsets 2-3 of epoch 2 where L has epoch 1: the logs fork at equal
+    // offsets. With the mode off the same leader names epoch 1 and F cuts to 2.
+    let answer = |modes: &[BugMode]| {
+        let mut disk = MemDisk::default();
+        let base = replica(L, &mut disk, &[1, 1, 1, 1, 3, 3]);
+        let mut l = Replica::new(tp(), L, base.log, 0, modes);
+        let mut f = replica(F, &mut disk, &[1, 1, 2, 2, 2]);
+        f.bug_modes = modes.to_vec();
+        l.become_leader(&mut disk, &state(L, 3, &[L, F]), 0)
+            .unwrap();
+        f.become_follower(&mut disk, &state(L, 3, &[L, F])).unwrap();
+        let ask = |epoch: u32| OffsetForLeaderPartition {
+            tp: tp(),
+            current_leader_epoch: Some(3),
+            leader_epoch: epoch,
+        };
+        let latest = l.handle_offsets_for_leader_epoch(&ask(3)).end;
+        let older = l.handle_offsets_for_leader_epoch(&ask(0)).end;
+        let resp = l.handle_offsets_for_leader_epoch(&ask(2));
+        let cut = f.handle_offsets_for_leader_epoch_response(&mut disk, &resp);
+        (latest, older, resp.end, cut)
+    };
+    let end = |epoch, end_offset| Some(crate::kafka::msg::EpochEndOffset { epoch, end_offset });
+    let (latest, older, asked, cut) = answer(&[BugMode::Kafka6361]);
+    assert_eq!(latest, end(3, 6), "the latest epoch: the LEO");
+    assert_eq!(older, None, "older than the first entry: UNDEFINED");
+    assert_eq!(asked, end(2, 4));
+    assert_eq!(
+        cut,
+        FetchOutcome::Truncated {
+            offset: 4,
+            complete: true
+        }
+    );
+    let (latest, older, asked, cut) = answer(&[]);
+    assert_eq!(latest, end(3, 6));
+    assert_eq!(older, end(0, 0));
+    assert_eq!(asked, end(1, 4));
+    assert_eq!(
+        cut,
+        FetchOutcome::Truncated {
+            offset: 2,
+            complete: true
+        }
+    );
+}
+
+#[test]
 fn fetches_with_a_stale_or_future_leader_epoch_are_fenced() {
     let mut disk = MemDisk::default();
     let mut l = replica(L, &mut disk, &[1]);

@@ -393,6 +393,35 @@ fn an_unclean_election_is_recorded_not_reported_and_the_history_restarts() {
 }
 
 #[test]
+fn a_suspect_replica_that_takes_the_new_history_on_top_of_the_old_is_compared_again() {
+    // The KIP-101-2 excuse change: after an unclean election the old follower's record
+    // above the new history (11 at offset 1) is set aside until the follower drops it. A
+    // pre-KIP-101 follower may instead append the new leader's epoch-2 record after it
+    // without truncating (its HW-based truncation kept offset 1): the suspicion then ends
+    // and its log is judged again, so the fork at offset 1 under its HW is k-log-match.
+    let unclean = || {
+        let mut w = World::new(1);
+        w.committed_two();
+        w.zk(Some(0), 1, &[0], 1, 1);
+        assert_eq!(w.zk(Some(2), 2, &[2], 1, 1), vec![]);
+        let n = w.leader(2, &[plain(1, 10), plain(2, 20)], 2, 2, &[2]);
+        assert_eq!(w.broker(2, 0, n), vec![]);
+        w
+    };
+    let mut w = unclean();
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11), plain(2, 20)], 3, 2, 2);
+    let out = w.broker(1, 0, f);
+    assert!(fired(&out, K_LOG_MATCH), "{out:?}");
+    // Still holding only the abandoned record (not yet fetched): nothing to judge.
+    let mut w = unclean();
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 2, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    // An appended record of the old epoch does not end the suspicion either.
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11), plain(1, 12)], 3, 2, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+}
+
+#[test]
 fn a_power_loss_is_recorded_and_excuses_the_leader_that_suffered_it() {
     let mut w = World::new(1);
     w.committed_two();
