@@ -1,4 +1,5 @@
-//! Kafka bug modes of issue 9 (second half): KAFKA-7128, KAFKA-13141 and KAFKA-6082. Each
+//! Kafka bug modes of issue 9 (second half): KAFKA-7128, KAFKA-13141, KAFKA-6082 and
+//! KAFKA-2729 (a liveness failure: k-convergence). Each
 //! `scenarios/kafka-bug-<ID>.json` is caught by its invariant on its default seed with the
 //! mode on, and the same schedule passes a few hundred seeds with the mode off (so the
 //! invariant is no false alarm and the mode, not the schedule, is what breaks it).
@@ -56,6 +57,11 @@ fn kafka_bug_13141_diverging_fetch_offset_as_leo_is_caught() {
 #[test]
 fn kafka_bug_6082_zombie_controller_write_is_caught() {
     assert_bug_caught("kafka-bug-KAFKA-6082.json", 20, 200);
+}
+
+#[test]
+fn kafka_bug_2729_stale_cached_zk_version_is_caught() {
+    assert_bug_caught("kafka-bug-KAFKA-2729.json", 20, 300);
 }
 
 #[test]

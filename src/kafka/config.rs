@@ -345,8 +345,13 @@ pub enum BugMode {
     /// controller, KAFKA-3083). Switch: the controller (not in this module yet).
     #[serde(rename = "KAFKA-6082")]
     Kafka6082,
-    /// K8: stale cached zkVersion after a session re-establishment (a liveness failure).
-    /// Switch: the broker's ISR write path (not in this module yet).
+    /// K8: stale cached zkVersion after a session re-establishment (a liveness failure):
+    /// an ISR write cut off by the session's expiry is given up as failed though it may
+    /// have applied, and, before KIP-380, neither the controller (ids only) nor the broker
+    /// (no broker epoch) tells a re-registration from the registration before it, so no
+    /// LeaderAndIsr brings the leader the current zkVersion. Switches: the broker's ISR
+    /// write path (`broker::zk`), its controller-request fence, and the controller's
+    /// BrokerChange handling.
     #[serde(rename = "KAFKA-2729")]
     Kafka2729,
     /// Zombie follower or consumer on a deposed leader (pre-KIP-320 fencing). Switch:

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use super::net::{Channel, SOCKET_TIMEOUT_NS};
 use super::storage;
 use super::{Broker, Origin};
+use crate::kafka::config::BugMode;
 use crate::kafka::controller::{Controller, ControllerOut};
 use crate::kafka::msg::{
     BrokerId, ErrorCode, PartitionState, Request, Response, StopReplicaPartition, TopicPartition,
@@ -102,7 +103,10 @@ impl Broker {
         else {
             return Ok(());
         };
-        if *broker_epoch < self.fence_broker_epoch {
+        // bug-mode switch point: KAFKA-2729: before KIP-380 requests carried no broker
+        // epoch, so a request meant for an earlier registration was processed as well.
+        let pre_kip380 = self.setup.props.bug(BugMode::Kafka2729);
+        if !pre_kip380 && *broker_epoch < self.fence_broker_epoch {
             return Err(ErrorCode::StaleBrokerEpoch);
         }
         let epoch = request.controller_epoch().expect("a controller request");

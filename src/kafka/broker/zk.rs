@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use super::Broker;
+use crate::kafka::config::BugMode;
 use crate::kafka::msg::TopicPartition;
 use crate::kafka::replica::IsrChange;
 use crate::kafka::wire::WireMsg;
@@ -261,6 +262,13 @@ impl Broker {
     fn on_session_expired(&mut self, ctx: &mut Context<'_, WireMsg>) {
         self.broker_epoch = None;
         self.with_controller(ctx, |c| c.on_session_lost());
+        if self.setup.props.bug(BugMode::Kafka2729) {
+            self.abandon_isr_writes();
+            if !self.stopping() {
+                self.start_session(ctx);
+            }
+            return;
+        }
         // ISR writes of the dead session never reached ZooKeeper after its expiry, but
         // may have before: keep them pending until a read on the new session settles them.
         if let Some(zk) = self.zk.take() {
@@ -280,6 +288,35 @@ impl Broker {
             return;
         }
         self.start_session(ctx);
+    }
+
+    /// KAFKA-2729 mode: the ISR writes of an expired session, in flight or waiting to be
+    /// sent again, are given up as failed.
+    fn abandon_isr_writes(&mut self) {
+        // bug-mode switch point: KAFKA-2729. KafkaZkClient retried a request only on
+        // CONNECTIONLOSS; one failed with SESSIONEXPIRED threw out of
+        // `ReplicationUtils.updateLeaderAndIsr`, and `Partition.updateIsr` kept its ISR and
+        // cached zkVersion as they were, although the write may have applied before the
+        // expiry (its answer lost with the connection). From then on every conditional
+        // write fails on its version, and the read-back (`checkLeaderAndIsrZkData`) finds
+        // another ISR than the one asked for: "Cached zkVersion not equal to that in
+        // zookeeper, skip updating ISR" until a LeaderAndIsr of a newer leader epoch.
+        let mut dead: Vec<IsrChange> = Vec::new();
+        if let Some(zk) = self.zk.take() {
+            for why in zk.ops.into_values() {
+                if let ZkPurpose::IsrWrite(ch) | ZkPurpose::IsrVerify(ch) = why {
+                    dead.push(ch);
+                }
+            }
+        }
+        dead.extend(
+            std::mem::take(&mut self.uncertain_isr)
+                .into_values()
+                .map(|(ch, _)| ch),
+        );
+        for ch in dead {
+            self.isr_settled(&ch, None);
+        }
     }
 
     /// Writes a leader's ISR change, conditional on the zkVersion it knows (B.2).
@@ -326,6 +363,11 @@ impl Broker {
             // This copy was never sent, but an earlier one may be in flight; or the session
             // died (ZooKeeper refuses an expired session's requests): write again once a
             // session is connected.
+            Err(ZkError::SessionExpired) | Err(ZkError::Closed)
+                if self.setup.props.bug(BugMode::Kafka2729) =>
+            {
+                self.isr_settled(&ch, None)
+            }
             Err(ZkError::NotConnected) | Err(ZkError::SessionExpired) | Err(ZkError::Closed) => {
                 self.uncertain_isr.insert(ch.tp.clone(), (ch, false));
             }

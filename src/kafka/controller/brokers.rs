@@ -16,6 +16,7 @@
 
 use std::collections::BTreeSet;
 
+use super::super::config::BugMode;
 use super::super::msg::BrokerId;
 use super::super::zkdata;
 use super::core::{Core, Flow, Key};
@@ -115,12 +116,15 @@ impl LoadBrokers {
             .map(|(&b, &e)| (b, e))
             .collect();
         // bug-mode switch point: KAFKA-2729 (with KAFKA-1120): before KIP-380 (2.2) there
-        // was no broker epoch, so a broker that re-registered between two reads of
-        // /brokers/ids was not seen as bounced. It got no LeaderAndIsr carrying the states'
-        // new zkVersions, and as a leader kept failing its conditional ISR writes.
+        // was no broker epoch: the BrokerChange handler compared sets of ids, so a broker
+        // that left and re-registered while the event waited in the queue behind a slow
+        // one was not seen as bounced. It got no LeaderAndIsr carrying the states' current
+        // zkVersions, and a leader whose own ISR write was lost with its old session went
+        // on failing its conditional ISR writes.
+        let pre_kip380 = core.setup.props.bug(BugMode::Kafka2729);
         let bounced: Vec<(BrokerId, i64)> = epochs
             .iter()
-            .filter(|(b, e)| known.get(b).is_some_and(|old| *e > old))
+            .filter(|(b, e)| !pre_kip380 && known.get(b).is_some_and(|old| *e > old))
             .map(|(&b, &e)| (b, e))
             .collect();
         let dead: Vec<BrokerId> = known
