@@ -156,6 +156,15 @@ impl DataTree {
         out
     }
 
+    /// The sessions that own at least one ephemeral, in id order (no allocation: the
+    /// monitor asks after every applied txn).
+    pub fn ephemeral_owners(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ephemerals
+            .iter()
+            .filter(|(_, paths)| !paths.is_empty())
+            .map(|(s, _)| *s)
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }

@@ -33,7 +33,15 @@ pub fn log_file(gen: u64) -> String {
 }
 
 pub fn snap_file(gen: u64, zxid: Zxid) -> String {
-    format!("snap.{gen:08}.{zxid:016x}")
+    let mut name = String::new();
+    write_snap_name(&mut name, gen, zxid).expect("a String takes any text");
+    name
+}
+
+/// Writes [`snap_file`]'s name into `out`: invariants that look a snapshot up after every
+/// commit format it into a buffer on the stack instead of a new String.
+pub fn write_snap_name(out: &mut impl std::fmt::Write, gen: u64, zxid: Zxid) -> std::fmt::Result {
+    write!(out, "snap.{gen:08}.{zxid:016x}")
 }
 
 fn parse_snap_name(name: &str) -> Option<(u64, Zxid)> {

@@ -66,6 +66,59 @@ pub fn client_served(history: &[Record], heal_ns: u64, needs_write: bool) -> boo
     answered && (!needs_write || answered_write_since(history, heal_ns))
 }
 
+/// [`client_served`], computed incrementally: `System::pending` asks after every event of
+/// the healed phase until the goal is met, and a history only grows, so each record is
+/// read once. Starts over when the client restarted (a new history) or a new heal began.
+#[derive(Clone, Debug, Default)]
+pub struct ServedScan {
+    /// (client incarnation, heal time) the scan belongs to.
+    key: Option<(u32, u64)>,
+    /// Records read so far.
+    pos: usize,
+    /// Ids of the writes invoked so far.
+    writes: BTreeSet<u64>,
+    answered: bool,
+    answered_write: bool,
+}
+
+impl ServedScan {
+    /// Whether the client (in incarnation `inc`, with `history`) has been served since
+    /// `heal_ns`: the same answer as [`client_served`] on the whole history.
+    pub fn served(
+        &mut self,
+        inc: u32,
+        history: &[Record],
+        heal_ns: u64,
+        needs_write: bool,
+    ) -> bool {
+        if self.key != Some((inc, heal_ns)) || history.len() < self.pos {
+            *self = ServedScan {
+                key: Some((inc, heal_ns)),
+                ..ServedScan::default()
+            };
+        }
+        for r in &history[self.pos..] {
+            match r {
+                Record::Invoke { op_id, op, .. } if op.is_write() => {
+                    self.writes.insert(*op_id);
+                }
+                Record::Complete {
+                    op_id,
+                    zxid: Some(_),
+                    at_ns,
+                    ..
+                } if *at_ns >= heal_ns => {
+                    self.answered = true;
+                    self.answered_write |= self.writes.contains(op_id);
+                }
+                _ => {}
+            }
+        }
+        self.pos = history.len();
+        self.answered && (!needs_write || self.answered_write)
+    }
+}
+
 fn answered_write_since(history: &[Record], heal_ns: u64) -> bool {
     let mut writes = BTreeSet::new();
     for r in history {
@@ -83,4 +136,76 @@ fn answered_write_since(history: &[Record], heal_ns: u64) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zab::msg::{Op, OpResult};
+    use crate::zab::record::Outcome;
+
+    fn invoke(op_id: u64, write: bool) -> Record {
+        let op = if write {
+            Op::Delete {
+                path: "/k".into(),
+                version: -1,
+            }
+        } else {
+            Op::GetData {
+                path: "/k".into(),
+                watch: false,
+            }
+        };
+        Record::Invoke {
+            op_id,
+            session: 1,
+            op,
+            at_ns: 0,
+        }
+    }
+
+    fn complete(op_id: u64, zxid: Option<u64>, at_ns: u64) -> Record {
+        Record::Complete {
+            op_id,
+            session: 1,
+            outcome: Outcome::Ok(OpResult::Deleted),
+            zxid,
+            cxid: op_id,
+            at_ns,
+        }
+    }
+
+    /// The incremental scan answers what the whole-history function answers on every
+    /// prefix, for writers and readers, and starts over on a new heal or incarnation.
+    #[test]
+    fn the_incremental_scan_agrees_with_the_whole_history() {
+        let h = vec![
+            invoke(1, true),
+            invoke(2, false),
+            complete(2, Some(5), 10),
+            complete(1, None, 11),
+            invoke(3, true),
+            complete(3, Some(6), 4),
+            invoke(4, true),
+            complete(4, Some(7), 20),
+        ];
+        for heal in [0, 5, 15, 30] {
+            for needs_write in [false, true] {
+                let mut scan = ServedScan::default();
+                for n in 0..=h.len() {
+                    let want = client_served(&h[..n], heal, needs_write);
+                    assert_eq!(
+                        scan.served(0, &h[..n], heal, needs_write),
+                        want,
+                        "{heal} {n}"
+                    );
+                }
+            }
+        }
+        let mut scan = ServedScan::default();
+        assert!(scan.served(0, &h, 0, true));
+        assert!(!scan.served(0, &h, 30, false), "a new heal starts over");
+        assert!(scan.served(1, &h[..3], 0, false), "a restarted client too");
+        assert!(!scan.served(1, &h[..3], 0, true));
+    }
 }

@@ -101,6 +101,8 @@ pub struct ZkSystem {
     outcomes: Tally,
     /// Clients that met their liveness goal since the heal.
     goals: ClientGoals,
+    /// Per client, the incremental scan of its history for that goal.
+    served: Vec<liveness::ServedScan>,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
     /// The witness of a failed history check, for the report.
@@ -116,6 +118,7 @@ impl ZkSystem {
             spec: spec.clone(),
             outcomes: Tally::default(),
             goals: ClientGoals::new(spec.clients as usize),
+            served: vec![liveness::ServedScan::default(); spec.clients as usize],
             history_unknown: false,
             witness: None,
         }
@@ -132,7 +135,13 @@ impl ZkSystem {
 
     /// The healed phase's goal of client `index`: an answer since the heal, and a write
     /// answered when the workload writes and this client is a writer.
-    fn client_served(&self, sim: &Sim<ZkNode>, index: usize, heal_ns: u64) -> bool {
+    fn client_served(
+        &self,
+        scan: &mut liveness::ServedScan,
+        sim: &Sim<ZkNode>,
+        index: usize,
+        heal_ns: u64,
+    ) -> bool {
         let id = NodeId(self.spec.servers + index as u32);
         let Some(c) = sim.node(id).and_then(ZkNode::client) else {
             return true;
@@ -140,7 +149,7 @@ impl ZkSystem {
         let w = &self.workload;
         let writes = w.writes();
         let writer = w.writers.is_none_or(|n| (index as u32) < n);
-        liveness::client_served(c.history(), heal_ns, writes && writer)
+        scan.served(sim.incarnation(id), c.history(), heal_ns, writes && writer)
     }
 }
 
@@ -210,8 +219,12 @@ impl System for ZkSystem {
             return Some(reason);
         }
         let mut goals = std::mem::take(&mut self.goals);
-        let unmet = goals.first_unmet(|index, heal_ns| self.client_served(sim, index, heal_ns));
+        let mut served = std::mem::take(&mut self.served);
+        let unmet = goals.first_unmet(|index, heal_ns| {
+            self.client_served(&mut served[index], sim, index, heal_ns)
+        });
         self.goals = goals;
+        self.served = served;
         let id = NodeId(self.spec.servers + unmet? as u32);
         Some(format!(
             "{} has no op answered since the heal",

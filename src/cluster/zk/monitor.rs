@@ -568,14 +568,21 @@ impl Monitor {
             }
         }
         let tree = s.tree();
-        for (path, owner) in tree.ephemerals() {
+        let outlives = |owner: u64| {
             let closed = self
                 .closed_sessions
                 .get(&owner)
                 .is_some_and(|z| *z <= v.last_applied);
-            if closed || tree.session_timeout_ms(owner).is_none() {
-                let msg = format!("ephemeral {path} outlives its session {owner:#x}");
-                out.push(violation(sim, "zab-ephemeral-session", id, msg));
+            closed || tree.session_timeout_ms(owner).is_none()
+        };
+        // The same judgement per owner first, without listing (and copying) every path;
+        // the paths are listed only to name them once one outlives its session.
+        if tree.ephemeral_owners().any(outlives) {
+            for (path, owner) in tree.ephemerals() {
+                if outlives(owner) {
+                    let msg = format!("ephemeral {path} outlives its session {owner:#x}");
+                    out.push(violation(sim, "zab-ephemeral-session", id, msg));
+                }
             }
         }
     }
