@@ -4,6 +4,9 @@
 //!
 //! Output: one JSON object per line, `{"name": .., "value": .., "unit": ..}`.
 //! Also allocations per delivered event (a counting allocator in this bench binary only).
+//! Then scaling (`scale_zab{servers}_c{clients}_{duration}s_*`): events/s, events and wall
+//! time per simulated second, and peak live heap, for 3, 5 and 7 servers with 3, 16 and 64
+//! clients over 60 simulated s, and 3 servers with 10 clients over 10 s, 1 min and 10 min.
 //! Run: `cargo bench --bench zab`.
 
 use faultline::campaign;
@@ -16,11 +19,16 @@ static COUNTING: alloc::Counting = alloc::Counting;
 use faultline::scenario::Scenario;
 
 fn scenario(servers: u32, duration_s: u64) -> Scenario {
+    sized(servers, 10, duration_s)
+}
+
+/// `servers` servers and `clients` clients, each issuing 10 operations per simulated second.
+fn sized(servers: u32, clients: u32, duration_s: u64) -> Scenario {
     let text = format!(
         r#"{{
             "version": 1,
             "name": "bench-zab-{servers}",
-            "system": {{ "kind": "zookeeper", "servers": {servers}, "clients": 10,
+            "system": {{ "kind": "zookeeper", "servers": {servers}, "clients": {clients},
                         "workload": {{ "ops_per_s": 10 }} }},
             "duration": "{duration_s}s",
             "liveness_bound": "30s"
@@ -31,6 +39,68 @@ fn scenario(servers: u32, duration_s: u64) -> Scenario {
 
 fn line(name: &str, value: f64, unit: &str) {
     println!(r#"{{"name":"{name}","value":{value:.1},"unit":"{unit}"}}"#);
+}
+
+/// One scaling point: events/s, simulated s per wall s, events per simulated s, wall
+/// microseconds per simulated s, and the peak of live heap bytes during the run.
+fn scaling_point(servers: u32, clients: u32, duration_s: u64) {
+    let s = sized(servers, clients, duration_s);
+    alloc::reset_peak();
+    let base = alloc::peak_bytes();
+    #[allow(clippy::disallowed_types)]
+    let started = std::time::Instant::now();
+    let run = campaign::run_seed(&s, 1, None);
+    let wall_s = started.elapsed().as_secs_f64();
+    let o = &run.outcome;
+    assert!(
+        o.violations.is_empty(),
+        "bench run failed: {:?}",
+        o.violations
+    );
+    let sim_s = o.simulated_ns as f64 / 1e9;
+    let label = format!("scale_zab{servers}_c{clients}_{duration_s}s");
+    line(
+        &format!("{label}_events_per_s"),
+        o.events as f64 / wall_s,
+        "events/s",
+    );
+    line(
+        &format!("{label}_sim_s_per_wall_s"),
+        sim_s / wall_s,
+        "sim s/wall s",
+    );
+    line(
+        &format!("{label}_events_per_sim_s"),
+        o.events as f64 / sim_s,
+        "events/sim s",
+    );
+    line(
+        &format!("{label}_wall_us_per_sim_s"),
+        wall_s * 1e6 / sim_s,
+        "wall us/sim s",
+    );
+    line(
+        &format!("{label}_peak_heap"),
+        (alloc::peak_bytes() - base) as f64 / (1024.0 * 1024.0),
+        "MiB",
+    );
+}
+
+/// How cost grows with the ensemble's size, the number of clients and the run's length.
+fn scaling(quick: bool) {
+    let (grid_s, durations): (u64, &[u64]) = if quick {
+        (2, &[1, 3])
+    } else {
+        (60, &[10, 60, 600])
+    };
+    for servers in [3u32, 5, 7] {
+        for clients in [3u32, 16, 64] {
+            scaling_point(servers, clients, grid_s);
+        }
+    }
+    for &d in durations {
+        scaling_point(3, 10, d);
+    }
 }
 
 fn main() {
@@ -84,4 +154,5 @@ fn main() {
         seeds as f64 / wall_s,
         "seeds/s",
     );
+    scaling(quick);
 }
