@@ -179,7 +179,7 @@ fn the_shrink_command_keeps_the_invariant_and_its_budget() {
     let text = stdout(&full);
     assert_eq!(full.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("same violation (zab-committed-truncated)"),
+        text.contains("same violation (zab-commit-quorum-durable)"),
         "{text}"
     );
     let counts = field(&text, "shrunk     ");

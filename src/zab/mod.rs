@@ -494,6 +494,12 @@ impl ZabServer {
                 // A connection refused or lost before LEADERINFO (the chosen leader is not
                 // listening yet: it has not finished its own election) is retried, as the
                 // real learner does, until initLimit; after that, LOOKING again.
+                if f.stage.persisting() {
+                    // Noticed only when the NEWLEADER persistence is done, as in ZooKeeper
+                    // (sync.rs, `newleader_persisted`).
+                    f.lost = Some("lost the leader connection");
+                    return;
+                }
                 let waited_ns = ctx.now().saturating_sub(f.started_ns);
                 if f.zab_epoch.is_none() && waited_ns + LEADER_RETRY_NS < self.cfg.init_limit_ns() {
                     f.retry_timer = Some(ctx.set_timer(LEADER_RETRY_NS, TAG_LEADER_RETRY));

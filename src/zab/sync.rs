@@ -97,6 +97,16 @@ pub enum NewLeaderStage {
     Done,
 }
 
+impl NewLeaderStage {
+    /// Between NEWLEADER and its ACK: the learner's one thread is inside the persistence.
+    pub fn persisting(self) -> bool {
+        matches!(
+            self,
+            NewLeaderStage::Snapshot | NewLeaderStage::Log | NewLeaderStage::Epoch
+        )
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncMode {
     Diff,
@@ -133,6 +143,9 @@ pub struct FollowerState {
     pub last_committed: Zxid,
     /// A refused leader connection is retried when this timer fires.
     pub retry_timer: Option<crate::node::TimerId>,
+    /// The leader connection broke (or a sync timeout fired) while the NEWLEADER
+    /// persistence was in flight: finish it, then go LOOKING for this reason.
+    pub lost: Option<&'static str>,
 }
 
 impl FollowerState {
@@ -156,6 +169,7 @@ impl FollowerState {
             unacked: VecDeque::new(),
             last_committed: 0,
             retry_timer: None,
+            lost: None,
         }
     }
 }
@@ -269,10 +283,7 @@ impl ZabServer {
             return;
         }
         f.last_heard_ns = now;
-        if (f.stage == NewLeaderStage::Acked
-            || f.stage == NewLeaderStage::Epoch
-            || f.stage == NewLeaderStage::Log
-            || f.stage == NewLeaderStage::Snapshot)
+        if (f.stage == NewLeaderStage::Acked || f.stage.persisting())
             && matches!(msg, Msg::Proposal(_) | Msg::Commit { .. })
         {
             f.deferred.push(msg);
@@ -492,7 +503,12 @@ impl ZabServer {
         f.epoch_persisted = true;
         if self.cfg.bug(BugMode::Zk4646) {
             // 4646: the ACK goes first; the logger's append and fsync land after it.
-            self.send_newleader_ack(ctx);
+            if f.lost.is_some() {
+                // The logger got the txns before the (failing) ACK write.
+                self.log_unlogged(ctx, u32::MAX);
+                return self.newleader_persisted(ctx);
+            }
+            self.newleader_persisted(ctx);
             return self.log_unlogged(ctx, u32::MAX);
         }
         if !f.unlogged.is_empty() && !self.cfg.bug(BugMode::Zk3911) {
@@ -502,6 +518,27 @@ impl ZabServer {
             let f = self.follower.as_mut().expect("follower state");
             f.stage = NewLeaderStage::Log;
             return self.follower_log_durable(ctx);
+        }
+        self.newleader_persisted(ctx);
+    }
+
+    /// The NEWLEADER persistence ran to its end: ACK it, or, if the leader connection
+    /// broke (or a sync timeout fired) meanwhile, go LOOKING only now.
+    ///
+    /// Why not at once: ZooKeeper's `Learner.syncWithLeader` does the whole NEWLEADER
+    /// case (take the snapshot, log and flush the txns, `setCurrentEpoch`, then
+    /// `writePacket(ACK)`) synchronously on the one QuorumPeer thread. A broken socket or
+    /// an expired read timeout surfaces only at the next socket call, the ACK's write
+    /// (or the read after it), so the persistence always completes -- unless the process
+    /// dies -- before the learner shuts down and goes back to LOOKING; no other sync can
+    /// start meanwhile. Giving it up half-way instead leaves a durable snapshot ahead of
+    /// currentEpoch: the next leader's TRUNC below that snapshot is then impossible and
+    /// the learner halts ("cannot truncate", zk-nemesis-heavy seed 20403,
+    /// scenarios/regressions/zk-nemesis-heavy-seed20403.json).
+    fn newleader_persisted(&mut self, ctx: &mut Context<'_, Msg>) {
+        let f = self.follower.as_mut().expect("follower state");
+        if let Some(why) = f.lost {
+            return self.go_looking(ctx, why);
         }
         self.send_newleader_ack(ctx);
     }
@@ -526,7 +563,7 @@ impl ZabServer {
                 return;
             }
             if f.epoch_persisted {
-                return self.send_newleader_ack(ctx);
+                return self.newleader_persisted(ctx);
             }
             let e = f.zab_epoch.expect("epoch");
             f.stage = NewLeaderStage::Epoch;
@@ -569,6 +606,12 @@ impl ZabServer {
     pub(crate) fn follower_tick(&mut self, ctx: &mut Context<'_, Msg>) {
         let now = ctx.now();
         let f = self.follower.as_ref().expect("follower state");
+        if f.stage.persisting() {
+            // The learner's thread is inside the NEWLEADER persistence, not reading the
+            // socket: a read timeout can only fire after it (see `newleader_persisted`);
+            // the next tick after the ACK applies it.
+            return;
+        }
         let silent_ns = now.saturating_sub(f.last_heard_ns);
         if self.phase == ZabPhase::Broadcast {
             if silent_ns > self.cfg.sync_limit_ns() {
@@ -583,7 +626,10 @@ impl ZabServer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zab::msg::TxnOp;
+    use crate::node::{Event, NodeId};
+    use crate::zab::config::ZabConfig;
+    use crate::zab::msg::{PeerState, TxnOp};
+    use crate::zab::testkit::Harness;
 
     fn t(zxid: Zxid) -> Txn {
         Txn {
@@ -652,6 +698,124 @@ mod tests {
                 txns: vec![t(z(3, 4)), t(z(3, 5))]
             }
         );
+    }
+
+    /// A follower of `leader` in epoch 2's synchronisation, as discovery leaves it: the
+    /// leader connection `conn` is up, acceptedEpoch 2 is durable, currentEpoch is 1.
+    fn syncing_follower(conn: ConnId) -> Harness<ZabServer> {
+        let me = NodeId(1);
+        let voters = [NodeId(0), me, NodeId(2)];
+        let mut h = Harness::new(ZabServer::new(me, &voters, ZabConfig::default()));
+        h.deliver(me, Event::Start { restarted: false });
+        h.complete_fsyncs(me);
+        use crate::node::DiskIo;
+        use crate::zab::txnlog::{encode_epoch, ACCEPTED_EPOCH_FILE};
+        h.disk.write_all(ACCEPTED_EPOCH_FILE, &encode_epoch(2));
+        let n = &mut h.node;
+        n.accepted_epoch = 2;
+        n.durable_accepted_epoch = 2;
+        n.current_epoch = 1;
+        n.durable_current_epoch = 1;
+        n.state = PeerState::Following;
+        n.phase = ZabPhase::Synchronization;
+        n.conns.insert(conn, super::super::ConnRole::ToLeader);
+        let mut f = FollowerState::new(0, conn, 0);
+        f.zab_epoch = Some(2);
+        n.follower = Some(Box::new(f));
+        h
+    }
+
+    fn from_leader(h: &mut Harness<ZabServer>, conn: ConnId, msg: Msg) {
+        let peer = NodeId(0);
+        h.deliver(NodeId(1), Event::Message { conn, peer, msg });
+    }
+
+    /// ZooKeeper's learner persists NEWLEADER on one thread and sees a broken socket only
+    /// when it writes the ACK: the leader connection lost mid-persistence (here during the
+    /// SNAP's snapshot fsync, the seed-20403 moment) leaves it FOLLOWING until the
+    /// snapshot and currentEpoch are durable, and only then LOOKING, with no ACK sent.
+    #[test]
+    fn a_lost_leader_mid_snap_persistence_finishes_it_before_looking() {
+        let conn = ConnId(500);
+        let mut h = syncing_follower(conn);
+        let mut tree = DataTree::new();
+        for c in 1..=3 {
+            tree.apply(&t(z(1, c)));
+        }
+        let image = Box::new(tree.image());
+        from_leader(
+            &mut h,
+            conn,
+            Msg::Snap {
+                zxid: z(1, 3),
+                image,
+            },
+        );
+        from_leader(&mut h, conn, Msg::NewLeader { zxid: z(2, 0) });
+        assert_eq!(
+            h.node.follower.as_ref().map(|f| f.stage),
+            Some(NewLeaderStage::Snapshot)
+        );
+        let peer = NodeId(0);
+        h.deliver(NodeId(1), Event::ConnDown { conn, peer });
+        assert_eq!(
+            h.node.state,
+            PeerState::Following,
+            "gave the persistence up"
+        );
+        h.complete_fsyncs(NodeId(1));
+        assert_eq!(h.node.halted, None);
+        assert_eq!(h.node.state, PeerState::Looking);
+        assert!(h.node.follower.is_none());
+        assert_eq!(
+            h.node.durable_current_epoch, 2,
+            "currentEpoch not persisted"
+        );
+        assert_eq!(h.node.storage.snapshot_zxid, z(1, 3));
+        let acks: Vec<Msg> = h.take_sent(conn);
+        assert!(
+            !acks.iter().any(|m| matches!(m, Msg::Ack { .. })),
+            "{acks:?}"
+        );
+    }
+
+    /// The same in a DIFF sync cut during the log flush, and with the read timeout
+    /// (initLimit) passing meanwhile: the txns are logged and currentEpoch written first.
+    #[test]
+    fn a_lost_leader_mid_diff_persistence_logs_and_writes_the_epoch_before_looking() {
+        let conn = ConnId(501);
+        let mut h = syncing_follower(conn);
+        from_leader(&mut h, conn, Msg::Diff { zxid: z(1, 2) });
+        for c in 1..=2 {
+            from_leader(&mut h, conn, Msg::Proposal(t(z(1, c))));
+            from_leader(&mut h, conn, Msg::Commit { zxid: z(1, c) });
+        }
+        from_leader(&mut h, conn, Msg::NewLeader { zxid: z(2, 0) });
+        assert_eq!(
+            h.node.follower.as_ref().map(|f| f.stage),
+            Some(NewLeaderStage::Log)
+        );
+        h.now_ns += h.node.cfg.init_limit_ns() * 2;
+        let timer = crate::node::TimerId(9_999);
+        let tag = super::super::TAG_TICK;
+        h.deliver(NodeId(1), Event::Timer { timer, tag });
+        assert_eq!(
+            h.node.state,
+            PeerState::Following,
+            "timed out mid-persistence"
+        );
+        let peer = NodeId(0);
+        h.deliver(NodeId(1), Event::ConnDown { conn, peer });
+        assert_eq!(
+            h.node.state,
+            PeerState::Following,
+            "gave the persistence up"
+        );
+        h.complete_fsyncs(NodeId(1));
+        assert_eq!(h.node.halted, None);
+        assert_eq!(h.node.state, PeerState::Looking);
+        assert_eq!(h.node.durable_current_epoch, 2);
+        assert_eq!(h.node.log_durable_zxid, z(1, 2));
     }
 
     #[test]
