@@ -229,3 +229,49 @@ fn hunt_figures_do_not_depend_on_threads_and_stop_after_cuts_a_prefix() {
     assert!(one.seeds_run < 40, "{one:?}");
     assert_eq!(one.median_seeds_to_detection, two.median_seeds_to_detection);
 }
+
+#[test]
+fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_session_timeout() {
+    let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    let n = s.nemesis.as_mut().expect("a nemesis");
+    n.kinds = vec![NemesisKind::ExpireSession];
+    n.swarm = false;
+    let zk = vec!["zk0".to_string(), "zk1".to_string(), "zk2".to_string()];
+    let session_ns = 6_000_000_000u64;
+    let mut shapes = 0;
+    for seed in 0..20 {
+        for f in Schedule::generate(&s, seed).faults {
+            let aimed = |n: &str| n == "@controller" || n.starts_with("@partition-leader:orders-");
+            match f.action {
+                FaultAction::OneWay {
+                    from,
+                    to,
+                    heal_after,
+                } => {
+                    assert_eq!(from, zk);
+                    assert!(to.len() == 1 && aimed(&to[0]), "{to:?}");
+                    assert!(heal_after.unwrap().ns() > session_ns * 5 / 3);
+                }
+                FaultAction::Partition {
+                    groups,
+                    heal_after,
+                    silent,
+                } => {
+                    assert!(!silent);
+                    assert_eq!(groups[1], zk);
+                    assert!(groups[0].len() == 1 && aimed(&groups[0][0]), "{groups:?}");
+                    assert!(heal_after.unwrap().ns() > session_ns);
+                }
+                other => panic!("unexpected action {other:?}"),
+            }
+            shapes += 1;
+        }
+    }
+    assert!(shapes > 0, "no expire_session drawn in 20 seeds");
+    // A ZooKeeper world has no broker sessions to expire: refused with a clear message.
+    let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
+    z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::ExpireSession];
+    let err = Scenario::from_json(&z.canonical_json(), "zk-expire").expect_err("refused");
+    let err = format!("{err:?}");
+    assert!(err.contains("Kafka brokers' sessions"), "{err}");
+}

@@ -16,7 +16,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::Scenario;
+use crate::scenario::kafka::{KafkaSpec, PARTITION_LEADER_ROLE};
+use crate::scenario::{Scenario, SystemSpec};
 use crate::sim::fault::FaultAction;
 use crate::sim::rng::{self, Ratio};
 use crate::sim::time::Dur;
@@ -76,6 +77,11 @@ pub enum NemesisKind {
     /// Cut the leader, with the largest minority of followers and some clients, off from
     /// the rest of the world (the majority and the other clients).
     IsolateLeaderWithClients,
+    /// Kafka: cut a running broker (the controller, or the leader of a partition) off from
+    /// every ZooKeeper server until its session expires: loudly, or one-way (the ensemble's
+    /// answers are held, so its writes land while their answers are lost). The moments of
+    /// KAFKA-6082's zombie controller and KAFKA-2729's lost ISR write.
+    ExpireSession,
 }
 
 impl NemesisKind {
@@ -108,6 +114,12 @@ impl NemesisKind {
     /// Kinds that aim at ZooKeeper roles ("@leader", "@syncing"), for validation.
     pub fn needs_zookeeper(self) -> bool {
         NemesisKind::TARGETED.contains(&self)
+    }
+
+    /// Kinds that aim at Kafka roles and sessions, for validation (opt-in like
+    /// [`NemesisKind::TARGETED`]).
+    pub fn needs_kafka(self) -> bool {
+        self == NemesisKind::ExpireSession
     }
 }
 
@@ -295,6 +307,20 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 duration: Dur(hold),
             },
             NemesisKind::ReadCorruption => unreachable!("drawn once at the start"),
+            NemesisKind::ExpireSession => {
+                let SystemSpec::Kafka(k) = &scenario.system else {
+                    continue;
+                };
+                if t < partition_until {
+                    continue;
+                }
+                let (action, cut) = expire_session(k, rng);
+                if t + cut >= end {
+                    continue;
+                }
+                partition_until = t + cut + 1;
+                action
+            }
             targeted => {
                 // A targeted shape waits up to one mean interval for its protocol moment;
                 // the bookkeeping assumes it fired as late as that.
@@ -357,6 +383,41 @@ fn down_action(kind: NemesisKind, node: String, hold: Dur) -> FaultAction<String
             node,
             restart_after,
         },
+    }
+}
+
+/// A broker cut from the ensemble until its session expires, and how long the cut lasts.
+/// A loud cut closes its connections at once, so the session expires one session timeout
+/// later; behind a one-way cut the client first waits out its read timeout (2/3 of the
+/// session timeout) before it drops the connection. The cut outlasts the expiry by up to
+/// half a session timeout (the server notices on its tick, the client on reconnecting).
+fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> (FaultAction<String>, u64) {
+    let session = k.server_properties.zookeeper_session_timeout_ms * 1_000_000;
+    let node = if rng.gen_bool(0.5) || k.topics.is_empty() {
+        "@controller".to_string()
+    } else {
+        let topic = k.topics.choose(rng).expect("topics");
+        let p = rng.gen_range(0..topic.partitions.max(1));
+        format!("{PARTITION_LEADER_ROLE}{}-{p}", topic.name)
+    };
+    let zk: Vec<String> = (0..k.zookeeper.servers).map(|i| format!("zk{i}")).collect();
+    let over = rng.gen_range(session / 10..=session / 2);
+    if rng.gen_bool(0.5) {
+        let cut = (session * 5 / 3 + over) / 1_000 * 1_000;
+        let action = FaultAction::OneWay {
+            from: zk,
+            to: vec![node],
+            heal_after: Some(Dur(cut)),
+        };
+        (action, cut)
+    } else {
+        let cut = (session + over) / 1_000 * 1_000;
+        let action = FaultAction::Partition {
+            groups: vec![vec![node], zk],
+            heal_after: Some(Dur(cut)),
+            silent: false,
+        };
+        (action, cut)
     }
 }
 

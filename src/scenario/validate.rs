@@ -75,6 +75,13 @@ pub fn validate(s: &Scenario) -> Result<(), Problem> {
                 format!("{k:?} aims at ZooKeeper roles; this system is not a ZooKeeper one"),
             );
         }
+        let kafka = matches!(s.system, SystemSpec::Kafka(_));
+        if let Some(k) = n.kinds.iter().find(|k| k.needs_kafka() && !kafka) {
+            return fail(
+                "nemesis.kinds",
+                format!("{k:?} aims at Kafka brokers' sessions; this system is not a Kafka one"),
+            );
+        }
         let targets = s.system.fault_target_names().len() as u32;
         if let Some(max) = n.max_crashed {
             if max == 0 || max > targets {
