@@ -328,14 +328,14 @@ fn zk_golden_runs() {
         (
             "zk-leader-crash-mid-broadcast.json",
             1,
-            "eab94df23fc2bf89",
+            "8251cd30ae1f651f",
             10735,
             None,
         ),
         (
             "zk-bug-ZOOKEEPER-1675.json",
             0,
-            "45197cf8f9b4e8ff",
+            "49b127159d9b6e20",
             17267,
             Some("zk-sync-read"),
         ),

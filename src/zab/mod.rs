@@ -279,11 +279,12 @@ impl ZabServer {
             Err(reason) => return self.halt(ctx, reason),
         }
         // ZooKeeper refuses to start when the epoch of the last logged zxid is above
-        // currentEpoch (ZOOKEEPER-1653 / -2354). A late joiner that crashes between logging
-        // the committed DIFF txns of skipped epochs and persisting currentEpoch reaches that
-        // state legitimately (those txns are committed on a quorum), so we start anyway:
-        // the low currentEpoch only makes this server a weaker candidate in FLE. Deviation
-        // noted so that it is not a liveness false alarm of the testbed.
+        // currentEpoch (ZOOKEEPER-1653 / -2354). A late joiner whose DIFF carries txns of
+        // the new epoch reaches that state by crashing between the log's fsync and the
+        // currentEpoch write at NEWLEADER (ZooKeeper's own order, sync.rs); those txns are
+        // committed on a quorum, so we start anyway: the low currentEpoch only makes this
+        // server a weaker candidate in FLE. Deviation (README) so that it is not a liveness
+        // false alarm of the testbed.
         ctx.set_timer(self.cfg.tick_ns(), TAG_TICK);
         self.connect_election_peers(ctx);
         self.start_looking(ctx);

@@ -1,7 +1,7 @@
 //! Phase 2, synchronisation (A.6). Leader side: choose DIFF, TRUNC(+DIFF) or SNAP for a
 //! learner exactly as `LearnerHandler.syncFollower` does, send the packets, start
 //! forwarding, queue NEWLEADER. Follower side: buffer the sync, then at NEWLEADER persist
-//! in Zab 1.0's order (snapshot if SNAP, log + fsync the committed txns, currentEpoch,
+//! in ZooKeeper 3.9's order (snapshot if SNAP, log + fsync the committed txns, currentEpoch,
 //! then ACK) and serve after UPTODATE. The bug modes ZOOKEEPER-3911 / -4646 / -4643 /
 //! -2355 are deviations from this order, each marked where it happens.
 //!
@@ -447,11 +447,14 @@ impl ZabServer {
     /// NEWLEADER, after any SNAP snapshot: log the sync txns and persist currentEpoch, in
     /// the order the bug mode dictates, then ACK.
     ///
-    /// Correct order (A.6, A.8): log + fsync the committed txns of older epochs, persist
-    /// currentEpoch, then log + fsync the committed txns of the new epoch (a late joiner
-    /// gets some), then ACK. Everything is durable before the ACK, and the log never holds
-    /// a txn of an epoch above the durable currentEpoch, which ZooKeeper would refuse to
-    /// start from.
+    /// Correct order, ZooKeeper 3.9's `Learner.syncWithLeader` (case NEWLEADER, the fix of
+    /// ZOOKEEPER-4646): append every committed sync txn to the log
+    /// (`FollowerZooKeeperServer.appendRequest`), flush and fsync it
+    /// (`ZKDatabase.commit`), only then `setCurrentEpoch` (an atomic file write), then ACK.
+    /// Everything is durable before the ACK. A late joiner's DIFF may carry txns of the new
+    /// epoch itself, so between the log's fsync and the durable currentEpoch the log does
+    /// hold a txn of an epoch above currentEpoch: a crash there is ZooKeeper's own start-up
+    /// refusal (ZOOKEEPER-1653, `QuorumPeer.loadDataBase`), unless currentEpoch.tmp exists.
     fn newleader_after_snapshot(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
         let e = f.zab_epoch.expect("epoch");
@@ -473,20 +476,16 @@ impl ZabServer {
             f.stage = NewLeaderStage::Epoch;
             return self.persist_current_epoch(ctx, e);
         }
-        self.log_unlogged(ctx, e);
+        self.log_unlogged(ctx);
         let f = self.follower.as_mut().expect("follower state");
         f.stage = NewLeaderStage::Log;
         self.follower_log_durable(ctx);
     }
 
-    /// Appends the buffered committed sync txns of epochs below `below_epoch`.
-    fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>, below_epoch: u32) {
+    /// Appends the buffered committed sync txns to the log and asks for its fsync.
+    fn log_unlogged(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
-        let split = f
-            .unlogged
-            .partition_point(|t| zxid_epoch(t.zxid) < below_epoch);
-        let rest = f.unlogged.split_off(split);
-        let txns = std::mem::replace(&mut f.unlogged, rest);
+        let txns = std::mem::take(&mut f.unlogged);
         for txn in &txns {
             if txn.zxid > self.storage.last_zxid() {
                 self.storage.append(ctx.disk(), txn);
@@ -505,16 +504,15 @@ impl ZabServer {
             // 4646: the ACK goes first; the logger's append and fsync land after it.
             if f.lost.is_some() {
                 // The logger got the txns before the (failing) ACK write.
-                self.log_unlogged(ctx, u32::MAX);
+                self.log_unlogged(ctx);
                 return self.newleader_persisted(ctx);
             }
             self.newleader_persisted(ctx);
-            return self.log_unlogged(ctx, u32::MAX);
+            return self.log_unlogged(ctx);
         }
         if !f.unlogged.is_empty() && !self.cfg.bug(BugMode::Zk3911) {
-            // The new epoch's txns (4643: all of them) go to the log only now; ACK once
-            // they are durable.
-            self.log_unlogged(ctx, u32::MAX);
+            // ZOOKEEPER-4643 mode: the txns go to the log only now; ACK once durable.
+            self.log_unlogged(ctx);
             let f = self.follower.as_mut().expect("follower state");
             f.stage = NewLeaderStage::Log;
             return self.follower_log_durable(ctx);
@@ -590,7 +588,7 @@ impl ZabServer {
         f.last_committed = self.tree.last_zxid();
         if !f.unlogged.is_empty() {
             // ZOOKEEPER-3911 mode: the synced txns reach the log only now.
-            self.log_unlogged(ctx, u32::MAX);
+            self.log_unlogged(ctx);
         }
         let f = self.follower.as_mut().expect("follower state");
         let deferred = std::mem::take(&mut f.deferred);
@@ -816,6 +814,35 @@ mod tests {
         assert_eq!(h.node.state, PeerState::Looking);
         assert_eq!(h.node.durable_current_epoch, 2);
         assert_eq!(h.node.log_durable_zxid, z(1, 2));
+    }
+
+    /// ZooKeeper 3.9's NEWLEADER order: every committed sync txn, of old epochs and of the
+    /// new one alike (a late joiner's DIFF carries both), is appended and fsynced before
+    /// currentEpoch is written, and the ACK goes once currentEpoch is durable.
+    #[test]
+    fn newleader_logs_and_flushes_every_synced_txn_before_writing_current_epoch() {
+        let conn = ConnId(502);
+        let mut h = syncing_follower(conn);
+        from_leader(&mut h, conn, Msg::Diff { zxid: z(2, 1) });
+        for zxid in [z(1, 1), z(2, 1)] {
+            from_leader(&mut h, conn, Msg::Proposal(t(zxid)));
+            from_leader(&mut h, conn, Msg::Commit { zxid });
+        }
+        from_leader(&mut h, conn, Msg::NewLeader { zxid: z(2, 0) });
+        assert_eq!(h.node.storage.last_zxid(), z(2, 1), "not all appended");
+        assert_eq!(
+            h.node.current_epoch, 1,
+            "currentEpoch before the log's fsync"
+        );
+        assert!(h.take_sent(conn).is_empty());
+        h.complete_fsyncs(NodeId(1));
+        assert_eq!(h.node.log_durable_zxid, z(2, 1));
+        assert_eq!(h.node.durable_current_epoch, 2);
+        let sent = h.take_sent(conn);
+        assert!(
+            matches!(sent[..], [Msg::Ack { zxid }] if zxid == z(2, 0)),
+            "{sent:?}"
+        );
     }
 
     #[test]
