@@ -101,6 +101,8 @@ pub struct ZkSystem {
     outcomes: Tally,
     /// Clients that met their liveness goal since the heal.
     goals: ClientGoals,
+    /// The servers' roles over the healed phase: did the election settle.
+    election: liveness::ElectionWatch,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
     /// The witness of a failed history check, for the report.
@@ -116,6 +118,7 @@ impl ZkSystem {
             spec: spec.clone(),
             outcomes: Tally::default(),
             goals: ClientGoals::new(spec.clients as usize),
+            election: liveness::ElectionWatch::default(),
             history_unknown: false,
             witness: None,
         }
@@ -196,18 +199,23 @@ impl System for ZkSystem {
         if node.0 >= self.spec.servers {
             return Vec::new();
         }
+        if self.goals.heal_ns().is_some() {
+            self.election.observe(sim, node);
+        }
         self.mon.check(sim, node)
     }
 
     fn begin_liveness(&mut self, sim: &Sim<ZkNode>) {
         self.goals.begin(sim.now());
+        let servers: Vec<NodeId> = self.server_ids().collect();
+        self.election.begin(sim, &servers);
     }
 
     fn pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
         self.goals.heal_ns()?;
         let servers: Vec<NodeId> = self.server_ids().collect();
         if let Some(reason) = liveness::ensemble_pending(sim, &servers) {
-            return Some(reason);
+            return Some(self.election.explain(sim, reason));
         }
         let mut goals = std::mem::take(&mut self.goals);
         let unmet = goals.first_unmet(|index, heal_ns| self.client_served(sim, index, heal_ns));
