@@ -460,6 +460,19 @@ fn bad_scenarios_exit_2_naming_file_and_path() {
             ),
             "expect.invariant",
         ),
+        (
+            "unchecked.json",
+            base.replace("\"duration\"", r#""unchecked": ["nope"], "duration""#),
+            "unchecked[0]",
+        ),
+        (
+            "unchecked-expected.json",
+            base.replace(
+                "\"duration\"",
+                r#""unchecked": ["liveness"], "expect": {"outcome": "violation", "invariant": "liveness"}, "duration""#,
+            ),
+            "unchecked[0]",
+        ),
     ];
     let zk = r#"{"version": 1, "name": "z", "system": {"kind": "zookeeper", "servers": 3,
                  "clients": 2}, "duration": "1s"}"#;

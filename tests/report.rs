@@ -292,11 +292,17 @@ fn a_kafka_capture_draws_the_brokers_zookeeper_operations() {
         znode_ops.iter().any(|o| o.key.starts_with("/brokers/ids/")),
         "brokers register"
     );
-    assert!(!client_lanes.is_empty(), "producers and consumers recorded too");
+    assert!(
+        !client_lanes.is_empty(),
+        "producers and consumers recorded too"
+    );
     assert!(
         znode_ops.iter().all(|o| !client_lanes.contains(&o.node)),
         "ZooKeeper operations sit on broker lanes, not client lanes"
     );
     let invoked: Vec<u64> = c.ops.iter().map(|o| o.invoke_ns).collect();
-    assert!(invoked.windows(2).all(|w| w[0] <= w[1]), "in invocation order");
+    assert!(
+        invoked.windows(2).all(|w| w[0] <= w[1]),
+        "in invocation order"
+    );
 }

@@ -260,7 +260,8 @@ pub fn drive<S: System>(
             if let Some(reason) = system.pending(&sim) {
                 if sim.now() > deadline || next_event == u64::MAX {
                     let name = system.liveness_invariant();
-                    violations.push(liveness_violation(&sim, scenario, name, reason));
+                    let v = liveness_violation(&sim, scenario, name, reason);
+                    violations.extend(Some(v).filter(|v| !unchecked(scenario, v)));
                     break;
                 }
             } else {
@@ -280,9 +281,9 @@ pub fn drive<S: System>(
             _ => Vec::new(),
         }));
         match step {
-            Ok(found) if found.is_empty() => {}
+            Ok(found) if found.iter().all(|v| unchecked(scenario, v)) => {}
             Ok(found) => {
-                violations.extend(found);
+                violations.extend(found.into_iter().filter(|v| !unchecked(scenario, v)));
                 break;
             }
             Err(payload) => {
@@ -310,7 +311,8 @@ pub fn drive<S: System>(
         }
     }
     if violations.is_empty() {
-        violations.extend(system.finish(&sim));
+        let found = system.finish(&sim);
+        violations.extend(found.into_iter().filter(|v| !unchecked(scenario, v)));
     }
     let capture = roles.map(|log| {
         Box::new(capture::RunCapture {
@@ -417,6 +419,11 @@ where
         event: sim.trace().events(),
         node: Some(sim.name(node).to_string()),
     }
+}
+
+/// The scenario does not check `v`'s invariant (`Scenario::unchecked`).
+fn unchecked(scenario: &Scenario, v: &Violation) -> bool {
+    scenario.unchecked.contains(&v.invariant)
 }
 
 fn liveness_violation<N>(

@@ -92,8 +92,22 @@ pub fn validate(s: &Scenario) -> Result<(), Problem> {
             }
         }
     }
+    let known = s.system.invariant_names();
+    for (i, name) in s.unchecked.iter().enumerate() {
+        if !known.contains(&name.as_str()) {
+            return fail(
+                format!("unchecked[{i}]"),
+                format!("unknown invariant {name:?} (known: {})", known.join(", ")),
+            );
+        }
+        if matches!(&s.expect, Expectation::Violation { invariant } if invariant == name) {
+            return fail(
+                format!("unchecked[{i}]"),
+                format!("{name:?} is the expected violation; it cannot also be unchecked"),
+            );
+        }
+    }
     if let Expectation::Violation { invariant } = &s.expect {
-        let known = s.system.invariant_names();
         if !known.contains(&invariant.as_str()) {
             return fail(
                 "expect.invariant",

@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod election;
 pub mod msg;
 pub mod record;
+pub mod sendq;
 pub mod serve;
 pub mod session;
 pub mod snapshot;
@@ -36,6 +37,7 @@ use crate::node::{ConnId, Context, Event, FsyncId, Node, NodeId, TimerId};
 use config::{BugMode, ZabConfig};
 use election::Election;
 use msg::{Msg, Notification, PeerState, Vote, Zxid};
+use sendq::SendQueues;
 use tree::{DataTree, Watches};
 use txnlog::Storage;
 
@@ -116,6 +118,7 @@ const TAG_TICK: u64 = 1;
 const TAG_NOTIFY: u64 = 2;
 const TAG_FINALIZE: u64 = 3;
 const TAG_LEADER_RETRY: u64 = 4;
+const TAG_SENDQ: u64 = 5;
 /// `Learner.connectToLeader` retries a refused connection after this long
 /// (`leaderConnectDelayDuringRetryMs`), for as long as initLimit allows.
 const LEADER_RETRY_NS: u64 = 100_000_000;
@@ -163,6 +166,8 @@ pub struct ZabServer {
     pub(crate) role_gen: u64,
     pub(crate) election: Election,
     election_conns: BTreeMap<u32, ConnId>,
+    /// Notifications go out through QuorumCnxManager's one-slot queues.
+    sendq: SendQueues,
     conns: BTreeMap<ConnId, ConnRole>,
     notify_interval_ns: u64,
     notify_timer: Option<TimerId>,
@@ -213,6 +218,7 @@ impl ZabServer {
             phase: ZabPhase::Election,
             role_gen: 0,
             election_conns: BTreeMap::new(),
+            sendq: SendQueues::default(),
             conns: BTreeMap::new(),
             notify_interval_ns,
             notify_timer: None,
@@ -424,7 +430,7 @@ impl ZabServer {
     fn broadcast_notification(&mut self, ctx: &mut Context<'_, Msg>) {
         let n = self.notification();
         for conn in self.election_conns.values() {
-            ctx.send(*conn, Msg::Notification(n));
+            self.sendq.send(ctx, *conn, n, TAG_SENDQ);
         }
     }
 
@@ -453,7 +459,8 @@ impl ZabServer {
             self.apply_election_step(ctx, step);
         } else if n.state == PeerState::Looking {
             // Someone is looking while we have a leader: tell it whom we follow.
-            ctx.send(conn, Msg::Notification(self.notification()));
+            let n = self.notification();
+            self.sendq.send(ctx, conn, n, TAG_SENDQ);
         }
     }
 
@@ -471,7 +478,8 @@ impl ZabServer {
         }
         match self.conns.get(&conn).copied() {
             Some(ConnRole::Election(_)) => {
-                ctx.send(conn, Msg::Notification(self.notification()));
+                let n = self.notification();
+                self.sendq.send(ctx, conn, n, TAG_SENDQ);
             }
             Some(ConnRole::ToLeader) => self.follower_connected(ctx, conn),
             _ => {}
@@ -484,6 +492,7 @@ impl ZabServer {
         };
         match role {
             ConnRole::Election(peer) => {
+                self.sendq.forget(ctx, conn);
                 if self.election_conns.get(&peer) == Some(&conn) {
                     self.election_conns.remove(&peer);
                 }
@@ -564,6 +573,7 @@ impl ZabServer {
                 self.notify_timer = Some(ctx.set_timer(self.notify_interval_ns, TAG_NOTIFY));
             }
             TAG_LEADER_RETRY => self.retry_leader_connection(ctx, timer),
+            TAG_SENDQ => self.sendq.on_timer(ctx, timer),
             TAG_FINALIZE if self.finalize_timer == Some(timer) => {
                 self.finalize_timer = None;
                 if self.state == PeerState::Looking {

@@ -103,6 +103,8 @@ pub struct ZkSystem {
     goals: ClientGoals,
     /// Per client, the incremental scan of its history for that goal.
     served: Vec<liveness::ServedScan>,
+    /// The servers' roles over the healed phase: did the election settle.
+    election: liveness::ElectionWatch,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
     /// The witness of a failed history check, for the report.
@@ -119,6 +121,7 @@ impl ZkSystem {
             outcomes: Tally::default(),
             goals: ClientGoals::new(spec.clients as usize),
             served: vec![liveness::ServedScan::default(); spec.clients as usize],
+            election: liveness::ElectionWatch::default(),
             history_unknown: false,
             witness: None,
         }
@@ -205,18 +208,23 @@ impl System for ZkSystem {
         if node.0 >= self.spec.servers {
             return Vec::new();
         }
+        if self.goals.heal_ns().is_some() {
+            self.election.observe(sim, node);
+        }
         self.mon.check(sim, node)
     }
 
     fn begin_liveness(&mut self, sim: &Sim<ZkNode>) {
         self.goals.begin(sim.now());
+        let servers: Vec<NodeId> = self.server_ids().collect();
+        self.election.begin(sim, &servers);
     }
 
     fn pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
         self.goals.heal_ns()?;
         let servers: Vec<NodeId> = self.server_ids().collect();
         if let Some(reason) = liveness::ensemble_pending(sim, &servers) {
-            return Some(reason);
+            return Some(self.election.explain(sim, reason));
         }
         let mut goals = std::mem::take(&mut self.goals);
         let mut served = std::mem::take(&mut self.served);

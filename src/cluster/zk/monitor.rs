@@ -37,7 +37,6 @@ use super::{durable, server, ZabHost};
 use crate::cluster::Violation;
 use crate::node::NodeId;
 use crate::sim::Sim;
-use crate::zab::election::vote_beats;
 use crate::zab::msg::{zxid_epoch, PeerState, TxnOp, Vote, Zxid};
 use crate::zab::snapshot::ServerView;
 use crate::zab::{ZabPhase, ZabServer};
@@ -600,7 +599,10 @@ impl Monitor {
                 leader: v.vote.2,
             };
             if let Some((round, old)) = m.vote {
-                if round == v.election_round && vote_beats(&old, &vote, false) {
+                // The true order, recomputed here rather than asked of the election code
+                // (whose bug mode it judges): lexicographic on (peer epoch, zxid, sid).
+                let key = |v: &Vote| (v.peer_epoch, v.zxid, v.leader);
+                if round == v.election_round && key(&old) > key(&vote) {
                     let msg =
                         format!("vote went from {old:?} to the worse {vote:?} in round {round}");
                     out.push(violation(sim, "zab-fle-vote-order", id, msg));
