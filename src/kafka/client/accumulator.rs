@@ -134,6 +134,11 @@ impl Accumulator {
         self.queues.values().all(|q| q.is_empty())
     }
 
+    /// The waiting batches of `tp`.
+    pub fn waiting(&self, tp: &TopicPartition) -> impl Iterator<Item = &ProducerBatch> {
+        self.queues.get(tp).into_iter().flatten()
+    }
+
     /// Removes and returns every waiting batch created at or before `cutoff_ns`
     /// (`delivery.timeout.ms` expiry).
     pub fn expire(&mut self, cutoff_ns: u64) -> Vec<ProducerBatch> {

@@ -346,8 +346,11 @@ impl Producer {
             return false;
         };
         match head.stamp {
-            // New batches wait while earlier sequences are unresolved.
-            None => !self.seqs.is_unresolved(tp),
+            // New batches wait while earlier sequences are unresolved, and while a batch
+            // stamped with an older producer id is still to complete: stamped with the new
+            // id (sequence 0 on) they could be appended before it
+            // (`shouldStopDrainBatchesForPartition`, KIP-360, 2.5+).
+            None => !self.seqs.is_unresolved(tp) && !self.has_stale_batches(tp, pid),
             // A retry goes only when it is the first of its partition still in flight.
             Some(s) if s.producer_id == pid => self
                 .seqs
@@ -355,6 +358,14 @@ impl Producer {
                 .is_none_or(|first| first == s.base_sequence),
             Some(_) => true,
         }
+    }
+
+    /// Whether `tp` has an uncompleted batch (in flight or waiting for a retry) stamped
+    /// with a producer id other than `pid`.
+    fn has_stale_batches(&self, tp: &TopicPartition, pid: i64) -> bool {
+        let stale =
+            |b: &ProducerBatch| b.tp == *tp && b.stamp.is_some_and(|s| s.producer_id != pid);
+        self.in_flight.values().any(stale) || self.acc.waiting(tp).any(stale)
     }
 
     /// Drains one batch per partition into one Produce request per ready leader.

@@ -195,6 +195,37 @@ fn out_of_order_on_the_next_sequence_fails_the_batch_and_resets_the_producer_id(
     );
 }
 
+/// After a new producer id, a new batch waits until every batch stamped with the old one
+/// has completed (KIP-360's drain rule): stamped from sequence 0 under the new id it
+/// would otherwise be appended before them (kafka-nemesis seed 100: nonmonotonic-send).
+#[test]
+fn new_batches_wait_for_the_old_producer_ids_batches_after_a_reset() {
+    let mut net = net(ProducerConfig::default());
+    net.advance(150_000_000);
+    let a = serve(&mut net, 1, 0, 42);
+    net.respond(&a[0], produced(ErrorCode::None, Some(0)));
+    net.advance(200_000_000);
+    let b = serve(&mut net, 1, 0, 42);
+    assert!(b.len() >= 2, "several batches in flight: {b:?}");
+    // b[0] was the next sequence: the broker lost acknowledged data, a new producer id.
+    net.respond(&b[0], produced(ErrorCode::OutOfOrderSequenceNumber, None));
+    assert_eq!(net.node.producer_id_resets(), 1);
+    net.advance(200_000_000);
+    let d = serve(&mut net, 1, 0, 43);
+    assert!(
+        d.is_empty(),
+        "batches of producer id 42 are in flight: {d:?}"
+    );
+    // The old batches land (the broker still knew producer id 42 up to them).
+    for (i, r) in b[1..].iter().enumerate() {
+        net.respond(r, produced(ErrorCode::None, Some(5 + i as u64)));
+    }
+    net.advance(10_000_000);
+    let d = serve(&mut net, 1, 0, 43);
+    let stamp = stamp_of(&d[0]);
+    assert_eq!((stamp.producer_id, stamp.base_sequence), (43, 0));
+}
+
 /// A second batch waits while the first is retried, then follows it in sequence order.
 #[test]
 fn retries_go_out_in_sequence_order() {
