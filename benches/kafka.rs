@@ -4,11 +4,19 @@
 //! per simulated second each) and 2 consumers (20 polls per simulated second each), no
 //! faults. The run must be clean (no violation, converged).
 //!
+//! Also allocations per delivered event (a counting allocator in this bench binary only).
+//!
 //! Output: one JSON object per line, `{"name": .., "value": .., "unit": ..}`.
 //! Run: `cargo bench --bench kafka`.
 
 use faultline::campaign;
 use faultline::scenario::Scenario;
+
+#[path = "common/alloc.rs"]
+mod alloc;
+
+#[global_allocator]
+static COUNTING: alloc::Counting = alloc::Counting;
 
 fn scenario(duration_s: u64) -> Scenario {
     let text = format!(
@@ -44,7 +52,9 @@ fn main() {
     // Wall time is measured around the whole run only.
     #[allow(clippy::disallowed_types)]
     let started = std::time::Instant::now();
+    let allocs_before = alloc::allocations();
     let run = campaign::run_seed(&s, 1, None);
+    let allocs = alloc::allocations() - allocs_before;
     let wall_s = started.elapsed().as_secs_f64();
     let o = &run.outcome;
     let sim_s = o.simulated_ns as f64 / 1e9;
@@ -52,6 +62,11 @@ fn main() {
     line("kafka_sim_s_per_wall_s", sim_s / wall_s, "sim s/wall s");
     line("kafka_events", o.events as f64, "events");
     line("kafka_simulated_s", sim_s, "s");
+    line(
+        "kafka_allocations_per_event",
+        allocs as f64 / o.events.max(1) as f64,
+        "allocs/event",
+    );
     // Measured first, judged after: a failing run's figures still say how fast it went.
     assert!(
         o.violations.is_empty(),

@@ -43,7 +43,8 @@ pub struct Partition {
     pub idx: usize,
     /// The path of its partition-state znode.
     pub zk_path: String,
-    pub mons: BTreeMap<BrokerId, ReplicaMon>,
+    /// Boxed: the mirror is large and is taken out and put back on every changed event.
+    pub mons: BTreeMap<BrokerId, Box<ReplicaMon>>,
     /// The committed history, from offset 0.
     pub canon: Vec<Rec>,
     /// Below this offset, records were committed while the leader's ISR had
@@ -102,12 +103,14 @@ impl Partition {
         out: &mut Vec<Finding>,
     ) {
         let b = ctx.broker;
-        let mut m = self.mons.remove(&b).unwrap_or_default();
         let summary = Summary::of(r);
-        if m.seen && m.inc == ctx.inc && m.summary == Some(summary) {
-            self.mons.insert(b, m);
-            return;
+        // Most events leave the replica as it was: decided in place, without moving the mirror.
+        if let Some(m) = self.mons.get(&b) {
+            if m.seen && m.inc == ctx.inc && m.summary == Some(summary) {
+                return;
+            }
         }
+        let mut m = self.mons.remove(&b).unwrap_or_default();
         if !m.seen || m.inc != ctx.inc {
             self.restart(ctx, r, &mut m, losses);
         }
