@@ -42,21 +42,31 @@ fn line(name: &str, value: f64, unit: &str) {
 }
 
 /// One scaling point: events/s, simulated s per wall s, events per simulated s, wall
-/// microseconds per simulated s, and the peak of live heap bytes during the run.
-fn scaling_point(servers: u32, clients: u32, duration_s: u64) {
-    let s = sized(servers, clients, duration_s);
-    alloc::reset_peak();
-    let base = alloc::peak_bytes();
+/// Seed 1 of `s`, which must pass: the run, its wall seconds and its allocations. Wall
+/// time is measured around whole runs only.
+fn timed_run(s: &Scenario) -> (campaign::SeedRun, f64, u64) {
     #[allow(clippy::disallowed_types)]
     let started = std::time::Instant::now();
-    let run = campaign::run_seed(&s, 1, None);
+    let allocs_before = alloc::allocations();
+    let run = campaign::run_seed(s, 1, None);
     let wall_s = started.elapsed().as_secs_f64();
+    let allocs = alloc::allocations() - allocs_before;
     let o = &run.outcome;
     assert!(
         o.violations.is_empty(),
         "bench run failed: {:?}",
         o.violations
     );
+    (run, wall_s, allocs)
+}
+
+/// microseconds per simulated s, and the peak of live heap bytes during the run.
+fn scaling_point(servers: u32, clients: u32, duration_s: u64) {
+    let s = sized(servers, clients, duration_s);
+    alloc::reset_peak();
+    let base = alloc::peak_bytes();
+    let (run, wall_s, _) = timed_run(&s);
+    let o = &run.outcome;
     let sim_s = o.simulated_ns as f64 / 1e9;
     let label = format!("scale_zab{servers}_c{clients}_{duration_s}s");
     line(
@@ -109,19 +119,8 @@ fn main() {
     let duration_s = if quick { 5 } else { 300 };
     for servers in [3u32, 5] {
         let s = scenario(servers, duration_s);
-        // Wall time is measured around whole runs only.
-        #[allow(clippy::disallowed_types)]
-        let started = std::time::Instant::now();
-        let allocs_before = alloc::allocations();
-        let run = campaign::run_seed(&s, 1, None);
-        let wall_s = started.elapsed().as_secs_f64();
-        let allocs = alloc::allocations() - allocs_before;
+        let (run, wall_s, allocs) = timed_run(&s);
         let o = &run.outcome;
-        assert!(
-            o.violations.is_empty(),
-            "bench run failed: {:?}",
-            o.violations
-        );
         let sim_s = o.simulated_ns as f64 / 1e9;
         line(
             &format!("zab{servers}_events_per_s"),

@@ -754,16 +754,7 @@ mod tests {
             h.node.follower.as_ref().map(|f| f.stage),
             Some(NewLeaderStage::Snapshot)
         );
-        let peer = NodeId(0);
-        h.deliver(NodeId(1), Event::ConnDown { conn, peer });
-        assert_eq!(
-            h.node.state,
-            PeerState::Following,
-            "gave the persistence up"
-        );
-        h.complete_fsyncs(NodeId(1));
-        assert_eq!(h.node.halted, None);
-        assert_eq!(h.node.state, PeerState::Looking);
+        lose_leader_then_finish_persisting(&mut h, conn);
         assert!(h.node.follower.is_none());
         assert_eq!(
             h.node.durable_current_epoch, 2,
@@ -775,6 +766,21 @@ mod tests {
             !acks.iter().any(|m| matches!(m, Msg::Ack { .. })),
             "{acks:?}"
         );
+    }
+
+    /// The leader connection breaks mid-persistence: the learner stays FOLLOWING until its
+    /// pending disk writes complete, then goes LOOKING without halting.
+    fn lose_leader_then_finish_persisting(h: &mut Harness<ZabServer>, conn: ConnId) {
+        let peer = NodeId(0);
+        h.deliver(NodeId(1), Event::ConnDown { conn, peer });
+        assert_eq!(
+            h.node.state,
+            PeerState::Following,
+            "gave the persistence up"
+        );
+        h.complete_fsyncs(NodeId(1));
+        assert_eq!(h.node.halted, None);
+        assert_eq!(h.node.state, PeerState::Looking);
     }
 
     /// The same in a DIFF sync cut during the log flush, and with the read timeout
@@ -802,16 +808,7 @@ mod tests {
             PeerState::Following,
             "timed out mid-persistence"
         );
-        let peer = NodeId(0);
-        h.deliver(NodeId(1), Event::ConnDown { conn, peer });
-        assert_eq!(
-            h.node.state,
-            PeerState::Following,
-            "gave the persistence up"
-        );
-        h.complete_fsyncs(NodeId(1));
-        assert_eq!(h.node.halted, None);
-        assert_eq!(h.node.state, PeerState::Looking);
+        lose_leader_then_finish_persisting(&mut h, conn);
         assert_eq!(h.node.durable_current_epoch, 2);
         assert_eq!(h.node.log_durable_zxid, z(1, 2));
     }
