@@ -23,8 +23,10 @@ fn assert_passes(name: &str, seeds: std::ops::Range<u64>) {
             "{name} seed {seed}: {:?}",
             violations(&o)
         );
+        // A known real-system behaviour (ZooKeeper's own start-up refusal) is no failure;
+        // it stands in for the liveness goal, which is otherwise required.
         assert!(
-            o.recovered_ns.is_some(),
+            o.recovered_ns.is_some() || !o.known.is_empty(),
             "{name} seed {seed} did not recover"
         );
     }
@@ -138,7 +140,7 @@ fn zk_regressions_stay_fixed() {
         for seed in [s.seed, s.seed + 1, s.seed + 2] {
             let o = run(&s, seed);
             assert!(
-                o.violations.is_empty() && o.recovered_ns.is_some(),
+                o.violations.is_empty() && (o.recovered_ns.is_some() || !o.known.is_empty()),
                 "{} seed {seed}: {:?}",
                 path.display(),
                 violations(&o)
@@ -245,6 +247,11 @@ fn zk_bug_1419_election_never_settles_and_liveness_reports_it() {
         .first()
         .map(|v| v.invariant.clone());
     assert_eq!(first.as_deref(), Some("zab-fle-vote-order"));
+    assert!(
+        o.known.is_empty(),
+        "no known behaviour explains it: {:?}",
+        o.known
+    );
     let off = without_bugs(on);
     for seed in 0..300 {
         let o = run(&off, seed);
@@ -254,6 +261,37 @@ fn zk_bug_1419_election_never_settles_and_liveness_reports_it() {
             violations(&o)
         );
     }
+}
+
+/// ZooKeeper's own start-up refusal (QuorumPeer.loadDataBase, ZOOKEEPER-1653's class),
+/// reached in zk-nemesis seed 306: zk1, a late joiner whose DIFF carried txns of epoch 4,
+/// loses power during its NEWLEADER log fsync; the crash keeps the log writes, there is no
+/// currentEpoch.tmp, so it refuses to start, before and after the heal. The liveness
+/// failure that causes is reported as that known behaviour, not as a failure, because
+/// the other two servers and every client reached the goal.
+#[test]
+fn zk_startup_refusal_is_produced_and_reported_as_known_behaviour() {
+    let s = load("zk-nemesis.json");
+    let o = run(&s, 306);
+    assert!(o.violations.is_empty(), "{:?}", violations(&o));
+    assert_eq!(o.recovered_ns, None);
+    let k = o.known.first().expect("a known behaviour");
+    assert_eq!(k.name, "ZOOKEEPER-1653-style start-up refusal");
+    assert_eq!(k.explains.invariant, "liveness");
+    assert!(
+        k.explains.message.contains("zk1 is down"),
+        "{}",
+        k.explains.message
+    );
+    for part in [
+        "zk1: start-up refused by QuorumPeer.loadDataBase",
+        "The current epoch, 0x3, is older than the last zxid",
+        "currentEpoch.tmp absent",
+        "the other servers (zk0, zk2) have their leader",
+    ] {
+        assert!(k.explanation.contains(part), "{part}: {}", k.explanation);
+    }
+    assert!(k.reference.contains("ZOOKEEPER-1653"), "{}", k.reference);
 }
 
 #[test]

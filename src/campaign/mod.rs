@@ -20,8 +20,8 @@ mod stream;
 use std::path::{Path, PathBuf};
 
 pub use stream::{
-    fuzz, Artifacts, FailingSeed, Finished, FuzzOptions, ReportPlan, Stop, Summary, WallStats,
-    FAILING_KEPT, WINDOW_PER_JOB,
+    fuzz, Artifacts, FailingSeed, Finished, FuzzOptions, KnownTally, ReportPlan, Stop, Summary,
+    WallStats, FAILING_KEPT, WINDOW_PER_JOB,
 };
 
 use crate::cluster::{self, FailureKind, RunOptions, RunOutcome, Violation};
@@ -50,6 +50,11 @@ pub fn verdict_unknown(system: &serde_json::Value) -> bool {
 impl SeedRun {
     pub fn failed(&self) -> bool {
         !self.outcome.violations.is_empty()
+    }
+
+    /// No violation, but a known real-system behaviour took the place of one.
+    pub fn known(&self) -> bool {
+        !self.failed() && !self.outcome.known.is_empty()
     }
 }
 

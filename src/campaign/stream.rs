@@ -118,6 +118,17 @@ pub struct FailingSeed {
     pub artifacts: Option<Artifacts>,
 }
 
+/// Seeds whose run reproduced one known real-system behaviour (`KnownBehaviour`), by
+/// name: counted apart from passes and failures, never hidden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownTally {
+    pub name: String,
+    pub reference: String,
+    pub seeds: u64,
+    /// The first `FAILING_KEPT` such seeds, in seed order.
+    pub first_seeds: Vec<u64>,
+}
+
 /// Wall-clock time per seed, measured around each run (never inside).
 #[derive(Clone, Debug, Default)]
 pub struct WallStats {
@@ -152,6 +163,11 @@ pub struct Summary {
     pub failed: u64,
     /// Seeds with no violation whose history check ran out of budget: never passes.
     pub unknown: u64,
+    /// Seeds with no violation where a known real-system behaviour took the place of one:
+    /// not passes, not failures.
+    pub known: u64,
+    /// Those seeds by behaviour, in the order first seen.
+    pub known_by_name: Vec<KnownTally>,
     /// Events delivered, over all covered seeds.
     pub events: u64,
     /// The first `FAILING_KEPT` failing seeds, in seed order.
@@ -170,6 +186,8 @@ impl Summary {
             passed: 0,
             failed: 0,
             unknown: 0,
+            known: 0,
+            known_by_name: Vec::new(),
             events: 0,
             failing: Vec::new(),
             wall: WallStats::default(),
@@ -190,7 +208,25 @@ impl Summary {
         self.covered.end = run.seed + 1;
         self.events += run.outcome.events;
         if !run.failed() {
-            if super::verdict_unknown(&run.outcome.system) {
+            if let Some(k) = run.outcome.known.first() {
+                self.known += 1;
+                let tally = match self.known_by_name.iter().position(|t| t.name == k.name) {
+                    Some(i) => &mut self.known_by_name[i],
+                    None => {
+                        self.known_by_name.push(KnownTally {
+                            name: k.name.clone(),
+                            reference: k.reference.clone(),
+                            seeds: 0,
+                            first_seeds: Vec::new(),
+                        });
+                        self.known_by_name.last_mut().expect("pushed")
+                    }
+                };
+                tally.seeds += 1;
+                if tally.first_seeds.len() < FAILING_KEPT {
+                    tally.first_seeds.push(run.seed);
+                }
+            } else if super::verdict_unknown(&run.outcome.system) {
                 self.unknown += 1;
             } else {
                 self.passed += 1;

@@ -305,7 +305,9 @@ fn rest(plan: &SeedPlan, summary: &Summary) -> Option<Range<u64>> {
 /// that ran), `covered_start`, `covered_end`, `complete`, `stop` (completed, time-budget,
 /// max-failures, report-error), `rest` (the seeds not run, or null); `seeds_run`, `passed`,
 /// `failed`, `unknown` (no violation, but a history check out of budget: not a pass),
-/// `events`; `failing` (the first 1000 failing seeds: `seed`, `invariant`, `kind`,
+/// `known` (no violation, but a known real-system behaviour took the place of one: neither
+/// a pass nor a failure), `known_behaviours` (per behaviour: `name`, `reference`, `seeds`,
+/// `first_seeds`), `events`; `failing` (the first 1000 failing seeds: `seed`, `invariant`, `kind`,
 /// `message`, `report`, `shrunk_report`); `wall` (figures that vary with the machine).
 pub fn summary_json(
     scenario: &Scenario,
@@ -349,6 +351,13 @@ pub fn summary_json(
         "passed": s.passed,
         "failed": s.failed,
         "unknown": s.unknown,
+        "known": s.known,
+        "known_behaviours": s.known_by_name.iter().map(|k| serde_json::json!({
+            "name": k.name,
+            "reference": k.reference,
+            "seeds": k.seeds,
+            "first_seeds": k.first_seeds,
+        })).collect::<Vec<_>>(),
         "events": s.events,
         "failing": failing,
         "wall": {
@@ -418,6 +427,30 @@ fn print_summary(
             "unknown    {} (history check out of budget)",
             s.unknown
         );
+    }
+    if s.known > 0 {
+        // Real-system behaviour, not a bug of ours: counted apart, shown, never a pass.
+        let _ = writeln!(
+            out,
+            "known      {} (known real-system behaviour, not failures)",
+            s.known
+        );
+        for k in &s.known_by_name {
+            let shown: Vec<String> = k.first_seeds.iter().take(20).map(u64::to_string).collect();
+            let more = if k.seeds as usize > shown.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {}: {} seeds ({}{more}); {}",
+                k.name,
+                k.seeds,
+                shown.join(", "),
+                k.reference
+            );
+        }
     }
     let _ = writeln!(out, "failing    {}", s.failed);
     for f in &s.failing {

@@ -171,6 +171,8 @@ pub fn merge(files: &[PathBuf]) -> Result<Value, CliError> {
         "seeds_run": sum("seeds_run"),
         "passed": sum("passed"),
         "failed": sum("failed"),
+        "unknown": sum("unknown"),
+        "known": sum("known"),
         "events": sum("events"),
         "failing": failing,
         "wall": { "elapsed_ms": elapsed },
@@ -202,6 +204,12 @@ pub fn cmd_merge(a: super::args::MergeArgs) -> Result<u8, CliError> {
         );
         if merged["complete"] != true {
             println!("rest       {}", merged["rest_ranges"]);
+        }
+        if merged["known"].as_u64().unwrap_or(0) > 0 {
+            println!(
+                "known      {} (known real-system behaviour, not failures)",
+                merged["known"]
+            );
         }
         println!("failing    {}", merged["failed"]);
         for f in merged["failing"].as_array().into_iter().flatten() {

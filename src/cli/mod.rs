@@ -185,8 +185,15 @@ pub fn summary_json(scenario: &Scenario, run: &SeedRun) -> serde_json::Value {
         "events": o.events,
         "simulated_ns": o.simulated_ns,
         "recovered_ns": o.recovered_ns,
-        "verdict": if run.failed() { "violation" } else { "pass" },
+        "verdict": if run.failed() {
+            "violation"
+        } else if run.known() {
+            "known"
+        } else {
+            "pass"
+        },
         "violations": o.violations,
+        "known": o.known,
         "faults_applied": o.applied.len(),
         "stats": o.stats,
         "system": o.system,
@@ -222,6 +229,17 @@ fn print_summary(file: &str, scenario: &Scenario, run: &SeedRun) {
                 v.message
             );
         }
+    } else if run.known() {
+        for k in &o.known {
+            let _ = writeln!(out, "verdict    known real-system behaviour: {}", k.name);
+            let _ = writeln!(
+                out,
+                "  explains {} ({:?}): {}",
+                k.explains.invariant, k.explains.kind, k.explains.message
+            );
+            let _ = writeln!(out, "  what     {}", k.explanation);
+            let _ = writeln!(out, "  see      {}", k.reference);
+        }
     } else {
         let recovered = o
             .recovered_ns
@@ -237,6 +255,12 @@ fn print_summary(file: &str, scenario: &Scenario, run: &SeedRun) {
             let _ = writeln!(
                 out,
                 "expected   pass: this is a bug (of the system or the testbed)"
+            );
+        }
+        (Expectation::Pass, false) if run.known() => {
+            let _ = writeln!(
+                out,
+                "expected   pass: not a bug of ours, the real system does this (not a failure)"
             );
         }
         (Expectation::Violation { invariant }, failed) => {

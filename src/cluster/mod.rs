@@ -65,6 +65,23 @@ pub struct Violation {
     pub node: Option<String>,
 }
 
+/// A behaviour of the real system itself that a run reproduced: documented upstream, not
+/// a bug of the testbed, and never hidden. It takes the place of the violation it explains
+/// (so far: a liveness failure); the run's verdict names it and a campaign counts such
+/// seeds apart from passes and failures. Generic: a name, where the real system does it,
+/// and what happened in this run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownBehaviour {
+    /// Short name, e.g. "ZOOKEEPER-1653-style start-up refusal".
+    pub name: String,
+    /// Where the real system does it: issue, source.
+    pub reference: String,
+    /// What happened in this run (nodes, files) and why it is the real system's behaviour.
+    pub explanation: String,
+    /// The violation it explains, as the check reported it.
+    pub explains: Violation,
+}
+
 /// A simulated system over the kernel.
 pub trait System {
     type Node: Node<Msg = Self::Msg>;
@@ -87,6 +104,16 @@ pub trait System {
     /// The name a liveness failure (goal not reached within the bound) carries.
     fn liveness_invariant(&self) -> &'static str {
         "liveness"
+    }
+    /// A liveness failure that a known behaviour of the real system explains, if one
+    /// does (see [`KnownBehaviour`]). Only when the rest of the system did reach its goal
+    /// may it say so: anything else stays a failure.
+    fn explain_liveness(
+        &mut self,
+        _sim: &Sim<Self::Node>,
+        _violation: &Violation,
+    ) -> Option<KnownBehaviour> {
+        None
     }
     /// End-of-run checkers (client histories).
     fn finish(&mut self, sim: &Sim<Self::Node>) -> Vec<Violation>;
@@ -137,6 +164,8 @@ pub struct RunOutcome {
     /// When the healed phase reached its goal, if it did.
     pub recovered_ns: Option<u64>,
     pub violations: Vec<Violation>,
+    /// Known real-system behaviours that explain what would have been violations.
+    pub known: Vec<KnownBehaviour>,
     pub applied: Vec<AppliedFault>,
     pub stats: SimStats,
     pub system: serde_json::Value,
@@ -217,6 +246,7 @@ pub fn drive<S: System>(
     let mut waiting: Vec<(u64, &TimedFault)> = Vec::new();
     let mut applied = Vec::new();
     let mut violations = Vec::new();
+    let mut known = Vec::new();
     let fault_end = scenario.duration.ns();
     let deadline = fault_end + scenario.liveness_bound.ns();
     let mut healed = false;
@@ -261,7 +291,12 @@ pub fn drive<S: System>(
                 if sim.now() > deadline || next_event == u64::MAX {
                     let name = system.liveness_invariant();
                     let v = liveness_violation(&sim, scenario, name, reason);
-                    violations.extend(Some(v).filter(|v| !unchecked(scenario, v)));
+                    if !unchecked(scenario, &v) {
+                        match system.explain_liveness(&sim, &v) {
+                            Some(k) => known.push(k),
+                            None => violations.push(v),
+                        }
+                    }
                     break;
                 }
             } else {
@@ -329,6 +364,7 @@ pub fn drive<S: System>(
         simulated_ns: sim.now(),
         recovered_ns,
         violations,
+        known,
         applied,
         stats: sim.stats().clone(),
         system: system.summary(),

@@ -183,6 +183,15 @@ pub trait DiskIo {
     fn truncate(&mut self, file: &str, len: u64);
     /// Deletes `file` (no effect if it does not exist).
     fn remove(&mut self, file: &str);
+    /// rename(2): `from` takes the name `to`, replacing what `to` held (no effect if `from`
+    /// does not exist). The default copies and removes; the simulated disk moves the file
+    /// with its durability (see `sim::disk`).
+    fn rename(&mut self, from: &str, to: &str) {
+        if let Some(bytes) = self.read(from) {
+            self.write_all(to, &bytes);
+            self.remove(from);
+        }
+    }
     /// The current content of `file`, or None if it does not exist.
     fn read(&mut self, file: &str) -> Option<Vec<u8>>;
     /// The current length of `file`, or None if it does not exist.

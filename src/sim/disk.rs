@@ -14,11 +14,16 @@
 //! - A kill (the process dies, the machine stays up) keeps the page cache: appends,
 //!   truncations and removals stay readable, still unsynced. A whole-file replacement
 //!   (`write_all`) stands for the write-temporary, fsync, rename idiom that both ZooKeeper
-//!   (AtomicFileOutputStream: epochs) and Kafka (checkpoint files) use for small metadata
-//!   files: the rename happens only once the fsync returned, so a replacement whose fsync
+//!   (AtomicFileOutputStream: synced snapshots) and Kafka (checkpoint files) use, where
+//!   nothing reads the temporary file back: the rename happens only once the fsync returned, so a replacement whose fsync
 //!   had not completed when the process died never took the file's name, and the kill
 //!   undoes it (with every later write to that file). Nothing is written back on its own
 //!   while the machine runs; a later power loss treats what is still unsynced as above.
+//! - A rename moves a file, with its durable content and pending writes, to the new name,
+//!   replacing what that name held; the name change itself is durable at once (the
+//!   filesystem journal commits it; a power loss before that commit, which would leave
+//!   the old name beside the renamed file, is not modelled). ZooKeeper's epoch files are
+//!   written this way, tmp file first (`zab::ZabServer::write_epoch_file`).
 //! - Fsynced data is never lost or corrupted: that is outside the failure model of both ZAB
 //!   and Kafka.
 //!
@@ -215,6 +220,16 @@ impl Disk {
         undone
     }
 
+    /// rename(2) of `from` over `to` (see the module's durability model). No effect if
+    /// `from` does not exist.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if from == to || self.files.get(from).is_none_or(|f| f.current.is_none()) {
+            return;
+        }
+        let moved = self.files.remove(from).expect("checked");
+        self.files.insert(to.to_string(), moved);
+    }
+
     /// The durable content of a file (for tests and invariants).
     pub fn durable(&self, file: &str) -> Option<&[u8]> {
         self.files
@@ -282,6 +297,9 @@ impl DiskIo for DiskHandle<'_> {
         if self.disk.files.contains_key(file) {
             self.disk.file(file).push(WriteOp::Remove);
         }
+    }
+    fn rename(&mut self, from: &str, to: &str) {
+        self.disk.rename(from, to);
     }
     fn read(&mut self, file: &str) -> Option<Vec<u8>> {
         let mut data = self.disk.files.get(file)?.current.as_deref()?.clone();
@@ -364,6 +382,46 @@ mod tests {
         disk.complete_fsync("epoch", target);
         assert_eq!(disk.kill(), 0);
         assert_eq!(disk.peek("epoch"), Some(&b"3"[..]));
+    }
+
+    /// ZooKeeper's epoch-file idiom: the tmp file's plain writes survive a kill (page
+    /// cache), a power loss keeps only what was fsynced, and the rename after the fsync
+    /// carries the durable content to the real name.
+    #[test]
+    fn a_renamed_fsynced_file_keeps_its_durability_and_a_tmp_survives_a_kill() {
+        let mut disk = Disk::default();
+        let mut rng = stream(4, "disk");
+        let mut n = 0;
+        handle(&mut disk, &mut rng, &mut n).append("e.tmp", b"1");
+        let target = disk.fsync_target("e.tmp");
+        disk.complete_fsync("e.tmp", target);
+        handle(&mut disk, &mut rng, &mut n).rename("e.tmp", "e");
+        assert_eq!(disk.peek("e.tmp"), None);
+        assert_eq!(disk.durable("e"), Some(&b"1"[..]));
+        // An unsynced tmp write: a kill keeps it, the real name keeps its old content.
+        handle(&mut disk, &mut rng, &mut n).truncate("e.tmp", 0);
+        handle(&mut disk, &mut rng, &mut n).append("e.tmp", b"2");
+        assert_eq!(disk.kill(), 0);
+        assert_eq!(disk.peek("e.tmp"), Some(&b"2"[..]));
+        assert_eq!(disk.peek("e"), Some(&b"1"[..]));
+        // A power loss without the prefix option loses an unsynced tmp write.
+        handle(&mut disk, &mut rng, &mut n).truncate("e.tmp", 0);
+        handle(&mut disk, &mut rng, &mut n).append("e.tmp", b"3");
+        let options = DiskOptions {
+            crash_keeps_unsynced_prefix: false,
+            torn_writes: false,
+            ..DiskOptions::default()
+        };
+        disk.crash(&mut rng, &options);
+        assert_eq!(
+            disk.peek("e.tmp"),
+            Some(&b"2"[..]),
+            "the kill wrote it back"
+        );
+        assert_eq!(disk.peek("e"), Some(&b"1"[..]));
+        // Renaming a file that does not exist changes nothing.
+        handle(&mut disk, &mut rng, &mut n).rename("nothing", "e");
+        assert_eq!(disk.peek("e"), Some(&b"1"[..]));
     }
 
     #[test]

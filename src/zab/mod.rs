@@ -17,6 +17,7 @@ pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod election;
+pub mod epochs;
 pub mod msg;
 pub mod record;
 pub mod sendq;
@@ -100,13 +101,17 @@ enum FsyncWait {
         upto: Zxid,
         trunc_gen: u64,
     },
+    /// The tmp file of an epoch write is durable; `seq` numbers the writes of that file,
+    /// and only the latest is renamed over the real name.
     AcceptedEpoch {
         epoch: u32,
         role_gen: u64,
+        seq: u64,
     },
     CurrentEpoch {
         epoch: u32,
         role_gen: u64,
+        seq: u64,
     },
     Snapshot {
         name: String,
@@ -151,6 +156,8 @@ pub struct ZabServer {
     pub(crate) current_epoch: u32,
     pub(crate) durable_accepted_epoch: u32,
     pub(crate) durable_current_epoch: u32,
+    /// Writes issued so far of acceptedEpoch and currentEpoch (see `epochs`).
+    epoch_writes: [u64; 2],
     pub(crate) tree: DataTree,
     /// ZooKeeper's lastProcessedZxid. Equal to `tree.last_zxid()` except under the
     /// ZOOKEEPER-2355 bug mode.
@@ -210,6 +217,7 @@ impl ZabServer {
             current_epoch: 0,
             durable_accepted_epoch: 0,
             durable_current_epoch: 0,
+            epoch_writes: [0; 2],
             tree: DataTree::new(),
             last_processed: 0,
             commits_since_snapshot: 0,
@@ -284,13 +292,10 @@ impl ZabServer {
             }
             Err(reason) => return self.halt(ctx, reason),
         }
-        // ZooKeeper refuses to start when the epoch of the last logged zxid is above
-        // currentEpoch (ZOOKEEPER-1653 / -2354). A late joiner whose DIFF carries txns of
-        // the new epoch reaches that state by crashing between the log's fsync and the
-        // currentEpoch write at NEWLEADER (ZooKeeper's own order, sync.rs); those txns are
-        // committed on a quorum, so we start anyway: the low currentEpoch only makes this
-        // server a weaker candidate in FLE. Deviation (README) so that it is not a liveness
-        // false alarm of the testbed.
+        // `QuorumPeer.loadDataBase`'s epoch check: it may refuse to start (see `epochs`).
+        if let Err(reason) = self.load_database_epochs(ctx) {
+            return self.halt(ctx, reason);
+        }
         ctx.set_timer(self.cfg.tick_ns(), TAG_TICK);
         self.connect_election_peers(ctx);
         self.start_looking(ctx);
@@ -611,32 +616,6 @@ impl ZabServer {
         self.stats.truncations += 1;
     }
 
-    pub(crate) fn persist_accepted_epoch(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
-        assert!(epoch >= self.accepted_epoch, "acceptedEpoch goes back");
-        self.accepted_epoch = epoch;
-        ctx.disk()
-            .write_all(txnlog::ACCEPTED_EPOCH_FILE, &txnlog::encode_epoch(epoch));
-        let f = ctx.fsync(txnlog::ACCEPTED_EPOCH_FILE);
-        let role_gen = self.role_gen;
-        self.fsync_waits
-            .insert(f, FsyncWait::AcceptedEpoch { epoch, role_gen });
-    }
-
-    pub(crate) fn persist_current_epoch(&mut self, ctx: &mut Context<'_, Msg>, epoch: u32) {
-        assert!(epoch >= self.current_epoch, "currentEpoch goes back");
-        assert!(
-            epoch <= self.accepted_epoch,
-            "currentEpoch above acceptedEpoch"
-        );
-        self.current_epoch = epoch;
-        ctx.disk()
-            .write_all(txnlog::CURRENT_EPOCH_FILE, &txnlog::encode_epoch(epoch));
-        let f = ctx.fsync(txnlog::CURRENT_EPOCH_FILE);
-        let role_gen = self.role_gen;
-        self.fsync_waits
-            .insert(f, FsyncWait::CurrentEpoch { epoch, role_gen });
-    }
-
     pub(crate) fn persist_snapshot(&mut self, ctx: &mut Context<'_, Msg>, new_gen: bool) {
         let name = self.storage.write_snapshot(ctx.disk(), &self.tree, new_gen);
         if new_gen {
@@ -665,13 +644,27 @@ impl ZabServer {
                 self.request_log_fsync(ctx);
                 self.log_durable(ctx);
             }
-            FsyncWait::AcceptedEpoch { epoch, role_gen } => {
+            FsyncWait::AcceptedEpoch {
+                epoch,
+                role_gen,
+                seq,
+            } => {
+                if !self.epoch_tmp_durable(ctx, epochs::EpochFile::Accepted, seq) {
+                    return;
+                }
                 self.durable_accepted_epoch = self.durable_accepted_epoch.max(epoch);
                 if role_gen == self.role_gen {
                     self.accepted_epoch_durable(ctx, epoch);
                 }
             }
-            FsyncWait::CurrentEpoch { epoch, role_gen } => {
+            FsyncWait::CurrentEpoch {
+                epoch,
+                role_gen,
+                seq,
+            } => {
+                if !self.epoch_tmp_durable(ctx, epochs::EpochFile::Current, seq) {
+                    return;
+                }
                 self.durable_current_epoch = self.durable_current_epoch.max(epoch);
                 if role_gen == self.role_gen {
                     self.current_epoch_durable(ctx, epoch);

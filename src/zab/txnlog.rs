@@ -23,6 +23,14 @@ use super::tree::{DataTree, Stat, TreeImage};
 
 pub const ACCEPTED_EPOCH_FILE: &str = "acceptedEpoch";
 pub const CURRENT_EPOCH_FILE: &str = "currentEpoch";
+/// `AtomicFileOutputStream.TMP_EXTENSION`: an epoch file is written here, fsynced, then
+/// renamed over the real name.
+pub const TMP_EXTENSION: &str = ".tmp";
+
+/// The temporary file an epoch file is written through.
+pub fn tmp_file(file: &str) -> String {
+    format!("{file}{TMP_EXTENSION}")
+}
 /// How many times a record that fails its checksum is read again before giving up.
 const READ_ATTEMPTS: usize = 5;
 /// Snapshots kept on disk (the newest may be torn if a crash hit before its fsync).
@@ -291,6 +299,46 @@ pub fn encode_epoch(epoch: u32) -> Vec<u8> {
     v
 }
 
+/// What `currentEpoch.tmp` holds, as `QuorumPeer.loadDataBase` reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TmpEpoch {
+    Absent,
+    Epoch(u32),
+    /// Present but not a number: empty (its write was lost in a power loss after the
+    /// truncating open), torn, or corrupted on every read. ZooKeeper's `readLongFromFile`
+    /// throws ("Found ... in ..."), which fails the start-up like a missing file.
+    Unreadable {
+        len: usize,
+    },
+}
+
+/// Reads the temporary file of an epoch file, retrying corrupted reads.
+pub fn read_tmp_epoch(disk: &mut dyn DiskIo, file: &str) -> TmpEpoch {
+    let tmp = tmp_file(file);
+    let mut len = 0;
+    for _ in 0..READ_ATTEMPTS {
+        let Some(bytes) = disk.read(&tmp) else {
+            return TmpEpoch::Absent;
+        };
+        len = bytes.len();
+        if let Some(e) = decode_epoch(&bytes) {
+            return TmpEpoch::Epoch(e);
+        }
+        if bytes.is_empty() {
+            break;
+        }
+    }
+    TmpEpoch::Unreadable { len }
+}
+
+fn decode_epoch(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() != 8 {
+        return None;
+    }
+    let (v, c) = bytes.split_at(4);
+    (crc32c(v).to_le_bytes() == c).then(|| u32::from_le_bytes(v.try_into().expect("4 bytes")))
+}
+
 /// Reads an epoch file: 0 if absent, an error if it stays corrupted.
 fn read_epoch(disk: &mut dyn DiskIo, file: &str) -> Result<u32, String> {
     for _ in 0..READ_ATTEMPTS {
@@ -302,11 +350,8 @@ fn read_epoch(disk: &mut dyn DiskIo, file: &str) -> Result<u32, String> {
         if bytes.is_empty() {
             return Ok(0);
         }
-        if bytes.len() == 8 {
-            let (v, c) = bytes.split_at(4);
-            if crc32c(v).to_le_bytes() == c {
-                return Ok(u32::from_le_bytes(v.try_into().unwrap()));
-            }
+        if let Some(e) = decode_epoch(&bytes) {
+            return Ok(e);
         }
     }
     Err(format!(

@@ -4,7 +4,8 @@
 //! the heal (a write, for clients that write). The [`ElectionWatch`] says, when the goal is
 //! missed, whether the election itself never settled (ZOOKEEPER-1419's symptom).
 //!
-//! Depends on: zab (server view, client records), node, sim.
+//! Depends on: zab (server view, client records, the start-up refusal), cluster (the
+//! known-behaviour record), node, sim.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -12,10 +13,96 @@ use std::hash::Hash;
 
 use super::history::Record;
 use super::{server, ZabHost};
+use crate::cluster::{KnownBehaviour, Violation};
 use crate::node::NodeId;
 use crate::sim::Sim;
+use crate::zab::epochs::STARTUP_EPOCH_REFUSAL;
 use crate::zab::msg::{PeerState, Zxid};
 use crate::zab::ZabPhase;
+
+/// The name a liveness failure caused by `QuorumPeer.loadDataBase`'s refusal carries.
+pub const STARTUP_REFUSAL_NAME: &str = "ZOOKEEPER-1653-style start-up refusal";
+const STARTUP_REFUSAL_REFERENCE: &str = "ZOOKEEPER-1653 (zookeeper fails to start because of \
+     inconsistent epoch); apache/zookeeper 3.9 QuorumPeer.loadDataBase and \
+     Learner.syncWithLeader (NEWLEADER: log fsynced, then setCurrentEpoch)";
+
+/// Explains a liveness failure as ZooKeeper's own start-up refusal, when that is what it
+/// is: some servers halted with `loadDataBase`'s refusal (the epoch of their last logged
+/// zxid above currentEpoch, no readable currentEpoch.tmp), and everything else reached the
+/// goal: the other servers (a quorum) have one established leader and are caught up, and
+/// `clients_pending` finds every client served. When the others are fewer than a quorum,
+/// nothing could have made progress, and the refusals are the whole story. Anything else
+/// (no refusal, or the others stuck too) stays a liveness failure.
+pub fn startup_refusal_explains<N>(
+    sim: &Sim<N>,
+    servers: &[NodeId],
+    v: &Violation,
+    clients_pending: impl FnOnce() -> Option<String>,
+) -> Option<KnownBehaviour>
+where
+    N: ZabHost,
+    N::Msg: Hash + Debug,
+{
+    let refused: Vec<(NodeId, &str)> = servers
+        .iter()
+        .filter_map(|&id| {
+            let reason = sim.halted_reason(id)?;
+            reason
+                .starts_with(STARTUP_EPOCH_REFUSAL)
+                .then_some((id, reason))
+        })
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    let others: Vec<NodeId> = servers
+        .iter()
+        .copied()
+        .filter(|id| refused.iter().all(|(r, _)| r != id))
+        .collect();
+    let names = |ids: &mut dyn Iterator<Item = NodeId>| {
+        ids.map(|id| sim.name(id).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let quorum = servers.len() / 2 + 1;
+    let rest = if others.len() < quorum {
+        format!(
+            "the other servers ({}) are fewer than a quorum ({quorum}): no leader can be \
+             elected without the refused ones",
+            names(&mut others.iter().copied())
+        )
+    } else {
+        if ensemble_pending(sim, &others).is_some() || clients_pending().is_some() {
+            return None;
+        }
+        format!(
+            "the other servers ({}) have their leader and are caught up, and every client \
+             was served since the heal",
+            names(&mut others.iter().copied())
+        )
+    };
+    let each: Vec<String> = refused
+        .iter()
+        .map(|(id, reason)| format!("{}: {reason}", sim.name(*id)))
+        .collect();
+    Some(KnownBehaviour {
+        name: STARTUP_REFUSAL_NAME.into(),
+        reference: STARTUP_REFUSAL_REFERENCE.into(),
+        explanation: format!(
+            "{} never came back: ZooKeeper refuses to start a server whose last logged \
+             zxid has an epoch above its currentEpoch unless currentEpoch.tmp holds one. A \
+             learner reaches that state when it dies after its NEWLEADER log write of a new \
+             epoch's txns (synced by DIFF) reached the page cache and before its \
+             currentEpoch.tmp did (a kill or stop during that log fsync), or when a power \
+             loss keeps those log writes but not the tmp. Real ZooKeeper stays down the same way \
+             until an operator repairs the files. Meanwhile {rest}. {}",
+            names(&mut refused.iter().map(|(id, _)| *id)),
+            each.join("; ")
+        ),
+        explains: v.clone(),
+    })
+}
 
 /// What the ensemble of `servers` still lacks, or None when it is whole and caught up.
 pub fn ensemble_pending<N>(sim: &Sim<N>, servers: &[NodeId]) -> Option<String>

@@ -26,7 +26,7 @@ use std::rc::Rc;
 use super::capture::{ClientOp, Role, Witness};
 use super::liveness::ClientGoals;
 use super::record::Tally;
-use super::{System, Violation};
+use super::{KnownBehaviour, System, Violation};
 use crate::node::{Context, Event, Node, NodeId};
 use crate::scenario::{ZkWorkload, ZookeeperSpec};
 use crate::sim::Sim;
@@ -136,6 +136,22 @@ impl ZkSystem {
         (s..s + self.spec.clients).map(NodeId)
     }
 
+    /// The first client not served since the heal, if any.
+    fn clients_pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
+        let mut goals = std::mem::take(&mut self.goals);
+        let mut served = std::mem::take(&mut self.served);
+        let unmet = goals.first_unmet(|index, heal_ns| {
+            self.client_served(&mut served[index], sim, index, heal_ns)
+        });
+        self.goals = goals;
+        self.served = served;
+        let id = NodeId(self.spec.servers + unmet? as u32);
+        Some(format!(
+            "{} has no op answered since the heal",
+            sim.name(id)
+        ))
+    }
+
     /// The healed phase's goal of client `index`: an answer since the heal, and a write
     /// answered when the workload writes and this client is a writer.
     fn client_served(
@@ -226,18 +242,12 @@ impl System for ZkSystem {
         if let Some(reason) = liveness::ensemble_pending(sim, &servers) {
             return Some(self.election.explain(sim, reason));
         }
-        let mut goals = std::mem::take(&mut self.goals);
-        let mut served = std::mem::take(&mut self.served);
-        let unmet = goals.first_unmet(|index, heal_ns| {
-            self.client_served(&mut served[index], sim, index, heal_ns)
-        });
-        self.goals = goals;
-        self.served = served;
-        let id = NodeId(self.spec.servers + unmet? as u32);
-        Some(format!(
-            "{} has no op answered since the heal",
-            sim.name(id)
-        ))
+        self.clients_pending(sim)
+    }
+
+    fn explain_liveness(&mut self, sim: &Sim<ZkNode>, v: &Violation) -> Option<KnownBehaviour> {
+        let servers: Vec<NodeId> = self.server_ids().collect();
+        liveness::startup_refusal_explains(sim, &servers, v, || self.clients_pending(sim))
     }
 
     fn finish(&mut self, sim: &Sim<ZkNode>) -> Vec<Violation> {
