@@ -612,7 +612,7 @@ pub fn recover_until(disk: &mut dyn DiskIo, last: Zxid) -> Result<Recovered, Str
             break;
         }
         if entry.txn.zxid > tree.last_zxid() {
-            tree.apply(&entry.txn);
+            tree.replay(&entry.txn);
         }
     }
     if current_epoch > accepted_epoch {
