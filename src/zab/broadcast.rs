@@ -330,7 +330,7 @@ impl ZabServer {
             cxid,
             op,
         };
-        l.prep_tree.apply(&txn);
+        l.prep_tree.replay(&txn);
         l.last_proposed = zxid;
         l.outstanding.insert(zxid, (txn.clone(), BTreeSet::new()));
         for conn in l.forwarding_conns() {

@@ -16,7 +16,7 @@
 //! May depend on: `node` (DiskIo, checksum), `zab::msg`, `zab::tree`.
 
 use crate::node::checksum::crc32c;
-use crate::node::DiskIo;
+use crate::node::{DiskIo, FileName};
 
 use super::msg::{ErrCode, Txn, TxnOp, Zxid};
 use super::tree::{DataTree, Stat, TreeImage};
@@ -329,8 +329,8 @@ pub struct LogEntry {
 pub struct Storage {
     /// Current log generation (change it with `set_gen`, which renames the log file).
     pub gen: u64,
-    /// `log.<gen>`, kept formatted: every append and fsync names it.
-    name: String,
+    /// `log.<gen>`, kept formatted and shared: every append and fsync names it.
+    name: FileName,
     /// Every record of `log.<gen>`, in zxid order.
     pub entries: Vec<LogEntry>,
     /// Label of the newest snapshot of this generation (0 if none).
@@ -406,7 +406,7 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             gen: 0,
-            name: log_file(0),
+            name: log_file(0).into(),
             entries: Vec::new(),
             snapshot_zxid: 0,
             gen_base: 0,
@@ -419,9 +419,14 @@ impl Storage {
         &self.name
     }
 
+    /// The log's name, shared, for its fsyncs.
+    pub fn log_name_shared(&self) -> &FileName {
+        &self.name
+    }
+
     fn set_gen(&mut self, gen: u64) {
         self.gen = gen;
-        self.name = log_file(gen);
+        self.name = log_file(gen).into();
     }
 
     pub fn last_zxid(&self) -> Zxid {
@@ -612,7 +617,7 @@ pub fn recover_until(disk: &mut dyn DiskIo, last: Zxid) -> Result<Recovered, Str
             break;
         }
         if entry.txn.zxid > tree.last_zxid() {
-            tree.apply(&entry.txn);
+            tree.replay(&entry.txn);
         }
     }
     if current_epoch > accepted_epoch {
