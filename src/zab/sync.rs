@@ -224,7 +224,14 @@ impl ZabServer {
         let last_committed = l.last_committed;
         let (window, base) = self.committed_window(last_committed);
         let zk_trunc = self.bug(BugMode::TruncBelowSnapshot);
-        let plan = choose_sync(peer_last, peer_epoch, &window, base, last_committed, zk_trunc);
+        let plan = choose_sync(
+            peer_last,
+            peer_epoch,
+            &window,
+            base,
+            last_committed,
+            zk_trunc,
+        );
         // The learner's log keeps everything up to here; what it ACKed above is removed.
         let kept_upto = match &plan {
             SyncPlan::Diff { .. } => Zxid::MAX,
@@ -734,28 +741,58 @@ mod tests {
             txns: vec![],
         };
         // Seed 109894's shape: last zxid of epoch 4, leader's last committed of epoch 3.
-        assert_eq!(choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), false), SyncPlan::Snap);
-        assert_eq!(choose_sync(z(4, 1), Some(4), &window(), 0, z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
+        assert_eq!(
+            choose_sync(z(4, 1), Some(4), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
         // Seed 93997's shape: one epoch (3) for both zxids, but currentEpoch 2.
-        assert_eq!(choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
         // A learner that completed a later sync (currentEpoch 5) over that tail.
-        assert_eq!(choose_sync(z(3, 5), Some(5), &window(), 0, z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(3, 5), Some(5), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
         // The tail it logged itself while following epoch 3: TRUNC, as ZooKeeper.
-        assert_eq!(choose_sync(z(3, 5), Some(3), &window(), 0, z(3, 2), false), trunc);
+        assert_eq!(
+            choose_sync(z(3, 5), Some(3), &window(), 0, z(3, 2), false),
+            trunc
+        );
         // ACKEPOCH(-1) (it had already promised this leader's epoch) carries no epoch.
-        assert_eq!(choose_sync(z(3, 5), None, &window(), 0, z(3, 2), false), trunc);
+        assert_eq!(
+            choose_sync(z(3, 5), None, &window(), 0, z(3, 2), false),
+            trunc
+        );
         // Bug mode trunc-below-snapshot: ZooKeeper's TRUNC whatever the epochs.
-        assert_eq!(choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), true), trunc);
-        assert_eq!(choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), true), trunc);
+        assert_eq!(
+            choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), true),
+            trunc
+        );
+        assert_eq!(
+            choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), true),
+            trunc
+        );
     }
 
     #[test]
     fn a_follower_with_a_skipped_epoch_gets_a_snapshot_not_a_trunc_across_epochs() {
         // The follower logged (2,1), (2,2) under a leader of epoch 2 that never committed;
         // the leader's next txn after them is (3,1): no TRUNC across an epoch boundary.
-        assert_eq!(choose_sync(z(2, 2), None, &window(), 0, z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(2, 2), None, &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
         // Likewise an uncommitted tail of epoch 1 that the leader replaced in epoch 3.
-        assert_eq!(choose_sync(z(1, 5), None, &window(), 0, z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(1, 5), None, &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
     }
 
     #[test]
@@ -919,7 +956,10 @@ mod tests {
     #[test]
     fn a_follower_below_the_window_gets_a_snapshot() {
         let w = window()[2..].to_vec();
-        assert_eq!(choose_sync(z(1, 1), None, &w, z(1, 2), z(3, 2), false), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(1, 1), None, &w, z(1, 2), z(3, 2), false),
+            SyncPlan::Snap
+        );
         // Right at the window base a DIFF still works.
         assert!(matches!(
             choose_sync(z(1, 2), None, &w, z(1, 2), z(3, 2), false),
