@@ -461,6 +461,14 @@ impl Storage {
                 self.snapshot_zxid
             ));
         }
+        self.truncate_log(disk, zxid);
+        Ok(())
+    }
+
+    /// Drops every log record after `zxid` and leaves the snapshots alone, as ZooKeeper's
+    /// `FileTxnSnapLog.truncateLog` does (only `FileTxnLog.truncate`); the newest snapshot
+    /// may then still hold more than `zxid` (bug mode `trunc-below-snapshot`).
+    pub fn truncate_log(&mut self, disk: &mut dyn DiskIo, zxid: Zxid) {
         let keep = self.entries.partition_point(|e| e.txn.zxid <= zxid);
         let len = if keep == 0 {
             0
@@ -469,7 +477,6 @@ impl Storage {
         };
         self.entries.truncate(keep);
         disk.truncate(&self.name, len);
-        Ok(())
     }
 
     /// Writes a snapshot of `tree` (page cache only); returns the file to fsync. With
@@ -790,6 +797,27 @@ mod tests {
         assert_eq!(r.storage.gen, 1);
         assert_eq!(r.storage.last_zxid(), make(1, 9));
         assert!(r.tree.get("/n2").is_none());
+    }
+
+    /// ZooKeeper's truncation (`FileTxnSnapLog.truncateLog`) touches only the log: a
+    /// snapshot above the point survives and recovery reloads it (bug mode
+    /// trunc-below-snapshot); `truncate_after`, the default, refuses instead.
+    #[test]
+    fn truncate_log_leaves_a_newer_snapshot_that_recovery_reloads() {
+        let mut disk = MemDisk::default();
+        let mut s = write_log(&mut disk, &[1, 2, 3]);
+        let mut tree = DataTree::new();
+        for e in &s.entries {
+            tree.apply(&e.txn);
+        }
+        s.write_snapshot(&mut disk, &tree, false);
+        s.append(&mut disk, &txn(4));
+        assert!(s.truncate_after(&mut disk, 2).is_err());
+        s.truncate_log(&mut disk, 2);
+        let r = recover(&mut disk).unwrap();
+        assert_eq!(r.tree.last_zxid(), 3, "the snapshot still holds txn 3");
+        assert_eq!(r.storage.snapshot_zxid, 3);
+        assert_eq!(r.storage.last_zxid(), 2, "the log's last record");
     }
 
     fn make(e: u32, c: u32) -> Zxid {
