@@ -896,7 +896,7 @@ mod tests {
             watch: false,
         };
         let absent = Outcome::Ok(OpResult::Exists(None));
-        let reader = vec![
+        let reader = [
             invoke(1, 8, 20, get),
             Record::Complete {
                 op_id: 1,
@@ -919,7 +919,7 @@ mod tests {
     /// names stays unknown.
     #[test]
     fn requests_invoked_before_the_session_take_the_handles_session() {
-        let records = vec![
+        let records = [
             invoke(1, 0, 0, create("/brokers")),
             invoke(2, 0, 0, create("/brokers/ids")),
             Record::Complete {
@@ -941,7 +941,7 @@ mod tests {
         let h = to_check_history(&[(0, &records[..])], &record);
         assert_eq!((h.ops[1].outcome, h.ops[1].zxid), (HOutcome::Ok, Some(6)));
         // Another client's NodeExists right after is explained by it.
-        let other = vec![
+        let other = [
             invoke(1, 8, 10, create("/brokers/ids")),
             Record::Complete {
                 op_id: 1,
