@@ -891,21 +891,22 @@ mod tests {
         assert!(kinds(&h).is_empty(), "{:?}", kinds(&h));
         // The resolution still feeds the checker: another client's later read that misses
         // the first multi's create is caught.
-        let mut reader = Vec::new();
         let get = Op::Exists {
             path: "/a".into(),
             watch: false,
         };
         let absent = Outcome::Ok(OpResult::Exists(None));
-        reader.push(invoke(1, 8, 20, get));
-        reader.push(Record::Complete {
-            op_id: 1,
-            session: 8,
-            outcome: absent,
-            zxid: Some(9),
-            cxid: 1,
-            at_ns: 25,
-        });
+        let reader = [
+            invoke(1, 8, 20, get),
+            Record::Complete {
+                op_id: 1,
+                session: 8,
+                outcome: absent,
+                zxid: Some(9),
+                cxid: 1,
+                at_ns: 25,
+            },
+        ];
         let h = to_check_history(&[(0, &records[..]), (1, &reader[..])], &record);
         assert_eq!(kinds(&h), ["read-not-tree-state"]);
     }
@@ -918,20 +919,21 @@ mod tests {
     /// names stays unknown.
     #[test]
     fn requests_invoked_before_the_session_take_the_handles_session() {
-        let mut records = Vec::new();
-        records.push(invoke(1, 0, 0, create("/brokers")));
-        records.push(invoke(2, 0, 0, create("/brokers/ids")));
-        records.push(Record::Complete {
-            op_id: 1,
-            session: 7,
-            outcome: Outcome::Ok(OpResult::Created {
-                path: "/brokers".into(),
-                stat: crate::zab::tree::Stat::default(),
-            }),
-            zxid: Some(5),
-            cxid: 1,
-            at_ns: 5,
-        });
+        let records = [
+            invoke(1, 0, 0, create("/brokers")),
+            invoke(2, 0, 0, create("/brokers/ids")),
+            Record::Complete {
+                op_id: 1,
+                session: 7,
+                outcome: Outcome::Ok(OpResult::Created {
+                    path: "/brokers".into(),
+                    stat: crate::zab::tree::Stat::default(),
+                }),
+                zxid: Some(5),
+                cxid: 1,
+                at_ns: 5,
+            },
+        ];
         let mut record = CommitRecord::default();
         let txn = create_txn(6, 7, 2, "/brokers/ids");
         record.logged(&txn);
@@ -939,16 +941,17 @@ mod tests {
         let h = to_check_history(&[(0, &records[..])], &record);
         assert_eq!((h.ops[1].outcome, h.ops[1].zxid), (HOutcome::Ok, Some(6)));
         // Another client's NodeExists right after is explained by it.
-        let mut other = Vec::new();
-        other.push(invoke(1, 8, 10, create("/brokers/ids")));
-        other.push(Record::Complete {
-            op_id: 1,
-            session: 8,
-            outcome: Outcome::Fail("NodeExists".into()),
-            zxid: Some(7),
-            cxid: 1,
-            at_ns: 12,
-        });
+        let other = [
+            invoke(1, 8, 10, create("/brokers/ids")),
+            Record::Complete {
+                op_id: 1,
+                session: 8,
+                outcome: Outcome::Fail("NodeExists".into()),
+                zxid: Some(7),
+                cxid: 1,
+                at_ns: 12,
+            },
+        ];
         let both = [(0, &records[..]), (1, &other[..])];
         let h = to_check_history(&both, &record);
         assert!(kinds(&h).is_empty(), "{:?}", kinds(&h));
