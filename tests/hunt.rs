@@ -231,6 +231,39 @@ fn hunt_figures_do_not_depend_on_threads_and_stop_after_cuts_a_prefix() {
 }
 
 #[test]
+fn kafka_clogs_sometimes_wait_for_a_follower_rejoining_after_a_leader_change() {
+    let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    let n = s.nemesis.as_mut().expect("a nemesis");
+    n.kinds = vec![NemesisKind::Clog];
+    n.swarm = false;
+    let (mut plain, mut rejoining) = (0, 0);
+    for seed in 0..20 {
+        for f in Schedule::generate(&s, seed).faults {
+            let FaultAction::Clog { node, .. } = &f.action else {
+                panic!("unexpected action {f:?}");
+            };
+            if node == "@rejoining" {
+                let t = f.trigger.expect("a moment's clog waits for it");
+                assert_eq!(t.delay.ns(), 0, "it slows the follower from that instant");
+                rejoining += 1;
+            } else {
+                assert!(f.trigger.is_none(), "{f:?}");
+                plain += 1;
+            }
+        }
+    }
+    assert!(plain > rejoining && rejoining > 0, "{plain} {rejoining}");
+    // A ZooKeeper world's clogs never wait for a Kafka moment.
+    let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
+    z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::Clog];
+    let moments = (0..20)
+        .flat_map(|seed| Schedule::generate(&z, seed).faults)
+        .filter(|f| f.trigger.is_some())
+        .count();
+    assert_eq!(moments, 0);
+}
+
+#[test]
 fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_session_timeout() {
     let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
     let n = s.nemesis.as_mut().expect("a nemesis");
@@ -241,7 +274,22 @@ fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_ses
     let mut shapes = 0;
     for seed in 0..20 {
         for f in Schedule::generate(&s, seed).faults {
-            let aimed = |n: &str| n == "@controller" || n.starts_with("@partition-leader:orders-");
+            let aimed = |n: &str| {
+                n == "@controller"
+                    || n == "@controller-electing"
+                    || n.starts_with("@partition-leader:orders-")
+            };
+            // The cuts at a controller's leader or ISR change wait for that moment.
+            let target = match &f.action {
+                FaultAction::OneWay { to, .. } => to[0].clone(),
+                FaultAction::Partition { groups, .. } => groups[0][0].clone(),
+                _ => String::new(),
+            };
+            assert_eq!(
+                f.trigger.is_some(),
+                target == "@controller-electing",
+                "{f:?}"
+            );
             match f.action {
                 FaultAction::OneWay {
                     from,
@@ -268,6 +316,14 @@ fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_ses
         }
     }
     assert!(shapes > 0, "no expire_session drawn in 20 seeds");
+    let at_moment = (0..20)
+        .flat_map(|seed| Schedule::generate(&s, seed).faults)
+        .filter(|f| f.trigger.is_some())
+        .count();
+    assert!(
+        at_moment > 0,
+        "no cut at a controller's leader change in 20 seeds"
+    );
     // A ZooKeeper world has no broker sessions to expire: refused with a clear message.
     let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
     z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::ExpireSession];
