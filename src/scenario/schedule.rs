@@ -296,16 +296,16 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 partition_action(kind, &targets, rng, node, Dur(hold))
             }
             NemesisKind::Clog => {
-                let extra_delay = Dur(scenario.network.delay_mean.ns() * rng.gen_range(10..=200));
+                let delay_mean = scenario.network.delay_mean.ns();
                 // On Kafka, a third of the clogs wait for a follower catching up across a
                 // leader change (a slow replica rejoining the ISR: KAFKA-7128's moment) and
-                // slow it from that instant.
+                // slow it from that instant. (Other systems draw exactly as before.)
                 if matches!(scenario.system, SystemSpec::Kafka(_)) && rng.gen_range(0..3) == 0 {
                     out.push(TimedFault {
                         at: Dur(t),
                         action: FaultAction::Clog {
                             node: "@rejoining".to_string(),
-                            extra_delay,
+                            extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
                             duration: Dur(hold),
                         },
                         trigger: Some(Trigger {
@@ -317,7 +317,7 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 }
                 FaultAction::Clog {
                     node: pick(rng),
-                    extra_delay,
+                    extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
                     duration: Dur(hold),
                 }
             }
