@@ -297,28 +297,37 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
             }
             NemesisKind::Clog => {
                 let delay_mean = scenario.network.delay_mean.ns();
-                // On Kafka, a third of the clogs wait for a follower catching up across a
-                // leader change (a slow replica rejoining the ISR: KAFKA-7128's moment) and
-                // slow it from that instant. (Other systems draw exactly as before.)
-                if matches!(scenario.system, SystemSpec::Kafka(_)) && rng.gen_range(0..3) == 0 {
-                    out.push(TimedFault {
-                        at: Dur(t),
-                        action: FaultAction::Clog {
-                            node: "@rejoining".to_string(),
-                            extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
-                            duration: Dur(hold),
-                        },
-                        trigger: Some(Trigger {
-                            within: n.interval_mean,
-                            delay: Dur(0),
-                        }),
-                    });
-                    continue;
-                }
-                FaultAction::Clog {
-                    node: pick(rng),
-                    extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
-                    duration: Dur(hold),
+                if !matches!(scenario.system, SystemSpec::Kafka(_)) {
+                    FaultAction::Clog {
+                        node: pick(rng),
+                        extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
+                        duration: Dur(hold),
+                    }
+                } else {
+                    let extra_delay = Dur(delay_mean * rng.gen_range(10..=200));
+                    // On Kafka, a third of the clogs wait for a follower catching up across a
+                    // leader change (a slow replica rejoining the ISR: KAFKA-7128's moment)
+                    // and slow it from that instant.
+                    if rng.gen_range(0..3) == 0 {
+                        out.push(TimedFault {
+                            at: Dur(t),
+                            action: FaultAction::Clog {
+                                node: "@rejoining".to_string(),
+                                extra_delay,
+                                duration: Dur(hold),
+                            },
+                            trigger: Some(Trigger {
+                                within: n.interval_mean,
+                                delay: Dur(0),
+                            }),
+                        });
+                        continue;
+                    }
+                    FaultAction::Clog {
+                        node: pick(rng),
+                        extra_delay,
+                        duration: Dur(hold),
+                    }
                 }
             }
             NemesisKind::DelaySpike => FaultAction::DelaySpike {
