@@ -331,3 +331,67 @@ fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_ses
     let err = format!("{err:?}");
     assert!(err.contains("Kafka brokers' sessions"), "{err}");
 }
+
+/// The Kafka moments resolve in real runs, and only at their moment: a cut aimed at
+/// `@controller-electing` waits for the controller (not the stopping broker) to handle a
+/// controlled shutdown, and a clog aimed at `@rejoining` waits, in KAFKA-7128's schedule,
+/// for the power-cut leader (restarted at 6 s) to catch up across the leader change.
+#[test]
+fn kafka_moments_resolve_in_runs_at_their_moment() {
+    use faultline::cluster::{self, RunOptions};
+    let applied = |mut v: serde_json::Value, extra: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("nemesis");
+        v["system"]["server_properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("bugModes");
+        v.as_object_mut().unwrap().remove("expect");
+        let faults = v["faults"].as_array().cloned().unwrap_or_default();
+        let mut all = faults;
+        all.extend(extra.as_array().unwrap().iter().cloned());
+        v["faults"] = serde_json::Value::Array(all);
+        let s = Scenario::from_json(&v.to_string(), "moments").expect("valid");
+        let schedule = Schedule::generate(&s, s.seed);
+        cluster::run(&s, s.seed, &schedule, &RunOptions::default()).applied
+    };
+    let load = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(scenario_path(name)).unwrap()).unwrap()
+    };
+    let cut = serde_json::json!([
+        {"at": "2s", "action": {"type": "stop", "node": "kafka2", "restart_after": "1s"}},
+        {"at": "1900ms", "action": {"type": "partition",
+            "groups": [["@controller-electing"], ["zk0", "zk1", "zk2"]], "heal_after": "8s"},
+         "trigger": {"within": "2s", "delay": "1ms"}}
+    ]);
+    let got = applied(load("kafka-nemesis-hunt.json"), cut);
+    let fired: Vec<_> = got
+        .iter()
+        .filter_map(|f| match &f.action {
+            FaultAction::Partition { groups, .. } if groups[1].len() == 3 => {
+                Some((f.at_ns, groups[0].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "{got:?}");
+    let (at, side) = &fired[0];
+    assert!((2_000_000_000..2_100_000_000).contains(at), "{at}");
+    assert!(side.len() == 1 && side[0].starts_with("kafka") && side[0] != "kafka2");
+    let clog = serde_json::json!([
+        {"at": "5s", "action": {"type": "clog", "node": "@rejoining", "extra_delay": "1ms",
+            "duration": "1ms"}, "trigger": {"within": "10s", "delay": "0ns"}}
+    ]);
+    let got = applied(load("kafka-bug-KAFKA-7128.json"), clog);
+    let fired: Vec<_> = got
+        .iter()
+        .filter_map(|f| match &f.action {
+            FaultAction::Clog { node, duration, .. } if duration.ns() == 1_000_000 => {
+                Some((f.at_ns, node.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "{got:?}");
+    assert!(fired[0].0 > 6_000_000_000, "{fired:?}");
+    assert_eq!(fired[0].1, "kafka0");
+}
