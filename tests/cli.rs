@@ -108,6 +108,67 @@ fn fuzz_results_do_not_depend_on_the_thread_count() {
     assert_eq!(x["passed"], 40);
 }
 
+/// A seed whose only finding is ZooKeeper's own start-up refusal (zk-nemesis seed 306:
+/// zk1 dies during its NEWLEADER log fsync, before currentEpoch.tmp exists, and
+/// `QuorumPeer.loadDataBase` refuses to start it) is counted apart by `fuzz`: neither
+/// passed nor failed, named after its JIRA issue, and it does not make the campaign
+/// exit 1; `run` says the same of that one seed.
+#[test]
+fn fuzz_counts_known_real_system_behaviour_apart_by_name() {
+    let s = scenario("zk-nemesis.json");
+    let s = s.to_str().unwrap();
+    let dir = temp_dir("fuzz-known");
+    let reports = dir.to_str().unwrap();
+    let args = ["fuzz", s, "--seeds", "304..308", "--jobs", "1"];
+    let json = run(&[&args[..], &["--json", "--reports", reports]].concat());
+    assert_eq!(json.status.code(), Some(0), "{}", stderr(&json));
+    let lines = json_lines(&json);
+    let verdicts: Vec<(u64, &str)> = lines
+        .iter()
+        .filter(|v| v["type"] == "seed")
+        .map(|v| (v["seed"].as_u64().unwrap(), v["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [(304, "pass"), (305, "pass"), (306, "known"), (307, "pass")]
+    );
+    let sum = lines.last().expect("summary");
+    assert_eq!(sum["type"], "summary");
+    assert_eq!((&sum["passed"], &sum["failed"]), (&3.into(), &0.into()));
+    assert_eq!((&sum["known"], &sum["unknown"]), (&1.into(), &0.into()));
+    let k = &sum["known_behaviours"][0];
+    assert_eq!(k["name"], "ZOOKEEPER-2354 start-up refusal");
+    assert_eq!(k["seeds"], 1);
+    assert_eq!(k["first_seeds"], serde_json::json!([306]));
+    let reference = k["reference"].as_str().unwrap();
+    assert!(reference.contains("ZOOKEEPER-1653"), "{reference}");
+    assert!(reference.contains("QuorumPeer.loadDataBase"), "{reference}");
+    assert!(
+        std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()),
+        "no failure report for a known behaviour"
+    );
+    let text = run(&[&args[..], &["--reports", reports]].concat());
+    assert_eq!(text.status.code(), Some(0));
+    let out = stdout(&text);
+    assert!(
+        out.contains("known      1 (known real-system behaviour, not failures)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ZOOKEEPER-2354 start-up refusal: 1 seeds (306); ZOOKEEPER-2354"),
+        "{out}"
+    );
+    assert!(out.contains("failing    0"), "{out}");
+    let one = run(&["run", s, "--seed", "306", "--reports", reports]);
+    assert_eq!(one.status.code(), Some(0), "{}", stdout(&one));
+    let out = stdout(&one);
+    assert!(
+        out.contains("verdict    known real-system behaviour: ZOOKEEPER-2354 start-up refusal"),
+        "{out}"
+    );
+    assert!(out.contains("not a bug of ours"), "{out}");
+}
+
 #[test]
 fn fuzz_random_seeds_print_a_range_that_repeats() {
     // Goal: `--seeds random:N` draws its start outside any run and names the exact range

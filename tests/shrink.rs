@@ -142,7 +142,7 @@ fn the_shrunk_scenario_file_replays_to_the_same_violation() {
     let summary: serde_json::Value = serde_json::from_str(&stdout(&again)).expect("JSON");
     assert_eq!(summary["trace_hash"], report["trace_hash"]);
     assert_eq!(
-        summary["violations"][0]["invariant"], "zab-memory-disk",
+        summary["violations"][0]["invariant"], "zab-process-consistency",
         "{summary}"
     );
     let replay = faultline(&["replay", shrunk_report.to_str().unwrap()]);

@@ -192,23 +192,29 @@ fn zk_finding_stale_ack_after_trunc_commits_on_one_durable_copy() {
 /// 93997, 109894): TRUNC(maxCommittedLog) to a learner whose durable snapshot holds a tail
 /// of an epoch that never established. ZooKeeper truncates only the log and reloads that
 /// snapshot, so the learner's tree diverges; faultline's default sends a SNAP instead.
+/// On its recorded schedule the learner (zk2) reached that TRUNC only because it started
+/// with currentEpoch 2 below its snapshot's epoch 3; with `QuorumPeer.loadDataBase`'s
+/// check restored it never starts (the finding's own caveat): the run, with the bug mode
+/// or without, ends in that known refusal and no divergence. The mode's TRUNC itself stays
+/// covered by `choose_sync`'s unit tests; a schedule where a learner that passes the
+/// start-up check meets the TRUNC is still to be found (not in 20,000 hunt seeds).
 #[test]
-fn zk_finding_trunc_below_snapshot_diverges_the_learner() {
+fn zk_finding_trunc_below_snapshot_now_meets_the_start_up_refusal() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios/findings/zk-trunc-below-snapshot.json");
     let s = Scenario::load(&path).expect("finding scenario loads");
-    let v = violations(&run(&s, s.seed));
-    assert!(
-        v.first()
-            .is_some_and(|m| m.starts_with("zab-digest-agreement:")),
-        "{v:?}"
-    );
-    let off = run(&without_bugs(s.clone()), s.seed);
-    assert!(
-        off.violations.is_empty() && off.recovered_ns.is_some(),
-        "{:?}",
-        violations(&off)
-    );
+    for scenario in [s.clone(), without_bugs(s.clone())] {
+        let o = run(&scenario, s.seed);
+        assert!(o.violations.is_empty(), "{:?}", violations(&o));
+        let k = o.known.first().expect("the start-up refusal");
+        assert_eq!(k.name, "ZOOKEEPER-2354 start-up refusal");
+        assert!(
+            k.explanation
+                .contains("zk2: start-up refused by QuorumPeer.loadDataBase"),
+            "{}",
+            k.explanation
+        );
+    }
 }
 
 // ---- bug modes: caught with the mode on, clean with it off
@@ -286,7 +292,7 @@ fn zk_bug_1419_election_never_settles_and_liveness_reports_it() {
     }
 }
 
-/// ZooKeeper's own start-up refusal (QuorumPeer.loadDataBase, ZOOKEEPER-1653's class),
+/// ZooKeeper's own start-up refusal (QuorumPeer.loadDataBase, ZOOKEEPER-2354),
 /// reached in zk-nemesis seed 306: zk1, a late joiner whose DIFF carried txns of epoch 4,
 /// loses power during its NEWLEADER log fsync; the crash keeps the log writes, there is no
 /// currentEpoch.tmp, so it refuses to start, before and after the heal. The liveness
@@ -299,7 +305,7 @@ fn zk_startup_refusal_is_produced_and_reported_as_known_behaviour() {
     assert!(o.violations.is_empty(), "{:?}", violations(&o));
     assert_eq!(o.recovered_ns, None);
     let k = o.known.first().expect("a known behaviour");
-    assert_eq!(k.name, "ZOOKEEPER-1653-style start-up refusal");
+    assert_eq!(k.name, "ZOOKEEPER-2354 start-up refusal");
     assert_eq!(k.explains.invariant, "liveness");
     assert!(
         k.explains.message.contains("zk1 is down"),
@@ -310,11 +316,13 @@ fn zk_startup_refusal_is_produced_and_reported_as_known_behaviour() {
         "zk1: start-up refused by QuorumPeer.loadDataBase",
         "The current epoch, 0x3, is older than the last zxid",
         "currentEpoch.tmp absent",
-        "the other servers (zk0, zk2) have their leader",
+        "the other servers (zk0, zk2) had their leader and were caught up",
     ] {
         assert!(k.explanation.contains(part), "{part}: {}", k.explanation);
     }
-    assert!(k.reference.contains("ZOOKEEPER-1653"), "{}", k.reference);
+    for jira in ["ZOOKEEPER-2354", "ZOOKEEPER-1653", "ZOOKEEPER-4269"] {
+        assert!(k.reference.contains(jira), "{jira}: {}", k.reference);
+    }
 }
 
 #[test]
@@ -423,14 +431,14 @@ fn zk_golden_runs() {
         (
             "zk-leader-crash-mid-broadcast.json",
             1,
-            "0aafc81e8cdf5540",
+            "20cc862f79b59ad6",
             10736,
             None,
         ),
         (
             "zk-bug-ZOOKEEPER-1675.json",
             0,
-            "6e5c2ba522da8032",
+            "a3eae8eda02f0a66",
             17269,
             Some("zk-sync-read"),
         ),

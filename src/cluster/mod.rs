@@ -72,7 +72,7 @@ pub struct Violation {
 /// and what happened in this run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownBehaviour {
-    /// Short name, e.g. "ZOOKEEPER-1653-style start-up refusal".
+    /// Short name, e.g. "ZOOKEEPER-2354 start-up refusal".
     pub name: String,
     /// Where the real system does it: issue, source.
     pub reference: String,

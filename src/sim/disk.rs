@@ -15,9 +15,10 @@
 //!   truncations and removals stay readable, still unsynced. A whole-file replacement
 //!   (`write_all`) stands for the write-temporary, fsync, rename idiom that both ZooKeeper
 //!   (AtomicFileOutputStream: synced snapshots) and Kafka (checkpoint files) use, where
-//!   nothing reads the temporary file back: the rename happens only once the fsync returned, so a replacement whose fsync
-//!   had not completed when the process died never took the file's name, and the kill
-//!   undoes it (with every later write to that file). Nothing is written back on its own
+//!   nothing reads the temporary file back: the rename happens only once the fsync
+//!   returned, so a replacement whose fsync had not completed when the process died never
+//!   took the file's name, and the kill undoes it (with every later write to that file).
+//!   Nothing is written back on its own
 //!   while the machine runs; a later power loss treats what is still unsynced as above.
 //! - A rename moves a file, with its durable content and pending writes, to the new name,
 //!   replacing what that name held; the name change itself is durable at once (the

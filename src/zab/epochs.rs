@@ -12,12 +12,15 @@
 //! Reading at start-up (`QuorumPeer.loadDataBase`, 3.9): if the epoch of the last zxid
 //! (`lastProcessedZxid` after replaying the snapshot and the log) is above currentEpoch,
 //! the server adopts the value of `currentEpoch.tmp` if that file exists, without
-//! comparing it with the zxid's epoch; else it throws `IOException("The current epoch, E,
-//! is older than the last zxid, Z")` and does not start (ZOOKEEPER-1653's class). An
-//! unreadable tmp fails too (`readLongFromFile`: "Found ... in ..."). Then acceptedEpoch
-//! below currentEpoch is the other refusal. (3.4's `updatingEpoch` marker file, created at
-//! NEWLEADER and deleted after setCurrentEpoch, is gone from 3.5 on: 3.9's
-//! `Learner.syncWithLeader` and `loadDataBase` do not use it, so it is not modelled.)
+//! comparing it with the zxid's epoch (ZOOKEEPER-4269, merged in 2021); else it throws
+//! `IOException("The current epoch, E, is older than the last zxid, Z")` and does not
+//! start (ZOOKEEPER-2354, open for 3.5 on; its 3.4 twin ZOOKEEPER-1653 was fixed on
+//! branch-3.4 only, by an `updatingEpoch` marker file that 3.5+ never had, so it is not
+//! modelled). An unreadable tmp fails too (`readLongFromFile`: "Found ... in ..."). Then
+//! acceptedEpoch below currentEpoch is the other refusal. A missing currentEpoch file
+//! reads as 0 here, where ZooKeeper takes the epoch of the last zxid and writes it: the
+//! same thing, because ZooKeeper writes the file at a server's first start, when its log
+//! is empty (epoch 0), and renames only fsynced values over it afterwards.
 //!
 //! A late joiner reaches the refusal with ZooKeeper's own NEWLEADER order (sync.rs): its
 //! DIFF may carry txns of the new epoch, which are appended (page cache) and fsynced

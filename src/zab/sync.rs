@@ -507,7 +507,7 @@ impl ZabServer {
     /// Everything is durable before the ACK. A late joiner's DIFF may carry txns of the new
     /// epoch itself, so between the log's fsync and the durable currentEpoch the log does
     /// hold a txn of an epoch above currentEpoch: a crash there is ZooKeeper's own start-up
-    /// refusal (ZOOKEEPER-1653, `QuorumPeer.loadDataBase`), unless currentEpoch.tmp exists.
+    /// refusal (ZOOKEEPER-2354, `QuorumPeer.loadDataBase`), unless currentEpoch.tmp exists.
     fn newleader_after_snapshot(&mut self, ctx: &mut Context<'_, Msg>) {
         let f = self.follower.as_mut().expect("follower state");
         let e = f.zab_epoch.expect("epoch");

@@ -52,7 +52,8 @@ pub fn write_snap_name(out: &mut impl std::fmt::Write, gen: u64, zxid: Zxid) -> 
     write!(out, "snap.{gen:08}.{zxid:016x}")
 }
 
-fn parse_snap_name(name: &str) -> Option<(u64, Zxid)> {
+/// (generation, label) of a snapshot file's name, None for any other file.
+pub fn parse_snap_name(name: &str) -> Option<(u64, Zxid)> {
     let rest = name.strip_prefix("snap.")?;
     let (gen, zxid) = rest.split_once('.')?;
     Some((gen.parse().ok()?, Zxid::from_str_radix(zxid, 16).ok()?))

@@ -95,19 +95,10 @@ fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
     let log = s.storage.log_name();
     debug_assert_eq!(log, txnlog::log_file(gen));
     let views = [disk.durable(log), disk.peek(log)];
-    // A restart reads this generation only if its base snapshot is there (generation 0
+    // A restart reads this generation only if a snapshot of it is there (generation 0
     // needs none).
-    if gen > 0 {
-        let mut snap = NameBuf::default();
-        if txnlog::write_snap_name(&mut snap, gen, base).is_err() {
-            // Longer than any name a u64 generation and zxid give: look it up the slow way.
-            let snap = txnlog::snap_file(gen, base);
-            if disk.durable(&snap).is_none() || disk.peek(&snap).is_none() {
-                return false;
-            }
-        } else if disk.durable(snap.as_str()).is_none() || disk.peek(snap.as_str()).is_none() {
-            return false;
-        }
+    if gen > 0 && !generation_snapshot_kept(disk, gen, base) {
+        return false;
     }
     if z <= base {
         return gen > 0;
@@ -130,6 +121,30 @@ fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
         (Some(d), Some(c)) if d == c => same(Some(d)),
         _ => same(durable) && same(cached),
     }
+}
+
+/// Whether some snapshot of log generation `gen` (> 0) is durable and not pending removal,
+/// so that every crash leaves one: a restart reads the newest valid snapshot and then the
+/// log of that snapshot's generation, whatever the snapshot's label. Usually that is the
+/// generation's base snapshot (the SNAP that began it), looked up first without an
+/// allocation. Retention keeps only the newest `SNAPSHOTS_KEPT` snapshots, so once two
+/// periodic snapshots of the generation are durable the base is gone and a later one
+/// stands for it (zk-nemesis-heavy seed 1869: the leader's base snapshot removed, its own
+/// durable copy of a commit was not counted).
+fn generation_snapshot_kept(disk: &Disk, gen: u64, base: Zxid) -> bool {
+    let kept = |name: &str| disk.durable(name).is_some() && disk.peek(name).is_some();
+    let mut snap = NameBuf::default();
+    let base_kept = if txnlog::write_snap_name(&mut snap, gen, base).is_err() {
+        // Longer than any name a u64 generation and zxid give: look it up the slow way.
+        kept(&txnlog::snap_file(gen, base))
+    } else {
+        kept(snap.as_str())
+    };
+    base_kept
+        || disk
+            .file_names(true)
+            .filter(|name| txnlog::parse_snap_name(name).is_some_and(|(g, _)| g == gen))
+            .any(kept)
 }
 
 /// A file name formatted on the stack (no allocation per lookup).
@@ -240,5 +255,63 @@ mod tests {
         }
         assert!(!holds(&disk, Some(&s), 2, h2), "a truncation is pending");
         assert!(holds(&disk, Some(&s), 1, hash_of(&txn(1))));
+    }
+
+    /// A generation begun by a SNAP is read back from any durable snapshot of it: once
+    /// retention has removed its base snapshot (two periodic snapshots made durable since),
+    /// the log's txns are still held; before any snapshot of it is durable, none is.
+    #[test]
+    fn a_generation_whose_base_snapshot_was_retired_still_holds_its_log() {
+        let me = NodeId(0);
+        let mut s = ZabServer::new(me, &[me], ZabConfig::default());
+        let mut disk = Disk::default();
+        let (mut rng, mut n) = (stream(5, "disk"), 0);
+        let mut tree = crate::zab::tree::DataTree::new();
+        let mut with_disk = |disk: &mut Disk, f: &mut dyn FnMut(&mut DiskHandle<'_>)| {
+            let mut h = DiskHandle {
+                disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            f(&mut h);
+        };
+        tree.replay(&txn(1));
+        let mut base = String::new();
+        with_disk(&mut disk, &mut |h| {
+            base = s.storage.write_snapshot(h, &tree, true);
+            s.storage.append(h, &txn(2));
+        });
+        let log = txnlog::log_file(1);
+        fsync(&mut disk, &log);
+        let h2 = hash_of(&txn(2));
+        assert!(
+            !holds(&disk, Some(&s), 2, h2),
+            "no snapshot of generation 1 is durable: a restart reads generation 0"
+        );
+        fsync(&mut disk, &base);
+        assert!(holds(&disk, Some(&s), 2, h2));
+        for z in [3, 4] {
+            tree.replay(&txn(z - 1));
+            let mut snap = String::new();
+            with_disk(&mut disk, &mut |h| {
+                snap = s.storage.write_snapshot(h, &tree, false);
+                s.storage.append(h, &txn(z));
+            });
+            fsync(&mut disk, &log);
+            fsync(&mut disk, &snap);
+            with_disk(&mut disk, &mut |h| s.storage.snapshot_durable(h, &snap));
+        }
+        assert_eq!(
+            disk.peek(&base),
+            None,
+            "retention removed the base snapshot"
+        );
+        assert!(holds(&disk, Some(&s), 2, h2));
+        assert!(holds(&disk, Some(&s), 4, hash_of(&txn(4))));
+        assert!(
+            holds(&disk, None, 4, hash_of(&txn(4))),
+            "and a restart agrees"
+        );
     }
 }

@@ -20,30 +20,23 @@ use crate::zab::epochs::STARTUP_EPOCH_REFUSAL;
 use crate::zab::msg::{PeerState, Zxid};
 use crate::zab::ZabPhase;
 
-/// The name a liveness failure caused by `QuorumPeer.loadDataBase`'s refusal carries.
-pub const STARTUP_REFUSAL_NAME: &str = "ZOOKEEPER-1653-style start-up refusal";
-const STARTUP_REFUSAL_REFERENCE: &str = "ZOOKEEPER-1653 (zookeeper fails to start because of \
-     inconsistent epoch); apache/zookeeper 3.9 QuorumPeer.loadDataBase and \
-     Learner.syncWithLeader (NEWLEADER: log fsynced, then setCurrentEpoch)";
+/// The name a liveness failure caused by `QuorumPeer.loadDataBase`'s refusal carries: the
+/// JIRA issue that tracks it for ZooKeeper 3.5 and later (unresolved; its 3.4 twin,
+/// ZOOKEEPER-1653, was fixed only on branch-3.4, by the `updatingEpoch` marker file).
+pub const STARTUP_REFUSAL_NAME: &str = "ZOOKEEPER-2354 start-up refusal";
+const STARTUP_REFUSAL_REFERENCE: &str = "ZOOKEEPER-2354 (3.5+, open) and ZOOKEEPER-1653 (3.4): \
+     zookeeper fails to start because of inconsistent epoch; ZOOKEEPER-4269 (2021) adopts \
+     currentEpoch.tmp, which covers only a tmp written before the process died; \
+     apache/zookeeper 3.9 QuorumPeer.loadDataBase and Learner.syncWithLeader (NEWLEADER: \
+     log appended and fsynced, then setCurrentEpoch, then the ACK)";
 
-/// Explains a liveness failure as ZooKeeper's own start-up refusal, when that is what it
-/// is: some servers halted with `loadDataBase`'s refusal (the epoch of their last logged
-/// zxid above currentEpoch, no readable currentEpoch.tmp), and everything else reached the
-/// goal: the other servers (a quorum) have one established leader and are caught up, and
-/// `clients_pending` finds every client served. When the others are fewer than a quorum,
-/// nothing could have made progress, and the refusals are the whole story. Anything else
-/// (no refusal, or the others stuck too) stays a liveness failure.
-pub fn startup_refusal_explains<N>(
-    sim: &Sim<N>,
-    servers: &[NodeId],
-    v: &Violation,
-    clients_pending: impl FnOnce() -> Option<String>,
-) -> Option<KnownBehaviour>
+/// The servers halted by `loadDataBase`'s refusal, with the halt reason.
+pub fn refused_servers<'a, N>(sim: &'a Sim<N>, servers: &[NodeId]) -> Vec<(NodeId, &'a str)>
 where
     N: ZabHost,
     N::Msg: Hash + Debug,
 {
-    let refused: Vec<(NodeId, &str)> = servers
+    servers
         .iter()
         .filter_map(|&id| {
             let reason = sim.halted_reason(id)?;
@@ -51,57 +44,128 @@ where
                 .starts_with(STARTUP_EPOCH_REFUSAL)
                 .then_some((id, reason))
         })
-        .collect();
-    if refused.is_empty() {
-        return None;
+        .collect()
+}
+
+/// Whether the healed phase's goal was met with the servers `loadDataBase` refused set
+/// aside: watched after every event of the healed phase (as the goal itself is), because a
+/// loaded ensemble is caught up only between commits, and a check made once at the
+/// deadline would find a commit in flight (hunt seed 1853: healthy for 60 s, yet not
+/// caught up at that instant).
+#[derive(Clone, Debug, Default)]
+pub struct RefusalWatch {
+    /// When the others first had their leader, were caught up, and every client had been
+    /// served since the heal.
+    reached_ns: Option<u64>,
+}
+
+impl RefusalWatch {
+    pub fn begin(&mut self) {
+        self.reached_ns = None;
     }
-    let others: Vec<NodeId> = servers
-        .iter()
-        .copied()
-        .filter(|id| refused.iter().all(|(r, _)| r != id))
-        .collect();
-    let names = |ids: &mut dyn Iterator<Item = NodeId>| {
-        ids.map(|id| sim.name(id).to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let quorum = servers.len() / 2 + 1;
-    let rest = if others.len() < quorum {
-        format!(
-            "the other servers ({}) are fewer than a quorum ({quorum}): no leader can be \
-             elected without the refused ones",
-            names(&mut others.iter().copied())
-        )
-    } else {
-        if ensemble_pending(sim, &others).is_some() || clients_pending().is_some() {
+
+    /// After an event of the healed phase whose goal is not met: are the refused servers
+    /// all that is missing? `clients_pending` is the clients' part of the goal.
+    pub fn observe<N>(
+        &mut self,
+        sim: &Sim<N>,
+        servers: &[NodeId],
+        clients_pending: impl FnOnce() -> Option<String>,
+    ) where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        if self.reached_ns.is_some() {
+            return;
+        }
+        let refused = refused_servers(sim, servers);
+        if refused.is_empty() {
+            return;
+        }
+        let others: Vec<NodeId> = servers
+            .iter()
+            .copied()
+            .filter(|id| refused.iter().all(|(r, _)| r != id))
+            .collect();
+        if others.len() > servers.len() / 2
+            && ensemble_pending(sim, &others).is_none()
+            && clients_pending().is_none()
+        {
+            self.reached_ns = Some(sim.now());
+        }
+    }
+
+    /// Explains a liveness failure as ZooKeeper's own start-up refusal, when that is what
+    /// it is: some servers halted with `loadDataBase`'s refusal (the epoch of their last
+    /// logged zxid above currentEpoch, no readable currentEpoch.tmp), and everything else
+    /// reached the goal at some point of the healed phase: the other servers (a quorum)
+    /// had one established leader and were caught up, and every client had been served.
+    /// When the others are fewer than a quorum, nothing could have made progress, and the
+    /// refusals are the whole story. Anything else (no refusal, or the others never there)
+    /// stays a liveness failure.
+    pub fn explain<N>(
+        &self,
+        sim: &Sim<N>,
+        servers: &[NodeId],
+        heal_ns: u64,
+        v: &Violation,
+    ) -> Option<KnownBehaviour>
+    where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        let refused = refused_servers(sim, servers);
+        if refused.is_empty() {
             return None;
         }
-        format!(
-            "the other servers ({}) have their leader and are caught up, and every client \
-             was served since the heal",
-            names(&mut others.iter().copied())
-        )
-    };
-    let each: Vec<String> = refused
-        .iter()
-        .map(|(id, reason)| format!("{}: {reason}", sim.name(*id)))
-        .collect();
-    Some(KnownBehaviour {
-        name: STARTUP_REFUSAL_NAME.into(),
-        reference: STARTUP_REFUSAL_REFERENCE.into(),
-        explanation: format!(
-            "{} never came back: ZooKeeper refuses to start a server whose last logged \
-             zxid has an epoch above its currentEpoch unless currentEpoch.tmp holds one. A \
-             learner reaches that state when it dies after its NEWLEADER log write of a new \
-             epoch's txns (synced by DIFF) reached the page cache and before its \
-             currentEpoch.tmp did (a kill or stop during that log fsync), or when a power \
-             loss keeps those log writes but not the tmp. Real ZooKeeper stays down the same way \
-             until an operator repairs the files. Meanwhile {rest}. {}",
-            names(&mut refused.iter().map(|(id, _)| *id)),
-            each.join("; ")
-        ),
-        explains: v.clone(),
-    })
+        let others: Vec<NodeId> = servers
+            .iter()
+            .copied()
+            .filter(|id| refused.iter().all(|(r, _)| r != id))
+            .collect();
+        let names = |ids: &mut dyn Iterator<Item = NodeId>| {
+            ids.map(|id| sim.name(id).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let quorum = servers.len() / 2 + 1;
+        let rest = if others.len() < quorum {
+            format!(
+                "the other servers ({}) are fewer than a quorum ({quorum}): no leader can be \
+                 elected without the refused ones",
+                names(&mut others.iter().copied())
+            )
+        } else {
+            let at = self.reached_ns?;
+            format!(
+                "the other servers ({}) had their leader and were caught up, and every \
+                 client had been served, {:.3} s after the heal",
+                names(&mut others.iter().copied()),
+                at.saturating_sub(heal_ns) as f64 / 1e9
+            )
+        };
+        let each: Vec<String> = refused
+            .iter()
+            .map(|(id, reason)| format!("{}: {reason}", sim.name(*id)))
+            .collect();
+        Some(KnownBehaviour {
+            name: STARTUP_REFUSAL_NAME.into(),
+            reference: STARTUP_REFUSAL_REFERENCE.into(),
+            explanation: format!(
+                "{} never came back: ZooKeeper refuses to start a server whose last logged \
+                 zxid has an epoch above its currentEpoch unless currentEpoch.tmp holds one. \
+                 A learner reaches that state when it dies after its NEWLEADER log write of a \
+                 new epoch's txns (synced by DIFF) reached the page cache and before its \
+                 currentEpoch.tmp did (a kill or stop during that log fsync), or when a \
+                 power loss keeps those log writes but not the tmp (or only a torn part of \
+                 it). Real ZooKeeper stays down the same way until an operator repairs the \
+                 files. Meanwhile {rest}. {}",
+                names(&mut refused.iter().map(|(id, _)| *id)),
+                each.join("; ")
+            ),
+            explains: v.clone(),
+        })
+    }
 }
 
 /// What the ensemble of `servers` still lacks, or None when it is whole and caught up.

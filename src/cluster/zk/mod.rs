@@ -105,6 +105,8 @@ pub struct ZkSystem {
     served: Vec<liveness::ServedScan>,
     /// The servers' roles over the healed phase: did the election settle.
     election: liveness::ElectionWatch,
+    /// Was the goal met but for servers ZooKeeper's start-up check refused.
+    refusals: liveness::RefusalWatch,
     /// The history checker ran out of budget (never counted as a pass in the summary).
     history_unknown: bool,
     /// The witness of a failed history check, for the report.
@@ -122,6 +124,7 @@ impl ZkSystem {
             goals: ClientGoals::new(spec.clients as usize),
             served: vec![liveness::ServedScan::default(); spec.clients as usize],
             election: liveness::ElectionWatch::default(),
+            refusals: liveness::RefusalWatch::default(),
             history_unknown: false,
             witness: None,
         }
@@ -234,12 +237,16 @@ impl System for ZkSystem {
         self.goals.begin(sim.now());
         let servers: Vec<NodeId> = self.server_ids().collect();
         self.election.begin(sim, &servers);
+        self.refusals.begin();
     }
 
     fn pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
         self.goals.heal_ns()?;
         let servers: Vec<NodeId> = self.server_ids().collect();
         if let Some(reason) = liveness::ensemble_pending(sim, &servers) {
+            let mut refusals = std::mem::take(&mut self.refusals);
+            refusals.observe(sim, &servers, || self.clients_pending(sim));
+            self.refusals = refusals;
             return Some(self.election.explain(sim, reason));
         }
         self.clients_pending(sim)
@@ -247,7 +254,8 @@ impl System for ZkSystem {
 
     fn explain_liveness(&mut self, sim: &Sim<ZkNode>, v: &Violation) -> Option<KnownBehaviour> {
         let servers: Vec<NodeId> = self.server_ids().collect();
-        liveness::startup_refusal_explains(sim, &servers, v, || self.clients_pending(sim))
+        let heal_ns = self.goals.heal_ns()?;
+        self.refusals.explain(sim, &servers, heal_ns, v)
     }
 
     fn finish(&mut self, sim: &Sim<ZkNode>) -> Vec<Violation> {
