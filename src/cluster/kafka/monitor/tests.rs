@@ -538,3 +538,57 @@ fn a_restarted_leader_that_lost_uncommitted_records_of_its_epoch_restarts_the_hi
     let l = w.leader(0, &[plain(1, 10), plain(1, 12)], 0, 1, &[0, 1]);
     assert_eq!(w.broker(0, 1, l), vec![]);
 }
+
+/// A same-epoch lossy re-appointment (KIP-966): broker 0 leads epoch 1, values 10-12 are
+/// committed on brokers 0 and 1; broker 0 restarts having lost 11 and 12 (not flushed),
+/// and a controller that took office after the restart appoints it to epoch 1 again. It
+/// writes 20-22 at offsets 1-3; follower 1 (fetching in epoch 1, no epoch check can see
+/// the loss) appends 22 at offset 3 above its own 11 and 12. With flushing off that fork
+/// is allowed and recorded, and the follower is not required to converge.
+fn same_epoch_reappointment(flush_each: bool) -> (World, Vec<Finding>) {
+    let mut w = World::new(1);
+    w.mon.flush_each = flush_each;
+    w.committed_two();
+    let log = [plain(1, 10), plain(1, 11), plain(1, 12)];
+    let l = w.leader(0, &log, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let l = w.leader(0, &log, 3, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 3);
+    // The restart: only offset 0 was flushed.
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    // Appointed to epoch 1 again (ZooKeeper's state is unchanged).
+    let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0, 1]);
+    let mut out = w.broker(0, 1, l);
+    let new_log = [plain(1, 10), plain(1, 20), plain(1, 21), plain(1, 22)];
+    let l = w.leader(0, &new_log, 1, 1, &[0, 1]);
+    out.extend(w.broker(0, 1, l));
+    let forked = [plain(1, 10), plain(1, 11), plain(1, 12), plain(1, 22)];
+    let f = w.follower(1, &forked, 4, 0, 1);
+    out.extend(w.broker(1, 0, f));
+    (w, out)
+}
+
+#[test]
+fn a_same_epoch_lossy_reappointment_is_allowed_without_flushing() {
+    let (w, out) = same_epoch_reappointment(false);
+    assert_eq!(out, vec![]);
+    let e = &w.mon.lossy_elections()[0];
+    assert!(e.again && !e.unclean, "{e:?}");
+    let fork = &w.mon.allowed_losses().forked_replicas;
+    assert_eq!((fork.len(), fork[0].broker, fork[0].from_offset), (1, 1, 1));
+    let behind = w.mon.left_behind();
+    assert!(behind[&tp()].contains_key(&1), "{behind:?}");
+    assert!(!behind[&tp()].contains_key(&0));
+}
+
+/// The same events with `log.flush.interval.messages=1`: every append was fsynced, so
+/// the restart cannot have lost committed records, and leading without them is reported.
+#[test]
+fn a_same_epoch_lossy_reappointment_is_not_excused_with_a_flush_per_append() {
+    let (_, out) = same_epoch_reappointment(true);
+    assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
+}
