@@ -231,6 +231,39 @@ fn hunt_figures_do_not_depend_on_threads_and_stop_after_cuts_a_prefix() {
 }
 
 #[test]
+fn kafka_clogs_sometimes_wait_for_a_follower_rejoining_after_a_leader_change() {
+    let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    let n = s.nemesis.as_mut().expect("a nemesis");
+    n.kinds = vec![NemesisKind::Clog];
+    n.swarm = false;
+    let (mut plain, mut rejoining) = (0, 0);
+    for seed in 0..20 {
+        for f in Schedule::generate(&s, seed).faults {
+            let FaultAction::Clog { node, .. } = &f.action else {
+                panic!("unexpected action {f:?}");
+            };
+            if node == "@rejoining" {
+                let t = f.trigger.expect("a moment's clog waits for it");
+                assert_eq!(t.delay.ns(), 0, "it slows the follower from that instant");
+                rejoining += 1;
+            } else {
+                assert!(f.trigger.is_none(), "{f:?}");
+                plain += 1;
+            }
+        }
+    }
+    assert!(plain > rejoining && rejoining > 0, "{plain} {rejoining}");
+    // A ZooKeeper world's clogs never wait for a Kafka moment.
+    let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
+    z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::Clog];
+    let moments = (0..20)
+        .flat_map(|seed| Schedule::generate(&z, seed).faults)
+        .filter(|f| f.trigger.is_some())
+        .count();
+    assert_eq!(moments, 0);
+}
+
+#[test]
 fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_session_timeout() {
     let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
     let n = s.nemesis.as_mut().expect("a nemesis");
@@ -241,7 +274,22 @@ fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_ses
     let mut shapes = 0;
     for seed in 0..20 {
         for f in Schedule::generate(&s, seed).faults {
-            let aimed = |n: &str| n == "@controller" || n.starts_with("@partition-leader:orders-");
+            let aimed = |n: &str| {
+                n == "@controller"
+                    || n == "@controller-electing"
+                    || n.starts_with("@partition-leader:orders-")
+            };
+            // The cuts at a controller's leader or ISR change wait for that moment.
+            let target = match &f.action {
+                FaultAction::OneWay { to, .. } => to[0].clone(),
+                FaultAction::Partition { groups, .. } => groups[0][0].clone(),
+                _ => String::new(),
+            };
+            assert_eq!(
+                f.trigger.is_some(),
+                target == "@controller-electing",
+                "{f:?}"
+            );
             match f.action {
                 FaultAction::OneWay {
                     from,
@@ -268,10 +316,82 @@ fn expire_session_cuts_the_controller_or_a_leader_from_the_ensemble_past_the_ses
         }
     }
     assert!(shapes > 0, "no expire_session drawn in 20 seeds");
+    let at_moment = (0..20)
+        .flat_map(|seed| Schedule::generate(&s, seed).faults)
+        .filter(|f| f.trigger.is_some())
+        .count();
+    assert!(
+        at_moment > 0,
+        "no cut at a controller's leader change in 20 seeds"
+    );
     // A ZooKeeper world has no broker sessions to expire: refused with a clear message.
     let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
     z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::ExpireSession];
     let err = Scenario::from_json(&z.canonical_json(), "zk-expire").expect_err("refused");
     let err = format!("{err:?}");
     assert!(err.contains("Kafka brokers' sessions"), "{err}");
+}
+
+/// The Kafka moments resolve in real runs, and only at their moment: a cut aimed at
+/// `@controller-electing` waits for the controller (not the stopping broker) to handle a
+/// controlled shutdown, and a clog aimed at `@rejoining` waits, in KAFKA-7128's schedule,
+/// for the power-cut leader (restarted at 6 s) to catch up across the leader change.
+#[test]
+fn kafka_moments_resolve_in_runs_at_their_moment() {
+    use faultline::cluster::{self, RunOptions};
+    let applied = |mut v: serde_json::Value, extra: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("nemesis");
+        v["system"]["server_properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("bugModes");
+        v.as_object_mut().unwrap().remove("expect");
+        let faults = v["faults"].as_array().cloned().unwrap_or_default();
+        let mut all = faults;
+        all.extend(extra.as_array().unwrap().iter().cloned());
+        v["faults"] = serde_json::Value::Array(all);
+        let s = Scenario::from_json(&v.to_string(), "moments").expect("valid");
+        let schedule = Schedule::generate(&s, s.seed);
+        cluster::run(&s, s.seed, &schedule, &RunOptions::default()).applied
+    };
+    let load = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(scenario_path(name)).unwrap()).unwrap()
+    };
+    let cut = serde_json::json!([
+        {"at": "2s", "action": {"type": "stop", "node": "kafka2", "restart_after": "1s"}},
+        {"at": "1900ms", "action": {"type": "partition",
+            "groups": [["@controller-electing"], ["zk0", "zk1", "zk2"]], "heal_after": "8s"},
+         "trigger": {"within": "2s", "delay": "1ms"}}
+    ]);
+    let got = applied(load("kafka-nemesis-hunt.json"), cut);
+    let fired: Vec<_> = got
+        .iter()
+        .filter_map(|f| match &f.action {
+            FaultAction::Partition { groups, .. } if groups[1].len() == 3 => {
+                Some((f.at_ns, groups[0].clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "{got:?}");
+    let (at, side) = &fired[0];
+    assert!((2_000_000_000..2_100_000_000).contains(at), "{at}");
+    assert!(side.len() == 1 && side[0].starts_with("kafka") && side[0] != "kafka2");
+    let clog = serde_json::json!([
+        {"at": "5s", "action": {"type": "clog", "node": "@rejoining", "extra_delay": "1ms",
+            "duration": "1ms"}, "trigger": {"within": "10s", "delay": "0ns"}}
+    ]);
+    let got = applied(load("kafka-bug-KAFKA-7128.json"), clog);
+    let fired: Vec<_> = got
+        .iter()
+        .filter_map(|f| match &f.action {
+            FaultAction::Clog { node, duration, .. } if duration.ns() == 1_000_000 => {
+                Some((f.at_ns, node.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "{got:?}");
+    assert!(fired[0].0 > 6_000_000_000, "{fired:?}");
+    assert_eq!(fired[0].1, "kafka0");
 }

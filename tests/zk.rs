@@ -186,6 +186,29 @@ fn zk_finding_stale_ack_after_trunc_commits_on_one_durable_copy() {
     assert!(off.is_empty(), "{off:?}");
 }
 
+/// A finding about ZooKeeper itself (the ZOOKEEPER-1549 class; zk-nemesis-hunt seeds
+/// 93997, 109894): TRUNC(maxCommittedLog) to a learner whose durable snapshot holds a tail
+/// of an epoch that never established. ZooKeeper truncates only the log and reloads that
+/// snapshot, so the learner's tree diverges; faultline's default sends a SNAP instead.
+#[test]
+fn zk_finding_trunc_below_snapshot_diverges_the_learner() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/findings/zk-trunc-below-snapshot.json");
+    let s = Scenario::load(&path).expect("finding scenario loads");
+    let v = violations(&run(&s, s.seed));
+    assert!(
+        v.first()
+            .is_some_and(|m| m.starts_with("zab-digest-agreement:")),
+        "{v:?}"
+    );
+    let off = run(&without_bugs(s.clone()), s.seed);
+    assert!(
+        off.violations.is_empty() && off.recovered_ns.is_some(),
+        "{:?}",
+        violations(&off)
+    );
+}
+
 // ---- bug modes: caught with the mode on, clean with it off
 
 #[test]

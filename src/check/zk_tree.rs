@@ -117,8 +117,31 @@ impl Tree {
         call: &Call,
         created: Option<&str>,
     ) -> Result<(), Refusal> {
+        self.apply_or_judge(session, call, created, true)
+    }
+
+    /// Whether the write would apply, without changing the tree: the verdict of
+    /// [`apply`](Self::apply), through the same code, which stops short of every change
+    /// (a refused write is judged this way instead of on a copy of the whole tree).
+    fn judge(
+        &mut self,
+        session: Option<u64>,
+        call: &Call,
+        created: Option<&str>,
+    ) -> Result<(), Refusal> {
+        self.apply_or_judge(session, call, created, false)
+    }
+
+    /// [`apply`](Self::apply) when `commit`, else [`judge`](Self::judge).
+    fn apply_or_judge(
+        &mut self,
+        session: Option<u64>,
+        call: &Call,
+        created: Option<&str>,
+        commit: bool,
+    ) -> Result<(), Refusal> {
         match call {
-            Call::Create { path, data } => self.create(path, data, None, None),
+            Call::Create { path, data } => self.create(path, data, None, None, commit),
             Call::CreateNode {
                 path,
                 data,
@@ -133,7 +156,7 @@ impl Tree {
                     None
                 };
                 let seq = sequential.then_some(created);
-                self.create(path, data, owner, seq)
+                self.create(path, data, owner, seq, commit)
             }
             Call::Delete { path, version } => {
                 let node = self.nodes.get(path).ok_or(Refusal::Code(ZkError::NoNode))?;
@@ -142,6 +165,9 @@ impl Tree {
                 }
                 if !self.children(path).is_empty() {
                     return Err(Refusal::Other("NotEmpty".into()));
+                }
+                if !commit {
+                    return Ok(());
                 }
                 self.nodes.remove(path);
                 self.bump_parent(path);
@@ -159,6 +185,9 @@ impl Tree {
                 if !version_ok(*version, node.version) {
                     return Err(Refusal::Code(ZkError::BadVersion));
                 }
+                if !commit {
+                    return Ok(());
+                }
                 node.data = data.clone();
                 node.version += 1;
                 Ok(())
@@ -171,14 +200,20 @@ impl Tree {
                 Ok(())
             }
             Call::Multi { ops } => {
+                // Each op sees the ones before it: on a copy, kept only if all apply.
                 let mut scratch = self.clone();
                 for op in ops {
                     scratch.apply(session, op, None)?;
                 }
-                *self = scratch;
+                if commit {
+                    *self = scratch;
+                }
                 Ok(())
             }
             Call::CloseSession { session } => {
+                if !commit {
+                    return Ok(());
+                }
                 let owned: Vec<String> = self
                     .nodes
                     .iter()
@@ -202,6 +237,7 @@ impl Tree {
         data: &str,
         owner: Option<u64>,
         sequential: Option<Option<&str>>,
+        commit: bool,
     ) -> Result<(), Refusal> {
         let parent_path = parent_of(path).ok_or(Refusal::Code(ZkError::NodeExists))?;
         let parent = self
@@ -225,6 +261,9 @@ impl Tree {
         };
         if self.nodes.contains_key(&actual) {
             return Err(Refusal::Code(ZkError::NodeExists));
+        }
+        if !commit {
+            return Ok(());
         }
         let node = Node {
             data: data.to_string(),
@@ -367,15 +406,12 @@ fn replay_write(tree: &mut Tree, op: &Op, applied: bool) -> Result<(), String> {
         Some(Ret::Created { path }) => Some(path.as_str()),
         _ => None,
     };
-    let mut scratch;
-    let target = if applied {
-        &mut *tree
+    let result = if applied {
+        tree.apply(op.session, &op.call, created)
     } else {
-        // A refused write changes nothing: evaluate it on a copy.
-        scratch = tree.clone();
-        &mut scratch
+        // A refused write changes nothing: judged without applying it.
+        tree.judge(op.session, &op.call, created)
     };
-    let result = target.apply(op.session, &op.call, created);
     match (applied, result, &op.ret) {
         (true, Ok(()), ret) => check_stat(tree, op, ret),
         (true, Err(r), _) => Err(format!("it was applied, but the state refuses it ({r:?})")),
@@ -667,6 +703,33 @@ mod tests {
         );
         let (_, v) = bad.verdict();
         assert_eq!(v[0].kind, "zxid-order-illegal", "{v:?}");
+    }
+
+    /// A refused write is judged without changing the tree: a refused multi whose first op
+    /// alone would apply leaves no trace, nor does a refused delete; a read that shows the
+    /// refused multi's create is caught.
+    #[test]
+    fn a_refused_write_leaves_the_tree_as_it_was() {
+        let multi = Call::Multi {
+            ops: vec![create("/x"), create("/a")],
+        };
+        let delete = Call::Delete {
+            path: "/a".into(),
+            version: 7,
+        };
+        let refused = |code| Some(Ret::Error { code });
+        let run = |seen: &[&str]| {
+            let mut hist = h();
+            hist.op((0, 1), create("/a"), Some(Ret::Done), 1)
+                .op((2, 3), multi.clone(), refused(ZkError::NodeExists), 2)
+                .op((4, 5), delete.clone(), refused(ZkError::BadVersion), 3)
+                .op((6, 7), root_children(), children(seen), 3);
+            hist.verdict().1
+        };
+        assert!(run(&["a"]).is_empty(), "{:?}", run(&["a"]));
+        let v = run(&["a", "x"]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].kind, "read-not-tree-state");
     }
 
     /// A write of unknown fate makes the whole tree unknowable: not comparable, not a pass.

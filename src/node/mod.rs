@@ -64,7 +64,8 @@ pub enum Event<M> {
     /// A timer fired. `tag` is whatever the node passed to `set_timer`.
     Timer { timer: TimerId, tag: u64 },
     /// An fsync completed: everything written to `file` before the fsync call is durable.
-    FsyncDone { fsync: FsyncId, file: String },
+    /// The name is shared with the request (see [`FileName`]), not copied.
+    FsyncDone { fsync: FsyncId, file: FileName },
     /// The operator asked the process to stop (SIGTERM). A node with a graceful shutdown
     /// (a Kafka broker's controlled shutdown) does its work and then halts itself; others
     /// halt at once. The kernel kills a node that has not halted after the grace period.
@@ -137,7 +138,7 @@ pub enum Effect<M> {
     },
     Fsync {
         fsync: FsyncId,
-        file: String,
+        file: FileName,
     },
     /// The node stops itself (for example on detecting corrupted durable data). It behaves as
     /// crashed until the harness restarts it; the reason goes into the trace and report.
@@ -167,6 +168,10 @@ impl<M> Effect<M> {
         }
     }
 }
+
+/// A file name as fsync requests and completions carry it: shared, so that a node that
+/// keeps the name of a file it fsyncs often (a log) hands it out without a copy per fsync.
+pub type FileName = std::rc::Rc<str>;
 
 /// Synchronous access to the node's own disk, as a process sees its page cache.
 ///
@@ -294,10 +299,15 @@ impl<'a, M> Context<'a, M> {
 
     /// Makes everything written to `file` so far durable; completes as [`Event::FsyncDone`].
     pub fn fsync(&mut self, file: &str) -> FsyncId {
+        self.fsync_shared(&FileName::from(file))
+    }
+
+    /// [`fsync`](Self::fsync) of a name the node keeps shared: no copy of the name.
+    pub fn fsync_shared(&mut self, file: &FileName) -> FsyncId {
         let fsync = FsyncId(self.ids.next_id());
         self.effects.push(Effect::Fsync {
             fsync,
-            file: file.to_string(),
+            file: FileName::clone(file),
         });
         fsync
     }

@@ -194,6 +194,12 @@ impl Serialize for ConsumerSpec {
 /// [`KafkaSpec::partition_of_role`]).
 pub const ROLES: &[&str] = &["@any", "@broker", "@zk", "@controller", "@zk-leader"];
 
+/// The Kafka protocol moments a fault can wait for (resolved in `cluster::kafka::moments`):
+/// "@controller-electing", the active controller with a partition-state operation waiting on
+/// ZooKeeper; "@rejoining", a follower outside the ISR of a leader whose HW is still below
+/// the start of its epoch (right after a leader change).
+pub const MOMENT_ROLES: &[&str] = &["@controller-electing", "@rejoining"];
+
 /// The prefix of the role naming the current leader of one partition.
 pub const PARTITION_LEADER_ROLE: &str = "@partition-leader:";
 

@@ -325,13 +325,14 @@ impl SystemSpec {
     }
 
     /// Roles that name a protocol moment ("@syncing": a learner between NEWLEADER and
-    /// UPTODATE; "@unflushed": a server with log writes not yet fsynced). Only faults that
+    /// UPTODATE; "@unflushed": a server with log writes not yet fsynced; the Kafka ones are
+    /// in `cluster::kafka::moments`). Only faults that
     /// name them use them, so the nemesis's role draw over [`SystemSpec::roles`] is unchanged.
     pub fn moment_roles(&self) -> &'static [&'static str] {
         match self {
             SystemSpec::Counter(_) => &[],
             SystemSpec::Zookeeper(_) => &["@syncing", "@unflushed"],
-            SystemSpec::Kafka(_) => &[],
+            SystemSpec::Kafka(_) => kafka::MOMENT_ROLES,
         }
     }
 

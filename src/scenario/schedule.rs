@@ -63,6 +63,8 @@ pub enum NemesisKind {
     SilentPartition,
     /// Cut one target off, silently.
     SilentIsolate,
+    /// Slow a node's every message. On Kafka a third of the clogs wait for a follower
+    /// catching up across a leader change ("@rejoining") and slow it from that instant.
     Clog,
     DelaySpike,
     Reset,
@@ -79,8 +81,10 @@ pub enum NemesisKind {
     IsolateLeaderWithClients,
     /// Kafka: cut a running broker (the controller, or the leader of a partition) off from
     /// every ZooKeeper server until its session expires: loudly, or one-way (the ensemble's
-    /// answers are held, so its writes land while their answers are lost). The moments of
-    /// KAFKA-6082's zombie controller and KAFKA-2729's lost ISR write.
+    /// answers are held, so its writes land while their answers are lost). Half of the
+    /// controller cuts wait for it to be in the middle of a leader or ISR change
+    /// ("@controller-electing"). The moments of KAFKA-6082's zombie controller and
+    /// KAFKA-2729's lost ISR write.
     ExpireSession,
 }
 
@@ -291,11 +295,41 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 let node = pick(rng);
                 partition_action(kind, &targets, rng, node, Dur(hold))
             }
-            NemesisKind::Clog => FaultAction::Clog {
-                node: pick(rng),
-                extra_delay: Dur(scenario.network.delay_mean.ns() * rng.gen_range(10..=200)),
-                duration: Dur(hold),
-            },
+            NemesisKind::Clog => {
+                let delay_mean = scenario.network.delay_mean.ns();
+                if !matches!(scenario.system, SystemSpec::Kafka(_)) {
+                    FaultAction::Clog {
+                        node: pick(rng),
+                        extra_delay: Dur(delay_mean * rng.gen_range(10..=200)),
+                        duration: Dur(hold),
+                    }
+                } else {
+                    let extra_delay = Dur(delay_mean * rng.gen_range(10..=200));
+                    // On Kafka, a third of the clogs wait for a follower catching up across a
+                    // leader change (a slow replica rejoining the ISR: KAFKA-7128's moment)
+                    // and slow it from that instant.
+                    if rng.gen_range(0..3) == 0 {
+                        out.push(TimedFault {
+                            at: Dur(t),
+                            action: FaultAction::Clog {
+                                node: "@rejoining".to_string(),
+                                extra_delay,
+                                duration: Dur(hold),
+                            },
+                            trigger: Some(Trigger {
+                                within: n.interval_mean,
+                                delay: Dur(0),
+                            }),
+                        });
+                        continue;
+                    }
+                    FaultAction::Clog {
+                        node: pick(rng),
+                        extra_delay,
+                        duration: Dur(hold),
+                    }
+                }
+            }
             NemesisKind::DelaySpike => FaultAction::DelaySpike {
                 extra_delay: Dur(scenario.network.delay_mean.ns() * rng.gen_range(5..=50)),
                 duration: Dur(hold),
@@ -314,12 +348,36 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 if t < partition_until {
                     continue;
                 }
-                let (action, cut) = expire_session(k, rng);
-                if t + cut >= end {
+                let cut = expire_session(k, rng);
+                if !cut.at_moment {
+                    if t + cut.lasts >= end {
+                        continue;
+                    }
+                    partition_until = t + cut.lasts + 1;
+                    cut.action
+                } else {
+                    // Aimed at a controller in the middle of a leader or ISR change: waits up
+                    // to two mean intervals for one, and fires within a few round trips of
+                    // it. The session must expire within the fault phase (the heal at its end
+                    // lets the zombie back in); the cut may outlast it.
+                    let within = 2 * n.interval_mean.ns();
+                    if t + within + cut.expires_after >= end {
+                        continue;
+                    }
+                    partition_until = t + within + cut.lasts + 1;
+                    let reach = 2 * scenario.disk.fsync_latency_mean.ns()
+                        + 4 * scenario.network.delay_mean.ns();
+                    let delay = rng.gen_range(0..=reach) / 1_000 * 1_000;
+                    out.push(TimedFault {
+                        at: Dur(t),
+                        action: cut.action,
+                        trigger: Some(Trigger {
+                            within: Dur(within),
+                            delay: Dur(delay),
+                        }),
+                    });
                     continue;
                 }
-                partition_until = t + cut + 1;
-                action
             }
             targeted => {
                 // A targeted shape waits up to one mean interval for its protocol moment;
@@ -386,15 +444,35 @@ fn down_action(kind: NemesisKind, node: String, hold: Dur) -> FaultAction<String
     }
 }
 
-/// A broker cut from the ensemble until its session expires, and how long the cut lasts.
+/// A broker cut from the ensemble until its session expires.
+struct SessionCut {
+    action: FaultAction<String>,
+    /// How long the cut lasts.
+    lasts: u64,
+    /// When, from the cut, the session has expired (the cut outlasts it).
+    expires_after: u64,
+    /// Whether it waits for "@controller-electing" (a controller in the middle of a leader
+    /// or ISR change) instead of firing at its time.
+    at_moment: bool,
+}
+
+/// A broker cut from the ensemble until its session expires: the controller (half of those
+/// at the moment it is changing a partition's leader or ISR), or the leader of a partition.
 /// A loud cut closes its connections at once, so the session expires one session timeout
 /// later; behind a one-way cut the client first waits out its read timeout (2/3 of the
 /// session timeout) before it drops the connection. The cut outlasts the expiry by up to
 /// half a session timeout (the server notices on its tick, the client on reconnecting).
-fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> (FaultAction<String>, u64) {
+fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> SessionCut {
     let session = k.server_properties.zookeeper_session_timeout_ms * 1_000_000;
+    let mut at_moment = false;
     let node = if rng.gen_bool(0.5) || k.topics.is_empty() {
-        "@controller".to_string()
+        at_moment = rng.gen_bool(0.5);
+        if at_moment {
+            "@controller-electing"
+        } else {
+            "@controller"
+        }
+        .to_string()
     } else {
         let topic = k.topics.choose(rng).expect("topics");
         let p = rng.gen_range(0..topic.partitions.max(1));
@@ -403,21 +481,31 @@ fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> (FaultAction<String>, 
     let zk: Vec<String> = (0..k.zookeeper.servers).map(|i| format!("zk{i}")).collect();
     let over = rng.gen_range(session / 10..=session / 2);
     if rng.gen_bool(0.5) {
-        let cut = (session * 5 / 3 + over) / 1_000 * 1_000;
+        let lasts = (session * 5 / 3 + over) / 1_000 * 1_000;
         let action = FaultAction::OneWay {
             from: zk,
             to: vec![node],
-            heal_after: Some(Dur(cut)),
+            heal_after: Some(Dur(lasts)),
         };
-        (action, cut)
+        SessionCut {
+            action,
+            lasts,
+            expires_after: session * 5 / 3,
+            at_moment,
+        }
     } else {
-        let cut = (session + over) / 1_000 * 1_000;
+        let lasts = (session + over) / 1_000 * 1_000;
         let action = FaultAction::Partition {
             groups: vec![vec![node], zk],
-            heal_after: Some(Dur(cut)),
+            heal_after: Some(Dur(lasts)),
             silent: false,
         };
-        (action, cut)
+        SessionCut {
+            action,
+            lasts,
+            expires_after: session,
+            at_moment,
+        }
     }
 }
 

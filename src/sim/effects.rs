@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::{Conn, ConnState, Item, Sim, Stepped};
-use crate::node::{ConnId, Event, FsyncId, Node, NodeId, TimerId};
+use crate::node::{ConnId, Event, FileName, FsyncId, Node, NodeId, TimerId};
 use crate::sim::rng::jittered;
 
 impl<N> Sim<N>
@@ -274,7 +274,7 @@ where
         }
     }
 
-    pub(super) fn fsync(&mut self, node: NodeId, fsync: FsyncId, file: String) {
+    pub(super) fn fsync(&mut self, node: NodeId, fsync: FsyncId, file: FileName) {
         self.stats.fsyncs += 1;
         let now = self.now_ns;
         let slot = &self.slots[node.index()];

@@ -23,7 +23,7 @@ use std::hash::Hash;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::node::{ConnId, Context, Effect, Event, FsyncId, IdSource, Node, NodeId};
+use crate::node::{ConnId, Context, Effect, Event, FileName, FsyncId, IdSource, Node, NodeId};
 use disk::{Disk, DiskHandle, DiskOptions};
 use net::{Conn, ConnState, NetOptions, Network};
 use queue::EventQueue;
@@ -70,7 +70,7 @@ enum Item<M> {
         node: NodeId,
         inc: u32,
         fsync: FsyncId,
-        file: String,
+        file: FileName,
         target: u64,
     },
     /// The grace period of a stop ends: kill `node` if incarnation `inc` is still up.

@@ -21,6 +21,8 @@ pub struct LearnerHandler {
     pub sid: u32,
     pub info_seen: bool,
     pub peer_last_zxid: Option<Zxid>,
+    /// The currentEpoch a fresh ACKEPOCH carried (None for ZooKeeper's ACKEPOCH(-1)).
+    pub peer_current_epoch: Option<u32>,
     /// Sync packets sent: new proposals and commits go to it too.
     pub forwarding: bool,
     pub newleader_acked: bool,
@@ -34,6 +36,7 @@ impl LearnerHandler {
             sid,
             info_seen: false,
             peer_last_zxid: None,
+            peer_current_epoch: None,
             forwarding: false,
             newleader_acked: false,
             last_heard_ns: now_ns,
@@ -330,7 +333,7 @@ impl ZabServer {
             cxid,
             op,
         };
-        l.prep_tree.apply(&txn);
+        l.prep_tree.replay(&txn);
         l.last_proposed = zxid;
         l.outstanding.insert(zxid, (txn.clone(), BTreeSet::new()));
         for conn in l.forwarding_conns() {

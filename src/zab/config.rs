@@ -159,10 +159,19 @@ pub enum BugMode {
     /// of durable copies (scenarios/findings/zk-stale-ack-after-trunc.json).
     #[serde(rename = "stale-ack-after-trunc")]
     StaleAckAfterTrunc,
+    /// A finding, not a JIRA (the ZOOKEEPER-1549 class): ZooKeeper's sync and truncation
+    /// for a learner whose durable snapshot holds txns a later leader lacks. The leader
+    /// sends TRUNC(maxCommittedLog) to any learner ahead of it (`LearnerHandler.syncFollower`
+    /// checks no epoch on that branch); the learner truncates only its log
+    /// (`FileTxnSnapLog.truncateLog`), reloads the newest snapshot, which still holds the
+    /// dropped txns, and sets lastProcessedZxid to the TRUNC point (`Learner.syncWithLeader`):
+    /// its tree silently diverges (scenarios/findings/zk-trunc-below-snapshot.json).
+    #[serde(rename = "trunc-below-snapshot")]
+    TruncBelowSnapshot,
 }
 
 impl BugMode {
-    pub const ALL: [BugMode; 8] = [
+    pub const ALL: [BugMode; 9] = [
         BugMode::Zk1675,
         BugMode::Zk3911,
         BugMode::Zk4646,
@@ -171,6 +180,7 @@ impl BugMode {
         BugMode::Zk1419,
         BugMode::Zk2845,
         BugMode::StaleAckAfterTrunc,
+        BugMode::TruncBelowSnapshot,
     ];
     pub fn jira(self) -> &'static str {
         match self {
@@ -182,6 +192,7 @@ impl BugMode {
             BugMode::Zk1419 => "ZOOKEEPER-1419",
             BugMode::Zk2845 => "ZOOKEEPER-2845",
             BugMode::StaleAckAfterTrunc => "stale-ack-after-trunc",
+            BugMode::TruncBelowSnapshot => "trunc-below-snapshot",
         }
     }
 }

@@ -108,6 +108,7 @@ impl ZabServer {
             return;
         };
         h.peer_last_zxid = Some(last_zxid);
+        h.peer_current_epoch = promised.then_some(current_epoch);
         let sid = h.sid;
         if promised {
             l.epoch_acks.insert(sid);

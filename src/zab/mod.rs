@@ -594,7 +594,7 @@ impl ZabServer {
             return;
         }
         self.log_fsync_inflight = true;
-        let f = ctx.fsync(self.storage.log_name());
+        let f = ctx.fsync_shared(self.storage.log_name_shared());
         let wait = FsyncWait::Log {
             upto: self.storage.last_zxid(),
             trunc_gen: self.trunc_gen,

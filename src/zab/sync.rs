@@ -31,12 +31,17 @@ pub enum SyncPlan {
 ///
 /// `committed` is the leader's in-memory window of committed txns (in zxid order) and
 /// `window_base` the zxid just before its first entry (the leader has every txn after
-/// `window_base`); `last_committed` is the leader's last committed zxid.
+/// `window_base`); `last_committed` is the leader's last committed zxid. `peer_epoch` is
+/// the learner's currentEpoch from a fresh ACKEPOCH (None for ACKEPOCH(-1)); `zk_trunc`
+/// (bug mode `trunc-below-snapshot`) is ZooKeeper's unconditional TRUNC for a learner
+/// ahead of the leader.
 pub fn choose_sync(
     peer_last: Zxid,
+    peer_epoch: Option<u32>,
     committed: &[Txn],
     window_base: Zxid,
     last_committed: Zxid,
+    zk_trunc: bool,
 ) -> SyncPlan {
     let after = |z: Zxid| -> Vec<Txn> {
         let i = committed.partition_point(|t| t.zxid <= z);
@@ -47,6 +52,23 @@ pub fn choose_sync(
     }
     if peer_last > last_committed {
         // The learner has txns the leader never committed (an old leader's tail).
+        // ZooKeeper (`syncFollower`, `peerLastZxid > maxCommittedLog`) always answers
+        // TRUNC(maxCommittedLog) here, with no epoch check. The learner can only truncate
+        // its log: if that tail sits in a durable snapshot -- the SNAP a leader of an epoch
+        // that never established sent it, persisted at NEWLEADER before currentEpoch and the
+        // ACK (ZOOKEEPER-3642) -- ZooKeeper reloads that snapshot and diverges, and our
+        // learner could not apply the TRUNC at all (zk-nemesis-hunt seeds 93997, 109894).
+        // Deviation (README): TRUNC only when the learner's last zxid, its currentEpoch and
+        // the truncation point are of one epoch -- the learner logged that tail itself while
+        // following that epoch, so it is in its log; in any other case the tail may be a
+        // sync snapshot's and the learner gets a SNAP. This extends ZooKeeper's own rule of
+        // the other branch (`queueCommittedProposals`: "We cannot send TRUNC that cross
+        // epoch boundary") and costs a snapshot transfer where a TRUNC might have sufficed.
+        let e = zxid_epoch(peer_last);
+        let one_epoch = e == zxid_epoch(last_committed) && peer_epoch.is_none_or(|c| c == e);
+        if !zk_trunc && !one_epoch {
+            return SyncPlan::Snap;
+        }
         return SyncPlan::Trunc {
             zxid: last_committed,
             txns: Vec::new(),
@@ -197,10 +219,19 @@ impl ZabServer {
             return;
         }
         let peer_last = h.peer_last_zxid.expect("ACKEPOCH seen");
+        let peer_epoch = h.peer_current_epoch;
         let e = l.zab_epoch.expect("epoch");
         let last_committed = l.last_committed;
         let (window, base) = self.committed_window(last_committed);
-        let plan = choose_sync(peer_last, &window, base, last_committed);
+        let zk_trunc = self.bug(BugMode::TruncBelowSnapshot);
+        let plan = choose_sync(
+            peer_last,
+            peer_epoch,
+            &window,
+            base,
+            last_committed,
+            zk_trunc,
+        );
         // The learner's log keeps everything up to here; what it ACKed above is removed.
         let kept_upto = match &plan {
             SyncPlan::Diff { .. } => Zxid::MAX,
@@ -331,8 +362,30 @@ impl ZabServer {
     fn follower_on_trunc(&mut self, ctx: &mut Context<'_, Msg>, zxid: Zxid) {
         let f = self.follower.as_mut().expect("follower state");
         f.mode = Some(SyncMode::Trunc);
+        let below_snapshot = self.storage.snapshot_zxid > zxid;
+        if below_snapshot && self.bug(BugMode::TruncBelowSnapshot) {
+            // ZooKeeper's learner (`Learner.syncWithLeader`, case TRUNC):
+            // `ZKDatabase.truncateLog` clears the tree, `FileTxnSnapLog.truncateLog`
+            // truncates only the txn log, and `loadDataBase` restores from the newest
+            // snapshot -- which still holds the txns above `zxid` -- plus the log; then
+            // `setlastProcessedZxid(zxid)`. The tree keeps txns the leader's history lacks
+            // and everything applied on top diverges. (`FileTxnLog.truncate` throws, and
+            // the learner exits, only when no log file exists at all: not modelled.)
+            self.storage.truncate_log(ctx.disk(), zxid);
+            self.log_truncated(zxid);
+            self.log_truncation_unsynced = true;
+            self.request_log_fsync(ctx);
+            return match super::txnlog::recover(ctx.disk()) {
+                Ok(r) => {
+                    self.tree = r.tree;
+                    self.last_processed = zxid;
+                }
+                Err(reason) => self.halt(ctx, reason),
+            };
+        }
         if let Err(reason) = self.storage.truncate_after(ctx.disk(), zxid) {
-            // ZooKeeper exits when it cannot truncate.
+            // ZooKeeper exits when it cannot truncate. By default the leader no longer
+            // sends a TRUNC below a learner's sync snapshot (`choose_sync`).
             return self.halt(ctx, reason);
         }
         self.log_truncated(zxid);
@@ -648,13 +701,13 @@ mod tests {
 
     #[test]
     fn equal_zxid_gets_an_empty_diff() {
-        let p = choose_sync(z(3, 2), &window(), 0, z(3, 2));
+        let p = choose_sync(z(3, 2), None, &window(), 0, z(3, 2), false);
         assert_eq!(p, SyncPlan::Diff { txns: vec![] });
     }
 
     #[test]
     fn a_follower_in_the_window_gets_a_diff() {
-        let p = choose_sync(z(1, 3), &window(), 0, z(3, 2));
+        let p = choose_sync(z(1, 3), None, &window(), 0, z(3, 2), false);
         assert_eq!(
             p,
             SyncPlan::Diff {
@@ -665,7 +718,7 @@ mod tests {
 
     #[test]
     fn a_follower_ahead_of_the_leader_is_truncated() {
-        let p = choose_sync(z(3, 5), &window(), 0, z(3, 2));
+        let p = choose_sync(z(3, 5), None, &window(), 0, z(3, 2), false);
         assert_eq!(
             p,
             SyncPlan::Trunc {
@@ -675,13 +728,71 @@ mod tests {
         );
     }
 
+    /// zk-nemesis-hunt seeds 93997 and 109894: a learner whose last zxid came with the
+    /// SNAP of a leader whose epoch never established (its durable snapshot holds it, and
+    /// its currentEpoch is older, or newer, than that zxid's epoch) is ahead of the next
+    /// leader's maxCommittedLog. ZooKeeper sends TRUNC(maxCommittedLog), below the
+    /// learner's snapshot; by default it gets a SNAP unless last zxid, currentEpoch and
+    /// the truncation point share one epoch.
+    #[test]
+    fn a_follower_ahead_gets_a_snapshot_unless_all_in_one_epoch() {
+        let trunc = SyncPlan::Trunc {
+            zxid: z(3, 2),
+            txns: vec![],
+        };
+        // Seed 109894's shape: last zxid of epoch 4, leader's last committed of epoch 3.
+        assert_eq!(
+            choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
+        assert_eq!(
+            choose_sync(z(4, 1), Some(4), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
+        // Seed 93997's shape: one epoch (3) for both zxids, but currentEpoch 2.
+        assert_eq!(
+            choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
+        // A learner that completed a later sync (currentEpoch 5) over that tail.
+        assert_eq!(
+            choose_sync(z(3, 5), Some(5), &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
+        // The tail it logged itself while following epoch 3: TRUNC, as ZooKeeper.
+        assert_eq!(
+            choose_sync(z(3, 5), Some(3), &window(), 0, z(3, 2), false),
+            trunc
+        );
+        // ACKEPOCH(-1) (it had already promised this leader's epoch) carries no epoch.
+        assert_eq!(
+            choose_sync(z(3, 5), None, &window(), 0, z(3, 2), false),
+            trunc
+        );
+        // Bug mode trunc-below-snapshot: ZooKeeper's TRUNC whatever the epochs.
+        assert_eq!(
+            choose_sync(z(4, 1), Some(2), &window(), 0, z(3, 2), true),
+            trunc
+        );
+        assert_eq!(
+            choose_sync(z(3, 5), Some(2), &window(), 0, z(3, 2), true),
+            trunc
+        );
+    }
+
     #[test]
     fn a_follower_with_a_skipped_epoch_gets_a_snapshot_not_a_trunc_across_epochs() {
         // The follower logged (2,1), (2,2) under a leader of epoch 2 that never committed;
         // the leader's next txn after them is (3,1): no TRUNC across an epoch boundary.
-        assert_eq!(choose_sync(z(2, 2), &window(), 0, z(3, 2)), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(2, 2), None, &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
         // Likewise an uncommitted tail of epoch 1 that the leader replaced in epoch 3.
-        assert_eq!(choose_sync(z(1, 5), &window(), 0, z(3, 2)), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(1, 5), None, &window(), 0, z(3, 2), false),
+            SyncPlan::Snap
+        );
     }
 
     #[test]
@@ -690,7 +801,7 @@ mod tests {
         // the leader's next is (3,4), of the same epoch: TRUNC to (3,2), then DIFF.
         let w = vec![t(z(3, 1)), t(z(3, 2)), t(z(3, 4)), t(z(3, 5))];
         assert_eq!(
-            choose_sync(z(3, 3), &w, 0, z(3, 5)),
+            choose_sync(z(3, 3), None, &w, 0, z(3, 5), false),
             SyncPlan::Trunc {
                 zxid: z(3, 2),
                 txns: vec![t(z(3, 4)), t(z(3, 5))]
@@ -845,10 +956,13 @@ mod tests {
     #[test]
     fn a_follower_below_the_window_gets_a_snapshot() {
         let w = window()[2..].to_vec();
-        assert_eq!(choose_sync(z(1, 1), &w, z(1, 2), z(3, 2)), SyncPlan::Snap);
+        assert_eq!(
+            choose_sync(z(1, 1), None, &w, z(1, 2), z(3, 2), false),
+            SyncPlan::Snap
+        );
         // Right at the window base a DIFF still works.
         assert!(matches!(
-            choose_sync(z(1, 2), &w, z(1, 2), z(3, 2)),
+            choose_sync(z(1, 2), None, &w, z(1, 2), z(3, 2), false),
             SyncPlan::Diff { .. }
         ));
     }

@@ -17,7 +17,7 @@ pub struct Harness<N: Node<Msg = Msg>> {
     pub disk: MemDisk,
     rng: ChaCha8Rng,
     ids: IdSource,
-    fsyncs: VecDeque<(FsyncId, String)>,
+    fsyncs: VecDeque<(FsyncId, crate::node::FileName)>,
     /// Every message the node sent: (connection, message).
     pub sent: Vec<(ConnId, Msg)>,
     pub halted: Option<String>,

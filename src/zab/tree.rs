@@ -258,7 +258,7 @@ impl DataTree {
             };
             match prepped {
                 Ok(t) => {
-                    scratch.apply_op(scratch.last_zxid, session, &t);
+                    scratch.apply_op(scratch.last_zxid, session, &t, None);
                     txns.push(t);
                 }
                 Err(code) => {
@@ -346,19 +346,45 @@ impl DataTree {
 
     /// Applies a committed (or, on recovery, logged) txn. Zxids must strictly increase.
     pub fn apply(&mut self, txn: &Txn) -> Applied {
+        self.check_order(txn);
+        let mut events = Vec::new();
+        let result = self.apply_op(txn.zxid, txn.session, &txn.op, Some(&mut events));
+        self.last_zxid = txn.zxid;
+        Applied {
+            result: result.expect("collected"),
+            events,
+        }
+    }
+
+    /// [`apply`](Self::apply) for callers that need neither the answer nor the watch
+    /// triggers (recovery, the leader's projected tree, the monitor's replay): the same
+    /// change to the tree, without building them.
+    pub fn replay(&mut self, txn: &Txn) {
+        self.check_order(txn);
+        self.apply_op(txn.zxid, txn.session, &txn.op, None);
+        self.last_zxid = txn.zxid;
+    }
+
+    fn check_order(&self, txn: &Txn) {
         assert!(
             txn.zxid > self.last_zxid,
             "apply out of order: txn {:#x} after {:#x}",
             txn.zxid,
             self.last_zxid
         );
-        let applied = self.apply_op(txn.zxid, txn.session, &txn.op);
-        self.last_zxid = txn.zxid;
-        applied
     }
 
-    fn apply_op(&mut self, zxid: Zxid, session: u64, op: &TxnOp) -> Applied {
-        let mut events = Vec::new();
+    /// Applies one op. With `events` (the caller wants the answer and the watch
+    /// triggers) it returns the answer and appends the triggers; without, it returns None
+    /// and builds neither.
+    fn apply_op(
+        &mut self,
+        zxid: Zxid,
+        session: u64,
+        op: &TxnOp,
+        mut events: Option<&mut Vec<(String, WatchKind)>>,
+    ) -> Option<OpResult> {
+        let collect = events.is_some();
         let result = match op {
             TxnOp::CreateSession { timeout_ms } => {
                 if let Some(old) = self.sessions.insert(session, *timeout_ms) {
@@ -368,7 +394,7 @@ impl DataTree {
                 OpResult::Synced
             }
             TxnOp::CloseSession => {
-                self.close_session(zxid, session, &mut events);
+                self.close_session(zxid, session, events);
                 OpResult::Deleted
             }
             TxnOp::Create {
@@ -376,37 +402,42 @@ impl DataTree {
                 data,
                 ephemeral_owner,
             } => {
-                let stat = self.create(zxid, path, data, *ephemeral_owner, &mut events);
+                let stat = self.create(zxid, path, data, *ephemeral_owner, events);
+                if !collect {
+                    return None;
+                }
                 OpResult::Created {
                     path: path.clone(),
                     stat,
                 }
             }
             TxnOp::Delete { path } => {
-                self.delete(zxid, path, &mut events);
+                self.delete(zxid, path, events);
                 OpResult::Deleted
             }
             TxnOp::SetData { path, data } => {
                 let mut stat = Stat::default();
                 self.update_node(path, |n| {
-                    n.data = data.clone();
+                    n.data.clone_from(data);
                     n.stat.version += 1;
                     n.stat.mzxid = zxid;
                     stat = n.stat;
                 });
-                events.push((path.clone(), WatchKind::NodeDataChanged));
+                if let Some(ev) = events {
+                    ev.push((path.clone(), WatchKind::NodeDataChanged));
+                }
                 OpResult::SetStat(stat)
             }
             TxnOp::Check { .. } => OpResult::Checked,
             TxnOp::Multi(ops) => {
-                let results = ops
-                    .iter()
-                    .map(|t| {
-                        let a = self.apply_op(zxid, session, t);
-                        events.extend(a.events);
-                        a.result
-                    })
-                    .collect();
+                let mut results = Vec::new();
+                for t in ops {
+                    let r = self.apply_op(zxid, session, t, events.as_deref_mut());
+                    results.extend(r);
+                }
+                if !collect {
+                    return None;
+                }
                 OpResult::Multi(results)
             }
             TxnOp::Error {
@@ -414,6 +445,9 @@ impl DataTree {
                 multi_len,
                 index,
             } if *multi_len > 0 => {
+                if !collect {
+                    return None;
+                }
                 // A failed multi answers every op, as ZooKeeper's DataTree does: the ops
                 // before the failing one would have succeeded (rolled back), the failing
                 // one has its code, those after it RUNTIMEINCONSISTENCY.
@@ -428,7 +462,7 @@ impl DataTree {
             }
             TxnOp::Error { code, .. } => OpResult::Err(*code),
         };
-        Applied { result, events }
+        collect.then_some(result)
     }
 
     fn create(
@@ -437,11 +471,11 @@ impl DataTree {
         path: &str,
         data: &[u8],
         owner: u64,
-        events: &mut Vec<(String, WatchKind)>,
+        events: Option<&mut Vec<(String, WatchKind)>>,
     ) -> Stat {
-        let parent = parent_of(path).expect("create of the root").to_string();
+        let parent = parent_of(path).expect("create of the root");
         let name = path[parent.len()..].trim_start_matches('/').to_string();
-        self.update_node(&parent, |p| {
+        self.update_node(parent, |p| {
             let fresh = p.children.insert(name);
             assert!(fresh, "create of an existing child");
             p.stat.cversion += 1;
@@ -467,18 +501,20 @@ impl DataTree {
                 .or_default()
                 .insert(path.to_string());
         }
-        events.push((path.to_string(), WatchKind::NodeCreated));
-        events.push((parent, WatchKind::NodeChildrenChanged));
+        if let Some(ev) = events {
+            ev.push((path.to_string(), WatchKind::NodeCreated));
+            ev.push((parent.to_string(), WatchKind::NodeChildrenChanged));
+        }
         stat
     }
 
-    fn delete(&mut self, zxid: Zxid, path: &str, events: &mut Vec<(String, WatchKind)>) {
+    fn delete(&mut self, zxid: Zxid, path: &str, events: Option<&mut Vec<(String, WatchKind)>>) {
         let node = self.remove_node(path);
         assert!(node.children.is_empty(), "delete of a znode with children");
-        let parent = parent_of(path).expect("delete of the root").to_string();
-        let name = path[parent.len()..].trim_start_matches('/').to_string();
-        self.update_node(&parent, |p| {
-            p.children.remove(&name);
+        let parent = parent_of(path).expect("delete of the root");
+        let name = path[parent.len()..].trim_start_matches('/');
+        self.update_node(parent, |p| {
+            p.children.remove(name);
             p.stat.cversion += 1;
             p.stat.pzxid = zxid;
         });
@@ -491,18 +527,25 @@ impl DataTree {
                 }
             }
         }
-        events.push((path.to_string(), WatchKind::NodeDeleted));
-        events.push((parent, WatchKind::NodeChildrenChanged));
+        if let Some(ev) = events {
+            ev.push((path.to_string(), WatchKind::NodeDeleted));
+            ev.push((parent.to_string(), WatchKind::NodeChildrenChanged));
+        }
     }
 
-    fn close_session(&mut self, zxid: Zxid, session: u64, events: &mut Vec<(String, WatchKind)>) {
+    fn close_session(
+        &mut self,
+        zxid: Zxid,
+        session: u64,
+        mut events: Option<&mut Vec<(String, WatchKind)>>,
+    ) {
         let paths: Vec<String> = self
             .ephemerals
             .get(&session)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default();
         for path in paths {
-            self.delete(zxid, &path, events);
+            self.delete(zxid, &path, events.as_deref_mut());
         }
         if let Some(timeout) = self.sessions.remove(&session) {
             self.digest = self.digest.wrapping_sub(session_hash(session, timeout));

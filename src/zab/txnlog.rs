@@ -16,7 +16,7 @@
 //! May depend on: `node` (DiskIo, checksum), `zab::msg`, `zab::tree`.
 
 use crate::node::checksum::crc32c;
-use crate::node::DiskIo;
+use crate::node::{DiskIo, FileName};
 
 use super::msg::{ErrCode, Txn, TxnOp, Zxid};
 use super::tree::{DataTree, Stat, TreeImage};
@@ -329,8 +329,8 @@ pub struct LogEntry {
 pub struct Storage {
     /// Current log generation (change it with `set_gen`, which renames the log file).
     pub gen: u64,
-    /// `log.<gen>`, kept formatted: every append and fsync names it.
-    name: String,
+    /// `log.<gen>`, kept formatted and shared: every append and fsync names it.
+    name: FileName,
     /// Every record of `log.<gen>`, in zxid order.
     pub entries: Vec<LogEntry>,
     /// Label of the newest snapshot of this generation (0 if none).
@@ -406,7 +406,7 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             gen: 0,
-            name: log_file(0),
+            name: log_file(0).into(),
             entries: Vec::new(),
             snapshot_zxid: 0,
             gen_base: 0,
@@ -419,9 +419,14 @@ impl Storage {
         &self.name
     }
 
+    /// The log's name, shared, for its fsyncs.
+    pub fn log_name_shared(&self) -> &FileName {
+        &self.name
+    }
+
     fn set_gen(&mut self, gen: u64) {
         self.gen = gen;
-        self.name = log_file(gen);
+        self.name = log_file(gen).into();
     }
 
     pub fn last_zxid(&self) -> Zxid {
@@ -456,6 +461,14 @@ impl Storage {
                 self.snapshot_zxid
             ));
         }
+        self.truncate_log(disk, zxid);
+        Ok(())
+    }
+
+    /// Drops every log record after `zxid` and leaves the snapshots alone, as ZooKeeper's
+    /// `FileTxnSnapLog.truncateLog` does (only `FileTxnLog.truncate`); the newest snapshot
+    /// may then still hold more than `zxid` (bug mode `trunc-below-snapshot`).
+    pub fn truncate_log(&mut self, disk: &mut dyn DiskIo, zxid: Zxid) {
         let keep = self.entries.partition_point(|e| e.txn.zxid <= zxid);
         let len = if keep == 0 {
             0
@@ -464,7 +477,6 @@ impl Storage {
         };
         self.entries.truncate(keep);
         disk.truncate(&self.name, len);
-        Ok(())
     }
 
     /// Writes a snapshot of `tree` (page cache only); returns the file to fsync. With
@@ -612,7 +624,7 @@ pub fn recover_until(disk: &mut dyn DiskIo, last: Zxid) -> Result<Recovered, Str
             break;
         }
         if entry.txn.zxid > tree.last_zxid() {
-            tree.apply(&entry.txn);
+            tree.replay(&entry.txn);
         }
     }
     if current_epoch > accepted_epoch {
@@ -785,6 +797,27 @@ mod tests {
         assert_eq!(r.storage.gen, 1);
         assert_eq!(r.storage.last_zxid(), make(1, 9));
         assert!(r.tree.get("/n2").is_none());
+    }
+
+    /// ZooKeeper's truncation (`FileTxnSnapLog.truncateLog`) touches only the log: a
+    /// snapshot above the point survives and recovery reloads it (bug mode
+    /// trunc-below-snapshot); `truncate_after`, the default, refuses instead.
+    #[test]
+    fn truncate_log_leaves_a_newer_snapshot_that_recovery_reloads() {
+        let mut disk = MemDisk::default();
+        let mut s = write_log(&mut disk, &[1, 2, 3]);
+        let mut tree = DataTree::new();
+        for e in &s.entries {
+            tree.apply(&e.txn);
+        }
+        s.write_snapshot(&mut disk, &tree, false);
+        s.append(&mut disk, &txn(4));
+        assert!(s.truncate_after(&mut disk, 2).is_err());
+        s.truncate_log(&mut disk, 2);
+        let r = recover(&mut disk).unwrap();
+        assert_eq!(r.tree.last_zxid(), 3, "the snapshot still holds txn 3");
+        assert_eq!(r.storage.snapshot_zxid, 3);
+        assert_eq!(r.storage.last_zxid(), 2, "the log's last record");
     }
 
     fn make(e: u32, c: u32) -> Zxid {

@@ -16,6 +16,7 @@
 
 pub mod history;
 pub mod liveness;
+pub mod moments;
 pub mod monitor;
 
 use std::cell::RefCell;
@@ -415,6 +416,9 @@ impl System for KafkaSystem {
     }
 
     fn resolve_role(&self, role: &str, sim: &Sim<KafkaNode>) -> Vec<NodeId> {
+        if let Some(ids) = self.resolve_moment(role, sim) {
+            return ids;
+        }
         let up = |ids: &[NodeId]| ids.iter().copied().filter(|id| sim.is_up(*id)).collect();
         match role {
             "@broker" => up(&self.layout.brokers),

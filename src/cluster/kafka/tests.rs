@@ -73,6 +73,9 @@ fn roles_resolve_to_live_parts_and_to_nobody_before_elections() {
     assert!(ids("@controller").is_empty());
     assert!(ids("@partition-leader:t-1").is_empty());
     assert!(ids("@partition-leader:nope-0").is_empty());
+    // Nor any protocol moment.
+    assert!(ids("@controller-electing").is_empty());
+    assert!(ids("@rejoining").is_empty());
     let role = system.role(&sim, NodeId(3)).unwrap();
     assert_eq!((role.name.as_str(), role.epoch), ("BROKER", 0));
     assert_eq!(system.role(&sim, NodeId(0)).unwrap().name, "LOOKING");

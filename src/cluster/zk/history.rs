@@ -91,14 +91,6 @@ impl CommitRecord {
     fn get(&self, session: u64, cxid: u64) -> Option<&(Zxid, TxnOp)> {
         self.by_request.get(&(session, cxid))
     }
-
-    /// The committed requests of `session` with a cxid above `cxid`.
-    fn after(&self, session: u64, cxid: u64) -> Vec<(u64, &(Zxid, TxnOp))> {
-        self.by_request
-            .range((session, cxid + 1)..=(session, u64::MAX))
-            .map(|((_, c), t)| (*c, t))
-            .collect()
-    }
 }
 
 /// Runs the ZooKeeper history checker (`check::zk_order`) on the recorded histories, one
@@ -166,20 +158,18 @@ where
 /// by `record`: committed as (session, cxid) at z, it applied (or was refused, for an error
 /// txn) at z, its window still open since its answer is unknown; never logged by any server,
 /// it never applied. Logged but not seen committed, it stays unknown (a new leader's initial
-/// history can hold it under a snapshot the monitor cannot read). A write still open at the
-/// end has no cxid in the records: it is the committed request of its session above every
-/// answered one, if there is exactly one and no other was logged.
+/// history can hold it under a snapshot the monitor cannot read). A request still open at
+/// the end has no cxid in the records: [`infer_open_cxids`] recovers it from the client's
+/// order.
 pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> History {
     let mut history = History::new();
     let mut session_process: BTreeMap<u64, u64> = BTreeMap::new();
     for (process, records) in procs {
         let mut spans = spans_with_session(records);
+        infer_open_cxids(&mut spans);
         spans.sort_by_key(|s| s.t0);
-        let mut max_cxid: BTreeMap<u64, u64> = BTreeMap::new();
         for s in &spans {
             session_process.insert(s.session, *process);
-            let m = max_cxid.entry(s.session).or_default();
-            *m = (*m).max(s.cxid.unwrap_or(0));
         }
         let mut i = 0;
         while i < spans.len() {
@@ -204,7 +194,7 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
                 continue;
             }
             if let Some(call) = to_call(&span.op) {
-                match resolve(span, record, &max_cxid) {
+                match resolve(span, record) {
                     Some(resolved) => push_resolved(&mut history, *process, span, call, resolved),
                     None => push_op(&mut history, *process, span, call),
                 }
@@ -227,6 +217,8 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
 /// One operation of one client, paired: invocation and completion.
 #[derive(Clone, Debug)]
 struct Span {
+    /// The history's op id: the handle's number in the high 32 bits (see `Recorder`).
+    op_id: u64,
     t0: u64,
     session: u64,
     op: Op,
@@ -244,7 +236,7 @@ fn spans_with_session(history: &[Record]) -> Vec<Span> {
             session,
             op,
             at_ns,
-        } => Mark::Invoke(*op_id, (*at_ns, *session, op)),
+        } => Mark::Invoke(*op_id, (*op_id, *at_ns, *session, op)),
         Record::Complete {
             op_id,
             session,
@@ -258,19 +250,23 @@ fn spans_with_session(history: &[Record]) -> Vec<Span> {
     let mut out: Vec<Span> = paired
         .done
         .into_iter()
-        .map(|((t0, s0, op), (session, outcome, zxid, cxid, t1))| Span {
-            t0,
-            session: if session != 0 { session } else { s0 },
-            op: op.clone(),
-            t1,
-            outcome: outcome.clone(),
-            zxid,
-            cxid: Some(cxid),
-        })
+        .map(
+            |((op_id, t0, s0, op), (session, outcome, zxid, cxid, t1))| Span {
+                op_id,
+                t0,
+                session: if session != 0 { session } else { s0 },
+                op: op.clone(),
+                t1,
+                outcome: outcome.clone(),
+                zxid,
+                cxid: Some(cxid),
+            },
+        )
         .collect();
     // Still in flight when the run ended: unknown outcome, open to the end.
-    for (t0, s0, op) in paired.open {
+    for (op_id, t0, s0, op) in paired.open {
         out.push(Span {
+            op_id,
             t0,
             session: s0,
             op: op.clone(),
@@ -283,19 +279,51 @@ fn spans_with_session(history: &[Record]) -> Vec<Span> {
     out
 }
 
+/// Gives each request still open at the end the cxid it went out with. The records hold a
+/// cxid for completed requests only, but the client's order fixes the rest: a handle (one
+/// session) numbers its requests as it sends them, sends them in the order they were invoked
+/// (queued ones in order on connect), and the server answers a session's requests in
+/// order. A request sent after an open one cannot have been answered, and a lost answer
+/// (timeout, connection loss) completes every request in flight. So the open requests of a
+/// handle are the last ones it sent, in op-id order: the k-th took cxid max + k, where max is
+/// the highest cxid among the handle's completed requests. One still queued (never sent)
+/// gets a cxid no server ever logged, and so resolves as never applied. Open requests of a
+/// handle invoked before its session was known (a broker queues its first creates before it
+/// connects) take the handle's session, from any of its records that names it.
+fn infer_open_cxids(spans: &mut [Span]) {
+    let handle = |s: &Span| s.op_id >> 32;
+    // Per handle: its session (from any record that knows it) and its highest known cxid.
+    let mut handles: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for s in spans.iter() {
+        let h = handles.entry(handle(s)).or_default();
+        if s.session != 0 {
+            h.0 = s.session;
+        }
+        h.1 = h.1.max(s.cxid.unwrap_or(0));
+    }
+    // `spans_with_session` lists the open ones last, in op-id order.
+    for s in spans.iter_mut().filter(|s| s.cxid.is_none()) {
+        let h = handles
+            .get_mut(&handle(s))
+            .expect("every span's handle was counted");
+        h.1 += 1;
+        s.cxid = Some(h.1);
+        s.session = h.0;
+    }
+}
+
 /// The fate of an unknown write, from the system's record: `Some(Some(txn))` committed,
 /// `Some(None)` certainly not committed by the end of the run, `None` not decidable.
-fn resolve<'a>(
-    span: &Span,
-    record: &'a CommitRecord,
-    max_cxid: &BTreeMap<u64, u64>,
-) -> Option<Option<&'a (Zxid, TxnOp)>> {
+fn resolve<'a>(span: &Span, record: &'a CommitRecord) -> Option<Option<&'a (Zxid, TxnOp)>> {
     if !matches!(span.outcome, Outcome::Info(_)) || !span.op.is_write() {
         return None;
     }
     match span.cxid {
         // Never sent: never applied.
-        Some(0) => Some(None),
+        Some(0) | None => Some(None),
+        // An open request of a handle whose session no record names (none of its requests
+        // completed): whether it was sent, and as what, is unknown.
+        Some(_) if span.session == 0 => None,
         Some(cxid) => match record.get(span.session, cxid) {
             Some(txn) => Some(Some(txn)),
             None if !record.logged.contains(&(span.session, cxid)) => Some(None),
@@ -303,19 +331,6 @@ fn resolve<'a>(
             // it under its snapshot, where the monitor cannot see it.
             None => None,
         },
-        None => {
-            let above = max_cxid.get(&span.session).copied().unwrap_or(0);
-            let later = record.after(span.session, above);
-            let logged = record
-                .logged
-                .range((span.session, above + 1)..=(span.session, u64::MAX))
-                .count();
-            match later.len() {
-                0 if logged == 0 => Some(None),
-                1 if logged == 1 => Some(Some(later[0].1)),
-                _ => None,
-            }
-        }
     }
 }
 
@@ -783,6 +798,173 @@ mod tests {
         assert_eq!(h.ops[0].outcome, HOutcome::Fail);
         let verdict = check_zookeeper(&h, &ZkOptions::default()).unwrap();
         assert!(verdict.is_valid(), "{verdict:?}");
+    }
+
+    fn invoke(op_id: u64, session: u64, at_ns: u64, op: Op) -> Record {
+        Record::Invoke {
+            op_id,
+            session,
+            op,
+            at_ns,
+        }
+    }
+
+    fn create_txn(zxid: Zxid, session: u64, cxid: u64, path: &str) -> Txn {
+        Txn {
+            zxid,
+            session,
+            cxid,
+            op: TxnOp::Create {
+                path: path.into(),
+                data: Vec::new(),
+                ephemeral_owner: 0,
+            },
+        }
+    }
+
+    fn create(path: &str) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: Vec::new(),
+            ephemeral: false,
+            sequential: false,
+        }
+    }
+
+    fn kinds(h: &History) -> Vec<String> {
+        let verdict = check_zookeeper(h, &ZkOptions::default()).unwrap();
+        verdict
+            .violations()
+            .iter()
+            .map(|v| v.kind.clone())
+            .collect()
+    }
+
+    /// Two pipelined requests of one session still open at the end (kafka-nemesis-hunt
+    /// seeds 66, 477, 717: a controller's two multis, the first committed, the second never
+    /// logged). Each is the request it was, in the order the client sent it: the first at
+    /// its own zxid, the second never applied. Matching both to "the one committed request
+    /// above the answered ones" gave both the same zxid (`duplicate-zxid`).
+    #[test]
+    fn open_pipelined_requests_resolve_to_their_own_cxids() {
+        let multi = |path: &str| {
+            Op::Multi(vec![
+                Op::Check {
+                    path: "/e".into(),
+                    version: 0,
+                },
+                create(path),
+            ])
+        };
+        let mut records = Vec::new();
+        records.extend(span(
+            1,
+            0,
+            create("/e"),
+            Outcome::Ok(OpResult::Checked),
+            Some(8),
+        ));
+        records.push(invoke(2, 7, 10, multi("/a")));
+        records.push(invoke(3, 7, 10, multi("/b")));
+        let mut record = CommitRecord::default();
+        let first = Txn {
+            op: TxnOp::Multi(vec![TxnOp::Create {
+                path: "/a".into(),
+                data: Vec::new(),
+                ephemeral_owner: 0,
+            }]),
+            ..create_txn(9, 7, 2, "/a")
+        };
+        record.logged(&first);
+        record.add(&first, 12);
+        let h = to_check_history(&[(0, &records[..])], &record);
+        let fates: Vec<(HOutcome, Option<Zxid>)> =
+            h.ops.iter().map(|o| (o.outcome, o.zxid)).collect();
+        assert_eq!(
+            fates,
+            [
+                (HOutcome::Ok, Some(8)),
+                (HOutcome::Ok, Some(9)),
+                (HOutcome::Fail, None)
+            ]
+        );
+        assert!(kinds(&h).is_empty(), "{:?}", kinds(&h));
+        // The resolution still feeds the checker: another client's later read that misses
+        // the first multi's create is caught.
+        let get = Op::Exists {
+            path: "/a".into(),
+            watch: false,
+        };
+        let absent = Outcome::Ok(OpResult::Exists(None));
+        let reader = [
+            invoke(1, 8, 20, get),
+            Record::Complete {
+                op_id: 1,
+                session: 8,
+                outcome: absent,
+                zxid: Some(9),
+                cxid: 1,
+                at_ns: 25,
+            },
+        ];
+        let h = to_check_history(&[(0, &records[..]), (1, &reader[..])], &record);
+        assert_eq!(kinds(&h), ["read-not-tree-state"]);
+    }
+
+    /// A broker queues its first creates before its session exists (invoked with session 0)
+    /// and may crash before the answer: the request takes the handle's session, named by
+    /// the handle's other records, and resolves by its txn (kafka-nemesis-hunt seeds 123 and
+    /// 555: such a create was committed, and treating it as never applied made the reads
+    /// and the other brokers' NodeExists unexplainable). A handle whose session no record
+    /// names stays unknown.
+    #[test]
+    fn requests_invoked_before_the_session_take_the_handles_session() {
+        let records = [
+            invoke(1, 0, 0, create("/brokers")),
+            invoke(2, 0, 0, create("/brokers/ids")),
+            Record::Complete {
+                op_id: 1,
+                session: 7,
+                outcome: Outcome::Ok(OpResult::Created {
+                    path: "/brokers".into(),
+                    stat: crate::zab::tree::Stat::default(),
+                }),
+                zxid: Some(5),
+                cxid: 1,
+                at_ns: 5,
+            },
+        ];
+        let mut record = CommitRecord::default();
+        let txn = create_txn(6, 7, 2, "/brokers/ids");
+        record.logged(&txn);
+        record.add(&txn, 6);
+        let h = to_check_history(&[(0, &records[..])], &record);
+        assert_eq!((h.ops[1].outcome, h.ops[1].zxid), (HOutcome::Ok, Some(6)));
+        // Another client's NodeExists right after is explained by it.
+        let other = [
+            invoke(1, 8, 10, create("/brokers/ids")),
+            Record::Complete {
+                op_id: 1,
+                session: 8,
+                outcome: Outcome::Fail("NodeExists".into()),
+                zxid: Some(7),
+                cxid: 1,
+                at_ns: 12,
+            },
+        ];
+        let both = [(0, &records[..]), (1, &other[..])];
+        let h = to_check_history(&both, &record);
+        assert!(kinds(&h).is_empty(), "{:?}", kinds(&h));
+        // Without it committed (never logged), that NodeExists cannot be placed.
+        let h = to_check_history(&both, &CommitRecord::default());
+        assert!(
+            !kinds(&h).is_empty(),
+            "a NodeExists with no create must fail"
+        );
+        // No record names the handle's session: the open create stays unknown.
+        let lone = [invoke(1, 0, 0, create("/brokers/ids"))];
+        let h = to_check_history(&[(0, &lone[..])], &record);
+        assert_eq!(h.ops[0].outcome, HOutcome::Info);
     }
 
     #[test]

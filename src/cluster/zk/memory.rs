@@ -60,7 +60,7 @@ pub fn check(
             let entries = s.log_entries();
             let i = entries.partition_point(|e| e.txn.zxid <= from);
             for e in entries[i..].iter().take_while(|e| e.txn.zxid <= now) {
-                sh.tree.apply(&e.txn);
+                sh.tree.replay(&e.txn);
             }
         }
         None => match durable::replay(disk, false, now) {

@@ -68,6 +68,9 @@ pub struct BrokerView<'a> {
     pub zk_session: u64,
     /// Some(controller epoch) while this broker is the active controller.
     pub controller_epoch: Option<u32>,
+    /// Whether the controller here is in the middle of a leader or ISR change (a
+    /// partition-state operation waits on ZooKeeper).
+    pub controller_changing_state: bool,
     /// The highest controller epoch this broker has accepted a request from.
     pub fenced_controller_epoch: u32,
     pub replicas: &'a BTreeMap<TopicPartition, Replica>,
@@ -195,6 +198,7 @@ impl Broker {
             broker_epoch: self.broker_epoch,
             zk_session: self.zk_session,
             controller_epoch: self.controller.active_epoch(),
+            controller_changing_state: self.controller.changing_partition_state(),
             fenced_controller_epoch: self.fence.highest,
             replicas: &self.replicas,
             metadata: &self.metadata,

@@ -179,7 +179,7 @@ struct Bench {
     /// Connections the broker opened to other brokers.
     connects: Vec<(ConnId, NodeId)>,
     timers: Vec<(u64, u64)>,
-    fsyncs: Vec<(FsyncId, String)>,
+    fsyncs: Vec<(FsyncId, crate::node::FileName)>,
     halted: Option<String>,
     closed: Vec<ConnId>,
 }

@@ -192,6 +192,18 @@ impl Core {
         self.pending.len() + self.parked.len()
     }
 
+    /// Whether a partition-state read or write of this controller is in flight or parked:
+    /// it is in the middle of a leader or ISR change.
+    pub fn state_ops_in_flight(&self) -> bool {
+        let state = |k: &Key| {
+            matches!(
+                k,
+                Key::StateRead(_) | Key::StateWrite(_) | Key::StateCreate(_)
+            )
+        };
+        self.pending.values().any(|(k, _)| state(k)) || self.parked.iter().any(|(k, _)| state(k))
+    }
+
     pub fn ctx(&self) -> &ControllerContext {
         self.ctx.as_ref().expect("phase of an active controller")
     }
@@ -243,6 +255,40 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_ops_in_flight_sees_partition_state_reads_and_writes_pending_or_parked() {
+        let setup = Rc::new(ControllerSetup {
+            me: 0,
+            brokers: 1,
+            topics: vec![],
+            props: Default::default(),
+        });
+        let mut core = Core::new(setup);
+        let op = Op::Check {
+            path: zkdata::CONTROLLER_EPOCH.into(),
+            version: 0,
+        };
+        let tp = TopicPartition::new("t", 0);
+        core.submit(Key::BrokerIds, op.clone());
+        assert!(
+            !core.state_ops_in_flight(),
+            "a broker list read is no state change"
+        );
+        core.submit(Key::StateRead(tp.clone()), op.clone());
+        assert!(core.state_ops_in_flight());
+        let tag = core.next_tag - 1;
+        let (key, taken) = core.take_pending(tag).unwrap();
+        assert!(!core.state_ops_in_flight(), "answered");
+        core.park(key, taken);
+        assert!(core.state_ops_in_flight(), "parked for a retry");
+        core.unpark();
+        assert!(core.state_ops_in_flight(), "re-submitted");
+        core.reset();
+        assert!(!core.state_ops_in_flight());
+        core.submit(Key::StateWrite(tp), op);
+        assert!(core.state_ops_in_flight());
+    }
 
     #[test]
     fn a_failed_epoch_check_is_told_apart_from_a_bad_version_on_the_state() {

@@ -163,6 +163,13 @@ impl Controller {
         self.core.channel.backlog(to)
     }
 
+    /// Whether this broker is the active controller in the middle of a leader or ISR change
+    /// (a partition-state read or write of its event waits on ZooKeeper): the moment a
+    /// session loss makes a zombie of it (KAFKA-3083), which the nemesis can aim at.
+    pub fn changing_partition_state(&self) -> bool {
+        self.core.ctx.is_some() && self.core.state_ops_in_flight()
+    }
+
     /// Whether no event is queued or being handled (nothing waits on ZooKeeper).
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.current.is_empty()
