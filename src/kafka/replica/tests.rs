@@ -671,14 +671,16 @@ fn a_batch_straddling_the_followers_end_fails_the_partition() {
     assert_eq!(f.log_end_offset(), 2, "nothing appended");
 }
 
-/// Kafka 2.7+ answers a fetch whose `lastFetchedEpoch` it cannot place with
-/// OFFSET_OUT_OF_RANGE; the follower asks the leader's LEO and cuts its log to it
-/// (`fetchOffsetAndTruncate`) instead of retrying the same fetch for ever.
+/// Kafka 2.7+ answers a fetch whose `lastFetchedEpoch` its epoch cache cannot place
+/// (UNDEFINED: newer than its latest epoch, or an empty cache) with OFFSET_OUT_OF_RANGE;
+/// the follower asks the leader's LEO and cuts its log to it (`fetchOffsetAndTruncate`)
+/// instead of retrying the same fetch for ever. (An epoch older than the leader's first
+/// one is placed, at that first epoch's start: a diverging answer, not this.)
 #[test]
 fn offset_out_of_range_cuts_to_a_shorter_leaders_end() {
     let mut disk = MemDisk::default();
     let mut l = replica(L, &mut disk, &[]);
-    let mut f = replica(F, &mut disk, &[1, 1]);
+    let mut f = replica(F, &mut disk, &[3, 3]);
     l.become_leader(&mut disk, &state(L, 2, &[L, F]), 0)
         .unwrap();
     f.become_follower(&mut disk, &state(L, 2, &[L, F])).unwrap();

@@ -223,15 +223,10 @@ impl KafkaMonitor {
     pub fn left_behind(&self) -> BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> {
         let mut out: BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> = BTreeMap::new();
         for p in &self.parts {
-            let zk_epoch = p.zk.as_ref().map(|z| z.data.leader_epoch);
             for (b, m) in &p.mons {
                 let why = match (m.forked_at, m.suspect_above) {
                     (Some(f), _) => format!("forked from offset {f}"),
-                    (None, Some(s))
-                        if m.suspect_same_epoch
-                            && zk_epoch.is_some()
-                            && zk_epoch == m.suspect_epoch =>
-                    {
+                    (None, Some(s)) if m.suspect_same_epoch => {
                         format!(
                             "holds records from offset {s} that leader epoch {} abandoned",
                             m.suspect_epoch.unwrap_or_default()

@@ -592,3 +592,59 @@ fn a_same_epoch_lossy_reappointment_is_not_excused_with_a_flush_per_append() {
     let (_, out) = same_epoch_reappointment(true);
     assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
 }
+
+/// kafka-nemesis seed 561: after a same-epoch lossy re-appointment the follower cannot
+/// append the leader's batch over the records it kept (2.7+ marks the partition failed)
+/// and stays out of the ISR. A later epoch does not free it: the leader's end of the
+/// re-appointed epoch lies past the follower's end, so no fetch finds a divergence and
+/// the leader keeps answering with the straddling batch. It stays excused (visibly) while
+/// it holds the abandoned records, and is required again once it has cut them.
+#[test]
+fn a_follower_stuck_on_abandoned_records_stays_excused_after_the_epoch_moves_on() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let log = [plain(1, 10), plain(1, 11), plain(1, 12)];
+    let l = w.leader(0, &log, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    // The restart lost 11 and 12; appointed to epoch 1 again, the leader writes 20-22.
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let new_log = [plain(1, 10), plain(1, 20), plain(1, 21), plain(1, 22)];
+    let l = w.leader(0, &new_log, 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    // The follower drops out of the ISR; a new epoch follows (the same leader).
+    assert_eq!(w.zk(Some(0), 2, &[0], 1, 1), vec![]);
+    let l = w.leader(0, &new_log, 4, 2, &[0]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let behind = w.mon.left_behind();
+    assert!(behind[&tp()][&1].contains("from offset 1"), "{behind:?}");
+    assert!(!behind[&tp()].contains_key(&0));
+    // Once it has cut the abandoned records it is required to converge again.
+    let f = w.follower(1, &[plain(1, 10)], 1, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    assert!(w.mon.left_behind().is_empty(), "{:?}", w.mon.left_behind());
+}
+
+/// A lossy election to a new epoch is not a same-epoch one: a follower still holding the
+/// records the new leader lacks finds the divergence by its epoch and must truncate, so
+/// it is never excused from converging.
+#[test]
+fn a_follower_behind_a_new_epochs_lossy_leader_is_not_excused() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    assert_eq!(w.zk(Some(0), 2, &[0, 1], 1, 1), vec![]);
+    let l = w.leader(0, &[plain(1, 10), plain(2, 20)], 1, 2, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    assert_eq!(w.mon.lossy_elections().len(), 1);
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    assert!(w.mon.left_behind().is_empty(), "{:?}", w.mon.left_behind());
+}
