@@ -9,7 +9,8 @@
 //! every live replica, the replicas of dead brokers taken out of their ISRs, new
 //! partitions' states created and offline partitions elected.
 //!
-//! May depend on: `kafka::{config, msg, zkdata}`, `kafka::controller::*`, `zab::msg`, `zab::client`.
+//! May depend on: `kafka::{config, msg, zkdata}`, `kafka::controller::*`, `zab::msg`,
+//! `zab::client`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
