@@ -66,6 +66,16 @@ pub enum LossCause {
     /// data may be gone (Kafka does not fsync per write unless `log.flush.interval.*` say
     /// so).
     PowerLoss { at_ns: u64, brokers: Vec<BrokerId> },
+    /// A leader lost unflushed records to a power loss and, once restarted, was appointed
+    /// to lead the same leader epoch again by a controller that took office after the
+    /// restart (ZooKeeper-mode Kafka has no earlier broker epoch to compare with, so
+    /// KIP-380's bounce check cannot see it). Followers that kept the lost records can
+    /// neither detect the loss nor repair it: KIP-966 describes this loss.
+    SameEpochReappointment {
+        at_ns: u64,
+        leader: BrokerId,
+        leader_epoch: u32,
+    },
 }
 
 impl LossCause {
@@ -78,6 +88,15 @@ impl LossCause {
             LossCause::PowerLoss { brokers, .. } => format!(
                 "log.flush.interval.messages/ms (no fsync per write): power loss of brokers \
                  {brokers:?} lost unflushed data"
+            ),
+            LossCause::SameEpochReappointment {
+                leader,
+                leader_epoch,
+                ..
+            } => format!(
+                "log.flush.interval.messages/ms (no fsync per write): broker {leader} lost \
+                 unflushed records to a power loss and was appointed leader of epoch \
+                 {leader_epoch} again, which no follower's epoch check can see (KIP-966)"
             ),
         }
     }
@@ -128,9 +147,17 @@ impl Allowances {
             } else {
                 brokers
             };
-            let cause = LossCause::PowerLoss {
-                at_ns: l.at_ns,
-                brokers,
+            let cause = if l.again {
+                LossCause::SameEpochReappointment {
+                    at_ns: l.at_ns,
+                    leader: l.leader,
+                    leader_epoch: l.leader_epoch,
+                }
+            } else {
+                LossCause::PowerLoss {
+                    at_ns: l.at_ns,
+                    brokers,
+                }
             };
             self.losses.entry(l.tp.clone()).or_default().push(cause);
         }

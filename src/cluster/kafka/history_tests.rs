@@ -341,10 +341,12 @@ fn monitor_findings_become_loss_causes_with_their_setting() {
             leader_epoch: 5,
             leader: 1,
             unclean: false,
+            again: false,
             lost_from: 4,
             committed_lost: 2,
             at_ns: 30,
         }],
+        forked_replicas: Vec::new(),
     };
     let allow = strict().with_monitor(&losses);
     assert!(allow

@@ -107,8 +107,15 @@ impl Convergence {
         tally(&self.consumers)
     }
 
-    /// What the world still lacks, or None when it has converged.
-    pub fn pending(&mut self, sim: &Sim<KafkaNode>) -> Option<String> {
+    /// What the world still lacks, or None when it has converged. `left_behind`: per
+    /// partition, replicas the monitor found forked or stuck by a same-epoch lossy
+    /// re-appointment (allowed by `log.flush.interval.*` unset, KIP-966), which are not
+    /// required to rejoin the ISR or match the leader's log; the rest of the partition is.
+    pub fn pending(
+        &mut self,
+        sim: &Sim<KafkaNode>,
+        left_behind: &BTreeMap<TopicPartition, BTreeMap<BrokerId, String>>,
+    ) -> Option<String> {
         let heal_ns = self.heal_ns?;
         if let Some(reason) = ensemble_pending(sim, &self.layout.zk) {
             return Some(format!("ZooKeeper: {reason}"));
@@ -125,8 +132,15 @@ impl Convergence {
         else {
             return Some("ZooKeeper: no established leader".into());
         };
+        let none = BTreeMap::new();
+        let expected = |tp: &TopicPartition, assigned: &[BrokerId]| -> Vec<BrokerId> {
+            let excused = left_behind.get(tp).unwrap_or(&none);
+            let keep = assigned.iter().filter(|b| !excused.contains_key(b));
+            keep.copied().collect()
+        };
         for (tp, assigned) in &self.partitions {
-            if let Some(reason) = self.partition_pending(sim, leader_zk, tp, assigned) {
+            let expected = expected(tp, assigned);
+            if let Some(reason) = self.partition_pending(sim, leader_zk, tp, &expected) {
                 return Some(format!("{tp}: {reason}"));
             }
         }
@@ -135,7 +149,8 @@ impl Convergence {
             return Some(reason);
         }
         for (tp, assigned) in &self.partitions {
-            if let Some(reason) = logs_differ(sim, &self.layout, tp, assigned) {
+            let expected = expected(tp, assigned);
+            if let Some(reason) = logs_differ(sim, &self.layout, tp, &expected) {
                 return Some(format!("{tp}: {reason}"));
             }
         }

@@ -183,7 +183,8 @@ impl KafkaSystem {
         });
         KafkaSystem {
             zab_mon: ZabMonitor::new(spec.zookeeper.servers as usize),
-            kafka_mon: KafkaMonitor::new(&spec.topics, spec.server_properties.min_insync_replicas),
+            kafka_mon: KafkaMonitor::new(&spec.topics, spec.server_properties.min_insync_replicas)
+                .with_flush_each(spec.server_properties.log_flush_interval_messages <= 1),
             convergence: Convergence::new(spec, &layout),
             spec: spec.clone(),
             layout,
@@ -298,6 +299,21 @@ impl KafkaSystem {
             .collect()
     }
 
+    /// The replicas k-convergence excused, in words with the setting that allows it.
+    fn left_behind_summary(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (tp, brokers) in self.kafka_mon.left_behind() {
+            for (b, why) in brokers {
+                out.push(format!(
+                    "{tp}: kafka{b} {why}: not required to converge, allowed by \
+                     log.flush.interval.messages/ms unset (a same-epoch re-appointment of a \
+                     leader that lost unflushed records, KIP-966)"
+                ));
+            }
+        }
+        out
+    }
+
     /// The monitor's record of what permits losses, per partition. Only elections that
     /// actually put a leader without every committed record in office count (an unclean
     /// one, or a clean one whose leader lost unflushed records to a power loss); a replica
@@ -317,6 +333,12 @@ impl KafkaSystem {
         for e in self.kafka_mon.lossy_elections() {
             let cause = if e.unclean {
                 LossCause::UncleanElection {
+                    at_ns: e.at_ns,
+                    leader: e.leader,
+                    leader_epoch: e.leader_epoch,
+                }
+            } else if e.again {
+                LossCause::SameEpochReappointment {
                     at_ns: e.at_ns,
                     leader: e.leader,
                     leader_epoch: e.leader_epoch,
@@ -435,7 +457,8 @@ impl System for KafkaSystem {
     }
 
     fn pending(&mut self, sim: &Sim<KafkaNode>) -> Option<String> {
-        self.convergence.pending(sim)
+        let left_behind = self.kafka_mon.left_behind();
+        self.convergence.pending(sim, &left_behind)
     }
 
     fn liveness_invariant(&self) -> &'static str {
@@ -513,6 +536,15 @@ impl System for KafkaSystem {
             "unclean_elections": self.kafka_mon.unclean_elections().len(),
             "lossy_elections": self.kafka_mon.lossy_elections().len(),
             "replica_data_losses": self.kafka_mon.data_losses().len(),
+            // Allowed by log.flush.interval.* unset (KIP-966): followers forked, and
+            // replicas the healed phase did not require back (see `left_behind`).
+            "forked_replicas": self.kafka_mon.allowed_losses().forked_replicas.iter().map(|f| {
+                format!(
+                    "{}: kafka{} forked from offset {} in leader epoch {} at {} ns",
+                    f.tp, f.broker, f.from_offset, f.leader_epoch, f.at_ns
+                )
+            }).collect::<Vec<_>>(),
+            "left_behind": self.left_behind_summary(),
             "sends": self.convergence.sends(),
             "polls": self.convergence.polls(),
             "history": self.checks.as_ref().map(KafkaChecks::summary),

@@ -5,7 +5,7 @@
 
 use super::purgatory::{DelayedFetch, DelayedProduce, PartStatus};
 use super::{Broker, Origin};
-use crate::kafka::config::Acks;
+use crate::kafka::config::{Acks, BugMode};
 use crate::kafka::msg::{
     BrokerId, ErrorCode, FetchPartition, FetchPartitionResponse, ListOffsetsPartition,
     ListOffsetsPartitionResponse, OffsetForLeaderPartition, OffsetForLeaderPartitionResponse,
@@ -66,6 +66,19 @@ impl Broker {
             r @ (Request::LeaderAndIsr { .. }
             | Request::UpdateMetadata { .. }
             | Request::StopReplica { .. }) => {
+                // KafkaServer.startup registers the broker before it starts the request
+                // processors: a restarted broker serves no controller request until its new
+                // registration (and broker epoch) exists. Served earlier, a request meant
+                // for the previous incarnation (its broker epoch not yet fenced) made a
+                // process that had lost its unflushed log tail lead that incarnation's
+                // leader epoch again (kafka-nemesis-hunt seed 857). Held, it meets the new
+                // epoch's KIP-380 fence once registered. Before KIP-380 (KAFKA-2729's mode)
+                // there is no such fence, and the old start-up served requests at once.
+                let pre_kip380 = self.setup.props.bug(BugMode::Kafka2729);
+                if self.fence_broker_epoch < 0 && !pre_kip380 {
+                    self.before_registration.push((origin, r));
+                    return;
+                }
                 let resp = self.handle_controller_request(ctx, r);
                 self.respond(ctx, origin, resp);
             }

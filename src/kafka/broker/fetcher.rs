@@ -12,7 +12,7 @@
 //! then `maybeFetch`), the connection then carries an OffsetsForLeaderEpoch, or the
 //! ListOffsets of `handleOffsetOutOfRange`, before the next fetch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::net::{Channel, Dropped, SOCKET_TIMEOUT_NS};
 use super::Broker;
@@ -82,12 +82,20 @@ pub struct Fetchers {
     by_leader: BTreeMap<BrokerId, FetcherState>,
     /// Partitions backing off after an error, until the given time.
     delayed: BTreeMap<TopicPartition, u64>,
+    /// Partitions marked failed (`failedPartitions`): not fetched until a LeaderAndIsr
+    /// gives them a role again (`addPartitions` clears the mark).
+    failed: BTreeSet<TopicPartition>,
 }
 
 impl Fetchers {
-    /// The partition's role changed: no backoff carries over.
+    /// The partition's role changed: no backoff or failure carries over.
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.delayed.remove(tp);
+        self.failed.remove(tp);
+    }
+    /// Partitions the fetchers gave up on (for the view and tests).
+    pub fn failed(&self) -> &BTreeSet<TopicPartition> {
+        &self.failed
     }
     /// The leaders with a fetch in flight (for the view and tests).
     pub fn in_flight(&self) -> Vec<BrokerId> {
@@ -137,7 +145,9 @@ impl Broker {
                 flushing.push(*leader);
                 continue;
             }
-            if self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns) {
+            if self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns)
+                || self.fetchers.failed.contains(tp)
+            {
                 continue;
             }
             match r.pending_truncation() {
@@ -264,8 +274,14 @@ impl Broker {
             }
         };
         for (tp, outcome) in outcomes {
-            if let FetchOutcome::Error(_) = outcome {
-                self.fetchers.delayed.insert(tp, backoff);
+            match outcome {
+                FetchOutcome::Error(_) => {
+                    self.fetchers.delayed.insert(tp, backoff);
+                }
+                FetchOutcome::Failed(_) => {
+                    self.fetchers.failed.insert(tp);
+                }
+                _ => {}
             }
         }
     }

@@ -35,7 +35,7 @@ use std::rc::Rc;
 
 use super::config::{ServerProperties, TopicSpec};
 use super::controller::{Controller, ControllerSetup};
-use super::msg::{BrokerId, KafkaMsg, Response, TopicPartition};
+use super::msg::{BrokerId, KafkaMsg, Request, Response, TopicPartition};
 use super::replica::{ControllerEpochFence, IsrChange, Replica};
 use super::wire::WireMsg;
 use crate::node::{ConnId, Context, Event, Node, NodeId};
@@ -126,6 +126,9 @@ pub struct Broker {
     fetchers: Fetchers,
     /// Answers to requests that came from this broker itself.
     inbox: VecDeque<(Origin, Response)>,
+    /// Controller requests that arrived before this process first registered, served once
+    /// it has (see `Broker::handle_request`).
+    before_registration: Vec<(Origin, Request)>,
     /// ControlledShutdown requests handed to the controller, by token.
     tokens: BTreeMap<u64, Origin>,
     next_token: u64,
@@ -161,6 +164,7 @@ impl Broker {
             net: Net::default(),
             storage: Storage::default(),
             purgatory: Purgatory::default(),
+            before_registration: Vec::new(),
             fetchers: Fetchers::default(),
             inbox: VecDeque::new(),
             tokens: BTreeMap::new(),

@@ -253,6 +253,9 @@ impl Broker {
         self.set_registration(Registration::Registered { czxid });
         self.broker_epoch = Some(czxid);
         self.fence_broker_epoch = czxid;
+        for (origin, request) in std::mem::take(&mut self.before_registration) {
+            self.handle_request(ctx, origin, request);
+        }
         let now = ctx.now();
         self.with_controller(ctx, |c| c.on_session(now));
     }

@@ -9,10 +9,12 @@
 //! every live replica, the replicas of dead brokers taken out of their ISRs, new
 //! partitions' states created and offline partitions elected.
 //!
-//! May depend on: `kafka::{msg, zkdata}`, `kafka::controller::*`, `zab::msg`, `zab::client`.
+//! May depend on: `kafka::{config, msg, zkdata}`, `kafka::controller::*`, `zab::msg`,
+//! `zab::client`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::super::config::TopicSpec;
 use super::super::msg::{BrokerId, TopicPartition};
 use super::super::zkdata::{self, PartitionStateData, TopicAssignment};
 use super::brokers::{BrokerLoad, LoadBrokers};
@@ -130,6 +132,16 @@ impl LoadTopics {
             (Key::TopicCreate(t), Ok(_) | Err(ZkError::Server(ErrCode::NodeExists))) => {
                 read_topic(core, &t);
             }
+            // `/brokers/topics` is not there yet (the brokers' own start-up creates of the
+            // top-level paths were lost with a ZooKeeper leader change, or are still on
+            // their way): the admin's `createTopicAssignment` goes through
+            // KafkaZkClient.createRecursive, which creates the missing parents and then
+            // the topic. Dropping the topic instead left it uncreated until the next
+            // controller failover, for good in a run without one (kafka-nemesis seeds
+            // 1393, 1575, 1835).
+            (Key::TopicCreate(t), Err(ZkError::Server(ErrCode::NoNode))) => {
+                create_recursive(core, &t);
+            }
             (Key::TopicCreate(t), Err(_)) => {
                 self.outstanding.remove(&t);
             }
@@ -158,15 +170,7 @@ impl LoadTopics {
             .cloned()
             .collect();
         for spec in missing {
-            let assignment = TopicAssignment::new(&spec.assignment(brokers));
-            // An admin write (AdminZkClient.createTopic), not a controller one: unchecked.
-            let op = Op::Create {
-                path: zkdata::topic_path(&spec.name),
-                data: zkdata::encode(&assignment),
-                ephemeral: false,
-                sequential: false,
-            };
-            core.submit(Key::TopicCreate(spec.name.clone()), op);
+            create_topic(core, &spec, brokers);
             self.outstanding.insert(spec.name);
         }
         for t in names {
@@ -174,6 +178,36 @@ impl LoadTopics {
             self.outstanding.insert(t.clone());
         }
     }
+}
+
+/// The parents of the topic's znode, then the topic again. One session applies its
+/// requests in order, so each create finds its parent; a parent that exists fails with
+/// NODEEXISTS, which is ignored (its key belongs to no phase).
+fn create_recursive(core: &mut Core, topic: &str) {
+    for parent in [zkdata::BROKERS, zkdata::TOPICS] {
+        let op = Op::Create {
+            path: parent.into(),
+            data: Vec::new(),
+            ephemeral: false,
+            sequential: false,
+        };
+        core.submit(Key::PathCreate(parent.into()), op);
+    }
+    if let Some(spec) = core.setup.topics.iter().find(|t| t.name == topic).cloned() {
+        create_topic(core, &spec, core.setup.brokers);
+    }
+}
+
+/// An admin write (AdminZkClient.createTopic), not a controller one: unchecked.
+fn create_topic(core: &mut Core, spec: &TopicSpec, brokers: u32) {
+    let assignment = TopicAssignment::new(&spec.assignment(brokers));
+    let op = Op::Create {
+        path: zkdata::topic_path(&spec.name),
+        data: zkdata::encode(&assignment),
+        ephemeral: false,
+        sequential: false,
+    };
+    core.submit(Key::TopicCreate(spec.name.clone()), op);
 }
 
 fn read_topic(core: &mut Core, topic: &str) {

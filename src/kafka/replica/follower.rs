@@ -49,6 +49,10 @@ pub enum FetchOutcome {
     Truncated { offset: u64, complete: bool },
     /// The leader refused the fetch: wait for metadata or a LeaderAndIsr, and back off.
     Error(ErrorCode),
+    /// The fetched batches cannot be appended (Kafka 2.7+: the first batch starts below
+    /// the LEO, `UnexpectedAppendOffsetException`): the fetcher marks the partition failed
+    /// and fetches it no more until a LeaderAndIsr adds it again (`markPartitionFailed`).
+    Failed(String),
     /// The response no longer matches this replica's state (a stale fetch): dropped.
     Ignored(String),
 }
@@ -147,10 +151,12 @@ impl Replica {
         }
     }
 
-    /// Pre-0.11 `handleOffsetOutOfRange` with the leader's LEO: a shorter leader log (an
-    /// unclean election, or a leader that lost what this follower kept) is cut to; else the
-    /// fetch was refused for another reason and fetching resumes from the LEO. (0.8.2-0.10
-    /// halted the broker here when unclean election was off; 0.8.1 cut regardless, as here.)
+    /// `handleOffsetOutOfRange` (pre-0.11) / `fetchOffsetAndTruncate` (2.7+) with the
+    /// leader's LEO: a shorter leader log (an unclean election, or a leader that lost what
+    /// this follower kept) is cut to; else fetching resumes from the LEO (2.7+ would also
+    /// start over at the leader's log start if that were past this LEO; no log here is
+    /// ever cut from the front). (0.8.2-0.10 halted the broker here when unclean election
+    /// was off; 0.8.1 cut regardless, as here.)
     pub fn handle_leader_end_offset(
         &mut self,
         disk: &mut dyn DiskIo,
@@ -215,7 +221,12 @@ impl Replica {
                 self.tp, sent.fetch_offset, sent.current_leader_epoch
             ));
         }
-        if resp.error == ErrorCode::OffsetOutOfRange && self.legacy_fetch() {
+        // Every fetcher version handles OFFSET_OUT_OF_RANGE by asking the leader's LEO
+        // (`handleOutOfRangeError` -> `fetchOffsetAndTruncate`): a leader whose log ends
+        // below this one's is cut to (2.7+ answers a fetch whose `lastFetchedEpoch` this
+        // leader cannot place at all, e.g. a leader that lost its whole log to a power loss,
+        // with it). Retrying the fetch unchanged instead looped forever.
+        if resp.error == ErrorCode::OffsetOutOfRange {
             self.pending_truncation = Some(PendingTruncation::OutOfRange);
             return FetchOutcome::OutOfRange;
         }
@@ -238,7 +249,15 @@ impl Replica {
                 self.high_watermark = resp.high_watermark.min(self.log.log_end_offset());
                 FetchOutcome::Appended { records }
             }
-            Err(why) => FetchOutcome::Ignored(why),
+            // Before 2.x's `markPartitionFailed` an append error killed the fetcher; the
+            // truncation bug modes keep retrying the fetch, as they did before this change.
+            Err(why) if self.legacy_fetch() => FetchOutcome::Ignored(why),
+            // Kafka 2.7+: `Log.append` of a follower throws UnexpectedAppendOffsetException
+            // when the first fetched batch starts below the LEO (the leader's batch straddles
+            // the follower's end: a leader re-appointed to the same epoch after losing
+            // unflushed records wrote other batches there, KIP-966), and
+            // `processFetchRequest` marks the partition failed on it.
+            Err(why) => FetchOutcome::Failed(why),
         }
     }
 

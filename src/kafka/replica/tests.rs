@@ -7,7 +7,10 @@ use super::*;
 use crate::kafka::config::{Acks, ServerProperties};
 use crate::kafka::log::batch::{Batch, ProducerStamp, Record};
 use crate::kafka::log::LogConfig;
-use crate::kafka::msg::{FetchPartition, FetchPartitionResponse, OffsetForLeaderPartition};
+use crate::kafka::msg::{
+    ErrorCode, FetchPartition, FetchPartitionResponse, ListOffsetsPartitionResponse,
+    OffsetForLeaderPartition,
+};
 use crate::node::MemDisk;
 
 const L: BrokerId = 1;
@@ -637,4 +640,69 @@ fn a_stale_fetch_response_is_ignored() {
         FetchOutcome::Ignored(_)
     ));
     assert_eq!(f.log_end_offset(), 2);
+}
+
+/// Kafka 2.7+ (`processFetchRequest`): a fetched batch that starts below the follower's
+/// LEO makes the follower's append throw UnexpectedAppendOffsetException and the fetcher
+/// marks the partition failed. The case: a leader re-appointed to the same epoch after a
+/// power loss wrote one batch over offsets the follower holds one record at a time.
+#[test]
+fn a_batch_straddling_the_followers_end_fails_the_partition() {
+    let mut disk = MemDisk::default();
+    let mut l = replica(L, &mut disk, &[1]);
+    let straddling = Batch {
+        base_offset: 1,
+        leader_epoch: 1,
+        producer: ProducerStamp::NONE,
+        records: (0..3)
+            .map(|v| Record {
+                key: 1,
+                value: 100 + v,
+            })
+            .collect(),
+    };
+    l.log.append_as_follower(&mut disk, &[straddling]).unwrap();
+    let mut f = replica(F, &mut disk, &[1, 1]);
+    l.become_leader(&mut disk, &state(L, 1, &[L, F]), 0)
+        .unwrap();
+    f.become_follower(&mut disk, &state(L, 1, &[L, F])).unwrap();
+    let outcome = fetch_once(&mut l, &mut f, &mut disk, 1);
+    assert!(matches!(outcome, FetchOutcome::Failed(_)), "{outcome:?}");
+    assert_eq!(f.log_end_offset(), 2, "nothing appended");
+}
+
+/// Kafka 2.7+ answers a fetch whose `lastFetchedEpoch` its epoch cache cannot place
+/// (UNDEFINED: newer than its latest epoch, or an empty cache) with OFFSET_OUT_OF_RANGE;
+/// the follower asks the leader's LEO and cuts its log to it (`fetchOffsetAndTruncate`)
+/// instead of retrying the same fetch for ever. (An epoch older than the leader's first
+/// one is placed, at that first epoch's start: a diverging answer, not this.)
+#[test]
+fn offset_out_of_range_cuts_to_a_shorter_leaders_end() {
+    let mut disk = MemDisk::default();
+    let mut l = replica(L, &mut disk, &[]);
+    let mut f = replica(F, &mut disk, &[3, 3]);
+    l.become_leader(&mut disk, &state(L, 2, &[L, F]), 0)
+        .unwrap();
+    f.become_follower(&mut disk, &state(L, 2, &[L, F])).unwrap();
+    assert_eq!(
+        fetch_once(&mut l, &mut f, &mut disk, 1),
+        FetchOutcome::OutOfRange
+    );
+    assert!(
+        f.fetch_request(10).is_none(),
+        "no fetch before the LEO is known"
+    );
+    let ask = f.leader_end_request().expect("asks the leader's LEO");
+    let resp = ListOffsetsPartitionResponse {
+        tp: ask.tp,
+        error: ErrorCode::None,
+        offset: l.log_end_offset(),
+        leader_epoch: None,
+    };
+    let cut = FetchOutcome::Truncated {
+        offset: 0,
+        complete: true,
+    };
+    assert_eq!(f.handle_leader_end_offset(&mut disk, &resp), cut);
+    assert!(f.fetch_request(10).is_some());
 }

@@ -114,9 +114,26 @@ pub struct LossyElection {
     pub leader: BrokerId,
     /// Elected outside ZooKeeper's previous ISR (else: it had lost unflushed records).
     pub unclean: bool,
+    /// It had led this leader epoch before its restart and leads it again (a controller
+    /// that took office after the restart appointed it: KIP-966's unflushed-data loss).
+    pub again: bool,
     pub lost_from: u64,
     /// Committed records (below the exposed HW) its log lacks or holds differently.
     pub committed_lost: u64,
+    pub at_ns: u64,
+}
+
+/// A follower that kept records a same-epoch lossy re-appointment abandoned and took the
+/// new leader's records on top (the fork KIP-966 describes: Kafka's epoch checks cannot
+/// see it, so its log differs from the leader's for good). Allowed by
+/// `log.flush.interval.*` unset, like the election that caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkedReplica {
+    pub tp: TopicPartition,
+    pub broker: BrokerId,
+    /// Its records from here up to the new history's are of the abandoned one.
+    pub from_offset: u64,
+    pub leader_epoch: u32,
     pub at_ns: u64,
 }
 
@@ -126,6 +143,7 @@ pub struct AllowedLosses {
     pub unclean_elections: Vec<UncleanElection>,
     pub data_losses: Vec<DataLoss>,
     pub lossy_elections: Vec<LossyElection>,
+    pub forked_replicas: Vec<ForkedReplica>,
 }
 
 /// A broker's state apart from its replicas, as the checks read it from its view.
@@ -151,6 +169,8 @@ struct BrokerMon {
 /// The monitor's memory across events.
 pub struct KafkaMonitor {
     min_insync: u32,
+    /// `log.flush.interval.messages` is 1 (see [`partition::Ctx::flush_each`]).
+    flush_each: bool,
     parts: Vec<Partition>,
     index: BTreeMap<TopicPartition, usize>,
     brokers: BTreeMap<BrokerId, BrokerMon>,
@@ -169,6 +189,7 @@ impl KafkaMonitor {
     pub fn new(topics: &[TopicSpec], min_insync: u32) -> Self {
         let mut mon = KafkaMonitor {
             min_insync,
+            flush_each: false,
             parts: Vec::new(),
             index: BTreeMap::new(),
             brokers: BTreeMap::new(),
@@ -184,6 +205,39 @@ impl KafkaMonitor {
             }
         }
         mon
+    }
+
+    /// The brokers fsync every append (`log.flush.interval.messages=1`): a power loss
+    /// then excuses no committed record.
+    pub fn with_flush_each(mut self, flush_each: bool) -> Self {
+        self.flush_each = flush_each;
+        self
+    }
+
+    /// Replicas the healed phase cannot expect to converge, with why: a fork that a
+    /// same-epoch lossy re-appointment left ([`ForkedReplica`]), or a follower still
+    /// holding records that re-appointment abandoned while the partition stays in that
+    /// leader epoch (Kafka's follower cannot append the leader's batches over them and
+    /// marks the partition failed until a LeaderAndIsr of a newer epoch). Recomputed from
+    /// the monitor's mirrors, not from the brokers' view of themselves.
+    pub fn left_behind(&self) -> BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> {
+        let mut out: BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> = BTreeMap::new();
+        for p in &self.parts {
+            for (b, m) in &p.mons {
+                let why = match (m.forked_at, m.suspect_above) {
+                    (Some(f), _) => format!("forked from offset {f}"),
+                    (None, Some(s)) if m.suspect_same_epoch => {
+                        format!(
+                            "holds records from offset {s} that leader epoch {} abandoned",
+                            m.suspect_epoch.unwrap_or_default()
+                        )
+                    }
+                    _ => continue,
+                };
+                out.entry(p.tp.clone()).or_default().insert(*b, why);
+            }
+        }
+        out
     }
 
     /// Unclean elections, lossy elections and replicas that lost unflushed data so far.
@@ -274,6 +328,7 @@ impl KafkaMonitor {
                 inc: s.inc,
                 now: s.now,
                 min_insync: self.min_insync,
+                flush_each: self.flush_each,
             };
             self.parts[p].observe(&ctx, r, &mut self.acks, &mut self.losses, out);
         }

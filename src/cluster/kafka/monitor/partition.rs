@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::ack::Acks;
 use super::replica::{LogDelta, MonRole, Rec, ReplicaMon, Summary};
 use super::{
-    finding, AllowedLosses, DataLoss, Finding, LossyElection, K_HW_MONO, K_LEADER_COMPLETE,
-    K_ONE_LEADER, K_ZK_FENCING,
+    finding, AllowedLosses, DataLoss, Finding, ForkedReplica, LossyElection, K_HW_MONO,
+    K_LEADER_COMPLETE, K_ONE_LEADER, K_ZK_FENCING,
 };
 use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::replica::{Replica, Role};
@@ -21,6 +21,9 @@ pub struct Ctx {
     pub inc: u32,
     pub now: u64,
     pub min_insync: u32,
+    /// `log.flush.interval.messages` is 1: every append is fsynced before it is answered,
+    /// so a power loss takes at most the append in flight, never a committed record.
+    pub flush_each: bool,
 }
 
 /// The partition-state znode as last seen (the highest version any server showed).
@@ -115,7 +118,17 @@ impl Partition {
             self.restart(ctx, r, &mut m, losses);
         }
         m.summary = Some(summary);
+        let forked = m.forked_at;
         let delta = m.sync_log(r, out);
+        if let (None, Some(from)) = (forked, m.forked_at) {
+            losses.forked_replicas.push(ForkedReplica {
+                tp: self.tp.clone(),
+                broker: b,
+                from_offset: from,
+                leader_epoch: m.suspect_epoch.unwrap_or_default(),
+                at_ns: ctx.now,
+            });
+        }
         m.check_epoch_cache(r, out);
         self.check_truncation(b, &delta, out);
         self.observe_role(ctx, r, &mut m, losses, out);
@@ -245,11 +258,14 @@ impl Partition {
                 finding(out, K_ONE_LEADER, msg);
             }
             Some(_) if self.leader_inc.get(&e) == Some(&ctx.inc) => {}
-            Some(_) | None => {
+            seen => {
+                // Some: this broker led the epoch in an earlier incarnation and leads it
+                // again (appointed by a controller that never saw it restart).
+                let again = seen.is_some();
                 self.leaders.insert(e, b);
                 self.leader_inc.insert(e, ctx.inc);
                 self.epoch_start.insert(e, m.leo());
-                self.elected(ctx, e, m, losses, out);
+                self.elected(ctx, e, again, m, losses, out);
             }
         }
     }
@@ -263,6 +279,7 @@ impl Partition {
         &mut self,
         ctx: &Ctx,
         e: u32,
+        again: bool,
         m: &mut ReplicaMon,
         losses: &mut AllowedLosses,
         out: &mut Vec<Finding>,
@@ -286,12 +303,27 @@ impl Partition {
         // follower that kept fetching in the same epoch from a leader that had lost records
         // never noticed the fork).
         let lost = m.lost_from.is_some_and(|f| f <= at) || m.suspect_above.is_some_and(|f| f <= at);
-        if unclean || lost {
+        // With a flush per append, a power loss may take the append in flight, which no
+        // leader has exposed below its HW yet: a committed record lost is not excused.
+        let flushed_away =
+            ctx.flush_each && !unclean && m.lost_from.is_some_and(|f| f < self.canon.len() as u64);
+        if flushed_away {
+            let msg = format!(
+                "{}: broker {} leads epoch {e} without committed offset {at} (committed up \
+                 to {}), lost at a restart though log.flush.interval.messages=1 fsyncs \
+                 every append",
+                self.tp,
+                ctx.broker,
+                self.canon.len()
+            );
+            finding(out, K_LEADER_COMPLETE, msg);
+        } else if unclean || lost {
             losses.lossy_elections.push(LossyElection {
                 tp: self.tp.clone(),
                 leader_epoch: e,
                 leader: ctx.broker,
                 unclean,
+                again,
                 lost_from: at,
                 committed_lost: (self.canon.len() as u64).saturating_sub(at),
                 at_ns: ctx.now,
@@ -314,7 +346,7 @@ impl Partition {
             finding(out, K_ONE_LEADER, msg);
         }
         let suspect = m.suspect_above;
-        self.restart_history(ctx, e, at, m);
+        self.restart_history(ctx, e, at, again, m);
         self.adopt_leader_log(suspect.map_or(at, |s| s.min(at)), m);
     }
 
@@ -330,21 +362,27 @@ impl Partition {
     /// scenarios/regressions/kafka-nemesis-seed14.json). Other replicas lose their
     /// suspicion up to where their records equal the new leader's.
     fn adopt_leader_log(&mut self, from: u64, m: &mut ReplicaMon) {
-        m.suspect_above = None;
+        if let Some(s) = m.suspect_above {
+            m.end_suspicion_at(s);
+        }
         for o in from.max(m.start)..m.leo() {
             let rec = *m.rec(o).expect("below the LEO");
             self.stamped.insert((rec.epoch, o), rec.value);
         }
         for om in self.mons.values_mut() {
             let Some(s) = om.suspect_above else { continue };
-            let differs = (s..om.leo()).find(|&o| om.rec(o) != m.rec(o));
-            om.suspect_above = differs;
+            match (s..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
+                Some(d) => om.suspect_above = Some(d),
+                None => om.end_suspicion_at(s),
+            }
         }
     }
 
     /// The history goes on from the new leader's log at `at` (after a violation too: it is
     /// reported once, not again at every later record).
-    fn restart_history(&mut self, ctx: &Ctx, e: u32, at: u64, m: &mut ReplicaMon) {
+    /// `again`: the leader leads epoch `e` again after a restart, so the other replicas'
+    /// records above `at` share its epochs (see [`ReplicaMon::suspect_same_epoch`]).
+    fn restart_history(&mut self, ctx: &Ctx, e: u32, at: u64, again: bool, m: &mut ReplicaMon) {
         self.canon.truncate(at as usize);
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
@@ -362,11 +400,16 @@ impl Partition {
         m.matched = m.matched.min(at);
         m.suspect_above = None;
         m.suspect_epoch = None;
+        m.suspect_same_epoch = false;
+        m.forked_at = None;
         // The loss is accounted for: this leader's log is the history from here on.
         m.lost_from = None;
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
+                // Same-epoch only if every suspicion it holds is.
+                om.suspect_same_epoch =
+                    again && (om.suspect_above.is_none() || om.suspect_same_epoch);
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
                 om.suspect_epoch = Some(om.suspect_epoch.map_or(e, |x| x.max(e)));
                 om.matched = om.matched.min(at);

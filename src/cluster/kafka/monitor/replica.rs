@@ -122,6 +122,14 @@ pub struct ReplicaMon {
     /// or later appended above records still held from the abandoned history means the
     /// replica joined the new history without truncating the old one, and ends it.
     pub suspect_epoch: Option<u32>,
+    /// The suspicion was raised by a leader that restarted and was appointed to the same
+    /// leader epoch again (a controller that took office after the restart has no earlier
+    /// broker epoch to compare with): the abandoned records and the new ones share epochs,
+    /// so no fetcher's epoch check can find the fork (KIP-966's unflushed-data loss).
+    pub suspect_same_epoch: bool,
+    /// From this offset the replica keeps records such a re-appointment abandoned, with
+    /// records of the new history appended on top: a fork real Kafka keeps for good.
+    pub forked_at: Option<u64>,
     /// The replica lost unflushed records at a restart (from this offset) and has not
     /// caught up since, with the committed history and with the LEO it had before.
     pub lost_from: Option<u64>,
@@ -150,6 +158,8 @@ impl ReplicaMon {
             inc,
             suspect_above: self.suspect_above,
             suspect_epoch: self.suspect_epoch,
+            suspect_same_epoch: self.suspect_same_epoch,
+            forked_at: self.forked_at,
             lost_from: self.lost_from,
             lost_upto: self.lost_upto,
             lost_in_epoch: self.lost_in_epoch,
@@ -204,6 +214,13 @@ impl ReplicaMon {
     /// then it took the new history on top of the old without truncating, and its records
     /// below its HW are compared with the committed history again (K-LOG-MATCH sees the
     /// fork at equal offsets, as a pre-KIP-101 follower leaves it).
+    ///
+    /// Except after a same-epoch re-appointment ([`Self::suspect_same_epoch`]): there the
+    /// follower's `lastFetchedEpoch` is the leader's own epoch, the leader places the fetch
+    /// inside its log, and a 2.7+ follower takes the new records on top of the abandoned
+    /// ones without any check failing. The replica is then forked ([`Self::forked_at`]):
+    /// the suspicion stays (nothing from it up is compared) until the replica cuts its log
+    /// to it or a new leader adopts its records.
     fn end_suspicion(&mut self, kept: u64, cut: bool) {
         let Some(s) = self.suspect_above else {
             return;
@@ -211,11 +228,26 @@ impl ReplicaMon {
         let joined = self.suspect_epoch.is_some_and(|e| {
             (kept.max(s)..self.leo()).any(|o| self.rec(o).is_some_and(|r| r.epoch >= e))
         });
-        if self.leo() <= s || (cut && kept <= s) || joined {
-            self.suspect_above = None;
-            self.suspect_epoch = None;
-            self.matched = self.matched.min(s);
+        if self.leo() <= s || (cut && kept <= s) {
+            self.end_suspicion_at(s);
+        } else if self.suspect_same_epoch {
+            // The abandoned records are of the re-appointed epoch themselves: only new
+            // records appended above kept ones make the fork.
+            if kept > s && self.leo() > kept {
+                self.forked_at.get_or_insert(s);
+            }
+        } else if joined {
+            self.end_suspicion_at(s);
         }
+    }
+
+    /// The replica no longer holds records of an abandoned history from `s` up.
+    pub fn end_suspicion_at(&mut self, s: u64) {
+        self.suspect_above = None;
+        self.suspect_epoch = None;
+        self.suspect_same_epoch = false;
+        self.forked_at = None;
+        self.matched = self.matched.min(s);
     }
 
     /// Cuts the mirror to `offset`, returning the records cut.

@@ -538,3 +538,113 @@ fn a_restarted_leader_that_lost_uncommitted_records_of_its_epoch_restarts_the_hi
     let l = w.leader(0, &[plain(1, 10), plain(1, 12)], 0, 1, &[0, 1]);
     assert_eq!(w.broker(0, 1, l), vec![]);
 }
+
+/// A same-epoch lossy re-appointment (KIP-966): broker 0 leads epoch 1, values 10-12 are
+/// committed on brokers 0 and 1; broker 0 restarts having lost 11 and 12 (not flushed),
+/// and a controller that took office after the restart appoints it to epoch 1 again. It
+/// writes 20-22 at offsets 1-3; follower 1 (fetching in epoch 1, no epoch check can see
+/// the loss) appends 22 at offset 3 above its own 11 and 12. With flushing off that fork
+/// is allowed and recorded, and the follower is not required to converge.
+fn same_epoch_reappointment(flush_each: bool) -> (World, Vec<Finding>) {
+    let mut w = World::new(1);
+    w.mon.flush_each = flush_each;
+    w.committed_two();
+    let log = [plain(1, 10), plain(1, 11), plain(1, 12)];
+    let l = w.leader(0, &log, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let l = w.leader(0, &log, 3, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 3);
+    // The restart: only offset 0 was flushed.
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    // Appointed to epoch 1 again (ZooKeeper's state is unchanged).
+    let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0, 1]);
+    let mut out = w.broker(0, 1, l);
+    let new_log = [plain(1, 10), plain(1, 20), plain(1, 21), plain(1, 22)];
+    let l = w.leader(0, &new_log, 1, 1, &[0, 1]);
+    out.extend(w.broker(0, 1, l));
+    let forked = [plain(1, 10), plain(1, 11), plain(1, 12), plain(1, 22)];
+    let f = w.follower(1, &forked, 4, 0, 1);
+    out.extend(w.broker(1, 0, f));
+    (w, out)
+}
+
+#[test]
+fn a_same_epoch_lossy_reappointment_is_allowed_without_flushing() {
+    let (w, out) = same_epoch_reappointment(false);
+    assert_eq!(out, vec![]);
+    let e = &w.mon.lossy_elections()[0];
+    assert!(e.again && !e.unclean, "{e:?}");
+    let fork = &w.mon.allowed_losses().forked_replicas;
+    assert_eq!((fork.len(), fork[0].broker, fork[0].from_offset), (1, 1, 1));
+    let behind = w.mon.left_behind();
+    assert!(behind[&tp()].contains_key(&1), "{behind:?}");
+    assert!(!behind[&tp()].contains_key(&0));
+}
+
+/// The same events with `log.flush.interval.messages=1`: every append was fsynced, so
+/// the restart cannot have lost committed records, and leading without them is reported.
+#[test]
+fn a_same_epoch_lossy_reappointment_is_not_excused_with_a_flush_per_append() {
+    let (_, out) = same_epoch_reappointment(true);
+    assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
+}
+
+/// kafka-nemesis seed 561: after a same-epoch lossy re-appointment the follower cannot
+/// append the leader's batch over the records it kept (2.7+ marks the partition failed)
+/// and stays out of the ISR. A later epoch does not free it: the leader's end of the
+/// re-appointed epoch lies past the follower's end, so no fetch finds a divergence and
+/// the leader keeps answering with the straddling batch. It stays excused (visibly) while
+/// it holds the abandoned records, and is required again once it has cut them.
+#[test]
+fn a_follower_stuck_on_abandoned_records_stays_excused_after_the_epoch_moves_on() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let log = [plain(1, 10), plain(1, 11), plain(1, 12)];
+    let l = w.leader(0, &log, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    // The restart lost 11 and 12; appointed to epoch 1 again, the leader writes 20-22.
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let new_log = [plain(1, 10), plain(1, 20), plain(1, 21), plain(1, 22)];
+    let l = w.leader(0, &new_log, 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    // The follower drops out of the ISR; a new epoch follows (the same leader).
+    assert_eq!(w.zk(Some(0), 2, &[0], 1, 1), vec![]);
+    let l = w.leader(0, &new_log, 4, 2, &[0]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let f = w.follower(1, &log, 2, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let behind = w.mon.left_behind();
+    assert!(behind[&tp()][&1].contains("from offset 1"), "{behind:?}");
+    assert!(!behind[&tp()].contains_key(&0));
+    // Once it has cut the abandoned records it is required to converge again.
+    let f = w.follower(1, &[plain(1, 10)], 1, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    assert!(w.mon.left_behind().is_empty(), "{:?}", w.mon.left_behind());
+}
+
+/// A lossy election to a new epoch is not a same-epoch one: a follower still holding the
+/// records the new leader lacks finds the divergence by its epoch and must truncate, so
+/// it is never excused from converging.
+#[test]
+fn a_follower_behind_a_new_epochs_lossy_leader_is_not_excused() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let r = w.replica(0, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    assert_eq!(w.zk(Some(0), 2, &[0, 1], 1, 1), vec![]);
+    let l = w.leader(0, &[plain(1, 10), plain(2, 20)], 1, 2, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    assert_eq!(w.mon.lossy_elections().len(), 1);
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 2);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    assert!(w.mon.left_behind().is_empty(), "{:?}", w.mon.left_behind());
+}

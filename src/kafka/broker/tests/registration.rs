@@ -33,6 +33,58 @@ fn an_old_sessions_registration_is_waited_out_then_replaced() {
     assert!(b.broker_epoch() > old.czxid as i64, "a new broker epoch");
 }
 
+/// A restarted broker serves no controller request before it has registered again
+/// (KafkaServer.startup starts its request processors after `registerBroker`): one meant
+/// for its previous incarnation waits, then meets the new broker epoch's fence, and is not
+/// acted on (kafka-nemesis-hunt seed 857: served at once, a broker that had lost its
+/// unflushed log tail led its old leader epoch again).
+#[test]
+fn a_restarted_broker_serves_controller_requests_only_once_registered() {
+    let mut b = Bench::with_props(1, ServerProperties::default());
+    b.zk.create("/brokers", vec![], 0);
+    b.zk.create("/brokers/ids", vec![], 0);
+    let old = b.zk.create("/brokers/ids/1", vec![], 0x55);
+    b.event(Event::Start { restarted: true });
+    b.advance(300 * MS);
+    assert!(!b.broker.registered(), "still owned by the old session");
+    // The controller, which has not seen the restart, leads the partition through it.
+    let conn = ConnId(503);
+    let body = Request::LeaderAndIsr {
+        controller_id: 2,
+        controller_epoch: 1,
+        broker_epoch: old.czxid as i64,
+        partitions: vec![state(1, 0, &[1, 0], 0)],
+        live_leaders: vec![0, 1, 2],
+    };
+    b.request(conn, 7, body);
+    assert_eq!(b.responses(conn), vec![], "held until registered");
+    assert!(b
+        .broker
+        .view()
+        .replicas
+        .get(&tp())
+        .is_none_or(|r| !r.is_leader()));
+    b.zk.nodes.remove("/brokers/ids/1");
+    b.advance(200 * MS);
+    assert!(b.broker.registered());
+    assert_eq!(
+        b.responses(conn),
+        vec![(
+            7,
+            Response::LeaderAndIsr {
+                error: ErrorCode::StaleBrokerEpoch,
+                partitions: vec![]
+            }
+        )]
+    );
+    assert!(b
+        .broker
+        .view()
+        .replicas
+        .get(&tp())
+        .is_none_or(|r| !r.is_leader()));
+}
+
 #[test]
 fn session_expiry_registers_again_with_a_new_broker_epoch() {
     let mut b = Bench::started(0);

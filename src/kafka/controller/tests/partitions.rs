@@ -56,6 +56,26 @@ fn failover_creates_the_missing_topic_and_the_states_of_its_partitions() {
     assert_eq!((*controller_epoch, *broker_epoch), (1, epoch));
 }
 
+/// kafka-nemesis seed 1393: `/brokers/topics` is missing when the first controller loads
+/// the topics (the brokers' creates of it were lost with a ZooKeeper leader change). The
+/// topic's create fails with NONODE; as KafkaZkClient.createRecursive does, the parents are
+/// created and the topic with them, so its partitions come online without a failover.
+#[test]
+fn failover_creates_the_missing_topic_under_a_missing_parent() {
+    let mut h = Harness::new(0, 3, vec![topic("t", 2, 2)], props());
+    h.zk.delete(zkdata::TOPICS, -1).unwrap();
+    for b in 0..3 {
+        h.register(b);
+    }
+    h.start();
+    assert!(h.zk.exists(&zkdata::topic_path("t")), "assignment created");
+    for p in 0..2 {
+        let (s, version) = h.state(p);
+        assert_eq!((s.leader_epoch, version), (0, 0));
+        assert!(s.leader().is_some());
+    }
+}
+
 #[test]
 fn a_new_partition_without_live_replicas_waits_for_one() {
     let mut h = Harness::new(0, 3, vec![topic("t", 3, 1)], props());
