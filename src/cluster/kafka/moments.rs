@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use super::{KafkaHost, KafkaNode, KafkaSystem};
 use crate::kafka::replica::Role;
 use crate::node::NodeId;
+use crate::scenario::kafka::NON_CONTROLLER_ROLE;
 use crate::sim::Sim;
 
 impl KafkaSystem {
@@ -32,6 +33,15 @@ impl KafkaSystem {
                     .collect(),
             ),
             "@rejoining" => Some(self.rejoining(sim)),
+            NON_CONTROLLER_ROLE => {
+                let controllers = self.controllers(sim);
+                Some(
+                    self.live_brokers(sim)
+                        .map(|(id, _)| id)
+                        .filter(|id| !controllers.contains(id))
+                        .collect(),
+                )
+            }
             _ => None,
         }
     }
