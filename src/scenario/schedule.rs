@@ -63,8 +63,9 @@ pub enum NemesisKind {
     SilentPartition,
     /// Cut one target off, silently.
     SilentIsolate,
-    /// Slow a node's every message. On Kafka a third of the clogs wait for a follower
-    /// catching up across a leader change ("@rejoining") and slow it from that instant.
+    /// Slow a node's every message. On Kafka half of the clogs wait, for the rest of the
+    /// fault phase, for a follower catching up across a leader change ("@rejoining") and
+    /// slow it from that instant.
     Clog,
     DelaySpike,
     Reset,
@@ -83,8 +84,10 @@ pub enum NemesisKind {
     /// every ZooKeeper server until its session expires: loudly, or one-way (the ensemble's
     /// answers are held, so its writes land while their answers are lost). Half of the
     /// controller cuts wait for it to be in the middle of a leader or ISR change
-    /// ("@controller-electing"). The moments of KAFKA-6082's zombie controller and
-    /// KAFKA-2729's lost ISR write.
+    /// ("@controller-electing"); the other half stop another broker ("@non-controller")
+    /// while the controller is cut off, so that it is handling a controlled shutdown it
+    /// cannot finish when its session expires. The moments of KAFKA-6082's zombie
+    /// controller and KAFKA-2729's lost ISR write.
     ExpireSession,
 }
 
