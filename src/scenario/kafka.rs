@@ -198,7 +198,13 @@ pub const ROLES: &[&str] = &["@any", "@broker", "@zk", "@controller", "@zk-leade
 /// "@controller-electing", the active controller with a partition-state operation waiting on
 /// ZooKeeper; "@rejoining", a follower outside the ISR of a leader whose HW is still below
 /// the start of its epoch (right after a leader change).
-pub const MOMENT_ROLES: &[&str] = &["@controller-electing", "@rejoining"];
+/// "@non-controller" is not a moment but is resolved from the brokers' views too: a running
+/// broker other than the active controller.
+pub const MOMENT_ROLES: &[&str] = &["@controller-electing", "@rejoining", NON_CONTROLLER_ROLE];
+
+/// A running broker other than the active controller (whose controlled shutdown the
+/// controller handles).
+pub const NON_CONTROLLER_ROLE: &str = "@non-controller";
 
 /// The prefix of the role naming the current leader of one partition.
 pub const PARTITION_LEADER_ROLE: &str = "@partition-leader:";

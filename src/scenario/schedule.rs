@@ -16,7 +16,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::kafka::{KafkaSpec, PARTITION_LEADER_ROLE};
+use crate::scenario::kafka::{KafkaSpec, NON_CONTROLLER_ROLE, PARTITION_LEADER_ROLE};
 use crate::scenario::{Scenario, SystemSpec};
 use crate::sim::fault::FaultAction;
 use crate::sim::rng::{self, Ratio};
@@ -63,8 +63,9 @@ pub enum NemesisKind {
     SilentPartition,
     /// Cut one target off, silently.
     SilentIsolate,
-    /// Slow a node's every message. On Kafka a third of the clogs wait for a follower
-    /// catching up across a leader change ("@rejoining") and slow it from that instant.
+    /// Slow a node's every message. On Kafka half of the clogs wait, for the rest of the
+    /// fault phase, for a follower catching up across a leader change ("@rejoining") and
+    /// slow it from that instant.
     Clog,
     DelaySpike,
     Reset,
@@ -83,8 +84,10 @@ pub enum NemesisKind {
     /// every ZooKeeper server until its session expires: loudly, or one-way (the ensemble's
     /// answers are held, so its writes land while their answers are lost). Half of the
     /// controller cuts wait for it to be in the middle of a leader or ISR change
-    /// ("@controller-electing"). The moments of KAFKA-6082's zombie controller and
-    /// KAFKA-2729's lost ISR write.
+    /// ("@controller-electing"); the other half stop another broker ("@non-controller")
+    /// while the controller is cut off, so that it is handling a controlled shutdown it
+    /// cannot finish when its session expires. The moments of KAFKA-6082's zombie
+    /// controller and KAFKA-2729's lost ISR write.
     ExpireSession,
 }
 
@@ -305,10 +308,11 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                     }
                 } else {
                     let extra_delay = Dur(delay_mean * rng.gen_range(10..=200));
-                    // On Kafka, a third of the clogs wait for a follower catching up across a
-                    // leader change (a slow replica rejoining the ISR: KAFKA-7128's moment)
-                    // and slow it from that instant.
-                    if rng.gen_range(0..3) == 0 {
+                    // On Kafka, half of the clogs wait, for the rest of the fault phase, for a
+                    // follower catching up across a leader change (a slow replica rejoining
+                    // the ISR: KAFKA-7128's moment, rare and short) and slow it from that
+                    // instant.
+                    if rng.gen_bool(0.5) {
                         out.push(TimedFault {
                             at: Dur(t),
                             action: FaultAction::Clog {
@@ -317,7 +321,7 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                                 duration: Dur(hold),
                             },
                             trigger: Some(Trigger {
-                                within: n.interval_mean,
+                                within: Dur(end - t),
                                 delay: Dur(0),
                             }),
                         });
@@ -350,10 +354,39 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                 }
                 let cut = expire_session(k, rng);
                 if !cut.at_moment {
-                    if t + cut.lasts >= end {
+                    // A plain controller cut also stops another broker while the controller
+                    // is cut off, before its session expires: that broker's controlled
+                    // shutdown reaches a controller whose partition-state operations cannot
+                    // complete, so the event is still in progress when the session expires
+                    // (KAFKA-6082's zombie, whose writes land on the partitions the next
+                    // controller's failover leaves alone). Like the cuts at a moment, it only
+                    // needs the session to expire within the fault phase (it may outlast it).
+                    let needs = if cut.controller {
+                        cut.expires_after + cut.expires_after / 10
+                    } else {
+                        cut.lasts
+                    };
+                    if t + needs >= end {
                         continue;
                     }
                     partition_until = t + cut.lasts + 1;
+                    if cut.controller {
+                        let before = cut.expires_after * 4 / 5;
+                        let stop_at = t + rng.gen_range(0..=before) / 1_000 * 1_000;
+                        crashed_until.retain(|until| *until > stop_at);
+                        if (crashed_until.len() as u32) < n.max_crashed {
+                            crashed_until.push(stop_at + hold);
+                            out.push(TimedFault {
+                                at: Dur(stop_at),
+                                action: down_action(
+                                    NemesisKind::Stop,
+                                    NON_CONTROLLER_ROLE.to_string(),
+                                    Dur(hold),
+                                ),
+                                trigger: None,
+                            });
+                        }
+                    }
                     cut.action
                 } else {
                     // Aimed at a controller in the middle of a leader or ISR change: waits up
@@ -454,6 +487,8 @@ struct SessionCut {
     /// Whether it waits for "@controller-electing" (a controller in the middle of a leader
     /// or ISR change) instead of firing at its time.
     at_moment: bool,
+    /// Whether it cuts the controller (rather than a partition's leader).
+    controller: bool,
 }
 
 /// A broker cut from the ensemble until its session expires: the controller (half of those
@@ -465,7 +500,8 @@ struct SessionCut {
 fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> SessionCut {
     let session = k.server_properties.zookeeper_session_timeout_ms * 1_000_000;
     let mut at_moment = false;
-    let node = if rng.gen_bool(0.5) || k.topics.is_empty() {
+    let controller = rng.gen_bool(0.5) || k.topics.is_empty();
+    let node = if controller {
         at_moment = rng.gen_bool(0.5);
         if at_moment {
             "@controller-electing"
@@ -492,6 +528,7 @@ fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> SessionCut {
             lasts,
             expires_after: session * 5 / 3,
             at_moment,
+            controller,
         }
     } else {
         let lasts = (session + over) / 1_000 * 1_000;
@@ -505,6 +542,7 @@ fn expire_session(k: &KafkaSpec, rng: &mut ChaCha8Rng) -> SessionCut {
             lasts,
             expires_after: session,
             at_moment,
+            controller,
         }
     }
 }

@@ -7,6 +7,9 @@
 //! - `@rejoining`: a live follower that is not in the ISR of its partition's leader while that
 //!   leader has just changed (its HW is still below the start offset of its epoch): a replica
 //!   catching up across a leader change, the moment of KAFKA-7128.
+//! - `@non-controller` (a role, not a moment, resolved here from the same views): a running
+//!   broker other than the active controller, whose controlled shutdown the controller
+//!   handles (the nemesis stops one while it cuts the controller off: KAFKA-6082).
 //!
 //! Depends on: kafka (broker views, replicas), sim.
 
@@ -15,6 +18,7 @@ use std::collections::BTreeSet;
 use super::{KafkaHost, KafkaNode, KafkaSystem};
 use crate::kafka::replica::Role;
 use crate::node::NodeId;
+use crate::scenario::kafka::NON_CONTROLLER_ROLE;
 use crate::sim::Sim;
 
 impl KafkaSystem {
@@ -32,6 +36,15 @@ impl KafkaSystem {
                     .collect(),
             ),
             "@rejoining" => Some(self.rejoining(sim)),
+            NON_CONTROLLER_ROLE => {
+                let controllers = self.controllers(sim);
+                Some(
+                    self.live_brokers(sim)
+                        .map(|(id, _)| id)
+                        .filter(|id| !controllers.contains(id))
+                        .collect(),
+                )
+            }
             _ => None,
         }
     }
