@@ -246,19 +246,23 @@ impl DataTree {
     }
 
     fn prep_multi(&self, session: u64, ops: &[Op]) -> TxnOp {
-        // Each op is validated against the state left by the ops before it: use a scratch
-        // copy (multis are rare and the tree is small).
-        let mut scratch = self.clone();
+        // Each op is validated against the state left by the ops before it: the changes of
+        // the ops before it are kept in an overlay over this tree (as ZooKeeper's
+        // PrepRequestProcessor keeps its outstanding changes), not in a copy of the tree.
+        let mut overlay = Overlay {
+            base: self,
+            changed: BTreeMap::new(),
+        };
         let mut txns = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             let prepped = if matches!(op, Op::Multi(_)) || !op.is_write() {
                 Err(ErrCode::BadArguments)
             } else {
-                scratch.prep_one(session, op)
+                prep_op(&|p: &str| overlay.node(p), session, op)
             };
             match prepped {
                 Ok(t) => {
-                    scratch.apply_op(scratch.last_zxid, session, &t, None);
+                    overlay.apply(&t);
                     txns.push(t);
                 }
                 Err(code) => {
@@ -273,73 +277,18 @@ impl DataTree {
         TxnOp::Multi(txns)
     }
 
+    /// What the prep stage reads of a znode.
+    fn prep_view(&self, path: &str) -> Option<PrepNode> {
+        self.nodes.get(path).map(|n| PrepNode {
+            ephemeral_owner: n.stat.ephemeral_owner,
+            version: n.stat.version,
+            cversion: n.stat.cversion,
+            children: n.children.len(),
+        })
+    }
+
     fn prep_one(&self, session: u64, op: &Op) -> Result<TxnOp, ErrCode> {
-        match op {
-            Op::Create {
-                path,
-                data,
-                ephemeral,
-                sequential,
-            } => {
-                let parent_path = parent_of(path).ok_or(ErrCode::NodeExists)?;
-                if !valid_path(path) {
-                    return Err(ErrCode::BadArguments);
-                }
-                let parent = self.nodes.get(parent_path).ok_or(ErrCode::NoNode)?;
-                if parent.stat.ephemeral_owner != 0 {
-                    return Err(ErrCode::NoChildrenForEphemerals);
-                }
-                let final_path = if *sequential {
-                    // The sequence number is the parent's cversion, as in ZooKeeper.
-                    format!("{path}{:010}", parent.stat.cversion)
-                } else {
-                    path.clone()
-                };
-                if self.nodes.contains_key(&final_path) {
-                    return Err(ErrCode::NodeExists);
-                }
-                Ok(TxnOp::Create {
-                    path: final_path,
-                    data: data.clone(),
-                    ephemeral_owner: if *ephemeral { session } else { 0 },
-                })
-            }
-            Op::Delete { path, version } => {
-                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
-                if path == "/" {
-                    return Err(ErrCode::BadArguments);
-                }
-                if !version_ok(*version, node.stat.version) {
-                    return Err(ErrCode::BadVersion);
-                }
-                if !node.children.is_empty() {
-                    return Err(ErrCode::NotEmpty);
-                }
-                Ok(TxnOp::Delete { path: path.clone() })
-            }
-            Op::SetData {
-                path,
-                data,
-                version,
-            } => {
-                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
-                if !version_ok(*version, node.stat.version) {
-                    return Err(ErrCode::BadVersion);
-                }
-                Ok(TxnOp::SetData {
-                    path: path.clone(),
-                    data: data.clone(),
-                })
-            }
-            Op::Check { path, version } => {
-                let node = self.nodes.get(path).ok_or(ErrCode::NoNode)?;
-                if !version_ok(*version, node.stat.version) {
-                    return Err(ErrCode::BadVersion);
-                }
-                Ok(TxnOp::Check { path: path.clone() })
-            }
-            _ => Err(ErrCode::BadArguments),
-        }
+        prep_op(&|p: &str| self.prep_view(p), session, op)
     }
 
     // ------------------------------------------------------------------ apply
@@ -653,6 +602,148 @@ impl Watches {
     }
 }
 
+/// The leader's prep of one write against a state read through `node` (the tree, or the
+/// tree under a multi's earlier ops).
+fn prep_op(
+    node: &dyn Fn(&str) -> Option<PrepNode>,
+    session: u64,
+    op: &Op,
+) -> Result<TxnOp, ErrCode> {
+    match op {
+        Op::Create {
+            path,
+            data,
+            ephemeral,
+            sequential,
+        } => {
+            let parent_path = parent_of(path).ok_or(ErrCode::NodeExists)?;
+            if !valid_path(path) {
+                return Err(ErrCode::BadArguments);
+            }
+            let parent = node(parent_path).ok_or(ErrCode::NoNode)?;
+            if parent.ephemeral_owner != 0 {
+                return Err(ErrCode::NoChildrenForEphemerals);
+            }
+            let final_path = if *sequential {
+                // The sequence number is the parent's cversion, as in ZooKeeper.
+                format!("{path}{:010}", parent.cversion)
+            } else {
+                path.clone()
+            };
+            if node(&final_path).is_some() {
+                return Err(ErrCode::NodeExists);
+            }
+            Ok(TxnOp::Create {
+                path: final_path,
+                data: data.clone(),
+                ephemeral_owner: if *ephemeral { session } else { 0 },
+            })
+        }
+        Op::Delete { path, version } => {
+            let n = node(path).ok_or(ErrCode::NoNode)?;
+            if path == "/" {
+                return Err(ErrCode::BadArguments);
+            }
+            if !version_ok(*version, n.version) {
+                return Err(ErrCode::BadVersion);
+            }
+            if n.children != 0 {
+                return Err(ErrCode::NotEmpty);
+            }
+            Ok(TxnOp::Delete { path: path.clone() })
+        }
+        Op::SetData {
+            path,
+            data,
+            version,
+        } => {
+            let n = node(path).ok_or(ErrCode::NoNode)?;
+            if !version_ok(*version, n.version) {
+                return Err(ErrCode::BadVersion);
+            }
+            Ok(TxnOp::SetData {
+                path: path.clone(),
+                data: data.clone(),
+            })
+        }
+        Op::Check { path, version } => {
+            let n = node(path).ok_or(ErrCode::NoNode)?;
+            if !version_ok(*version, n.version) {
+                return Err(ErrCode::BadVersion);
+            }
+            Ok(TxnOp::Check { path: path.clone() })
+        }
+        _ => Err(ErrCode::BadArguments),
+    }
+}
+
+/// What the prep stage reads of a znode: its owner, versions and number of children.
+#[derive(Clone, Copy, Debug)]
+struct PrepNode {
+    ephemeral_owner: u64,
+    version: i32,
+    cversion: i32,
+    children: usize,
+}
+
+/// A tree under the changes of a multi's earlier ops, as the prep stage sees it: a changed
+/// znode's view (None: deleted) over the unchanged tree.
+struct Overlay<'a> {
+    base: &'a DataTree,
+    changed: BTreeMap<String, Option<PrepNode>>,
+}
+
+impl Overlay<'_> {
+    fn node(&self, path: &str) -> Option<PrepNode> {
+        match self.changed.get(path) {
+            Some(n) => *n,
+            None => self.base.prep_view(path),
+        }
+    }
+
+    fn update(&mut self, path: &str, f: impl FnOnce(&mut PrepNode)) {
+        let mut n = self.node(path).expect("prep checked the znode exists");
+        f(&mut n);
+        self.changed.insert(path.to_string(), Some(n));
+    }
+
+    /// What applying a prepped op changes of the prep's view (as `DataTree::apply_op`
+    /// does to the znodes).
+    fn apply(&mut self, t: &TxnOp) {
+        match t {
+            TxnOp::Create {
+                path,
+                ephemeral_owner,
+                ..
+            } => {
+                let parent = parent_of(path).expect("create of the root");
+                self.update(parent, |p| {
+                    p.children += 1;
+                    p.cversion += 1;
+                });
+                let fresh = PrepNode {
+                    ephemeral_owner: *ephemeral_owner,
+                    version: 0,
+                    cversion: 0,
+                    children: 0,
+                };
+                self.changed.insert(path.clone(), Some(fresh));
+            }
+            TxnOp::Delete { path } => {
+                self.changed.insert(path.clone(), None);
+                let parent = parent_of(path).expect("delete of the root");
+                self.update(parent, |p| {
+                    p.children -= 1;
+                    p.cversion += 1;
+                });
+            }
+            TxnOp::SetData { path, .. } => self.update(path, |n| n.version += 1),
+            // Prep makes no other op inside a multi.
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,6 +776,102 @@ mod tests {
         let mut t = DataTree::new();
         t.apply(&txn(1, session, TxnOp::CreateSession { timeout_ms: 1000 }));
         t
+    }
+
+    /// The multi prep as it was before the overlay, the reference: each op prepped against
+    /// a copy of the whole tree with the earlier ops applied to it.
+    fn prep_multi_on_a_copy(tree: &DataTree, session: u64, ops: &[Op]) -> TxnOp {
+        let mut scratch = tree.clone();
+        let mut txns = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let prepped = if matches!(op, Op::Multi(_)) || !op.is_write() {
+                Err(ErrCode::BadArguments)
+            } else {
+                scratch.prep_one(session, op)
+            };
+            match prepped {
+                Ok(t) => {
+                    let z = scratch.last_zxid() + 1;
+                    scratch.apply(&txn(z, session, t.clone()));
+                    txns.push(t);
+                }
+                Err(code) => {
+                    return TxnOp::Error {
+                        code,
+                        multi_len: ops.len() as u32,
+                        index: i as u32,
+                    }
+                }
+            }
+        }
+        TxnOp::Multi(txns)
+    }
+
+    /// The overlay of a multi's earlier ops sees what a copy of the tree with those ops
+    /// applied would: creations, deletions (and the children they leave), versions,
+    /// sequence numbers, ephemeral parents.
+    #[test]
+    fn multi_prep_over_an_overlay_agrees_with_a_copy_of_the_tree() {
+        let mut t = with_session(7);
+        for op in [
+            create("/a", false, false),
+            create("/a/c", false, false),
+            create("/e", true, false),
+            create("/s-", false, true),
+        ] {
+            run(&mut t, 7, &op);
+        }
+        let set = |p: &str, v| Op::SetData {
+            path: p.into(),
+            data: b"y".to_vec(),
+            version: v,
+        };
+        let check = |p: &str, v| Op::Check {
+            path: p.into(),
+            version: v,
+        };
+        let delete = |p: &str| Op::Delete {
+            path: p.into(),
+            version: -1,
+        };
+        let get = Op::GetData {
+            path: "/a".into(),
+            watch: false,
+        };
+        let multis = [
+            vec![create("/b", false, false), create("/b/c", false, false)],
+            vec![create("/b", false, false), delete("/b"), delete("/b")],
+            vec![
+                create("/b", false, false),
+                create("/b/c", false, false),
+                delete("/b"),
+            ],
+            vec![delete("/a")],
+            vec![delete("/a/c"), delete("/a"), create("/a", false, false)],
+            vec![
+                create("/s-", false, true),
+                create("/s-", false, true),
+                check("/", 3),
+            ],
+            vec![set("/a", 0), set("/a", 1), check("/a", 2), set("/a", 1)],
+            vec![create("/e/x", false, false)],
+            vec![create("/x", true, false), create("/x/y", false, false)],
+            vec![
+                delete("/a/c"),
+                create("/a/c", false, false),
+                check("/a/c", 0),
+            ],
+            vec![set("/a", -1), get],
+            vec![
+                delete("/e"),
+                create("/e", false, false),
+                create("/e/x", false, false),
+            ],
+        ];
+        for ops in multis {
+            let want = prep_multi_on_a_copy(&t, 7, &ops);
+            assert_eq!(t.prep(7, &Op::Multi(ops.clone())), want, "{ops:?}");
+        }
     }
 
     #[test]

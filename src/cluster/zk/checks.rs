@@ -88,7 +88,12 @@ where
         .collect();
     let survivor = |z, session, cxid| write_survives(sim, &servers_up, z, session, cxid);
     let committed = mon.committed_ids();
-    for (id, h) in clients {
+    // Each client's records are paired once; every check below reads that pairing.
+    let paired: Vec<history::Ops<'_>> =
+        clients.iter().map(|(_, h)| history::Ops::pair(h)).collect();
+    let clients: Vec<(NodeId, &history::Ops<'_>)> =
+        clients.iter().map(|(id, _)| *id).zip(&paired).collect();
+    for (id, h) in &clients {
         let found = history::check_client_history(sim, *id, h, committed, &survivor);
         out.violations.extend(found);
     }
@@ -96,16 +101,16 @@ where
         return out;
     }
     let record = mon.commit_record();
-    if let Some((v, w)) = history::check_sync_reads(sim, clients, record, servers) {
+    if let Some((v, w)) = history::check_sync_reads(sim, &clients, record, servers) {
         out.violations.push(v);
         out.witness = Some(w);
         return out;
     }
-    let procs: Vec<(u64, &[Record])> = clients
+    let procs: Vec<(u64, &history::Ops<'_>)> = clients
         .iter()
         .map(|(id, h)| (u64::from(id.0 - servers), *h))
         .collect();
-    let converted = history::to_check_history(&procs, record);
+    let converted = history::convert(&procs, record);
     out.checked = converted.ops.len();
     out.history_ran = true;
     match history::check_converted(sim, &converted, servers) {

@@ -162,10 +162,17 @@ where
 /// the end has no cxid in the records: [`infer_open_cxids`] recovers it from the client's
 /// order.
 pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> History {
+    let paired: Vec<Ops<'_>> = procs.iter().map(|(_, r)| Ops::pair(r)).collect();
+    let procs: Vec<(u64, &Ops<'_>)> = procs.iter().map(|(p, _)| *p).zip(&paired).collect();
+    convert(&procs, record)
+}
+
+/// [`to_check_history`] on records already paired (one [`Ops`] per process).
+pub fn convert(procs: &[(u64, &Ops<'_>)], record: &CommitRecord) -> History {
     let mut history = History::new();
     let mut session_process: BTreeMap<u64, u64> = BTreeMap::new();
-    for (process, records) in procs {
-        let mut spans = spans_with_session(records);
+    for (process, ops) in procs {
+        let mut spans = ops.spans();
         infer_open_cxids(&mut spans);
         spans.sort_by_key(|s| s.t0);
         for s in &spans {
@@ -177,13 +184,13 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
             if let Op::Sync { .. } = span.op {
                 // Only a sync that succeeded makes the read after it a synced read; after a
                 // failed one the read is an ordinary (possibly stale) read.
-                let synced = matches!(span.outcome, Outcome::Ok(_));
+                let synced = matches!(span.outcome, Some(Outcome::Ok(_)));
                 if let Some(next) = spans.get(i + 1).filter(|_| synced) {
-                    if let Op::GetData { path, .. } = &next.op {
+                    if let Op::GetData { path, .. } = next.op {
                         let call = Call::SyncGetData { path: path.clone() };
                         let merged = Span {
                             t0: span.t0,
-                            ..next.clone()
+                            ..*next
                         };
                         push_op(&mut history, *process, &merged, call);
                         i += 2;
@@ -193,7 +200,7 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
                 i += 1;
                 continue;
             }
-            if let Some(call) = to_call(&span.op) {
+            if let Some(call) = to_call(span.op) {
                 match resolve(span, record) {
                     Some(resolved) => push_resolved(&mut history, *process, span, call, resolved),
                     None => push_op(&mut history, *process, span, call),
@@ -214,69 +221,138 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
     history
 }
 
+/// One client's operations, paired once from its records and borrowed from them (nothing
+/// is copied): every end-of-run check reads this one pairing.
+pub struct Ops<'a> {
+    /// The completed operations in completion order, then those still open at the end in
+    /// operation-id order.
+    list: Vec<Paired<'a>>,
+    /// How many of `list` completed.
+    done: usize,
+}
+
+/// One operation: its invocation and, if it completed, its completion.
+#[derive(Clone, Copy)]
+struct Paired<'a> {
+    op_id: u64,
+    t0: u64,
+    /// The session the invocation went out on (0 if not known yet).
+    s0: u64,
+    op: &'a Op,
+    done: Option<Done<'a>>,
+}
+
+/// A completion as recorded.
+#[derive(Clone, Copy)]
+struct Done<'a> {
+    t1: u64,
+    session: u64,
+    outcome: &'a Outcome,
+    zxid: Option<Zxid>,
+    cxid: u64,
+}
+
+impl<'a> Ops<'a> {
+    /// Pairs each invocation with its completion by operation id (a completion without an
+    /// invocation cannot be placed in time and is dropped).
+    pub fn pair(records: &'a [Record]) -> Self {
+        let marks = records.iter().map(|r| match r {
+            Record::Invoke {
+                op_id,
+                session,
+                op,
+                at_ns,
+            } => Mark::Invoke(
+                *op_id,
+                Paired {
+                    op_id: *op_id,
+                    t0: *at_ns,
+                    s0: *session,
+                    op,
+                    done: None,
+                },
+            ),
+            Record::Complete {
+                op_id,
+                session,
+                outcome,
+                zxid,
+                cxid,
+                at_ns,
+            } => Mark::Complete(
+                *op_id,
+                Done {
+                    t1: *at_ns,
+                    session: *session,
+                    outcome,
+                    zxid: *zxid,
+                    cxid: *cxid,
+                },
+            ),
+        });
+        let paired = pair(marks);
+        let done = paired.done.len();
+        let mut list: Vec<Paired<'a>> = paired
+            .done
+            .into_iter()
+            .map(|(i, c)| Paired { done: Some(c), ..i })
+            .collect();
+        list.extend(paired.open);
+        Ops { list, done }
+    }
+
+    /// The completed operations, in completion order, as (invoke time, op, completion).
+    fn completed(&self) -> impl Iterator<Item = (u64, &'a Op, Done<'a>)> + '_ {
+        self.list[..self.done]
+            .iter()
+            .filter_map(|p| Some((p.t0, p.op, p.done?)))
+    }
+
+    /// Every operation as a span of the conversion: the completed ones, then the open ones
+    /// (unknown outcome, open to the end, cxid still to infer).
+    fn spans(&self) -> Vec<Span<'a>> {
+        self.list
+            .iter()
+            .map(|p| match p.done {
+                Some(d) => Span {
+                    op_id: p.op_id,
+                    t0: p.t0,
+                    session: if d.session != 0 { d.session } else { p.s0 },
+                    op: p.op,
+                    t1: d.t1,
+                    outcome: Some(d.outcome),
+                    zxid: d.zxid,
+                    cxid: Some(d.cxid),
+                },
+                None => Span {
+                    op_id: p.op_id,
+                    t0: p.t0,
+                    session: p.s0,
+                    op: p.op,
+                    t1: p.t0,
+                    outcome: None,
+                    zxid: None,
+                    cxid: None,
+                },
+            })
+            .collect()
+    }
+}
+
 /// One operation of one client, paired: invocation and completion.
-#[derive(Clone, Debug)]
-struct Span {
+#[derive(Clone, Copy, Debug)]
+struct Span<'a> {
     /// The history's op id: the handle's number in the high 32 bits (see `Recorder`).
     op_id: u64,
     t0: u64,
     session: u64,
-    op: Op,
+    op: &'a Op,
     t1: u64,
-    outcome: Outcome,
+    /// None: still in flight when the run ended (an unknown outcome, open to the end).
+    outcome: Option<&'a Outcome>,
     zxid: Option<Zxid>,
     /// The request's xid (its txn's cxid); `None` while open at the end.
     cxid: Option<u64>,
-}
-
-fn spans_with_session(history: &[Record]) -> Vec<Span> {
-    let marks = history.iter().map(|r| match r {
-        Record::Invoke {
-            op_id,
-            session,
-            op,
-            at_ns,
-        } => Mark::Invoke(*op_id, (*op_id, *at_ns, *session, op)),
-        Record::Complete {
-            op_id,
-            session,
-            outcome,
-            zxid,
-            cxid,
-            at_ns,
-        } => Mark::Complete(*op_id, (*session, outcome, *zxid, *cxid, *at_ns)),
-    });
-    let paired = pair(marks);
-    let mut out: Vec<Span> = paired
-        .done
-        .into_iter()
-        .map(
-            |((op_id, t0, s0, op), (session, outcome, zxid, cxid, t1))| Span {
-                op_id,
-                t0,
-                session: if session != 0 { session } else { s0 },
-                op: op.clone(),
-                t1,
-                outcome: outcome.clone(),
-                zxid,
-                cxid: Some(cxid),
-            },
-        )
-        .collect();
-    // Still in flight when the run ended: unknown outcome, open to the end.
-    for (op_id, t0, s0, op) in paired.open {
-        out.push(Span {
-            op_id,
-            t0,
-            session: s0,
-            op: op.clone(),
-            t1: t0,
-            outcome: Outcome::Info("open at the end".into()),
-            zxid: None,
-            cxid: None,
-        });
-    }
-    out
 }
 
 /// Gives each request still open at the end the cxid it went out with. The records hold a
@@ -290,7 +366,7 @@ fn spans_with_session(history: &[Record]) -> Vec<Span> {
 /// gets a cxid no server ever logged, and so resolves as never applied. Open requests of a
 /// handle invoked before its session was known (a broker queues its first creates before it
 /// connects) take the handle's session, from any of its records that names it.
-fn infer_open_cxids(spans: &mut [Span]) {
+fn infer_open_cxids(spans: &mut [Span<'_>]) {
     let handle = |s: &Span| s.op_id >> 32;
     // Per handle: its session (from any record that knows it) and its highest known cxid.
     let mut handles: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
@@ -301,7 +377,7 @@ fn infer_open_cxids(spans: &mut [Span]) {
         }
         h.1 = h.1.max(s.cxid.unwrap_or(0));
     }
-    // `spans_with_session` lists the open ones last, in op-id order.
+    // `Ops::spans` lists the open ones last, in op-id order.
     for s in spans.iter_mut().filter(|s| s.cxid.is_none()) {
         let h = handles
             .get_mut(&handle(s))
@@ -314,8 +390,8 @@ fn infer_open_cxids(spans: &mut [Span]) {
 
 /// The fate of an unknown write, from the system's record: `Some(Some(txn))` committed,
 /// `Some(None)` certainly not committed by the end of the run, `None` not decidable.
-fn resolve<'a>(span: &Span, record: &'a CommitRecord) -> Option<Option<&'a (Zxid, TxnOp)>> {
-    if !matches!(span.outcome, Outcome::Info(_)) || !span.op.is_write() {
+fn resolve<'a>(span: &Span<'_>, record: &'a CommitRecord) -> Option<Option<&'a (Zxid, TxnOp)>> {
+    if !matches!(span.outcome, None | Some(Outcome::Info(_))) || !span.op.is_write() {
         return None;
     }
     match span.cxid {
@@ -339,7 +415,7 @@ fn resolve<'a>(span: &Span, record: &'a CommitRecord) -> Option<Option<&'a (Zxid
 fn push_resolved(
     history: &mut History,
     process: u64,
-    span: &Span,
+    span: &Span<'_>,
     call: Call,
     resolved: Option<&(Zxid, TxnOp)>,
 ) {
@@ -426,8 +502,12 @@ fn to_call(op: &Op) -> Option<Call> {
     })
 }
 
-fn push_op(history: &mut History, process: u64, span: &Span, call: Call) {
-    let (outcome, ret) = match &span.outcome {
+fn push_op(history: &mut History, process: u64, span: &Span<'_>, call: Call) {
+    let Some(outcome) = span.outcome else {
+        // Open at the end: unknown.
+        return push_completed(history, process, span, call, HOutcome::Info, None);
+    };
+    let (outcome, ret) = match outcome {
         Outcome::Ok(OpResult::Err(c)) => (
             HOutcome::Fail,
             error_code(c).map(|code| Ret::Error { code }),
@@ -442,9 +522,13 @@ fn push_op(history: &mut History, process: u64, span: &Span, call: Call) {
         }
         Outcome::Ok(r) => (HOutcome::Ok, to_ret(r)),
         Outcome::Fail(name) => {
-            let parsed = [ErrCode::NoNode, ErrCode::NodeExists, ErrCode::BadVersion]
-                .into_iter()
-                .find(|c| format!("{c:?}") == *name);
+            // The record names the code as its Debug form does (`Record::complete`).
+            let parsed = match name.as_str() {
+                "NoNode" => Some(ErrCode::NoNode),
+                "NodeExists" => Some(ErrCode::NodeExists),
+                "BadVersion" => Some(ErrCode::BadVersion),
+                _ => None,
+            };
             (
                 HOutcome::Fail,
                 parsed
@@ -455,6 +539,17 @@ fn push_op(history: &mut History, process: u64, span: &Span, call: Call) {
         }
         Outcome::Info(_) => (HOutcome::Info, None),
     };
+    push_completed(history, process, span, call, outcome, ret);
+}
+
+fn push_completed(
+    history: &mut History,
+    process: u64,
+    span: &Span<'_>,
+    call: Call,
+    outcome: HOutcome,
+    ret: Option<Ret>,
+) {
     let session = (span.session != 0).then_some(span.session);
     let id = history.invoke(process, session, span.t0, call);
     let zxid = if outcome == HOutcome::Info {
@@ -491,33 +586,6 @@ fn to_ret(r: &OpResult) -> Option<Ret> {
     })
 }
 
-/// (invoke time, op, completion time, outcome, zxid, session, cxid) per operation of one
-/// client.
-type OpSpan<'a> = (u64, &'a Op, u64, &'a Outcome, Option<Zxid>, u64, u64);
-
-fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
-    let marks = history.iter().map(|r| match r {
-        Record::Invoke {
-            op_id, op, at_ns, ..
-        } => Mark::Invoke(*op_id, (*at_ns, op)),
-        Record::Complete {
-            op_id,
-            outcome,
-            zxid,
-            at_ns,
-            session,
-            cxid,
-        } => Mark::Complete(*op_id, (*at_ns, outcome, *zxid, *session, *cxid)),
-    });
-    pair(marks)
-        .done
-        .into_iter()
-        .map(|((t0, op), (t1, outcome, zxid, session, cxid))| {
-            (t0, op, t1, outcome, zxid, session, cxid)
-        })
-        .collect()
-}
-
 /// Session order and durability of acknowledged writes for one client, against the
 /// monitor's record of committed txns (`committed`: zxid -> the (session, cxid) of the txn
 /// committed there) and `survivor`, which answers whether the txn with this (zxid,
@@ -525,7 +593,7 @@ fn spans(history: &[Record]) -> Vec<OpSpan<'_>> {
 pub fn check_client_history<N>(
     sim: &Sim<N>,
     id: NodeId,
-    history: &[Record],
+    ops: &Ops<'_>,
     committed: &BTreeMap<Zxid, (u64, u64)>,
     survivor: &dyn Fn(Zxid, u64, u64) -> Result<(), String>,
 ) -> Vec<Violation>
@@ -537,8 +605,9 @@ where
     // (session, highest zxid it saw): as with the real client, a new session (a new
     // handle) starts from zero.
     let mut seen: (u64, Zxid) = (0, 0);
-    for (_, op, _, outcome, zxid, session, cxid) in spans(history) {
-        let (Outcome::Ok(_), Some(z)) = (outcome, zxid) else {
+    for (_, op, d) in ops.completed() {
+        let (session, cxid) = (d.session, d.cxid);
+        let (Outcome::Ok(_), Some(z)) = (d.outcome, d.zxid) else {
             continue;
         };
         if session != seen.0 {
@@ -590,7 +659,7 @@ pub fn acked_write_survives(
 /// read and the write it missed among the operations on the path).
 pub fn check_sync_reads<N>(
     sim: &Sim<N>,
-    histories: &[(NodeId, &[Record])],
+    histories: &[(NodeId, &Ops<'_>)],
     record: &CommitRecord,
     servers: u32,
 ) -> Option<(Violation, Witness)>
@@ -600,9 +669,9 @@ where
 {
     let mut writes: Vec<(u64, Zxid)> = Vec::new();
     for (_, h) in histories {
-        for (_, op, t1, outcome, zxid, _, _) in spans(h) {
-            if let (true, Outcome::Ok(_), Some(z)) = (op.is_write(), outcome, zxid) {
-                writes.push((t1, z));
+        for (_, op, d) in h.completed() {
+            if let (true, Outcome::Ok(_), Some(z)) = (op.is_write(), d.outcome, d.zxid) {
+                writes.push((d.t1, z));
             }
         }
     }
@@ -614,12 +683,15 @@ where
         prefix_max.push(m);
     }
     for (id, h) in histories {
-        let s = spans(h);
+        let s: Vec<(u64, &Op, Done<'_>)> = h.completed().collect();
         for pair in s.windows(2) {
-            let (sync_t0, Op::Sync { .. }, _, Outcome::Ok(_), _, _, _) = pair[0] else {
+            let (sync_t0, Op::Sync { .. }, Done { outcome, .. }) = pair[0] else {
                 continue;
             };
-            let (_, Op::GetData { path, .. }, _, Outcome::Ok(_), Some(read_z), _, _) = pair[1]
+            let (_, Op::GetData { path, .. }, next) = pair[1] else {
+                continue;
+            };
+            let (Outcome::Ok(_), Outcome::Ok(_), Some(read_z)) = (outcome, next.outcome, next.zxid)
             else {
                 continue;
             };
@@ -634,11 +706,11 @@ where
                 };
                 let msg = stale.message();
                 let violation = safety_violation(sim, "zk-sync-read", *id, msg);
-                let procs: Vec<(u64, &[Record])> = histories
+                let procs: Vec<(u64, &Ops<'_>)> = histories
                     .iter()
                     .map(|(id, h)| (u64::from(id.0 - servers), *h))
                     .collect();
-                let history = to_check_history(&procs, record);
+                let history = convert(&procs, record);
                 return Some((violation, stale.witness(&history, servers)));
             }
         }

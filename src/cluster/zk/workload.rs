@@ -19,6 +19,8 @@ use crate::zab::msg::{Msg, Op, OpResult};
 use crate::zab::record::{Outcome, Record, Recorder};
 
 const TAG_OP: u64 = 7;
+/// Key paths formatted ahead (a larger key space formats the rest as they come).
+const KEY_PATHS_KEPT: u32 = 4096;
 
 /// A workload client: one operation at a time, at a mean rate.
 pub struct WorkloadClient {
@@ -37,10 +39,16 @@ pub struct WorkloadClient {
     versions: BTreeMap<String, i32>,
     paths: BTreeMap<u64, String>,
     scanned: usize,
+    /// `/k<key>` for the first keys (all of them in any usual workload), formatted once:
+    /// an operation clones its path instead of formatting it again.
+    key_paths: Rc<[String]>,
 }
 
 impl WorkloadClient {
     pub fn new(index: u32, servers: u32, workload: Rc<ZkWorkload>, tick_ns: u64) -> Self {
+        let key_paths = (0..workload.keys.min(KEY_PATHS_KEPT))
+            .map(|k| format!("/k{k}"))
+            .collect();
         WorkloadClient {
             index,
             zk: Self::handle(index, servers, &workload, tick_ns, 0),
@@ -53,6 +61,7 @@ impl WorkloadClient {
             versions: BTreeMap::new(),
             paths: BTreeMap::new(),
             scanned: 0,
+            key_paths,
         }
     }
 
@@ -148,7 +157,7 @@ impl WorkloadClient {
     /// A multi over `path` and another key: two setData (any version), or a check of the
     /// version last seen on `path` and a create.
     fn multi(&mut self, ctx: &mut Context<'_, Msg>, path: &str, data: Vec<u8>) -> Op {
-        let other = format!("/k{}", ctx.rng().gen_range(0..self.workload.keys));
+        let other = self.key_path(ctx.rng().gen_range(0..self.workload.keys));
         let ops = if ctx.rng().gen_range(0..2) == 0 {
             vec![
                 Op::SetData {
@@ -179,12 +188,19 @@ impl WorkloadClient {
         Op::Multi(ops)
     }
 
+    fn key_path(&self, key: u32) -> String {
+        match self.key_paths.get(key as usize) {
+            Some(p) => p.clone(),
+            None => format!("/k{key}"),
+        }
+    }
+
     fn issue(&mut self, ctx: &mut Context<'_, Msg>) {
         let w = Rc::clone(&self.workload);
         let key = ctx.rng().gen_range(0..w.keys);
-        let path = format!("/k{key}");
+        let path = self.key_path(key);
         self.ops += 1;
-        let data = format!("c{}-{}", self.index, self.ops).into_bytes();
+        let data = op_data(self.index, self.ops);
         let mut weights = w.weights();
         if w.writers.is_some_and(|n| self.index >= n) {
             weights = [0, 0, 0, w.get, w.sync_get, 0, 0, 0, w.get_children];
@@ -239,5 +255,43 @@ impl WorkloadClient {
         };
         let id = self.submit(ctx, op);
         self.paths.insert(id, path);
+    }
+}
+
+/// `c<index>-<ops>` as bytes, the data a write carries (written without the formatting
+/// machinery: one allocation, the digits by hand).
+fn op_data(index: u32, ops: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    out.push(b'c');
+    push_decimal(&mut out, u64::from(index));
+    out.push(b'-');
+    push_decimal(&mut out, ops);
+    out
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn op_data_is_the_formatted_text() {
+        for (index, ops) in [(0, 0), (3, 1), (12, 907), (u32::MAX, u64::MAX)] {
+            assert_eq!(
+                super::op_data(index, ops),
+                format!("c{index}-{ops}").into_bytes()
+            );
+        }
     }
 }
