@@ -18,8 +18,9 @@
 use std::collections::BTreeMap;
 
 use super::{partitions, KafkaHost, KafkaNode, Layout};
-use crate::cluster::zk::liveness::ensemble_pending;
+use crate::cluster::zk::liveness::{ensemble_pending, RefusalWatch};
 use crate::cluster::zk::server;
+use crate::cluster::{KnownBehaviour, Violation};
 use crate::kafka::client::record::{KafkaOp, KafkaOutcome, KafkaRecord};
 use crate::kafka::config::Acks;
 use crate::kafka::msg::{BrokerId, TopicPartition};
@@ -64,6 +65,9 @@ pub struct Convergence {
     /// Highest offset acknowledged to a producer / returned to a consumer, per partition.
     acked: BTreeMap<TopicPartition, u64>,
     polled: BTreeMap<TopicPartition, u64>,
+    /// ZooKeeper servers halted by their own start-up check (ZOOKEEPER-2354) while the rest
+    /// of the world converged: the same known behaviour as in a ZooKeeper run.
+    refusals: RefusalWatch,
 }
 
 impl Convergence {
@@ -77,12 +81,22 @@ impl Convergence {
             consumers: vec![ClientScan::default(); layout.consumers.len()],
             acked: BTreeMap::new(),
             polled: BTreeMap::new(),
+            refusals: RefusalWatch::default(),
         }
     }
 
     pub fn begin(&mut self, sim: &Sim<KafkaNode>) {
         self.heal_ns = Some(sim.now());
+        self.refusals.begin();
         self.scan(sim);
+    }
+
+    /// A convergence failure that ZooKeeper's own start-up refusal explains: the refused
+    /// servers were all that was missing at some point of the healed phase (or they left
+    /// fewer than a quorum, so nothing could converge).
+    pub fn explain(&self, sim: &Sim<KafkaNode>, v: &Violation) -> Option<KnownBehaviour> {
+        let heal_ns = self.heal_ns?;
+        self.refusals.explain(sim, &self.layout.zk, heal_ns, v)
     }
 
     /// Reads the records the clients added since the last scan.
@@ -116,10 +130,26 @@ impl Convergence {
         sim: &Sim<KafkaNode>,
         left_behind: &BTreeMap<TopicPartition, BTreeMap<BrokerId, String>>,
     ) -> Option<String> {
-        let heal_ns = self.heal_ns?;
+        self.heal_ns?;
         if let Some(reason) = ensemble_pending(sim, &self.layout.zk) {
+            let mut refusals = std::mem::take(&mut self.refusals);
+            let zk = self.layout.zk.clone();
+            refusals.observe(sim, &zk, || self.beyond_zookeeper(sim, left_behind));
+            self.refusals = refusals;
             return Some(format!("ZooKeeper: {reason}"));
         }
+        self.beyond_zookeeper(sim, left_behind)
+    }
+
+    /// The goal past the ensemble's own: brokers, partitions, logs, clients. A ZooKeeper
+    /// leader is found among the servers that are up, so a quorum without a refused server
+    /// can meet it.
+    fn beyond_zookeeper(
+        &mut self,
+        sim: &Sim<KafkaNode>,
+        left_behind: &BTreeMap<TopicPartition, BTreeMap<BrokerId, String>>,
+    ) -> Option<String> {
+        let heal_ns = self.heal_ns?;
         if let Some(reason) = self.brokers_pending(sim) {
             return Some(reason);
         }

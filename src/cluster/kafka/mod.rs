@@ -26,7 +26,7 @@ use super::capture::{self, ClientOp, Role, Witness};
 use super::zk::checks::{self as zk_checks, ZkChecks};
 use super::zk::monitor::Monitor as ZabMonitor;
 use super::zk::{server, ZabHost};
-use super::{System, Violation};
+use super::{KnownBehaviour, System, Violation};
 use crate::kafka::broker::{Broker, BrokerSetup};
 use crate::kafka::client::consumer::Consumer;
 use crate::kafka::client::producer::Producer;
@@ -463,6 +463,10 @@ impl System for KafkaSystem {
 
     fn liveness_invariant(&self) -> &'static str {
         "k-convergence"
+    }
+
+    fn explain_liveness(&mut self, sim: &Sim<KafkaNode>, v: &Violation) -> Option<KnownBehaviour> {
+        self.convergence.explain(sim, v)
     }
 
     fn finish(&mut self, sim: &Sim<KafkaNode>) -> Vec<Violation> {
