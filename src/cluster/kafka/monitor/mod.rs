@@ -287,11 +287,7 @@ impl KafkaMonitor {
         if let Some(b) = node.broker() {
             self.on_broker(sim.incarnation(id), now, &b.view(), &mut out);
         } else if let Some(s) = node.zab_server() {
-            let tree = s.tree();
-            if self.zk_read.get(&id.0) != Some(&tree.last_zxid()) {
-                self.zk_read.insert(id.0, tree.last_zxid());
-                self.on_zk_tree(tree, now, &mut out);
-            }
+            self.on_zk_server(id.0, s.is_serving(), s.tree(), now, &mut out);
         } else if let Some(p) = node.producer() {
             let acks = p.setup().producer.acks;
             self.on_producer(p.index(), acks, p.history(), &mut out);

@@ -648,3 +648,90 @@ fn a_follower_behind_a_new_epochs_lossy_leader_is_not_excused() {
     assert_eq!(w.broker(1, 0, f), vec![]);
     assert!(w.mon.left_behind().is_empty(), "{:?}", w.mon.left_behind());
 }
+
+/// A tree holding `/controller_epoch` = 1 and t-0's partition state (leader 0, epoch 0),
+/// then each of `writes` (leader, leader epoch) as the next version.
+fn zk_tree(writes: &[(u32, u32)]) -> crate::zab::tree::DataTree {
+    use crate::kafka::zkdata;
+    use crate::zab::msg::{Op, OpResult, Txn, TxnOp};
+    let mut tree = crate::zab::tree::DataTree::new();
+    tree.apply(&Txn {
+        zxid: 1,
+        session: 1,
+        cxid: 0,
+        op: TxnOp::CreateSession { timeout_ms: 6000 },
+    });
+    let apply = |tree: &mut crate::zab::tree::DataTree, op: Op| {
+        let t = tree.prep(1, &op);
+        let zxid = tree.last_zxid() + 1;
+        let r = tree.apply(&Txn {
+            zxid,
+            session: 1,
+            cxid: 0,
+            op: t,
+        });
+        let ok = matches!(r.result, OpResult::Created { .. } | OpResult::SetStat(_));
+        assert!(ok, "{op:?}: {:?}", r.result);
+    };
+    let create = |path: String, data: Vec<u8>| Op::Create {
+        path,
+        data,
+        ephemeral: false,
+        sequential: false,
+    };
+    apply(
+        &mut tree,
+        create(
+            zkdata::CONTROLLER_EPOCH.into(),
+            zkdata::encode_controller_epoch(1),
+        ),
+    );
+    for path in [
+        zkdata::BROKERS.to_string(),
+        zkdata::TOPICS.into(),
+        zkdata::topic_path("t"),
+        zkdata::partitions_path("t"),
+        zkdata::partition_path(&tp()),
+    ] {
+        apply(&mut tree, create(path, Vec::new()));
+    }
+    let path = zkdata::partition_state_path(&tp());
+    let data = |l: u32, e: u32| zkdata::encode(&PartitionStateData::new(Some(l), e, &[0, 1, 2], 1));
+    apply(&mut tree, create(path.clone(), data(0, 0)));
+    for (v, &(l, e)) in writes.iter().enumerate() {
+        let op = Op::SetData {
+            path: path.clone(),
+            data: data(l, e),
+            version: v as i32,
+        };
+        apply(&mut tree, op);
+    }
+    tree
+}
+
+/// Only a serving ZooKeeper server's tree is what ZooKeeper holds: a server out of the
+/// broadcast phase may hold a proposal that never reached a quorum (its tree rebuilt from
+/// its log on leaving its role). Kafka-nemesis seeds 7728 and 8429: controller 2's write
+/// of leader epoch 1 with leader 2 reached one server's log only; controller 1 then wrote
+/// leader 1 for epoch 1 at the same zkVersion, and broker 0 follows it. The same trees
+/// read as serving make the check fire.
+#[test]
+fn zk_fencing_reads_only_serving_servers_trees() {
+    for stale_serving in [false, true] {
+        let mut w = World::new(1);
+        let mut out = Vec::new();
+        w.mon.on_zk_server(0, true, &zk_tree(&[]), 1, &mut out);
+        w.mon
+            .on_zk_server(2, stale_serving, &zk_tree(&[(2, 1)]), 2, &mut out);
+        w.mon
+            .on_zk_server(1, true, &zk_tree(&[(1, 1)]), 3, &mut out);
+        assert_eq!(out, vec![]);
+        let f = w.follower(0, &[], 0, 1, 1);
+        let out = w.broker(0, 0, f);
+        if stale_serving {
+            assert!(fired(&out, K_ZK_FENCING), "{out:?}");
+        } else {
+            assert_eq!(out, vec![]);
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The znode-based checks, after an event of a ZooKeeper server whose tree moved: every
-//! partition-state znode and `/controller_epoch` are read from the server's tree (only the
-//! highest version of each any server showed counts; a server behind shows nothing new).
+//! partition-state znode and `/controller_epoch` are read from the server's tree, if it is
+//! serving (only the highest version of each any server showed counts; a server behind
+//! shows nothing new).
 //! k-zk-fencing on the writes, unclean elections, and k-isr-superset on ISR expansions.
 
 use super::partition::{Partition, ZkEpoch, ZkSeen};
@@ -19,8 +20,34 @@ pub struct ZkState {
 }
 
 impl KafkaMonitor {
+    /// After an event of ZooKeeper server `sid` (`serving`: in the broadcast phase, so it
+    /// answers clients): reads its tree if it moved. Only a serving server's tree is what
+    /// ZooKeeper holds. A server that left its role (a leader that lost its quorum, a
+    /// restarted server before it synced) rebuilds its tree from its whole transaction log
+    /// (the ZOOKEEPER-2845 / -3642 fix: memory equals disk on leaving a role, as
+    /// `loadDataBase` does at start-up), proposals that never reached a quorum included,
+    /// until the new leader's TRUNC or SNAP takes them out. No client can read that tree,
+    /// yet it names leaders ZooKeeper never named: the controller whose write it holds
+    /// never got an answer, and the next controller writes the same zkVersion anew
+    /// (kafka-nemesis seeds 7728 and 8429).
+    pub fn on_zk_server(
+        &mut self,
+        sid: u32,
+        serving: bool,
+        tree: &DataTree,
+        now: u64,
+        out: &mut Vec<Finding>,
+    ) {
+        // Not marked as read while not serving: the same tree is read once it serves.
+        if !serving || self.zk_read.get(&sid) == Some(&tree.last_zxid()) {
+            return;
+        }
+        self.zk_read.insert(sid, tree.last_zxid());
+        self.on_zk_tree(tree, now, out);
+    }
+
     /// Reads the znodes the checks need from a server's tree.
-    pub(super) fn on_zk_tree(&mut self, tree: &DataTree, now: u64, out: &mut Vec<Finding>) {
+    fn on_zk_tree(&mut self, tree: &DataTree, now: u64, out: &mut Vec<Finding>) {
         let ce = tree
             .get(zkdata::CONTROLLER_EPOCH)
             .and_then(|(d, s)| Some((zkdata::decode_controller_epoch(&d)?, s.mzxid)));
