@@ -291,7 +291,7 @@ impl Partition {
         let at = match (missing, own_lost) {
             (None, false) => {
                 if let Some(s) = m.suspect_above {
-                    self.adopt_leader_log(s, m);
+                    self.adopt_leader_log(s, e, m);
                 }
                 return;
             }
@@ -347,7 +347,7 @@ impl Partition {
         }
         let suspect = m.suspect_above;
         self.restart_history(ctx, e, at, again, m);
-        self.adopt_leader_log(suspect.map_or(at, |s| s.min(at)), m);
+        self.adopt_leader_log(suspect.map_or(at, |s| s.min(at)), e, m);
     }
 
     /// A leader took office holding records from `from` up that the monitor had set
@@ -360,8 +360,14 @@ impl Partition {
     /// compared past the suspicion (kafka-nemesis seed 14: a broker that kept epoch-0
     /// records past a power-loss election led the next epoch with them; see
     /// scenarios/regressions/kafka-nemesis-seed14.json). Other replicas lose their
-    /// suspicion up to where their records equal the new leader's.
-    fn adopt_leader_log(&mut self, from: u64, m: &mut ReplicaMon) {
+    /// suspicion up to where their records equal the new leader's. A replica without one
+    /// whose records differ from the new leader's above `from` held the history this
+    /// adoption abandons (a same-epoch re-appointment's own records, never committed):
+    /// it is suspected from there, as a lossy election suspects the others, same-epoch if
+    /// the two hold one epoch's two histories (kafka-nemesis seed 9404: the re-appointed
+    /// leader, restarted as a follower, kept its own epoch-0 records under the next
+    /// leader, which led epoch 1 with the epoch-0 records the re-appointment abandoned).
+    fn adopt_leader_log(&mut self, from: u64, e: u32, m: &mut ReplicaMon) {
         if let Some(s) = m.suspect_above {
             m.end_suspicion_at(s);
         }
@@ -370,9 +376,21 @@ impl Partition {
             self.stamped.insert((rec.epoch, o), rec.value);
         }
         for om in self.mons.values_mut() {
-            let Some(s) = om.suspect_above else { continue };
+            let Some(s) = om.suspect_above else {
+                let first = from.max(om.start);
+                if let Some(d) = (first..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
+                    om.suspect_same_epoch = om.same_epoch_divergence(m, d);
+                    om.suspect_above = Some(d);
+                    om.suspect_epoch = Some(e);
+                    om.matched = om.matched.min(d);
+                }
+                continue;
+            };
             match (s..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
-                Some(d) => om.suspect_above = Some(d),
+                Some(d) => {
+                    om.suspect_above = Some(d);
+                    om.suspect_same_epoch |= om.same_epoch_divergence(m, d);
+                }
                 None => om.end_suspicion_at(s),
             }
         }
@@ -407,9 +425,15 @@ impl Partition {
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
             if om.leo() > at {
-                // Same-epoch only if every suspicion it holds is.
-                om.suspect_same_epoch =
-                    again && (om.suspect_above.is_none() || om.suspect_same_epoch);
+                // Same-epoch if this leader re-leads its epoch (and every suspicion the
+                // replica holds is same-epoch), or if the replica and this leader hold two
+                // histories of one epoch: a replica that kept what a same-epoch
+                // re-appointment appended, under a new leader that kept the records that
+                // re-appointment abandoned, forks whatever the new epoch (kafka-nemesis
+                // seed 9404, scenarios/regressions/kafka-nemesis-seed9404.json).
+                let from = om.suspect_above.map_or(at, |s| s.min(at));
+                let reled = again && (om.suspect_above.is_none() || om.suspect_same_epoch);
+                om.suspect_same_epoch = reled || om.same_epoch_divergence(m, from);
                 om.suspect_above = Some(om.suspect_above.map_or(at, |s| s.min(at)));
                 om.suspect_epoch = Some(om.suspect_epoch.map_or(e, |x| x.max(e)));
                 om.matched = om.matched.min(at);

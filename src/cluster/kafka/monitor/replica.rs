@@ -199,9 +199,16 @@ impl ReplicaMon {
             delta.removed = Some((keep, self.cut(keep)));
         }
         if leo > keep {
+            // A replica forked, or forking now (taking records on top of kept ones a
+            // same-epoch loss abandoned, see `end_suspicion`), holds two histories' records:
+            // a producer's batches may repeat or skip there, and Kafka does not look (a
+            // follower's append checks no sequence, ProducerStateManager's
+            // maybeValidateDataBatch validates client appends only). Offsets still are.
+            let forking = self.forked_at.is_some()
+                || (self.suspect_same_epoch && self.suspect_above.is_some_and(|s| keep > s));
             let batches = log.read(keep, u64::MAX, u64::MAX);
             for b in &batches {
-                self.append(b, r.me, out);
+                self.append(b, r.me, !forking, out);
             }
         }
         self.end_suspicion(keep, delta.removed.is_some());
@@ -241,6 +248,24 @@ impl ReplicaMon {
         }
     }
 
+    /// Whether this log and `other` hold different records at one offset from `from` up
+    /// in the same leader epoch: two histories of one epoch, as a same-epoch
+    /// re-appointment leaves them (its abandoned records on one replica, its new ones on
+    /// another). A follower finds a divergence by epochs only (2.7+ Partition.readRecords:
+    /// the leader's end offset for the follower's last fetched epoch; KIP-279's
+    /// OffsetsForLeaderEpoch before), and every truncation point it can reach is the end
+    /// of an epoch at least that offset's, past the offset: the record stays, and once the
+    /// follower takes newer records it is forked for good, whichever epoch the new leader
+    /// leads.
+    pub fn same_epoch_divergence(&self, other: &ReplicaMon, from: u64) -> bool {
+        let lo = from.max(self.start).max(other.start);
+        let hi = self.leo().min(other.leo());
+        (lo..hi).any(|o| match (self.rec(o), other.rec(o)) {
+            (Some(a), Some(b)) => a.epoch == b.epoch && a.value != b.value,
+            _ => false,
+        })
+    }
+
     /// The replica no longer holds records of an abandoned history from `s` up.
     pub fn end_suspicion_at(&mut self, s: u64) {
         self.suspect_above = None;
@@ -265,7 +290,8 @@ impl ReplicaMon {
         removed
     }
 
-    fn append(&mut self, b: &Batch, me: BrokerId, out: &mut Vec<Finding>) {
+    /// `judge_producers`: check k-dense's value uniqueness and k-idempotence on it.
+    fn append(&mut self, b: &Batch, me: BrokerId, judge_producers: bool, out: &mut Vec<Finding>) {
         let next = self.leo();
         if b.base_offset != next || b.records.is_empty() {
             let msg = format!(
@@ -287,7 +313,11 @@ impl ReplicaMon {
         for i in 0..b.records.len() {
             let rec = rec_of(b, i);
             let offset = self.leo();
-            self.check_producer(&rec, offset, me, out);
+            let mut found = Vec::new();
+            self.check_producer(&rec, offset, me, &mut found);
+            if judge_producers {
+                out.append(&mut found);
+            }
             self.recs.push(rec);
         }
     }

@@ -735,3 +735,45 @@ fn zk_fencing_reads_only_serving_servers_trees() {
         }
     }
 }
+
+/// kafka-nemesis seed 9404: two histories of one epoch, then a new epoch. Broker 0 leads
+/// epoch 1 and appends A (producer 7) and B (producer 8) above the committed 10 and 11;
+/// follower 1 copies them. Broker 0 restarts without them (unflushed), is appointed to
+/// epoch 1 again and appends producer 8's retry of B first. Broker 1, still holding A and
+/// B, is elected for epoch 2. Broker 0, following it, fetches from offset 3 in epoch 1:
+/// broker 1's epoch 1 ends at 4, so no divergence shows, and broker 0 takes B again on top
+/// of its own B (Kafka checks no sequence on a follower's append). Its log holds B twice:
+/// a fork, allowed without flushing and recorded, not a k-dense or k-idempotence finding.
+#[test]
+fn a_fork_between_two_histories_of_one_epoch_is_allowed_under_a_new_epoch() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let a = (1, 20, 7, 0);
+    let b = (1, 21, 8, 0);
+    let old = [plain(1, 10), plain(1, 11), a, b];
+    let l = w.leader(0, &old, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &old, 2, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let kept = [plain(1, 10), plain(1, 11)];
+    let r = w.replica(0, &kept, 2);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let l = w.leader(0, &kept, 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11), b], 2, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    // Broker 1 is elected for epoch 2 with the records the re-appointment abandoned.
+    assert_eq!(w.zk(Some(1), 2, &[1, 0], 1, 1), vec![]);
+    let l = w.leader(1, &old, 2, 2, &[1, 0]);
+    assert_eq!(w.broker(1, 0, l), vec![]);
+    let forked = [plain(1, 10), plain(1, 11), b, b];
+    let f = w.follower(0, &forked, 2, 1, 2);
+    assert_eq!(w.broker(0, 1, f), vec![]);
+    let fork = &w.mon.allowed_losses().forked_replicas;
+    assert_eq!((fork.len(), fork[0].broker, fork[0].from_offset), (1, 0, 2));
+    let behind = w.mon.left_behind();
+    assert!(
+        behind[&tp()][&0].contains("forked from offset 2"),
+        "{behind:?}"
+    );
+}
