@@ -294,7 +294,9 @@ pub const INVARIANTS: &[Invariant] = &[
         "k-idempotence",
         "kafka",
         "every event",
-        "Per producer id and epoch, sequences along a log are contiguous and never repeat.",
+        "Per producer id and epoch, sequences along a log are contiguous and never repeat, \
+         within one history: a break across the junction of a same-epoch fork (allowed by \
+         log.flush.interval.* unset, KIP-966) is reported as allowed instead.",
         "The leader's producer state (last five batches per producer id) rejects out-of-order \
          sequences and answers duplicates; it is rebuilt and cut with the log.",
     ),

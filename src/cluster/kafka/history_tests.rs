@@ -347,6 +347,7 @@ fn monitor_findings_become_loss_causes_with_their_setting() {
             at_ns: 30,
         }],
         forked_replicas: Vec::new(),
+        forked_sequences: Vec::new(),
     };
     let allow = strict().with_monitor(&losses);
     assert!(allow

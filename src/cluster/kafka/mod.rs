@@ -548,6 +548,16 @@ impl System for KafkaSystem {
                     f.tp, f.broker, f.from_offset, f.leader_epoch, f.at_ns
                 )
             }).collect::<Vec<_>>(),
+            // Allowed by the same setting: a producer's sequence broken in a forked
+            // replica's log where it passes from the abandoned history to the new one.
+            "forked_sequences": self.kafka_mon.allowed_losses().forked_sequences.iter().map(|f| {
+                format!(
+                    "{}: kafka{} producer {} at offset {}: {} across the fork junction at \
+                     offset {} (k-idempotence not judged there; allowed by \
+                     log.flush.interval.messages/ms unset, KIP-966) at {} ns",
+                    f.tp, f.broker, f.producer_id, f.offset, f.why, f.junction, f.at_ns
+                )
+            }).collect::<Vec<_>>(),
             "left_behind": self.left_behind_summary(),
             "sends": self.convergence.sends(),
             "polls": self.convergence.polls(),

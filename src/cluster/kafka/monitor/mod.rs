@@ -5,7 +5,8 @@
 //! it never asks the protocol for its conclusions (its quorum, its ISR decisions).
 //!
 //! - `k-dense`: offsets contiguous from the log start, one record each; a value appears at
-//!   most once per log among idempotent batches.
+//!   most once per log among idempotent batches, except across the junction of a
+//!   same-epoch fork (recorded as [`ForkedSequence`]).
 //! - `k-epoch-mono`: batch epochs never decrease along a log; the epoch cache is strictly
 //!   increasing and agrees with the log; a replica's leader epoch never goes back.
 //! - `k-one-leader`: one broker acts as leader per (partition, leader epoch); each record
@@ -24,7 +25,8 @@
 //!   running ZooKeeper ISR member's LEO reaches the committed history.
 //! - `k-ack-semantics`: an acks=all success was committed at its offset by a leader whose
 //!   ISR had min.insync.replicas members holding it; an acks=1 success is in a leader's log.
-//! - `k-idempotence`: per producer id, sequences in a log are contiguous and never repeat.
+//! - `k-idempotence`: per producer id, sequences in a log are contiguous and never repeat,
+//!   except across the junction of a same-epoch fork (recorded as [`ForkedSequence`]).
 //!
 //! Losses the configuration allows (an unclean election; a leader elected while missing
 //! records it lost to a power loss; replicas that lost unflushed records) are recorded for
@@ -137,6 +139,24 @@ pub struct ForkedReplica {
     pub at_ns: u64,
 }
 
+/// A producer's sequence that breaks (a gap or a repeat) in a replica's log across a fork
+/// junction: the record and the producer's previous one there come from two histories of
+/// the same leader epoch (a [`ForkedReplica`]'s abandoned records below, the new leader's
+/// above). k-idempotence does not compare them; the break is reported as allowed by
+/// `log.flush.interval.*` unset, with the fork that allows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForkedSequence {
+    pub tp: TopicPartition,
+    pub broker: BrokerId,
+    pub producer_id: i64,
+    pub offset: u64,
+    /// Where the log passes from the abandoned history to the new one.
+    pub junction: u64,
+    /// What k-idempotence would have said ("sequence 6 after 4").
+    pub why: String,
+    pub at_ns: u64,
+}
+
 /// What makes record losses allowed in this run, for the end-of-run history checks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedLosses {
@@ -144,6 +164,7 @@ pub struct AllowedLosses {
     pub data_losses: Vec<DataLoss>,
     pub lossy_elections: Vec<LossyElection>,
     pub forked_replicas: Vec<ForkedReplica>,
+    pub forked_sequences: Vec<ForkedSequence>,
 }
 
 /// A broker's state apart from its replicas, as the checks read it from its view.

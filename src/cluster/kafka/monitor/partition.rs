@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ack::Acks;
-use super::replica::{LogDelta, MonRole, Rec, ReplicaMon, Summary};
+use super::replica::{Junction, LogDelta, MonRole, Rec, ReplicaMon, Summary};
 use super::{
-    finding, AllowedLosses, DataLoss, Finding, ForkedReplica, LossyElection, K_HW_MONO,
-    K_LEADER_COMPLETE, K_ONE_LEADER, K_ZK_FENCING,
+    finding, AllowedLosses, DataLoss, Finding, ForkedReplica, ForkedSequence, LossyElection,
+    K_HW_MONO, K_LEADER_COMPLETE, K_ONE_LEADER, K_ZK_FENCING,
 };
 use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::replica::{Replica, Role};
@@ -67,6 +67,8 @@ pub struct Partition {
     pub zk_epochs: BTreeMap<u32, ZkEpoch>,
     /// When the committed history last restarted.
     pub last_reset_ns: Option<u64>,
+    /// Fork junctions seen in any replica's log (see [`ReplicaMon::junctions`]).
+    pub junctions: BTreeSet<Junction>,
 }
 
 impl Partition {
@@ -86,6 +88,7 @@ impl Partition {
             zk: None,
             zk_epochs: BTreeMap::new(),
             last_reset_ns: None,
+            junctions: BTreeSet::new(),
         }
     }
 
@@ -119,7 +122,31 @@ impl Partition {
         }
         m.summary = Some(summary);
         let forked = m.forked_at;
-        let delta = m.sync_log(r, out);
+        let first = out.len();
+        let delta = m.sync_log(r, &self.junctions, out);
+        if let Some(j) = delta.new_junction {
+            self.junctions.insert(j);
+        }
+        // The mirror's own findings name the broker only.
+        for f in &mut out[first..] {
+            f.message = format!("{}: {}", self.tp, f.message);
+        }
+        for s in &delta.seq_breaks {
+            let seen = losses.forked_sequences.iter().any(|x| {
+                (&x.tp, x.broker, x.producer_id, x.offset) == (&self.tp, b, s.pid, s.offset)
+            });
+            if !seen {
+                losses.forked_sequences.push(ForkedSequence {
+                    tp: self.tp.clone(),
+                    broker: b,
+                    producer_id: s.pid,
+                    offset: s.offset,
+                    junction: s.junction,
+                    why: s.why.clone(),
+                    at_ns: ctx.now,
+                });
+            }
+        }
         if let (None, Some(from)) = (forked, m.forked_at) {
             losses.forked_replicas.push(ForkedReplica {
                 tp: self.tp.clone(),
@@ -154,6 +181,8 @@ impl Partition {
                     }
                 }
             }
+            // Junctions above what the disk kept are gone with the records.
+            m.drop_junctions_from(from);
             if from < m.leo() {
                 let committed = (self.canon.len() as u64).saturating_sub(from);
                 losses.data_losses.push(DataLoss {
@@ -389,6 +418,10 @@ impl Partition {
             match (s..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
                 Some(d) => {
                     om.suspect_above = Some(d);
+                    // Both hold records of one leader epoch that differ from d up: that
+                    // epoch was led twice (a same-epoch re-appointment), and no fetcher's
+                    // epoch check can cut below them (every end offset it can be answered
+                    // lies past them), so the replica keeps its records there for good.
                     om.suspect_same_epoch |= om.same_epoch_divergence(m, d);
                 }
                 None => om.end_suspicion_at(s),

@@ -2,7 +2,7 @@
 //! replica's public state after each event, with the checks that need only that log:
 //! k-dense, k-epoch-mono (batch epochs and the epoch cache) and k-idempotence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{finding, Finding, K_DENSE, K_EPOCH_MONO, K_IDEMPOTENCE};
 use crate::kafka::epoch_cache::EpochEntry;
@@ -94,6 +94,28 @@ pub struct LogDelta {
     pub removed: Option<(u64, Vec<Rec>)>,
     /// The first offset of records new at this event (== the LEO when none).
     pub added_from: u64,
+    /// New records whose producer sequence does not follow the producer's previous record
+    /// in this log because a fork junction lies between the two (allowed, reported).
+    pub seq_breaks: Vec<SeqBreak>,
+    /// The signature of a fork junction this event made ([`Junction`]).
+    pub new_junction: Option<Junction>,
+}
+
+/// A fork junction as any copy of the log shows it: its offset and the values of the
+/// records just below it and at it (values are unique per send, so a log holding both
+/// there holds the junction, e.g. a follower that copied a forked leader's log).
+pub type Junction = (u64, u64, u64);
+
+/// A producer's sequence that breaks, or a value that repeats, across a fork junction
+/// ([`ReplicaMon::junctions`]): the record and the producer's previous one (or the
+/// value's first copy) in this log belong to different histories, so k-idempotence and
+/// k-dense's uniqueness cannot compare them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqBreak {
+    pub pid: i64,
+    pub offset: u64,
+    pub junction: u64,
+    pub why: String,
 }
 
 /// The monitor's memory of one replica.
@@ -111,8 +133,13 @@ pub struct ReplicaMon {
     pub epochs: Vec<EpochEntry>,
     /// Values of idempotent records -> offset (k-dense's uniqueness).
     values: BTreeMap<u64, u64>,
-    /// Producer id -> (producer epoch, last sequence) along the log.
-    pids: BTreeMap<i64, (i16, i32)>,
+    /// Producer id -> (producer epoch, last sequence, its offset) along the log.
+    pids: BTreeMap<i64, (i16, i32, u64)>,
+    /// Fork junctions, ascending: offsets from which this log holds records of another
+    /// history than the records just below (a same-epoch fork, see [`Self::forked_at`]:
+    /// the replica took the new history's records on top of abandoned ones). Sequences are
+    /// not compared across a junction; kept across restarts below what the disk kept.
+    pub junctions: Vec<u64>,
     /// Below this offset the log was found equal to the committed history.
     pub matched: u64,
     /// Records from this offset up may be of a history lost at an allowed election: they
@@ -163,12 +190,19 @@ impl ReplicaMon {
             lost_from: self.lost_from,
             lost_upto: self.lost_upto,
             lost_in_epoch: self.lost_in_epoch,
+            junctions: std::mem::take(&mut self.junctions),
             ..ReplicaMon::default()
         };
     }
 
     /// Brings the mirror up to date with the replica's log, judging every new record.
-    pub fn sync_log(&mut self, r: &Replica, out: &mut Vec<Finding>) -> LogDelta {
+    /// `junctions` are the fork junctions known in the partition's logs.
+    pub fn sync_log(
+        &mut self,
+        r: &Replica,
+        junctions: &BTreeSet<Junction>,
+        out: &mut Vec<Finding>,
+    ) -> LogDelta {
         let log = &r.log.log;
         let leo = log.log_end_offset();
         if log.log_start_offset() != self.start {
@@ -194,21 +228,27 @@ impl ReplicaMon {
         let mut delta = LogDelta {
             removed: None,
             added_from: keep,
+            seq_breaks: Vec::new(),
+            new_junction: None,
         };
         if keep < self.leo() {
             delta.removed = Some((keep, self.cut(keep)));
         }
         if leo > keep {
-            // A replica forked, or forking now (taking records on top of kept ones a
-            // same-epoch loss abandoned, see `end_suspicion`), holds two histories' records:
-            // a producer's batches may repeat or skip there, and Kafka does not look (a
-            // follower's append checks no sequence, ProducerStateManager's
-            // maybeValidateDataBatch validates client appends only). Offsets still are.
-            let forking = self.forked_at.is_some()
-                || (self.suspect_same_epoch && self.suspect_above.is_some_and(|s| keep > s));
+            let fork = self.starts_fork(keep);
+            if fork {
+                self.add_junction(keep);
+            }
             let batches = log.read(keep, u64::MAX, u64::MAX);
             for b in &batches {
-                self.append(b, r.me, !forking, out);
+                self.append(b, r.me, junctions, &mut delta.seq_breaks, out);
+            }
+            if fork && keep > self.start {
+                let below = self.rec(keep - 1).map(|x| x.value);
+                let at = self.rec(keep).map(|x| x.value);
+                if let (Some(below), Some(at)) = (below, at) {
+                    delta.new_junction = Some((keep, below, at));
+                }
             }
         }
         self.end_suspicion(keep, delta.removed.is_some());
@@ -266,6 +306,39 @@ impl ReplicaMon {
         })
     }
 
+    /// Whether records appended at `keep` make a fork junction: they land on top of records
+    /// a same-epoch re-appointment abandoned (from the suspicion up to `keep`), and no
+    /// junction above the suspicion exists yet (later appends continue the new history).
+    /// The same condition as [`Self::end_suspicion`]'s fork, judged before the append so
+    /// that the new records' sequences are not compared with the abandoned ones.
+    fn starts_fork(&self, keep: u64) -> bool {
+        let Some(s) = self.suspect_above else {
+            return false;
+        };
+        self.suspect_same_epoch && s < keep && !self.junctions.iter().any(|&j| j > s)
+    }
+
+    fn add_junction(&mut self, offset: u64) {
+        if let Err(i) = self.junctions.binary_search(&offset) {
+            self.junctions.insert(i, offset);
+        }
+    }
+
+    /// The highest fork junction above offset `a` and at or below offset `b`: records at
+    /// the two are of different histories.
+    fn junction_between(&self, a: u64, b: u64) -> Option<u64> {
+        self.junctions
+            .iter()
+            .rev()
+            .find(|&&j| a < j && j <= b)
+            .copied()
+    }
+
+    /// Forgets junctions at or above `offset` (the records above them are gone).
+    pub fn drop_junctions_from(&mut self, offset: u64) {
+        self.junctions.retain(|&j| j < offset);
+    }
+
     /// The replica no longer holds records of an abandoned history from `s` up.
     pub fn end_suspicion_at(&mut self, s: u64) {
         self.suspect_above = None;
@@ -281,17 +354,25 @@ impl ReplicaMon {
         let removed = self.recs.split_off(i);
         self.values.retain(|_, o| *o < offset);
         self.matched = self.matched.min(offset);
+        self.drop_junctions_from(offset);
         self.pids.clear();
-        for rec in &self.recs {
+        for (i, rec) in self.recs.iter().enumerate() {
             if rec.pid >= 0 {
-                self.pids.insert(rec.pid, (rec.pepoch, rec.seq));
+                let o = self.start + i as u64;
+                self.pids.insert(rec.pid, (rec.pepoch, rec.seq, o));
             }
         }
         removed
     }
 
-    /// `judge_producers`: check k-dense's value uniqueness and k-idempotence on it.
-    fn append(&mut self, b: &Batch, me: BrokerId, judge_producers: bool, out: &mut Vec<Finding>) {
+    fn append(
+        &mut self,
+        b: &Batch,
+        me: BrokerId,
+        junctions: &BTreeSet<Junction>,
+        breaks: &mut Vec<SeqBreak>,
+        out: &mut Vec<Finding>,
+    ) {
         let next = self.leo();
         if b.base_offset != next || b.records.is_empty() {
             let msg = format!(
@@ -313,29 +394,49 @@ impl ReplicaMon {
         for i in 0..b.records.len() {
             let rec = rec_of(b, i);
             let offset = self.leo();
-            let mut found = Vec::new();
-            self.check_producer(&rec, offset, me, &mut found);
-            if judge_producers {
-                out.append(&mut found);
+            // A copy of a forked log holds its junction too.
+            if let Some(below) = self.recs.last() {
+                if junctions.contains(&(offset, below.value, rec.value)) {
+                    self.add_junction(offset);
+                }
             }
+            self.check_producer(&rec, offset, me, breaks, out);
             self.recs.push(rec);
         }
     }
 
     /// k-dense's uniqueness of values among idempotent records and k-idempotence's
-    /// contiguous, never repeated sequences per producer id and epoch.
-    fn check_producer(&mut self, rec: &Rec, offset: u64, me: BrokerId, out: &mut Vec<Finding>) {
+    /// contiguous, never repeated sequences per producer id and epoch. Two records of a
+    /// producer with a fork junction between them are of different histories: a break
+    /// there is recorded as allowed ([`SeqBreak`]), not reported.
+    fn check_producer(
+        &mut self,
+        rec: &Rec,
+        offset: u64,
+        me: BrokerId,
+        breaks: &mut Vec<SeqBreak>,
+        out: &mut Vec<Finding>,
+    ) {
         if rec.pid < 0 {
             return;
         }
         if let Some(first) = self.values.insert(rec.value, offset) {
-            let msg = format!(
-                "replica on broker {me}: value {} at offsets {first} and {offset}",
-                rec.value
-            );
-            finding(out, K_DENSE, msg);
+            // The same send in both histories of a fork (a retry the re-appointed leader
+            // appended anew, at another offset): allowed and recorded like a sequence
+            // break there (kafka-nemesis seed 9404).
+            let junction = self.junction_between(first, offset);
+            let why = format!("value {} at offsets {first} and {offset}", rec.value);
+            match junction {
+                Some(junction) => breaks.push(SeqBreak {
+                    pid: rec.pid,
+                    offset,
+                    junction,
+                    why,
+                }),
+                None => finding(out, K_DENSE, format!("replica on broker {me}: {why}")),
+            }
         }
-        if let Some(&(pepoch, last)) = self.pids.get(&rec.pid) {
+        if let Some(&(pepoch, last, at)) = self.pids.get(&rec.pid) {
             let bad = if rec.pepoch < pepoch {
                 Some(format!("producer epoch {} after {pepoch}", rec.pepoch))
             } else if rec.pepoch == pepoch && rec.seq != last.wrapping_add(1) {
@@ -343,15 +444,25 @@ impl ReplicaMon {
             } else {
                 None
             };
-            if let Some(why) = bad {
-                let msg = format!(
-                    "replica on broker {me}: producer {} at offset {offset}: {why}",
-                    rec.pid
-                );
-                finding(out, K_IDEMPOTENCE, msg);
+            let junction = self.junction_between(at, offset);
+            match (bad, junction) {
+                (Some(why), Some(junction)) => breaks.push(SeqBreak {
+                    pid: rec.pid,
+                    offset,
+                    junction,
+                    why,
+                }),
+                (Some(why), None) => {
+                    let msg = format!(
+                        "replica on broker {me}: producer {} at offset {offset}: {why}",
+                        rec.pid
+                    );
+                    finding(out, K_IDEMPOTENCE, msg);
+                }
+                (None, _) => {}
             }
         }
-        self.pids.insert(rec.pid, (rec.pepoch, rec.seq));
+        self.pids.insert(rec.pid, (rec.pepoch, rec.seq, offset));
     }
 
     /// k-epoch-mono on the epoch cache, when it changed: strictly increasing epochs and

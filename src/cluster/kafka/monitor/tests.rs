@@ -742,8 +742,9 @@ fn zk_fencing_reads_only_serving_servers_trees() {
 /// epoch 1 again and appends producer 8's retry of B first. Broker 1, still holding A and
 /// B, is elected for epoch 2. Broker 0, following it, fetches from offset 3 in epoch 1:
 /// broker 1's epoch 1 ends at 4, so no divergence shows, and broker 0 takes B again on top
-/// of its own B (Kafka checks no sequence on a follower's append). Its log holds B twice:
-/// a fork, allowed without flushing and recorded, not a k-dense or k-idempotence finding.
+/// of its own B (Kafka checks no sequence on a follower's append). Its log holds B twice,
+/// across the fork's junction: allowed without flushing and recorded (forked_replicas,
+/// forked_sequences), not a k-dense or k-idempotence finding.
 #[test]
 fn a_fork_between_two_histories_of_one_epoch_is_allowed_under_a_new_epoch() {
     let mut w = World::new(1);
@@ -776,4 +777,124 @@ fn a_fork_between_two_histories_of_one_epoch_is_allowed_under_a_new_epoch() {
         behind[&tp()][&0].contains("forked from offset 2"),
         "{behind:?}"
     );
+    // The repeat is recorded as allowed, with the fork junction at offset 3.
+    let seqs = &w.mon.allowed_losses().forked_sequences;
+    assert!(
+        seqs.iter().any(|x| x.broker == 0 && x.junction == 3),
+        "{seqs:?}"
+    );
+}
+/// Producer 7's sends 10, 11, 12 (sequences 0-2) committed in epoch 1 on brokers 0
+/// (leader) and 1; broker 0 restarts having flushed only 10, is appointed to epoch 1 again
+/// and writes at offsets 1-3 (the lossy re-appointment of
+/// kafka-nemesis seeds 2283, 3073, 5817, 6121 and 8738): producer 8's 20, then producer
+/// 7's sequences 1 and 2 again as new sends 21 and 22, with its HW at `hw`.
+fn reappointed_with_producers(hw: u64) -> World {
+    let mut w = World::new(1);
+    assert_eq!(w.zk(Some(0), 1, &[0, 1], 1, 1), vec![]);
+    let old = [(1, 10, 7, 0), (1, 11, 7, 1), (1, 12, 7, 2)];
+    let l = w.leader(0, &old, 0, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let f = w.follower(1, &old, 0, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let l = w.leader(0, &old, 3, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    let r = w.replica(0, &old[..1], 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    let new = [(1, 10, 7, 0), (1, 20, 8, 0), (1, 21, 7, 1), (1, 22, 7, 2)];
+    let l = w.leader(0, &old[..1], 1, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    let l = w.leader(0, &new, hw, 1, &[0, 1]);
+    assert_eq!(w.broker(0, 1, l), vec![]);
+    assert!(w.mon.lossy_elections()[0].again);
+    w
+}
+
+/// kafka-nemesis seeds 3073, 5817, 6121: the follower fetching in the re-appointed epoch
+/// takes the new history's records on top of the abandoned ones (no epoch check can see
+/// the fork). Producer 7's sequence 2 then repeats: 12 (abandoned, offset 2), 22 (new,
+/// offset 3). Across the fork junction at offset 3 that is no idempotence failure of the
+/// brokers, and it is recorded as allowed with the fork. A break above the junction, in
+/// the new history alone, still fires.
+#[test]
+fn a_sequence_break_across_a_same_epoch_fork_is_allowed_and_recorded() {
+    let mut w = reappointed_with_producers(1);
+    let forked = [(1, 10, 7, 0), (1, 11, 7, 1), (1, 12, 7, 2), (1, 22, 7, 2)];
+    let f = w.follower(1, &forked, 1, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let losses = w.mon.allowed_losses();
+    assert_eq!(losses.forked_replicas[0].from_offset, 1);
+    let s = &losses.forked_sequences;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!((s[0].broker, s[0].producer_id, s[0].offset), (1, 7, 3));
+    assert_eq!(
+        (s[0].junction, s[0].why.as_str()),
+        (3, "sequence 2 after 2")
+    );
+    // Producer 7's 24 with sequence 4 follows its 22 (sequence 2) above the junction.
+    let mut bad = forked.to_vec();
+    bad.push((1, 24, 7, 4));
+    let f = w.follower(1, &bad, 1, 0, 1);
+    let out = w.broker(1, 0, f);
+    assert!(fired(&out, K_IDEMPOTENCE), "{out:?}");
+    assert!(
+        out[0].message.starts_with("t-0: replica on broker 1"),
+        "{out:?}"
+    );
+}
+
+/// kafka-nemesis seed 2283: the forked replica later leads, and a third replica copies its
+/// log, junction and all. The copy holds the same two records around the junction, so the
+/// same sequence break there is allowed on it too; another break at that offset is not.
+#[test]
+fn a_copy_of_a_forked_log_carries_its_junction() {
+    let mut w = reappointed_with_producers(1);
+    let forked = [(1, 10, 7, 0), (1, 11, 7, 1), (1, 12, 7, 2), (1, 22, 7, 2)];
+    let f = w.follower(1, &forked, 1, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    // Broker 1 leads epoch 2 with its forked log and appends producer 7's 30.
+    assert_eq!(w.zk(Some(1), 2, &[1, 2], 1, 1), vec![]);
+    let mut led = forked.to_vec();
+    led.push((2, 30, 7, 3));
+    let l = w.leader(1, &led, 1, 2, &[1, 2]);
+    assert_eq!(w.broker(1, 0, l), vec![]);
+    let f = w.follower(2, &led, 1, 1, 2);
+    assert_eq!(w.broker(2, 0, f), vec![]);
+    let on_copy = w.mon.allowed_losses().forked_sequences.iter();
+    assert!(on_copy.clone().any(|s| (s.broker, s.offset) == (2, 3)));
+    // A log with another record at the junction's offset does not hold the junction.
+    let mut w2 = reappointed_with_producers(1);
+    let other = [(1, 10, 7, 0), (1, 11, 7, 1), (1, 12, 7, 2), (1, 25, 7, 2)];
+    let f = w2.follower(2, &other, 1, 0, 1);
+    let out = w2.broker(2, 0, f);
+    assert!(fired(&out, K_IDEMPOTENCE), "{out:?}");
+}
+
+/// kafka-nemesis seed 8738: the re-appointed leader commits part of its new history, then
+/// the follower that kept the abandoned history (stuck, not forked) is elected to a new
+/// epoch. The old leader, truncated by epoch to where its epoch-1 records end on the new
+/// leader, keeps its epoch-1 records of the re-appointed tenure under the new leader's:
+/// both hold epoch 1 where they first differ, so no fetcher's epoch check can cut it
+/// there. It is a same-epoch fork (allowed, not required to converge, its sequence break
+/// recorded), where a difference of epochs would have been cut (see
+/// a_follower_behind_a_new_epochs_lossy_leader_is_not_excused).
+#[test]
+fn a_replica_forked_inside_a_reappointed_epoch_under_a_new_epoch_is_a_same_epoch_fork() {
+    let mut w = reappointed_with_producers(3);
+    assert_eq!(w.zk(Some(1), 2, &[1], 1, 1), vec![]);
+    let old = [(1, 10, 7, 0), (1, 11, 7, 1), (1, 12, 7, 2), (2, 30, 7, 3)];
+    let l = w.leader(1, &old, 3, 2, &[1]);
+    assert_eq!(w.broker(1, 0, l), vec![]);
+    assert_eq!(w.mon.lossy_elections().len(), 2);
+    // Broker 0 cuts to 3 (its epoch 1 ends at 4, the leader's at 3) and fetches 30.
+    let cut = [(1, 10, 7, 0), (1, 20, 8, 0), (1, 21, 7, 1), (2, 30, 7, 3)];
+    let f = w.follower(0, &cut, 4, 1, 2);
+    assert_eq!(w.broker(0, 1, f), vec![]);
+    let losses = w.mon.allowed_losses();
+    let fork = losses.forked_replicas.iter().find(|f| f.broker == 0);
+    assert_eq!(fork.map(|f| f.from_offset), Some(1), "{losses:?}");
+    let s = &losses.forked_sequences;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!((s[0].broker, s[0].offset, s[0].junction), (0, 3, 3));
+    assert!(w.mon.left_behind()[&tp()].contains_key(&0));
 }
