@@ -106,9 +106,9 @@ pub struct LogDelta {
 /// there holds the junction, e.g. a follower that copied a forked leader's log).
 pub type Junction = (u64, u64, u64);
 
-/// A producer's sequence that breaks across a fork junction ([`ReplicaMon::junctions`]):
-/// the record and the producer's previous one in this log belong to different histories,
-/// so k-idempotence cannot compare them.
+/// A producer's sequence that breaks, or a send's value that repeats, across a fork
+/// junction ([`ReplicaMon::junctions`]): the two records belong to different histories,
+/// so k-idempotence and k-dense's uniqueness cannot compare them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqBreak {
     pub pid: i64,
@@ -130,7 +130,7 @@ pub struct ReplicaMon {
     /// (epoch, highest HW) of the current leadership, for the HW's monotonicity.
     pub tenure: Option<(u32, u64)>,
     pub epochs: Vec<EpochEntry>,
-    /// Values of idempotent records -> offset (k-dense's uniqueness).
+    /// Values of idempotent records -> latest offset (k-dense's uniqueness).
     values: BTreeMap<u64, u64>,
     /// Producer id -> (producer epoch, last sequence, its offset) along the log.
     pids: BTreeMap<i64, (i16, i32, u64)>,
@@ -299,6 +299,15 @@ impl ReplicaMon {
         self.suspect_same_epoch && s < keep && !self.junctions.iter().any(|&j| j > s)
     }
 
+    /// The highest junction between a record at `lo` and one at `hi` (lo < j <= hi).
+    fn junction_between(&self, lo: u64, hi: u64) -> Option<u64> {
+        self.junctions
+            .iter()
+            .rev()
+            .find(|&&j| lo < j && j <= hi)
+            .copied()
+    }
+
     fn add_junction(&mut self, offset: u64) {
         if let Err(i) = self.junctions.binary_search(&offset) {
             self.junctions.insert(i, offset);
@@ -323,14 +332,15 @@ impl ReplicaMon {
     fn cut(&mut self, offset: u64) -> Vec<Rec> {
         let i = (offset.saturating_sub(self.start) as usize).min(self.recs.len());
         let removed = self.recs.split_off(i);
-        self.values.retain(|_, o| *o < offset);
         self.matched = self.matched.min(offset);
         self.drop_junctions_from(offset);
         self.pids.clear();
+        self.values.clear();
         for (i, rec) in self.recs.iter().enumerate() {
             if rec.pid >= 0 {
                 let o = self.start + i as u64;
                 self.pids.insert(rec.pid, (rec.pepoch, rec.seq, o));
+                self.values.insert(rec.value, o);
             }
         }
         removed
@@ -378,8 +388,9 @@ impl ReplicaMon {
 
     /// k-dense's uniqueness of values among idempotent records and k-idempotence's
     /// contiguous, never repeated sequences per producer id and epoch. Two records of a
-    /// producer with a fork junction between them are of different histories: a break
-    /// there is recorded as allowed ([`SeqBreak`]), not reported.
+    /// producer with a fork junction between them are of different histories: a repeated
+    /// value or a broken sequence there is recorded as allowed ([`SeqBreak`]), not
+    /// reported.
     fn check_producer(
         &mut self,
         rec: &Rec,
@@ -391,12 +402,26 @@ impl ReplicaMon {
         if rec.pid < 0 {
             return;
         }
-        if let Some(first) = self.values.insert(rec.value, offset) {
-            let msg = format!(
-                "replica on broker {me}: value {} at offsets {first} and {offset}",
-                rec.value
-            );
-            finding(out, K_DENSE, msg);
+        // Compared with the value's latest earlier offset (a cut rebuilds the map).
+        match self.values.insert(rec.value, offset) {
+            None => {}
+            Some(first) => match self.junction_between(first, offset) {
+                // A send the abandoned history held and the new one holds again (the
+                // producer's retry, appended anew by the re-appointed leader).
+                Some(junction) => breaks.push(SeqBreak {
+                    pid: rec.pid,
+                    offset,
+                    junction,
+                    why: format!("value {} also at offset {first}", rec.value),
+                }),
+                None => {
+                    let msg = format!(
+                        "replica on broker {me}: value {} at offsets {first} and {offset}",
+                        rec.value
+                    );
+                    finding(out, K_DENSE, msg);
+                }
+            },
         }
         if let Some(&(pepoch, last, at)) = self.pids.get(&rec.pid) {
             let bad = if rec.pepoch < pepoch {
@@ -406,13 +431,8 @@ impl ReplicaMon {
             } else {
                 None
             };
-            let junction = self
-                .junctions
-                .iter()
-                .rev()
-                .find(|&&j| at < j && j <= offset);
-            match (bad, junction) {
-                (Some(why), Some(&junction)) => breaks.push(SeqBreak {
+            match (bad, self.junction_between(at, offset)) {
+                (Some(why), Some(junction)) => breaks.push(SeqBreak {
                     pid: rec.pid,
                     offset,
                     junction,
