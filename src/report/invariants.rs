@@ -210,7 +210,8 @@ pub const INVARIANTS: &[Invariant] = &[
         "kafka",
         "every event",
         "Within any replica's log, offsets are contiguous from the log start with one record \
-         each, and a value appears at most once among idempotent batches.",
+         each, and a value appears at most once among idempotent batches within one history \
+         (a retry held on both sides of a same-epoch fork's junction is reported as allowed).",
         "A leader appends at its LEO only; a follower appends fetched batches only where they \
          continue its log; the producer state turns idempotent retries into duplicates answered \
          with the original offset.",

@@ -548,12 +548,13 @@ impl System for KafkaSystem {
                     f.tp, f.broker, f.from_offset, f.leader_epoch, f.at_ns
                 )
             }).collect::<Vec<_>>(),
-            // Allowed by the same setting: a producer's sequence broken in a forked
-            // replica's log where it passes from the abandoned history to the new one.
+            // Allowed by the same setting: a producer's sequence broken, or a send's value
+            // repeated, in a forked log where it passes from the abandoned history to the
+            // new one.
             "forked_sequences": self.kafka_mon.allowed_losses().forked_sequences.iter().map(|f| {
                 format!(
                     "{}: kafka{} producer {} at offset {}: {} across the fork junction at \
-                     offset {} (k-idempotence not judged there; allowed by \
+                     offset {} (k-idempotence and k-dense not judged across it; allowed by \
                      log.flush.interval.messages/ms unset, KIP-966) at {} ns",
                     f.tp, f.broker, f.producer_id, f.offset, f.why, f.junction, f.at_ns
                 )

@@ -139,10 +139,11 @@ pub struct ForkedReplica {
     pub at_ns: u64,
 }
 
-/// A producer's sequence that breaks (a gap or a repeat) in a replica's log across a fork
-/// junction: the record and the producer's previous one there come from two histories of
+/// A producer's sequence that breaks (a gap or a repeat), or a send's value that repeats,
+/// in a replica's log across a fork junction: the two records come from two histories of
 /// the same leader epoch (a [`ForkedReplica`]'s abandoned records below, the new leader's
-/// above). k-idempotence does not compare them; the break is reported as allowed by
+/// above, where the producer's retry of a lost send was appended anew). k-idempotence and
+/// k-dense do not compare them; the break is reported as allowed by
 /// `log.flush.interval.*` unset, with the fork that allows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForkedSequence {
@@ -152,7 +153,7 @@ pub struct ForkedSequence {
     pub offset: u64,
     /// Where the log passes from the abandoned history to the new one.
     pub junction: u64,
-    /// What k-idempotence would have said ("sequence 6 after 4").
+    /// What the check would have said ("sequence 6 after 4", "value 7 also at offset 3").
     pub why: String,
     pub at_ns: u64,
 }

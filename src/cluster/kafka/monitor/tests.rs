@@ -898,3 +898,34 @@ fn a_replica_forked_inside_a_reappointed_epoch_under_a_new_epoch_is_a_same_epoch
     assert_eq!((s[0].broker, s[0].offset, s[0].junction), (0, 3, 3));
     assert!(w.mon.left_behind()[&tp()].contains_key(&0));
 }
+
+/// kafka-nemesis seeds 24633, 25747 (and 9404): the re-appointed leader appends the
+/// producer's retry of a send it lost, which the forked follower still holds among the
+/// abandoned records: the follower's log holds the value twice, once on each side of the
+/// fork junction. That is recorded as allowed with the fork; a value twice inside the new
+/// history still fires k-dense.
+#[test]
+fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
+    let mut w = reappointed_with_producers(1);
+    // Producer 7's retry of 11 (sequence 3 here) lands at offset 4 in the new history.
+    let forked = [
+        (1, 10, 7, 0),
+        (1, 11, 7, 1),
+        (1, 12, 7, 2),
+        (1, 22, 7, 2),
+        (1, 11, 7, 3),
+    ];
+    let f = w.follower(1, &forked, 1, 0, 1);
+    assert_eq!(w.broker(1, 0, f), vec![]);
+    let s = &w.mon.allowed_losses().forked_sequences;
+    let repeat = s.iter().find(|s| s.offset == 4).expect("recorded");
+    assert_eq!(
+        (repeat.junction, repeat.why.as_str()),
+        (3, "value 11 at offsets 1 and 4")
+    );
+    let mut bad = forked.to_vec();
+    bad.push((1, 11, 7, 4));
+    let f = w.follower(1, &bad, 1, 0, 1);
+    let out = w.broker(1, 0, f);
+    assert!(fired(&out, K_DENSE), "{out:?}");
+}
