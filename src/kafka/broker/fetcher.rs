@@ -120,7 +120,8 @@ impl Fetchers {
 
 impl Broker {
     /// The partitions this broker should fetch (or truncate) now, by leader (an empty list:
-    /// the fetcher stays, but sends nothing yet).
+    /// the fetcher stays, but sends nothing yet; always empty for a fetcher with a request
+    /// in flight).
     ///
     /// A fetcher whose last response made a flush due sends nothing until every such
     /// flush is done: Kafka's fetcher thread flushes inside the append
@@ -141,6 +142,11 @@ impl Broker {
                 continue;
             };
             let entry = out.entry(*leader).or_default();
+            // A fetcher with a request in flight sends nothing now ([`Self::pump_fetchers`]):
+            // its requests are not built (most events find every fetcher busy).
+            if (self.fetchers.by_leader.get(leader)).is_some_and(|s| s.in_flight.is_some()) {
+                continue;
+            }
             if self.storage.sync_flush_running(tp) {
                 flushing.push(*leader);
                 continue;
