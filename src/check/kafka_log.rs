@@ -48,12 +48,61 @@ impl Default for KafkaLogOptions {
 }
 
 /// One observation of a value at a partition and offset: by a send (ack) or a poll.
+/// `part` and `val` stand for `key` and `value` in the checks' maps (see [`Names`]); the
+/// texts are kept for the messages.
 #[derive(Clone, Copy, Debug)]
 struct Seen<'a> {
     key: &'a str,
     offset: u64,
     value: &'a str,
     op: OpId,
+    part: u32,
+    val: Val<'a>,
+}
+
+/// A value as the checks' maps hold it: a canonical decimal number (how faultline's
+/// workload writes values) as the number, any other text as itself. Two values are equal
+/// exactly when their texts are: a canonical decimal text and its number determine each
+/// other, and the variants never compare equal. Their order is not the texts' order, and
+/// no check depends on it: maps keyed by values are only looked up, never walked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Val<'a> {
+    Num(u64),
+    Text(&'a str),
+}
+
+impl<'a> Val<'a> {
+    fn of(text: &'a str) -> Val<'a> {
+        let canonical = !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_digit())
+            && (text == "0" || !text.starts_with('0'));
+        match text.parse() {
+            Ok(n) if canonical => Val::Num(n),
+            _ => Val::Text(text),
+        }
+    }
+}
+
+/// Partition keys as small numbers, for cheap comparisons in the checks' maps (a key's
+/// number is its rank of first appearance; nothing walks a map in key order).
+#[derive(Default)]
+struct Names<'a> {
+    ids: BTreeMap<&'a str, u32>,
+}
+
+impl<'a> Names<'a> {
+    fn seen(&mut self, key: &'a str, offset: u64, value: &'a str, op: OpId) -> Seen<'a> {
+        let next = self.ids.len() as u32;
+        let part = *self.ids.entry(key).or_insert(next);
+        Seen {
+            key,
+            offset,
+            value,
+            op,
+            part,
+            val: Val::of(value),
+        }
+    }
 }
 
 /// The history, sorted into what the checks need.
@@ -64,13 +113,14 @@ struct Log<'a> {
     /// Polled records, in completion order of the polls and order within each poll.
     polled: Vec<(u64, Seen<'a>)>,
     /// Values of failed sends, by partition.
-    failed: BTreeMap<(&'a str, &'a str), OpId>,
+    failed: BTreeMap<(u32, Val<'a>), OpId>,
     sends: usize,
     polls: usize,
 }
 
 fn collect(history: &History) -> Result<Log<'_>, ModelError> {
     let mut log = Log::default();
+    let mut names = Names::default();
     let mut polls: Vec<(u64, OpId)> = Vec::new();
     for (id, op) in history.ops.iter().enumerate() {
         match (&op.call, op.outcome, &op.ret) {
@@ -78,18 +128,16 @@ fn collect(history: &History) -> Result<Log<'_>, ModelError> {
                 log.sends += 1;
                 let key = key.as_deref().unwrap_or("");
                 match (outcome, ret) {
-                    (Outcome::Ok, Some(Ret::Offset { offset })) => log.acked.push(Seen {
-                        key,
-                        offset: *offset,
-                        value,
-                        op: id,
-                    }),
+                    (Outcome::Ok, Some(Ret::Offset { offset })) => {
+                        log.acked.push(names.seen(key, *offset, value, id))
+                    }
                     (Outcome::Ok, other) => {
                         let message = format!("an ok send needs an `offset` result, got {other:?}");
                         return Err(ModelError { op: id, message });
                     }
                     (Outcome::Fail, _) => {
-                        log.failed.insert((key, value), id);
+                        let s = names.seen(key, 0, value, id);
+                        log.failed.insert((s.part, s.val), id);
                     }
                     (Outcome::Info, _) => {}
                 }
@@ -114,12 +162,7 @@ fn collect(history: &History) -> Result<Log<'_>, ModelError> {
         let op = &history.ops[id];
         if let Some(Ret::Records { records }) = &op.ret {
             for r in records {
-                let seen = Seen {
-                    key: &r.key,
-                    offset: r.offset,
-                    value: &r.value,
-                    op: id,
-                };
+                let seen = names.seen(&r.key, r.offset, &r.value, id);
                 log.polled.push((op.process, seen));
             }
         }
@@ -149,7 +192,8 @@ pub fn check_kafka_log(
         fill_windows(&mut violations, history);
         return Ok(Verdict::Invalid { violations });
     }
-    let partitions: BTreeSet<&str> = all.iter().map(|s| s.key).collect();
+    // Partitions observed (a failed send's partition is not an observation).
+    let partitions: BTreeSet<u32> = all.iter().map(|s| s.part).collect();
     let summary = format!(
         "{} sends ({} acknowledged) and {} polls ({} records) over {} partition(s): no \
          inconsistent offsets, duplicates, lost writes, aborted reads, nonmonotonic or skipping \
@@ -167,13 +211,13 @@ pub fn check_kafka_log(
 
 /// `inconsistent-offsets` and `duplicate`, over every observation.
 fn check_offsets_and_values(all: &[Seen], violations: &mut Vec<Violation>) {
-    let mut at_offset: BTreeMap<(&str, u64), Seen> = BTreeMap::new();
-    let mut reported_offsets: BTreeSet<(&str, u64)> = BTreeSet::new();
-    let mut of_value: BTreeMap<(&str, &str), Seen> = BTreeMap::new();
-    let mut reported_values: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut at_offset: BTreeMap<(u32, u64), Seen> = BTreeMap::new();
+    let mut reported_offsets: BTreeSet<(u32, u64)> = BTreeSet::new();
+    let mut of_value: BTreeMap<(u32, Val), Seen> = BTreeMap::new();
+    let mut reported_values: BTreeSet<(u32, Val)> = BTreeSet::new();
     for &s in all {
-        let first = *at_offset.entry((s.key, s.offset)).or_insert(s);
-        if first.value != s.value && reported_offsets.insert((s.key, s.offset)) {
+        let first = *at_offset.entry((s.part, s.offset)).or_insert(s);
+        if first.val != s.val && reported_offsets.insert((s.part, s.offset)) {
             let message = format!(
                 "partition {:?} offset {} holds {:?} (op {}) and {:?} (op {}): the log diverged",
                 s.key, s.offset, first.value, first.op, s.value, s.op
@@ -187,8 +231,8 @@ fn check_offsets_and_values(all: &[Seen], violations: &mut Vec<Violation>) {
             v.key = Some(s.key.to_string());
             violations.push(v);
         }
-        let first = *of_value.entry((s.key, s.value)).or_insert(s);
-        if first.offset != s.offset && reported_values.insert((s.key, s.value)) {
+        let first = *of_value.entry((s.part, s.val)).or_insert(s);
+        if first.offset != s.offset && reported_values.insert((s.part, s.val)) {
             let message = format!(
                 "value {:?} appears at offsets {} (op {}) and {} (op {}) of partition {:?}: \
                  written twice",
@@ -207,15 +251,15 @@ fn check_lost_and_unseen(
     options: &KafkaLogOptions,
     violations: &mut Vec<Violation>,
 ) -> usize {
-    let mut polled_values: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let mut max_polled: BTreeMap<&str, (u64, OpId)> = BTreeMap::new();
+    let mut polled_values: BTreeSet<(u32, Val)> = BTreeSet::new();
+    let mut max_polled: BTreeMap<u32, (u64, OpId)> = BTreeMap::new();
     for (_, s) in &log.polled {
-        polled_values.insert((s.key, s.value));
-        let max = max_polled.entry(s.key).or_insert((s.offset, s.op));
+        polled_values.insert((s.part, s.val));
+        let max = max_polled.entry(s.part).or_insert((s.offset, s.op));
         if s.offset > max.0 {
             *max = (s.offset, s.op);
         }
-        if let Some(&send) = log.failed.get(&(s.key, s.value)) {
+        if let Some(&send) = log.failed.get(&(s.part, s.val)) {
             let message = format!(
                 "poll {} returned {:?} at offset {} of partition {:?}, but its send {send} \
                  failed (certainly not applied)",
@@ -228,10 +272,10 @@ fn check_lost_and_unseen(
     }
     let mut unseen = 0;
     for s in &log.acked {
-        if polled_values.contains(&(s.key, s.value)) {
+        if polled_values.contains(&(s.part, s.val)) {
             continue;
         }
-        match max_polled.get(s.key) {
+        match max_polled.get(&s.part) {
             Some(&(max, poll)) if s.offset <= max => {
                 let message = format!(
                     "send {} of {:?} was acknowledged at offset {} of partition {:?}; polls \
@@ -262,13 +306,13 @@ fn check_lost_and_unseen(
 
 /// `nonmonotonic-poll` and `poll-skip`, per consumer and partition.
 fn check_polls(log: &Log, all: &[Seen], violations: &mut Vec<Violation>) {
-    let mut known: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    let mut known: BTreeMap<u32, BTreeSet<u64>> = BTreeMap::new();
     for s in all {
-        known.entry(s.key).or_default().insert(s.offset);
+        known.entry(s.part).or_default().insert(s.offset);
     }
-    let mut last: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
+    let mut last: BTreeMap<(u64, u32), Seen> = BTreeMap::new();
     for &(process, s) in &log.polled {
-        let Some(prev) = last.insert((process, s.key), s) else {
+        let Some(prev) = last.insert((process, s.part), s) else {
             continue;
         };
         let within = if prev.op == s.op {
@@ -286,7 +330,7 @@ fn check_polls(log: &Log, all: &[Seen], violations: &mut Vec<Violation>) {
             let mut v = Violation::new("nonmonotonic-poll", message, Some(s.op), ops);
             v.key = Some(s.key.to_string());
             violations.push(v);
-        } else if let Some(skipped) = known[s.key].range(prev.offset + 1..s.offset).next() {
+        } else if let Some(skipped) = known[&s.part].range(prev.offset + 1..s.offset).next() {
             let message = format!(
                 "consumer {process} read offset {} of partition {:?} (op {}) and then offset {} \
                  (op {}){within}, skipping offset {skipped}, which exists",
@@ -311,10 +355,10 @@ fn check_sends(history: &History, log: &Log, violations: &mut Vec<Violation>) {
     // sends in flight may see them acknowledged out of order (a retried batch answered as a
     // duplicate after a later one), while the log still holds them in send order.
     sends.sort_by_key(|(start, s)| (*start, s.op));
-    let mut last: BTreeMap<(u64, &str), Seen> = BTreeMap::new();
+    let mut last: BTreeMap<(u64, u32), Seen> = BTreeMap::new();
     for (_, s) in sends {
         let process = history.ops[s.op].process;
-        if let Some(prev) = last.insert((process, s.key), s) {
+        if let Some(prev) = last.insert((process, s.part), s) {
             if s.offset <= prev.offset {
                 let message = format!(
                     "producer {process} got offset {} for send {} and then offset {} for the \
@@ -347,6 +391,42 @@ mod tests {
         let id = h.invoke(0, None, t0, call);
         h.complete(id, t1, Outcome::Ok, Some(Ret::Offset { offset }), None);
         id
+    }
+
+    /// Values are compared as texts: a number and a differently written equal number are
+    /// two values (no duplicate), the same text twice is one (a duplicate), and texts that
+    /// are not canonical decimals are compared as they stand.
+    #[test]
+    fn values_are_equal_exactly_when_their_texts_are() {
+        let options = KafkaLogOptions {
+            unseen_is_violation: false,
+        };
+        let kinds = |values: [&str; 2]| {
+            let mut h = History::new();
+            send(&mut h, 0, 1, values[0], 1);
+            send(&mut h, 2, 3, values[1], 2);
+            let verdict = check_kafka_log(&h, &options).unwrap();
+            let kinds: Vec<String> = verdict
+                .violations()
+                .iter()
+                .map(|v| v.kind.clone())
+                .collect();
+            kinds
+        };
+        assert!(kinds(["7", "07"]).is_empty());
+        assert!(kinds(["0", "00"]).is_empty());
+        assert!(kinds(["7", "+7"]).is_empty());
+        assert!(kinds(["18446744073709551616", "0"]).is_empty());
+        assert_eq!(kinds(["7", "7"]), ["duplicate"]);
+        assert_eq!(kinds(["07", "07"]), ["duplicate"]);
+        assert_eq!(
+            kinds(["18446744073709551616", "18446744073709551616"]),
+            ["duplicate"]
+        );
+        assert_eq!(kinds(["x", "x"]), ["duplicate"]);
+        assert_eq!(Val::of("12"), Val::Num(12));
+        assert_eq!(Val::of("012"), Val::Text("012"));
+        assert_eq!(Val::of(""), Val::Text(""));
     }
 
     /// Two sends in flight at once: the first one's acknowledgement comes last (a retry

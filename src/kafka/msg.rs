@@ -10,6 +10,9 @@
 //!
 //! May depend on: `kafka::log::batch`, `kafka::config` (acks).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::config::Acks;
 use super::log::batch::{Batch, ProducerStamp, Record};
 
@@ -17,16 +20,75 @@ use super::log::batch::{Batch, ProducerStamp, Record};
 pub type BrokerId = u32;
 
 /// A topic partition; its log directory on a broker is `<topic>-<partition>`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// The topic name is shared (`Rc<str>`, one per name and thread: see [`intern`]):
+/// partitions are copied into nearly every request, response, map key and held
+/// operation, and a copy is then a count increment rather than an allocation, and two
+/// partitions of one topic compare their names by pointer. It compares, orders, hashes
+/// and prints exactly as `(topic: String, partition)` does.
+#[derive(Clone, Debug)]
 pub struct TopicPartition {
-    pub topic: String,
+    pub topic: Rc<str>,
     pub partition: u32,
+}
+
+/// The one shared copy of a topic name on this thread. Topics are few (a scenario's
+/// handful), so a short list searched in order does; nothing depends on which copy a
+/// partition holds, only how fast names compare.
+fn intern(topic: &str) -> Rc<str> {
+    thread_local! {
+        static TOPICS: RefCell<Vec<Rc<str>>> = const { RefCell::new(Vec::new()) };
+    }
+    TOPICS.with(|t| {
+        let mut t = t.borrow_mut();
+        if let Some(name) = t.iter().find(|n| ***n == *topic) {
+            return Rc::clone(name);
+        }
+        let name: Rc<str> = Rc::from(topic);
+        t.push(Rc::clone(&name));
+        name
+    })
+}
+
+impl PartialEq for TopicPartition {
+    fn eq(&self, other: &Self) -> bool {
+        self.partition == other.partition
+            && (Rc::ptr_eq(&self.topic, &other.topic) || self.topic == other.topic)
+    }
+}
+
+impl Eq for TopicPartition {}
+
+impl std::hash::Hash for TopicPartition {
+    /// As the derived hash of `(topic: String, partition)`: the run's trace hash covers
+    /// every message, partitions included.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.topic.hash(state);
+        self.partition.hash(state);
+    }
+}
+
+impl Ord for TopicPartition {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let topics = if Rc::ptr_eq(&self.topic, &other.topic) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.topic.cmp(&other.topic)
+        };
+        topics.then(self.partition.cmp(&other.partition))
+    }
+}
+
+impl PartialOrd for TopicPartition {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl TopicPartition {
     pub fn new(topic: &str, partition: u32) -> Self {
         TopicPartition {
-            topic: topic.to_string(),
+            topic: intern(topic),
             partition,
         }
     }

@@ -174,7 +174,7 @@ impl IsrChangeNotification {
             partitions: tps
                 .iter()
                 .map(|tp| NotifiedPartition {
-                    topic: tp.topic.clone(),
+                    topic: tp.topic.to_string(),
                     partition: tp.partition,
                 })
                 .collect(),

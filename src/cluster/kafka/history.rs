@@ -245,6 +245,13 @@ impl ReplicaEnd {
         if offset < self.log_start_offset || offset >= self.log_end_offset() {
             return None;
         }
+        // Offsets are dense from the log start in every log this holds: look there first.
+        let dense = (offset - self.log_start_offset) as usize;
+        if let Some(&(o, v)) = self.records.get(dense) {
+            if o == offset {
+                return Some(Some(v));
+            }
+        }
         let i = self.records.partition_point(|r| r.0 < offset);
         Some(self.records.get(i).filter(|r| r.0 == offset).map(|r| r.1))
     }
@@ -452,9 +459,15 @@ fn start_positions(clients: &[ClientHistory]) -> BTreeMap<String, u64> {
 /// Converts the clients' records into a `check::History` for `check --model kafka-log`:
 /// sends and polls keyed by partition (`topic-partition`), values as decimal text.
 pub fn to_check_history(clients: &[ClientHistory]) -> History {
+    let spans: Vec<Vec<Span>> = clients.iter().map(spans).collect();
+    check_history_of(clients, &spans)
+}
+
+/// [`to_check_history`] from each client's spans (computed once for all the checks).
+fn check_history_of(clients: &[ClientHistory], spans: &[Vec<Span>]) -> History {
     let starts = start_positions(clients);
     let mut history = History::new();
-    let mut all: Vec<Span> = clients.iter().flat_map(spans).collect();
+    let mut all: Vec<&Span> = spans.iter().flatten().collect();
     all.sort_by_key(|s| (s.t0, s.process));
     for s in all {
         let (call, key) = match s.op {
@@ -498,9 +511,14 @@ pub fn to_check_history(clients: &[ClientHistory]) -> History {
 
 /// Sends completed ok / fail / info.
 pub fn tally(clients: &[ClientHistory]) -> Tally {
+    let spans: Vec<Vec<Span>> = clients.iter().map(spans).collect();
+    tally_of(&spans)
+}
+
+fn tally_of(spans: &[Vec<Span>]) -> Tally {
     let mut t = Tally::default();
-    for c in clients {
-        for s in spans(c) {
+    for c in spans {
+        for s in c {
             if let (KafkaOp::Send { .. }, Some((_, outcome))) = (s.op, s.done) {
                 match outcome {
                     KafkaOutcome::Sent { .. } => t.ok += 1,
@@ -531,8 +549,10 @@ pub fn check_run(
     finals: &[ReplicaEnd],
     allow: &Allowances,
 ) -> KafkaChecks {
+    // Each client's operations, paired once for every check below.
+    let spans: Vec<Vec<Span>> = clients.iter().map(spans).collect();
     let mut out = KafkaChecks {
-        sends: tally(clients),
+        sends: tally_of(&spans),
         ..KafkaChecks::default()
     };
     for c in clients {
@@ -553,15 +573,21 @@ pub fn check_run(
             }
         }
     }
-    check_log(now_ns, clients, allow, &mut out);
-    check_no_loss(now_ns, clients, finals, allow, &mut out);
-    check_consistent_read(now_ns, clients, finals, allow, &mut out);
+    check_log(now_ns, clients, &spans, allow, &mut out);
+    check_no_loss(now_ns, clients, &spans, finals, allow, &mut out);
+    check_consistent_read(now_ns, clients, &spans, finals, allow, &mut out);
     out
 }
 
 /// `kafka-log`: the checker's anomalies, each judged against the allowances.
-fn check_log(now_ns: u64, clients: &[ClientHistory], allow: &Allowances, out: &mut KafkaChecks) {
-    let history = to_check_history(clients);
+fn check_log(
+    now_ns: u64,
+    clients: &[ClientHistory],
+    spans: &[Vec<Span>],
+    allow: &Allowances,
+    out: &mut KafkaChecks,
+) {
+    let history = check_history_of(clients, spans);
     let options = KafkaLogOptions {
         unseen_is_violation: true,
     };
@@ -711,13 +737,14 @@ fn missing(replicas: &[&ReplicaEnd], offset: u64, value: u64) -> Option<String> 
 fn check_no_loss(
     now_ns: u64,
     clients: &[ClientHistory],
+    spans: &[Vec<Span>],
     finals: &[ReplicaEnd],
     allow: &Allowances,
     out: &mut KafkaChecks,
 ) {
     let replicas = by_partition(finals);
-    for c in clients {
-        for s in spans(c) {
+    for (c, spans) in clients.iter().zip(spans) {
+        for s in spans {
             let (KafkaOp::Send { tp, value, .. }, Some((_, KafkaOutcome::Sent { offset }))) =
                 (s.op, s.done)
             else {
@@ -751,13 +778,14 @@ fn check_no_loss(
 fn check_consistent_read(
     now_ns: u64,
     clients: &[ClientHistory],
+    spans: &[Vec<Span>],
     finals: &[ReplicaEnd],
     allow: &Allowances,
     out: &mut KafkaChecks,
 ) {
     let replicas = by_partition(finals);
-    for c in clients {
-        for s in spans(c) {
+    for (c, spans) in clients.iter().zip(spans) {
+        for s in spans {
             let (KafkaOp::Poll { tp }, Some((_, KafkaOutcome::Polled { records }))) =
                 (s.op, s.done)
             else {

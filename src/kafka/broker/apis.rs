@@ -280,7 +280,8 @@ impl Broker {
     /// Metadata from the cache the controller's UpdateMetadata requests keep.
     pub(super) fn metadata_response(&self, topics: Option<&[String]>) -> Response {
         let cache = &self.metadata;
-        let wanted = |tp: &TopicPartition| topics.is_none_or(|t| t.contains(&tp.topic));
+        let wanted =
+            |tp: &TopicPartition| topics.is_none_or(|t| t.iter().any(|x| **x == *tp.topic));
         let mut partitions: Vec<PartitionMetadata> = cache
             .partitions
             .values()
@@ -303,7 +304,7 @@ impl Broker {
             .collect();
         // A topic the cluster does not know (yet) is reported as such.
         for t in topics.unwrap_or(&[]) {
-            if !cache.partitions.keys().any(|tp| &tp.topic == t) {
+            if !cache.partitions.keys().any(|tp| *tp.topic == **t) {
                 partitions.push(PartitionMetadata {
                     tp: TopicPartition::new(t, 0),
                     error: ErrorCode::UnknownTopicOrPartition,

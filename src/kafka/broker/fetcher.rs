@@ -85,6 +85,8 @@ pub struct Fetchers {
     /// Partitions marked failed (`failedPartitions`): not fetched until a LeaderAndIsr
     /// gives them a role again (`addPartitions` clears the mark).
     failed: BTreeSet<TopicPartition>,
+    /// Scratch space for the followed leaders (kept to spare an allocation per event).
+    leaders: Vec<BrokerId>,
 }
 
 impl Fetchers {
@@ -119,8 +121,23 @@ impl Fetchers {
 }
 
 impl Broker {
-    /// The partitions this broker should fetch (or truncate) now, by leader (an empty list:
-    /// the fetcher stays, but sends nothing yet).
+    /// The leaders of the partitions this broker follows, in order: one fetcher each.
+    fn followed_leaders(&self, out: &mut Vec<BrokerId>) {
+        out.clear();
+        for r in self.replicas.values() {
+            if let Role::Follower {
+                leader: Some(leader),
+            } = r.role()
+            {
+                out.push(*leader);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// What the fetcher of `leader` should send now: its partitions this broker should
+    /// fetch (or truncate), none yet when a flush blocks it.
     ///
     /// A fetcher whose last response made a flush due sends nothing until every such
     /// flush is done: Kafka's fetcher thread flushes inside the append
@@ -130,20 +147,14 @@ impl Broker {
     /// other partitions had nothing new: with a flush after every append the partition
     /// was fetched once per long poll and never caught up with the producers
     /// (kafka-power-loss-flushed seeds 40 and 177, scenarios/regressions/).
-    fn fetchable(&self, now_ns: u64) -> BTreeMap<BrokerId, Wanted> {
-        let mut out: BTreeMap<BrokerId, Wanted> = BTreeMap::new();
-        let mut flushing: Vec<BrokerId> = Vec::new();
+    fn wanted_from(&self, leader: BrokerId, now_ns: u64) -> Wanted {
+        let mut out = Wanted::default();
         for (tp, r) in &self.replicas {
-            let Role::Follower {
-                leader: Some(leader),
-            } = r.role()
-            else {
+            if !matches!(r.role(), Role::Follower { leader: Some(l) } if *l == leader) {
                 continue;
-            };
-            let entry = out.entry(*leader).or_default();
+            }
             if self.storage.sync_flush_running(tp) {
-                flushing.push(*leader);
-                continue;
+                return Wanted::default();
             }
             if self.fetchers.delayed.get(tp).is_some_and(|&t| t > now_ns)
                 || self.fetchers.failed.contains(tp)
@@ -151,38 +162,37 @@ impl Broker {
                 continue;
             }
             match r.pending_truncation() {
-                Some(PendingTruncation::ByEpoch) => entry.epochs.extend(r.epoch_request()),
-                Some(PendingTruncation::OutOfRange) => entry.ends.extend(r.leader_end_request()),
-                None => entry.fetches.extend(r.fetch_request(FETCH_MAX_RECORDS)),
+                Some(PendingTruncation::ByEpoch) => out.epochs.extend(r.epoch_request()),
+                Some(PendingTruncation::OutOfRange) => out.ends.extend(r.leader_end_request()),
+                None => out.fetches.extend(r.fetch_request(FETCH_MAX_RECORDS)),
             }
-        }
-        for leader in flushing {
-            out.insert(leader, Wanted::default());
         }
         out
     }
 
     /// Sends a fetch to every leader without one in flight; closes the fetchers of brokers
-    /// that lead nothing here any more (`shutdownIdleFetcherThreads`).
+    /// that lead nothing here any more (`shutdownIdleFetcherThreads`). The requests of a
+    /// fetcher with one in flight are not even built: most events find every fetcher busy.
     pub(super) fn pump_fetchers(&mut self, ctx: &mut Context<'_, WireMsg>) {
         if self.stopped {
             return;
         }
-        let wanted = self.fetchable(ctx.now());
+        let mut leaders = std::mem::take(&mut self.fetchers.leaders);
+        self.followed_leaders(&mut leaders);
         let idle: Vec<BrokerId> = (self.fetchers.by_leader.keys())
-            .filter(|l| !wanted.contains_key(l))
+            .filter(|l| leaders.binary_search(l).is_err())
             .copied()
             .collect();
         for leader in idle {
             self.fetchers.by_leader.remove(&leader);
             self.net.reset(ctx, leader, Channel::Fetcher);
         }
-        for (leader, partitions) in wanted {
+        for &leader in &leaders {
             let state = self.fetchers.by_leader.entry(leader).or_default();
             if state.in_flight.is_some() {
                 continue;
             }
-            let Some(sent) = partitions.next() else {
+            let Some(sent) = self.wanted_from(leader, ctx.now()).next() else {
                 continue;
             };
             let Some(&node) = self.setup.brokers.get(leader as usize) else {
@@ -217,8 +227,10 @@ impl Broker {
             let corr = self
                 .net
                 .send(ctx, node, leader, Channel::Fetcher, request, timeout);
+            let state = self.fetchers.by_leader.entry(leader).or_default();
             state.in_flight = Some((corr, sent));
         }
+        self.fetchers.leaders = leaders;
     }
 
     /// The leader answered a fetch (`processFetchRequest`) or a truncation step.

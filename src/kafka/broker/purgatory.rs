@@ -9,11 +9,12 @@
 use std::collections::BTreeMap;
 
 use super::{Broker, Origin};
-use crate::kafka::config::Acks;
+use crate::kafka::config::{Acks, ServerProperties};
 use crate::kafka::msg::{
     BrokerId, ErrorCode, FetchPartition, ProducePartitionResponse, Response, TopicPartition,
 };
 use crate::kafka::replica::leader::AckStatus;
+use crate::kafka::replica::Replica;
 use crate::kafka::wire::WireMsg;
 use crate::node::{ConnId, Context};
 
@@ -94,38 +95,43 @@ fn produce_response(tp: &TopicPartition, error: ErrorCode, base: Option<u64>) ->
     })
 }
 
-impl Broker {
-    /// Where a held produce partition stands now (`DelayedProduce.tryComplete`).
-    fn produce_part_status(&self, part: &PartStatus) -> PartStatus {
-        let PartStatus::Waiting {
-            tp,
-            leader_epoch,
-            base_offset,
-            last_offset,
-            replicated,
-            durable,
-        } = part
-        else {
-            return part.clone();
-        };
-        let Some(r) = self.replicas.get(tp) else {
-            return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
-        };
-        if !r.is_leader() || r.leader_epoch() != Some(*leader_epoch) {
-            return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
-        }
-        if *durable && r.log.log.recovery_point() <= *last_offset {
-            return part.clone();
-        }
-        if !*replicated {
-            return produce_response(tp, ErrorCode::None, Some(*base_offset));
-        }
-        match r.acks_all_status(*leader_epoch, *last_offset, &self.setup.props) {
-            AckStatus::Waiting => part.clone(),
-            AckStatus::Done(e) => produce_response(tp, e, Some(*base_offset)),
-        }
+/// Where a held produce partition stands now (`DelayedProduce.tryComplete`), on a broker
+/// holding `replicas`.
+fn produce_part_status(
+    replicas: &BTreeMap<TopicPartition, Replica>,
+    props: &ServerProperties,
+    part: &PartStatus,
+) -> PartStatus {
+    let PartStatus::Waiting {
+        tp,
+        leader_epoch,
+        base_offset,
+        last_offset,
+        replicated,
+        durable,
+    } = part
+    else {
+        return part.clone();
+    };
+    let Some(r) = replicas.get(tp) else {
+        return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
+    };
+    if !r.is_leader() || r.leader_epoch() != Some(*leader_epoch) {
+        return produce_response(tp, ErrorCode::NotLeaderOrFollower, None);
     }
+    if *durable && r.log.log.recovery_point() <= *last_offset {
+        return part.clone();
+    }
+    if !*replicated {
+        return produce_response(tp, ErrorCode::None, Some(*base_offset));
+    }
+    match r.acks_all_status(*leader_epoch, *last_offset, props) {
+        AckStatus::Waiting => part.clone(),
+        AckStatus::Done(e) => produce_response(tp, e, Some(*base_offset)),
+    }
+}
 
+impl Broker {
     /// Answers a produce whose partitions are all done; returns whether it was.
     pub(super) fn try_complete_produce(
         &mut self,
@@ -134,7 +140,7 @@ impl Broker {
         expired: bool,
     ) -> bool {
         for i in 0..op.parts.len() {
-            op.parts[i] = self.produce_part_status(&op.parts[i]);
+            op.parts[i] = produce_part_status(&self.replicas, &self.setup.props, &op.parts[i]);
             if expired {
                 if let PartStatus::Waiting { tp, .. } = &op.parts[i] {
                     op.parts[i] = produce_response(tp, ErrorCode::RequestTimedOut, None);
@@ -194,12 +200,22 @@ impl Broker {
             let op = self.purgatory.fetches.remove(&id).expect("held");
             self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
         }
-        let ids: Vec<u64> = self.purgatory.produces.keys().copied().collect();
-        for id in ids {
-            let mut op = self.purgatory.produces.remove(&id).expect("held");
-            if !self.try_complete_produce(ctx, &mut op, false) {
-                self.purgatory.produces.insert(id, op);
+        // Each held produce's partitions are brought up to date in place (a partition once
+        // done keeps its answer); those now done in every partition are answered, in order.
+        // Answering sends only, so it changes no other produce's status.
+        let mut done: Vec<u64> = Vec::new();
+        for (id, op) in self.purgatory.produces.iter_mut() {
+            for part in op.parts.iter_mut() {
+                *part = produce_part_status(&self.replicas, &self.setup.props, part);
             }
+            if op.parts.iter().all(|p| matches!(p, PartStatus::Done(_))) {
+                done.push(*id);
+            }
+        }
+        for id in done {
+            let mut op = self.purgatory.produces.remove(&id).expect("held");
+            let answered = self.try_complete_produce(ctx, &mut op, false);
+            assert!(answered, "a produce done in every partition is answered");
         }
     }
 

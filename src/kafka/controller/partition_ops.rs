@@ -235,7 +235,7 @@ impl CreatePartitions {
         }
         // The session applies them in order, so parents exist before children (a parent
         // that already exists fails alone, in its own multi).
-        let topics: BTreeSet<String> = states.iter().map(|(tp, _)| tp.topic.clone()).collect();
+        let topics: BTreeSet<String> = states.iter().map(|(tp, _)| tp.topic.to_string()).collect();
         for t in topics {
             self.create(
                 core,

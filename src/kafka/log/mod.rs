@@ -198,9 +198,7 @@ impl Log {
             self.truncations += 1;
             return offset;
         }
-        let keep = self
-            .batches
-            .partition_point(|(b, _)| b.last_offset() < offset);
+        let keep = self.first_batch_from(offset);
         self.batches.truncate(keep);
         self.log_end_offset = self
             .last_batch()
@@ -237,12 +235,9 @@ impl Log {
     /// consumer, the LEO for a follower) and after at least one batch once `max_records` is
     /// reached.
     pub fn read(&self, from: u64, max_records: u64, upper_bound: u64) -> Vec<Batch> {
-        let first = self
-            .batches
-            .partition_point(|(b, _)| b.last_offset() < from);
         let mut out = Vec::new();
         let mut records = 0u64;
-        for (b, _) in &self.batches[first..] {
+        for b in self.batches_from(from) {
             if b.last_offset() >= upper_bound || (!out.is_empty() && records >= max_records) {
                 break;
             }
@@ -250,6 +245,36 @@ impl Log {
             out.push(b.clone());
         }
         out
+    }
+
+    /// Whole batches from the one holding `from` (or the first one after it) to the end,
+    /// borrowed: what [`Log::read`] returns without an upper bound, without the copies.
+    pub fn batches_from(&self, from: u64) -> impl Iterator<Item = &Batch> {
+        self.batches[self.first_batch_from(from)..]
+            .iter()
+            .map(|(b, _)| b)
+    }
+
+    /// The index of the first batch whose last offset is >= `offset`. Readers (fetches,
+    /// the monitor) nearly always ask for the last few batches of a long log, so this
+    /// gallops back from the end before a binary search: the same answer as a
+    /// `partition_point` over the whole log, in a few probes near the tail.
+    fn first_batch_from(&self, offset: u64) -> usize {
+        let below = |i: usize| self.batches[i].0.last_offset() < offset;
+        // Invariant: every batch from `hi` on holds offsets >= `offset`.
+        let mut hi = self.batches.len();
+        let mut step = 1;
+        while hi > 0 {
+            let probe = hi.saturating_sub(step);
+            if below(probe) {
+                let lo = probe + 1;
+                return lo
+                    + self.batches[lo..hi].partition_point(|(b, _)| b.last_offset() < offset);
+            }
+            hi = probe;
+            step *= 2;
+        }
+        0
     }
 
     /// The segment files to fsync to make the whole current log durable. Call

@@ -339,8 +339,12 @@ impl KafkaMonitor {
         out: &mut Vec<Finding>,
     ) {
         self.check_broker_epochs(s, out);
-        for (tp, r) in replicas {
-            let p = self.part_index(tp);
+        for (i, (tp, r)) in replicas.iter().enumerate() {
+            // A broker holding every partition lists them in the monitor's order.
+            let p = match self.parts.get(i) {
+                Some(part) if part.tp == *tp => i,
+                _ => self.part_index(tp),
+            };
             let ctx = partition::Ctx {
                 broker: s.id,
                 inc: s.inc,

@@ -169,9 +169,8 @@ impl Partition {
     /// mirrors the recovered log from scratch.
     fn restart(&mut self, ctx: &Ctx, r: &Replica, m: &mut ReplicaMon, losses: &mut AllowedLosses) {
         if m.seen {
-            let batches = r.log.log.read(m.start, u64::MAX, u64::MAX);
             let mut from = r.log_end_offset().min(m.leo());
-            'outer: for b in &batches {
+            'outer: for b in r.log.log.batches_from(m.start) {
                 for (i, rec) in b.records.iter().enumerate() {
                     let o = b.base_offset + i as u64;
                     let mine = m.rec(o);

@@ -213,17 +213,15 @@ impl ReplicaMon {
         // record of each candidate end.
         let mut keep = self.leo().min(leo);
         while keep > self.start {
-            let b = log.read(keep - 1, 1, u64::MAX);
-            let same = b.first().is_some_and(|b| {
+            let b = log.batches_from(keep - 1).next();
+            let same = b.is_some_and(|b| {
                 b.base_offset < keep
                     && Some(&rec_of(b, (keep - 1 - b.base_offset) as usize)) == self.rec(keep - 1)
             });
             if same {
                 break;
             }
-            keep = b
-                .first()
-                .map_or(self.start, |b| b.base_offset.max(self.start));
+            keep = b.map_or(self.start, |b| b.base_offset.max(self.start));
         }
         let mut delta = LogDelta {
             removed: None,
@@ -239,8 +237,7 @@ impl ReplicaMon {
             if fork {
                 self.add_junction(keep);
             }
-            let batches = log.read(keep, u64::MAX, u64::MAX);
-            for b in &batches {
+            for b in log.batches_from(keep) {
                 self.append(b, r.me, junctions, &mut delta.seq_breaks, out);
             }
             if fork && keep > self.start {
