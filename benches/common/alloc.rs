@@ -1,8 +1,12 @@
 //! A counting global allocator for benchmarks: allocations per delivered event, the figure
 //! the speed issue asks for, and the peak of live heap bytes (per run, after
-//! [`reset_peak`]). Lives in the bench binaries only, never in the shipped binary.
+//! [`reset_peak`]). Lives in the bench binaries only, never in the shipped binary. It
+//! forwards to the shipped binary's allocator (mimalloc, `faultline::cli::alloc`), so that
+//! the events/s a bench prints are the binary's.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as System;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Counting;
@@ -20,19 +24,19 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         grew(layout.size() as u64);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         grew(new_size as u64);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
