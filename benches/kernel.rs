@@ -109,6 +109,7 @@ fn measure(label: &str, s: &Scenario) {
 }
 
 fn main() {
+    faultline::cli::alloc::tune();
     for (nodes, seconds) in [(3u32, 60u64), (5, 30), (15, 3)] {
         let s = scenario(nodes, seconds, "5ms", "1ms");
         measure(&format!("counter_{nodes}_nodes_message_heavy"), &s);

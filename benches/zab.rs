@@ -114,6 +114,7 @@ fn scaling(quick: bool) {
 }
 
 fn main() {
+    faultline::cli::alloc::tune();
     // `cargo bench` passes `--bench`; a `cargo test` of benches passes nothing: run short.
     let quick = !std::env::args().any(|a| a == "--bench");
     let duration_s = if quick { 5 } else { 300 };

@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// The shipped binary's allocator: see `faultline::cli::alloc`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    faultline::cli::alloc::tune();
     let cli = faultline::cli::args::Cli::parse();
     match faultline::cli::run(cli) {
         Ok(code) => ExitCode::from(code),

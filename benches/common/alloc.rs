@@ -1,6 +1,8 @@
 //! A counting global allocator for benchmarks: allocations per delivered event, the figure
 //! the speed issue asks for, and the peak of live heap bytes (per run, after
-//! [`reset_peak`]). Lives in the bench binaries only, never in the shipped binary.
+//! [`reset_peak`]). Lives in the bench binaries only, never in the shipped binary. It
+//! forwards to the shipped binary's allocator (mimalloc, `faultline::cli::alloc`), so that
+//! the events/s a bench prints are the binary's.
 //!
 //! The counters are updated with plain relaxed loads and stores, not read-modify-write
 //! atomics: a `lock`-prefixed add and a compare-and-swap loop per allocation cost about a
@@ -9,7 +11,9 @@
 //! a one-job fuzz's caller only waits), so no update is lost in practice; were two
 //! threads to allocate at once, a count could come out slightly low.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as System;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Counting;
@@ -39,19 +43,19 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         add(&ALLOCATIONS, 1);
         grew(layout.size() as u64);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         shrank(layout.size() as u64);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         add(&ALLOCATIONS, 1);
         shrank(layout.size() as u64);
         grew(new_size as u64);
-        // SAFETY: forwarded unchanged to the system allocator.
+        // SAFETY: forwarded unchanged to the shipped allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Depends on: campaign, cluster, scenario, report, sim (formatting).
 
+pub mod alloc;
 pub mod args;
 pub mod fuzz;
 pub mod hunt;

@@ -9,6 +9,13 @@
 
 use super::tree::{Stat, TreeImage};
 
+/// The path and data of a txn, shared rather than copied: one txn is held at once by the
+/// leader's outstanding proposals, every PROPOSAL message in flight, each server's log and
+/// each follower's pending queue, and a copy of each would cost two allocations. `Hash`,
+/// `Eq`, `Ord` and `Debug` are those of the `str` / `[u8]` inside, so trace hashes and
+/// reports are the same as with `String` / `Vec<u8>`.
+pub type Shared<T> = std::sync::Arc<T>;
+
 /// A ZooKeeper transaction id: `(zab_epoch << 32) | counter` (A.2).
 pub type Zxid = u64;
 
@@ -158,19 +165,19 @@ pub enum TxnOp {
     /// Closes the session and deletes all its ephemerals, in this one txn (A.9).
     CloseSession,
     Create {
-        path: String,
-        data: Vec<u8>,
+        path: Shared<str>,
+        data: Shared<[u8]>,
         ephemeral_owner: u64,
     },
     Delete {
-        path: String,
+        path: Shared<str>,
     },
     SetData {
-        path: String,
-        data: Vec<u8>,
+        path: Shared<str>,
+        data: Shared<[u8]>,
     },
     Check {
-        path: String,
+        path: Shared<str>,
     },
     /// All or nothing; a failed multi is an `Error` txn instead.
     Multi(Vec<TxnOp>),

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::msg::{ErrCode, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
+use super::msg::{ErrCode, Op, OpResult, Shared, Txn, TxnOp, WatchKind, Zxid};
 
 /// The stat structure of a znode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -23,7 +23,8 @@ pub struct Stat {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Znode {
-    data: Vec<u8>,
+    /// Shared with the txn that wrote it (and every other server's copy of that txn).
+    data: Shared<[u8]>,
     stat: Stat,
     children: BTreeSet<String>,
 }
@@ -118,7 +119,7 @@ impl DataTree {
             digest: 0,
         };
         let root = Znode {
-            data: Vec::new(),
+            data: Shared::from(&[][..]),
             stat: Stat::default(),
             children: BTreeSet::new(),
         };
@@ -170,7 +171,7 @@ impl DataTree {
     }
 
     pub fn get(&self, path: &str) -> Option<(Vec<u8>, Stat)> {
-        self.nodes.get(path).map(|n| (n.data.clone(), n.stat))
+        self.nodes.get(path).map(|n| (n.data.to_vec(), n.stat))
     }
 
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
@@ -206,7 +207,7 @@ impl DataTree {
         match op {
             Op::GetData { path, .. } => match self.nodes.get(path) {
                 Some(n) => OpResult::Data {
-                    data: n.data.clone(),
+                    data: n.data.to_vec(),
                     stat: n.stat,
                 },
                 None => OpResult::Err(ErrCode::NoNode),
@@ -356,7 +357,7 @@ impl DataTree {
                     return None;
                 }
                 OpResult::Created {
-                    path: path.clone(),
+                    path: path.to_string(),
                     stat,
                 }
             }
@@ -367,13 +368,13 @@ impl DataTree {
             TxnOp::SetData { path, data } => {
                 let mut stat = Stat::default();
                 self.update_node(path, |n| {
-                    n.data.clone_from(data);
+                    n.data = data.clone();
                     n.stat.version += 1;
                     n.stat.mzxid = zxid;
                     stat = n.stat;
                 });
                 if let Some(ev) = events {
-                    ev.push((path.clone(), WatchKind::NodeDataChanged));
+                    ev.push((path.to_string(), WatchKind::NodeDataChanged));
                 }
                 OpResult::SetStat(stat)
             }
@@ -418,7 +419,7 @@ impl DataTree {
         &mut self,
         zxid: Zxid,
         path: &str,
-        data: &[u8],
+        data: &Shared<[u8]>,
         owner: u64,
         events: Option<&mut Vec<(String, WatchKind)>>,
     ) -> Stat {
@@ -439,7 +440,7 @@ impl DataTree {
             ephemeral_owner: owner,
         };
         let node = Znode {
-            data: data.to_vec(),
+            data: data.clone(),
             stat,
             children: BTreeSet::new(),
         };
@@ -509,7 +510,7 @@ impl DataTree {
             nodes: self
                 .nodes
                 .iter()
-                .map(|(p, n)| (p.clone(), n.data.clone(), n.stat))
+                .map(|(p, n)| (p.clone(), n.data.to_vec(), n.stat))
                 .collect(),
             sessions: self.sessions().collect(),
         }
@@ -522,7 +523,7 @@ impl DataTree {
         for (path, data, stat) in &image.nodes {
             if path == "/" {
                 tree.update_node("/", |root| {
-                    root.data = data.clone();
+                    root.data = Shared::from(data.as_slice());
                     root.stat = *stat;
                 });
                 continue;
@@ -533,7 +534,7 @@ impl DataTree {
                 p.children.insert(name);
             });
             let node = Znode {
-                data: data.clone(),
+                data: Shared::from(data.as_slice()),
                 stat: *stat,
                 children: BTreeSet::new(),
             };
@@ -624,18 +625,18 @@ fn prep_op(
             if parent.ephemeral_owner != 0 {
                 return Err(ErrCode::NoChildrenForEphemerals);
             }
-            let final_path = if *sequential {
+            let final_path: Shared<str> = if *sequential {
                 // The sequence number is the parent's cversion, as in ZooKeeper.
-                format!("{path}{:010}", parent.cversion)
+                format!("{path}{:010}", parent.cversion).into()
             } else {
-                path.clone()
+                path.as_str().into()
             };
             if node(&final_path).is_some() {
                 return Err(ErrCode::NodeExists);
             }
             Ok(TxnOp::Create {
                 path: final_path,
-                data: data.clone(),
+                data: data.as_slice().into(),
                 ephemeral_owner: if *ephemeral { session } else { 0 },
             })
         }
@@ -650,7 +651,9 @@ fn prep_op(
             if n.children != 0 {
                 return Err(ErrCode::NotEmpty);
             }
-            Ok(TxnOp::Delete { path: path.clone() })
+            Ok(TxnOp::Delete {
+                path: path.as_str().into(),
+            })
         }
         Op::SetData {
             path,
@@ -662,8 +665,8 @@ fn prep_op(
                 return Err(ErrCode::BadVersion);
             }
             Ok(TxnOp::SetData {
-                path: path.clone(),
-                data: data.clone(),
+                path: path.as_str().into(),
+                data: data.as_slice().into(),
             })
         }
         Op::Check { path, version } => {
@@ -671,7 +674,9 @@ fn prep_op(
             if !version_ok(*version, n.version) {
                 return Err(ErrCode::BadVersion);
             }
-            Ok(TxnOp::Check { path: path.clone() })
+            Ok(TxnOp::Check {
+                path: path.as_str().into(),
+            })
         }
         _ => Err(ErrCode::BadArguments),
     }
@@ -727,10 +732,10 @@ impl Overlay<'_> {
                     cversion: 0,
                     children: 0,
                 };
-                self.changed.insert(path.clone(), Some(fresh));
+                self.changed.insert(path.to_string(), Some(fresh));
             }
             TxnOp::Delete { path } => {
-                self.changed.insert(path.clone(), None);
+                self.changed.insert(path.to_string(), None);
                 let parent = parent_of(path).expect("delete of the root");
                 self.update(parent, |p| {
                     p.children -= 1;

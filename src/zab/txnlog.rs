@@ -18,7 +18,7 @@
 use crate::node::checksum::crc32c;
 use crate::node::{DiskIo, FileName};
 
-use super::msg::{ErrCode, Txn, TxnOp, Zxid};
+use super::msg::{ErrCode, Shared, Txn, TxnOp, Zxid};
 use super::tree::{DataTree, Stat, TreeImage};
 
 pub const ACCEPTED_EPOCH_FILE: &str = "acceptedEpoch";
@@ -164,6 +164,15 @@ impl<'a> Dec<'a> {
     fn string(&mut self) -> DecResult<String> {
         String::from_utf8(self.bytes()?).map_err(|_| ())
     }
+    /// A txn's path or data, decoded straight into its shared form (one allocation).
+    fn shared_bytes(&mut self) -> DecResult<Shared<[u8]>> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.into())
+    }
+    fn shared_str(&mut self) -> DecResult<Shared<str>> {
+        let n = self.u32()? as usize;
+        Ok(std::str::from_utf8(self.take(n)?).map_err(|_| ())?.into())
+    }
     fn stat(&mut self) -> DecResult<Stat> {
         Ok(Stat {
             czxid: self.u64()?,
@@ -181,19 +190,19 @@ impl<'a> Dec<'a> {
             },
             2 => TxnOp::CloseSession,
             3 => TxnOp::Create {
-                path: self.string()?,
-                data: self.bytes()?,
+                path: self.shared_str()?,
+                data: self.shared_bytes()?,
                 ephemeral_owner: self.u64()?,
             },
             4 => TxnOp::Delete {
-                path: self.string()?,
+                path: self.shared_str()?,
             },
             5 => TxnOp::SetData {
-                path: self.string()?,
-                data: self.bytes()?,
+                path: self.shared_str()?,
+                data: self.shared_bytes()?,
             },
             6 => TxnOp::Check {
-                path: self.string()?,
+                path: self.shared_str()?,
             },
             7 => {
                 let n = self.u32()? as usize;
@@ -696,8 +705,8 @@ mod tests {
             TxnOp::CreateSession { timeout_ms: 500 }
         } else {
             TxnOp::Create {
-                path: format!("/n{zxid:x}"),
-                data: vec![1, 2, 3],
+                path: format!("/n{zxid:x}").into(),
+                data: vec![1, 2, 3].into(),
                 ephemeral_owner: 0,
             }
         };

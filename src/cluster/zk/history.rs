@@ -433,9 +433,12 @@ fn push_resolved(
             HOutcome::Fail,
             error_code(code).map(|code| Ret::Error { code }),
         ),
-        TxnOp::Create { path, .. } if matches!(op.call, Call::CreateNode { .. }) => {
-            (HOutcome::Ok, Some(Ret::Created { path: path.clone() }))
-        }
+        TxnOp::Create { path, .. } if matches!(op.call, Call::CreateNode { .. }) => (
+            HOutcome::Ok,
+            Some(Ret::Created {
+                path: path.to_string(),
+            }),
+        ),
         TxnOp::SetData { .. } => (HOutcome::Ok, None),
         _ => (HOutcome::Ok, Some(Ret::Done)),
     };
@@ -517,9 +520,12 @@ fn push_op(history: &mut History, process: u64, span: &Span<'_>, call: Call) {
             let code = per_op.iter().flatten().next().and_then(error_code);
             (HOutcome::Fail, code.map(|code| Ret::Error { code }))
         }
-        Outcome::Ok(OpResult::Created { path, .. }) if matches!(call, Call::CreateNode { .. }) => {
-            (HOutcome::Ok, Some(Ret::Created { path: path.clone() }))
-        }
+        Outcome::Ok(OpResult::Created { path, .. }) if matches!(call, Call::CreateNode { .. }) => (
+            HOutcome::Ok,
+            Some(Ret::Created {
+                path: path.to_string(),
+            }),
+        ),
         Outcome::Ok(r) => (HOutcome::Ok, to_ret(r)),
         Outcome::Fail(name) => {
             // The record names the code as its Debug form does (`Record::complete`).

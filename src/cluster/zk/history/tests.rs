@@ -67,7 +67,7 @@ fn unknown_writes_are_resolved_by_the_commit_record() {
         cxid: 1,
         op: TxnOp::Create {
             path: "/k".into(),
-            data: b"v".to_vec(),
+            data: b"v".as_slice().into(),
             ephemeral_owner: 0,
         },
     };
@@ -113,7 +113,7 @@ fn create_txn(zxid: Zxid, session: u64, cxid: u64, path: &str) -> Txn {
         cxid,
         op: TxnOp::Create {
             path: path.into(),
-            data: Vec::new(),
+            data: Vec::new().into(),
             ephemeral_owner: 0,
         },
     }
@@ -167,7 +167,7 @@ fn open_pipelined_requests_resolve_to_their_own_cxids() {
     let first = Txn {
         op: TxnOp::Multi(vec![TxnOp::Create {
             path: "/a".into(),
-            data: Vec::new(),
+            data: Vec::new().into(),
             ephemeral_owner: 0,
         }]),
         ..create_txn(9, 7, 2, "/a")
