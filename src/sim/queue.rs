@@ -3,39 +3,32 @@
 //!
 //! Depends on nothing else in the crate.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// A heap key: payloads live in a slab so the heap only moves small keys while sifting, and
-/// (time, seq) is packed into one integer so that a comparison is a single `u128` compare.
-#[derive(PartialEq, Eq)]
-struct Key {
-    /// `time_ns << 64 | seq`.
-    order: u128,
-    slot: u32,
+/// Bits of a key that hold the slab slot; the insertion sequence sits above them.
+const SLOT_BITS: u32 = 24;
+const SEQ_BITS: u32 = 64 - SLOT_BITS;
+
+/// A heap key is one `u128`: `time_ns << 64 | seq << 24 | slot`. The payload lives in a
+/// slab, so the heap only moves 16-byte keys while sifting and a comparison is one `u128`
+/// compare. Ordering by the key is ordering by (time, seq), since seqs are unique: the slot
+/// below them never decides. 2^40 insertions and 2^24 items queued at once are far beyond
+/// any run's event budget; both are checked.
+fn key(time_ns: u64, seq: u64, slot: u32) -> u128 {
+    ((time_ns as u128) << 64) | ((seq as u128) << SLOT_BITS) | slot as u128
 }
 
-impl Key {
-    fn time_ns(&self) -> u64 {
-        (self.order >> 64) as u64
-    }
+fn key_time(key: u128) -> u64 {
+    (key >> 64) as u64
 }
 
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Key {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.order.cmp(&self.order)
-    }
+fn key_slot(key: u128) -> usize {
+    (key as u64 & ((1 << SLOT_BITS) - 1)) as usize
 }
 
 pub struct EventQueue<T> {
-    heap: BinaryHeap<Key>,
+    heap: BinaryHeap<Reverse<u128>>,
     slab: Vec<Option<T>>,
     free: Vec<u32>,
     next_seq: u64,
@@ -55,6 +48,7 @@ impl<T> Default for EventQueue<T> {
 impl<T> EventQueue<T> {
     pub fn push(&mut self, time_ns: u64, item: T) {
         let seq = self.next_seq;
+        assert!(seq < 1 << SEQ_BITS, "fewer than 2^40 queued events per run");
         self.next_seq += 1;
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -63,22 +57,27 @@ impl<T> EventQueue<T> {
             }
             None => {
                 self.slab.push(Some(item));
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 queued events")
+                let slot = self.slab.len() - 1;
+                assert!(
+                    slot < 1 << SLOT_BITS,
+                    "fewer than 2^24 events queued at once"
+                );
+                slot as u32
             }
         };
-        let order = ((time_ns as u128) << 64) | seq as u128;
-        self.heap.push(Key { order, slot });
+        self.heap.push(Reverse(key(time_ns, seq, slot)));
     }
 
     pub fn pop(&mut self) -> Option<(u64, T)> {
-        let key = self.heap.pop()?;
-        let item = self.slab[key.slot as usize].take().expect("queued slot");
-        self.free.push(key.slot);
-        Some((key.time_ns(), item))
+        let Reverse(key) = self.heap.pop()?;
+        let slot = key_slot(key);
+        let item = self.slab[slot].take().expect("queued slot");
+        self.free.push(slot as u32);
+        Some((key_time(key), item))
     }
 
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(Key::time_ns)
+        self.heap.peek().map(|k| key_time(k.0))
     }
 
     pub fn len(&self) -> usize {

@@ -234,6 +234,12 @@ impl ZkClient {
         self.events.drain(..).collect()
     }
 
+    /// The oldest event not drained yet: [`drain`](Self::drain) one at a time, without
+    /// collecting them (a client is drained after every one of its events).
+    pub fn next_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
     /// Starts the client: its tick timer and the first connection attempt. Idempotent.
     pub fn start(&mut self, ctx: &mut Context<'_, Msg>) {
         if self.started {

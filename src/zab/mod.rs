@@ -442,13 +442,12 @@ impl ZabServer {
     /// Election connections go from the larger sid to the smaller, as in ZooKeeper's
     /// QuorumCnxManager, so each pair has one.
     fn connect_election_peers(&mut self, ctx: &mut Context<'_, Msg>) {
-        let lower: Vec<u32> = self
-            .voters
-            .iter()
-            .copied()
-            .filter(|v| *v < self.me)
-            .collect();
-        for peer in lower {
+        // By index: the voters are read while the connection maps change (no copy).
+        for i in 0..self.voters.len() {
+            let peer = self.voters[i];
+            if peer >= self.me {
+                continue;
+            }
             if let std::collections::btree_map::Entry::Vacant(e) = self.election_conns.entry(peer) {
                 let conn = ctx.connect(NodeId(peer));
                 e.insert(conn);

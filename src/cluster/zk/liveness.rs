@@ -88,7 +88,7 @@ impl RefusalWatch {
             .filter(|id| refused.iter().all(|(r, _)| r != id))
             .collect();
         if others.len() > servers.len() / 2
-            && ensemble_pending(sim, &others).is_none()
+            && ensemble_lack(sim, &others).is_none()
             && clients_pending().is_none()
         {
             self.reached_ns = Some(sim.now());
@@ -174,37 +174,84 @@ where
     N: ZabHost,
     N::Msg: Hash + Debug,
 {
+    ensemble_lack(sim, servers).map(|lack| lack.describe(sim))
+}
+
+/// What the ensemble lacks, as data: the healed phase asks after every event, and the
+/// sentence is only needed once, at the liveness deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lack {
+    Down(NodeId),
+    NoLeader,
+    NotInBroadcast {
+        id: NodeId,
+        leader: NodeId,
+    },
+    Behind {
+        id: NodeId,
+        applied: Zxid,
+        committed: Zxid,
+    },
+}
+
+impl Lack {
+    pub fn describe<N>(self, sim: &Sim<N>) -> String
+    where
+        N: ZabHost,
+        N::Msg: Hash + Debug,
+    {
+        match self {
+            Lack::Down(id) => format!("{} is down", sim.name(id)),
+            Lack::NoLeader => "no established leader".into(),
+            Lack::NotInBroadcast { id, leader } => format!(
+                "{} is not in BROADCAST under {}",
+                sim.name(id),
+                sim.name(leader)
+            ),
+            Lack::Behind {
+                id,
+                applied,
+                committed,
+            } => format!(
+                "{} applied {applied:#x}, the leader committed {committed:#x}",
+                sim.name(id)
+            ),
+        }
+    }
+}
+
+/// [`ensemble_pending`] without the sentence.
+pub fn ensemble_lack<N>(sim: &Sim<N>, servers: &[NodeId]) -> Option<Lack>
+where
+    N: ZabHost,
+    N::Msg: Hash + Debug,
+{
     let mut leader: Option<(u32, NodeId)> = None;
     for &id in servers {
         let Some(s) = server(sim, id) else {
-            return Some(format!("{} is down", sim.name(id)));
+            return Some(Lack::Down(id));
         };
-        if let Some(e) = s.view().established_epoch {
+        if let Some(e) = s.established_epoch() {
             if leader.is_none_or(|(le, _)| e > le) {
                 leader = Some((e, id));
             }
         }
     }
     let Some((_, lid)) = leader else {
-        return Some("no established leader".into());
+        return Some(Lack::NoLeader);
     };
     let lv = server(sim, lid).expect("up").view();
     for &id in servers {
         let v = server(sim, id).expect("up").view();
         if id != lid && (v.leader != Some(lid.0) || v.phase != ZabPhase::Broadcast) {
-            return Some(format!(
-                "{} is not in BROADCAST under {}",
-                sim.name(id),
-                sim.name(lid)
-            ));
+            return Some(Lack::NotInBroadcast { id, leader: lid });
         }
         if v.last_applied != lv.last_committed {
-            return Some(format!(
-                "{} applied {:#x}, the leader committed {:#x}",
-                sim.name(id),
-                v.last_applied,
-                lv.last_committed
-            ));
+            return Some(Lack::Behind {
+                id,
+                applied: v.last_applied,
+                committed: lv.last_committed,
+            });
         }
     }
     None

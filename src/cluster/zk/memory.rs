@@ -55,6 +55,7 @@ pub fn check(
         .as_mut()
         .filter(|sh| sh.key == key && sh.tree.last_zxid() <= now);
     match current {
+        Some(sh) if sh.tree.last_zxid() == now => {}
         Some(sh) => {
             let from = sh.tree.last_zxid();
             let entries = s.log_entries();

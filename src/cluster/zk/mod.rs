@@ -111,6 +111,8 @@ pub struct ZkSystem {
     history_unknown: bool,
     /// The witness of a failed history check, for the report.
     witness: Option<Witness>,
+    /// The server ids, shared rather than collected per call.
+    servers: Rc<[NodeId]>,
 }
 
 impl ZkSystem {
@@ -127,6 +129,7 @@ impl ZkSystem {
             refusals: liveness::RefusalWatch::default(),
             history_unknown: false,
             witness: None,
+            servers: (0..spec.servers).map(NodeId).collect(),
         }
     }
 
@@ -140,7 +143,7 @@ impl ZkSystem {
     }
 
     /// The first client not served since the heal, if any.
-    fn clients_pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
+    fn clients_unmet(&mut self, sim: &Sim<ZkNode>) -> Option<NodeId> {
         let mut goals = std::mem::take(&mut self.goals);
         let mut served = std::mem::take(&mut self.served);
         let unmet = goals.first_unmet(|index, heal_ns| {
@@ -148,11 +151,25 @@ impl ZkSystem {
         });
         self.goals = goals;
         self.served = served;
-        let id = NodeId(self.spec.servers + unmet? as u32);
-        Some(format!(
-            "{} has no op answered since the heal",
-            sim.name(id)
-        ))
+        Some(NodeId(self.spec.servers + unmet? as u32))
+    }
+
+    /// What the healed phase still lacks, as data (the sentence is built only when the
+    /// liveness deadline needs it): the ensemble's lack first, then an unserved client.
+    /// Watches the start-up refusals on the way, as every call of `pending` must.
+    fn lack(&mut self, sim: &Sim<ZkNode>) -> Option<Result<liveness::Lack, NodeId>> {
+        self.goals.heal_ns()?;
+        let servers = Rc::clone(&self.servers);
+        if let Some(lack) = liveness::ensemble_lack(sim, &servers) {
+            let mut refusals = std::mem::take(&mut self.refusals);
+            // Only whether some client is unserved matters here: no sentence is built.
+            refusals.observe(sim, &servers, || {
+                self.clients_unmet(sim).map(|_| String::new())
+            });
+            self.refusals = refusals;
+            return Some(Ok(lack));
+        }
+        self.clients_unmet(sim).map(Err)
     }
 
     /// The healed phase's goal of client `index`: an answer since the heal, and a write
@@ -241,15 +258,14 @@ impl System for ZkSystem {
     }
 
     fn pending(&mut self, sim: &Sim<ZkNode>) -> Option<String> {
-        self.goals.heal_ns()?;
-        let servers: Vec<NodeId> = self.server_ids().collect();
-        if let Some(reason) = liveness::ensemble_pending(sim, &servers) {
-            let mut refusals = std::mem::take(&mut self.refusals);
-            refusals.observe(sim, &servers, || self.clients_pending(sim));
-            self.refusals = refusals;
-            return Some(self.election.explain(sim, reason));
-        }
-        self.clients_pending(sim)
+        Some(match self.lack(sim)? {
+            Ok(lack) => self.election.explain(sim, lack.describe(sim)),
+            Err(client) => format!("{} has no op answered since the heal", sim.name(client)),
+        })
+    }
+
+    fn still_pending(&mut self, sim: &Sim<ZkNode>) -> bool {
+        self.lack(sim).is_some()
     }
 
     fn explain_liveness(&mut self, sim: &Sim<ZkNode>, v: &Violation) -> Option<KnownBehaviour> {

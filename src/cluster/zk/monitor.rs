@@ -87,6 +87,8 @@ pub struct Monitor {
     record: super::history::CommitRecord,
     digests: BTreeMap<Zxid, (u64, u32)>,
     elections: u64,
+    /// Scratch list of the txns one event found newly committed (kept for its capacity).
+    fresh: Vec<(Zxid, u64)>,
 }
 
 fn violation<N>(sim: &Sim<N>, invariant: &str, node: NodeId, message: String) -> Violation
@@ -316,7 +318,12 @@ impl Monitor {
         while keep > 0 && m.mirror[keep - 1].0 != entries[keep - 1].txn.zxid {
             keep -= 1;
         }
-        let removed: Vec<(Zxid, u64)> = m.mirror.drain(keep..).collect();
+        // Usually nothing was removed: no list is built then.
+        let removed: Vec<(Zxid, u64)> = if keep < m.mirror.len() {
+            m.mirror.drain(keep..).collect()
+        } else {
+            Vec::new()
+        };
         m.durable = v.log_durable_zxid;
         // CommittedLogDurability (A.11 item 11): a TRUNC may remove a committed txn from
         // one server (the leader truncates to its lastCommitted, then re-sends what it
@@ -378,17 +385,20 @@ impl Monitor {
         let Some(e) = v.established_epoch else {
             return;
         };
-        let prev = *self.leaders.entry(e).or_insert(id.0);
-        if prev != id.0 {
-            let msg = format!(
-                "zk{prev} and zk{} both established leaders of epoch {e}",
-                id.0
-            );
-            out.push(violation(sim, "zab-one-leader-per-epoch", id, msg));
-        }
         let gen_base = s.log_generation().1;
         let m = &mut self.servers[id.index()];
         if m.established != Some(e) {
+            // Checked once per establishment: the map only ever gains entries, so a later
+            // event of this leadership finds what this one found, and a second leader of
+            // e is caught at its own establishment.
+            let prev = *self.leaders.entry(e).or_insert(id.0);
+            if prev != id.0 {
+                let msg = format!(
+                    "zk{prev} and zk{} both established leaders of epoch {e}",
+                    id.0
+                );
+                out.push(violation(sim, "zab-one-leader-per-epoch", id, msg));
+            }
             m.established = Some(e);
             m.commit_upto = 0;
             self.elections += 1;
@@ -408,8 +418,13 @@ impl Monitor {
                 }
             }
         }
+        if v.last_committed <= m.commit_upto {
+            // Nothing committed since the last check: the scan below would find no entry.
+            return;
+        }
         let start = m.mirror.partition_point(|x| x.0 <= m.commit_upto);
-        let mut fresh = Vec::new();
+        // A list kept across events, so that a commit costs no allocation.
+        let mut fresh = std::mem::take(&mut self.fresh);
         for &(z, h) in &m.mirror[start..] {
             if z > v.last_committed {
                 break;
@@ -434,9 +449,11 @@ impl Monitor {
             }
         }
         m.commit_upto = m.commit_upto.max(v.last_committed);
-        for (z, h) in fresh {
+        for &(z, h) in &fresh {
             self.check_commit_durable(sim, id, z, h, out);
         }
+        fresh.clear();
+        self.fresh = fresh;
     }
 
     /// When z commits, a quorum of servers hold it for good on their disks (A.8: every ACK

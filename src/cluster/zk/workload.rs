@@ -109,7 +109,7 @@ impl WorkloadClient {
     /// Records what the client reports; opens a new session when the old one expired.
     fn absorb(&mut self, ctx: &mut Context<'_, Msg>) {
         let mut expired = false;
-        for e in self.zk.drain() {
+        while let Some(e) = self.zk.next_event() {
             match e {
                 ClientEvent::Completion(c) => self.recorder.complete(&c),
                 ClientEvent::State(SessionState::Expired) => expired = true,
