@@ -88,6 +88,12 @@ impl System for CounterSystem {
             }
         }
         let view = node.view();
+        if same_life && view == &last.2[..] {
+            // Nothing moved since this node's last event: no count went back, and every
+            // count was already folded into `seen_max` then.
+            last.1 = node.is_serving();
+            return found;
+        }
         for (origin, (&now, before)) in view.iter().zip(last.2.iter_mut()).enumerate() {
             if same_life && now < *before {
                 let message = format!(
