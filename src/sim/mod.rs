@@ -8,6 +8,7 @@
 //! Depends on: node.
 
 pub mod capture;
+mod conns;
 pub mod disk;
 mod effects;
 pub mod fault;

@@ -31,7 +31,7 @@
 //!
 //! Depends on: node (ids), rng, time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -108,7 +108,7 @@ impl<M> Conn<M> {
 pub(crate) struct Network<M> {
     pub n: usize,
     pub options: NetOptions,
-    pub conns: BTreeMap<ConnId, Conn<M>>,
+    pub conns: super::conns::ConnTable<Conn<M>>,
     /// `blocked[from * n + to]`: a two-way partition separates the pair.
     pub blocked: Vec<bool>,
     /// `held[from * n + to]`: a one-way partition holds messages from `from` to `to`.
@@ -126,7 +126,7 @@ impl<M> Network<M> {
         Network {
             n,
             options,
-            conns: BTreeMap::new(),
+            conns: Default::default(),
             blocked: vec![false; n * n],
             held: vec![false; n * n],
             clog_until_ns: vec![0; n],

@@ -65,18 +65,33 @@ impl ZabServer {
         self.storage.last_zxid() > self.log_durable_zxid
     }
 
-    /// Cheap by design (no allocation): the invariants call it after every event.
-    pub fn view(&self) -> ServerView {
-        let established_epoch = self.established_epoch();
-        let leader = match self.state {
+    /// The leader this server follows (or is), once decided: [`ServerView::leader`].
+    pub fn leader_sid(&self) -> Option<u32> {
+        match self.state {
             PeerState::Leading => Some(self.me),
             PeerState::Following => self.follower.as_ref().map(|f| f.leader),
             PeerState::Looking => None,
-        };
-        let last_committed = match (&self.leader, &self.follower) {
+        }
+    }
+
+    /// [`ServerView::last_committed`], without the rest of the view.
+    pub fn last_committed_zxid(&self) -> Zxid {
+        match (&self.leader, &self.follower) {
             (Some(l), _) if l.established => l.last_committed,
             _ => self.tree.last_zxid(),
-        };
+        }
+    }
+
+    /// [`ServerView::phase`].
+    pub fn zab_phase(&self) -> ZabPhase {
+        self.phase
+    }
+
+    /// Cheap by design (no allocation): the invariants call it after every event.
+    pub fn view(&self) -> ServerView {
+        let established_epoch = self.established_epoch();
+        let leader = self.leader_sid();
+        let last_committed = self.last_committed_zxid();
         let v = self.election.vote;
         ServerView {
             sid: self.me,

@@ -27,6 +27,10 @@ struct Znode {
     data: Shared<[u8]>,
     stat: Stat,
     children: BTreeSet<String>,
+    /// `node_hash` of this node as the digest counts it, kept so that an update or a
+    /// removal takes the old term out without hashing the old content again. Set by
+    /// `insert_node` and `update_node`, the only ways into the tree.
+    hash: u64,
 }
 
 /// A plain, serialisable copy of a tree (SNAP payload and snapshot file content).
@@ -122,9 +126,9 @@ impl DataTree {
             data: Shared::from(&[][..]),
             stat: Stat::default(),
             children: BTreeSet::new(),
+            hash: 0,
         };
-        tree.digest = tree.digest.wrapping_add(node_hash("/", &root));
-        tree.nodes.insert("/".to_string(), root);
+        tree.insert_node("/".to_string(), root);
         tree
     }
 
@@ -180,23 +184,27 @@ impl DataTree {
             .map(|n| n.children.iter().cloned().collect())
     }
 
-    fn insert_node(&mut self, path: String, node: Znode) {
-        self.digest = self.digest.wrapping_add(node_hash(&path, &node));
+    fn insert_node(&mut self, path: String, mut node: Znode) {
+        node.hash = node_hash(&path, &node);
+        self.digest = self.digest.wrapping_add(node.hash);
         let old = self.nodes.insert(path, node);
         assert!(old.is_none(), "insert over an existing znode");
     }
 
     fn remove_node(&mut self, path: &str) -> Znode {
         let node = self.nodes.remove(path).expect("remove of a missing znode");
-        self.digest = self.digest.wrapping_sub(node_hash(path, &node));
+        debug_assert_eq!(node.hash, node_hash(path, &node));
+        self.digest = self.digest.wrapping_sub(node.hash);
         node
     }
 
     fn update_node(&mut self, path: &str, f: impl FnOnce(&mut Znode)) {
         let node = self.nodes.get_mut(path).expect("update of a missing znode");
-        self.digest = self.digest.wrapping_sub(node_hash(path, node));
+        debug_assert_eq!(node.hash, node_hash(path, node));
+        self.digest = self.digest.wrapping_sub(node.hash);
         f(node);
-        self.digest = self.digest.wrapping_add(node_hash(path, node));
+        node.hash = node_hash(path, node);
+        self.digest = self.digest.wrapping_add(node.hash);
     }
 
     // ------------------------------------------------------------------ reads
@@ -443,6 +451,7 @@ impl DataTree {
             data: data.clone(),
             stat,
             children: BTreeSet::new(),
+            hash: 0,
         };
         self.insert_node(path.to_string(), node);
         if owner != 0 {
@@ -537,6 +546,7 @@ impl DataTree {
                 data: Shared::from(data.as_slice()),
                 stat: *stat,
                 children: BTreeSet::new(),
+                hash: 0,
             };
             tree.insert_node(path.clone(), node);
             if stat.ephemeral_owner != 0 {

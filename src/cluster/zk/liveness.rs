@@ -240,17 +240,20 @@ where
     let Some((_, lid)) = leader else {
         return Some(Lack::NoLeader);
     };
-    let lv = server(sim, lid).expect("up").view();
+    // The few fields of the view this needs, read one by one (asked after every event of
+    // the healed phase).
+    let committed = server(sim, lid).expect("up").last_committed_zxid();
     for &id in servers {
-        let v = server(sim, id).expect("up").view();
-        if id != lid && (v.leader != Some(lid.0) || v.phase != ZabPhase::Broadcast) {
+        let s = server(sim, id).expect("up");
+        if id != lid && (s.leader_sid() != Some(lid.0) || s.zab_phase() != ZabPhase::Broadcast) {
             return Some(Lack::NotInBroadcast { id, leader: lid });
         }
-        if v.last_applied != lv.last_committed {
+        let applied = s.tree().last_zxid();
+        if applied != committed {
             return Some(Lack::Behind {
                 id,
-                applied: v.last_applied,
-                committed: lv.last_committed,
+                applied,
+                committed,
             });
         }
     }
