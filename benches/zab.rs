@@ -41,7 +41,6 @@ fn line(name: &str, value: f64, unit: &str) {
     println!(r#"{{"name":"{name}","value":{value:.1},"unit":"{unit}"}}"#);
 }
 
-/// One scaling point: events/s, simulated s per wall s, events per simulated s, wall
 /// Seed 1 of `s`, which must pass: the run, its wall seconds and its allocations. Wall
 /// time is measured around whole runs only.
 fn timed_run(s: &Scenario) -> (campaign::SeedRun, f64, u64) {
@@ -60,7 +59,9 @@ fn timed_run(s: &Scenario) -> (campaign::SeedRun, f64, u64) {
     (run, wall_s, allocs)
 }
 
-/// microseconds per simulated s, and the peak of live heap bytes during the run.
+/// One scaling point: events/s, simulated s per wall s, events per simulated s, wall
+/// microseconds per simulated s, and the peak of live heap bytes during the run (above
+/// what was live before it; the run is on this thread alone).
 fn scaling_point(servers: u32, clients: u32, duration_s: u64) {
     let s = sized(servers, clients, duration_s);
     alloc::reset_peak();

@@ -20,6 +20,12 @@ pub struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static LIVE: AtomicU64 = AtomicU64::new(0);
+/// LIVE when the peak measurement began, and the highest LIVE above it since. The peak is
+/// kept as a difference taken with wrapping arithmetic: LIVE itself can drift (an update
+/// lost while two threads allocated at once, e.g. during a threaded fuzz before the
+/// measurement, even wraps it below zero), and an absolute maximum would then never move
+/// again; a difference over a one-thread window stays exact.
+static BASE: AtomicU64 = AtomicU64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
 
 fn add(counter: &AtomicU64, by: u64) -> u64 {
@@ -30,8 +36,9 @@ fn add(counter: &AtomicU64, by: u64) -> u64 {
 
 fn grew(by: u64) {
     let live = add(&LIVE, by);
-    if live > PEAK.load(Ordering::Relaxed) {
-        PEAK.store(live, Ordering::Relaxed);
+    let above = live.wrapping_sub(BASE.load(Ordering::Relaxed)) as i64;
+    if above > PEAK.load(Ordering::Relaxed) as i64 {
+        PEAK.store(above as u64, Ordering::Relaxed);
     }
 }
 
@@ -68,10 +75,12 @@ pub fn allocations() -> u64 {
 /// Starts a new peak measurement from the heap bytes live now.
 #[allow(dead_code)]
 pub fn reset_peak() {
-    PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    BASE.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+    PEAK.store(0, Ordering::Relaxed);
 }
 
-/// The most heap bytes live at once since the last [`reset_peak`].
+/// The most heap bytes live at once since the last [`reset_peak`], above what was live
+/// then (0 right after it).
 #[allow(dead_code)]
 pub fn peak_bytes() -> u64 {
     PEAK.load(Ordering::Relaxed)
