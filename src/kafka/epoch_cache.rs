@@ -15,8 +15,9 @@
 //! log's batches, then cut to the log's range, so a checkpoint that was lost or never synced
 //! costs nothing the log does not know.
 //!
-//! May depend on: `node` (DiskIo, checksum).
+//! May depend on: `node` (DiskIo, checksum), `kafka::stamp`.
 
+use crate::kafka::stamp::Stamp;
 use crate::node::checksum::crc32c;
 use crate::node::DiskIo;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,8 @@ pub struct EpochEntry {
 pub struct EpochCache {
     file: String,
     entries: Vec<EpochEntry>,
+    /// Fresh at every change (see [`crate::kafka::stamp`]).
+    stamp: Stamp,
 }
 
 impl EpochCache {
@@ -43,12 +46,17 @@ impl EpochCache {
         EpochCache {
             file: format!("{dir}/{CHECKPOINT_FILE}"),
             entries: Vec::new(),
+            stamp: Stamp::fresh(),
         }
     }
 
     /// The checkpoint file (to fsync after a change, if the caller wants it durable now).
     pub fn file(&self) -> &str {
         &self.file
+    }
+    /// Fresh at every change (see [`crate::kafka::stamp`]).
+    pub fn stamp(&self) -> u64 {
+        self.stamp.get()
     }
     pub fn entries(&self) -> &[EpochEntry] {
         &self.entries
@@ -67,6 +75,7 @@ impl EpochCache {
     /// the strict order. A repeat of the latest epoch at the same or a later offset changes
     /// nothing. Returns whether the cache (and its file) changed.
     pub fn assign(&mut self, disk: &mut dyn DiskIo, epoch: u32, start_offset: u64) -> bool {
+        self.stamp.bump();
         let changed = self.assign_in_memory(epoch, start_offset);
         if changed {
             self.write(disk);
@@ -75,6 +84,7 @@ impl EpochCache {
     }
 
     fn assign_in_memory(&mut self, epoch: u32, start_offset: u64) -> bool {
+        self.stamp.bump();
         if let Some(last) = self.latest() {
             if last.epoch == epoch && start_offset >= last.start_offset {
                 return false;
@@ -135,6 +145,7 @@ impl EpochCache {
 
     /// The log was truncated to `end_offset`: entries starting at or after it go.
     pub fn truncate_from_end(&mut self, disk: &mut dyn DiskIo, end_offset: u64) {
+        self.stamp.bump();
         let keep = self
             .entries
             .partition_point(|e| e.start_offset < end_offset);
@@ -147,6 +158,7 @@ impl EpochCache {
     /// The log now starts at `start_offset`: entries wholly before it go, and the epoch that
     /// covers it is moved to start there (exclusive of later entries, as in Kafka).
     pub fn truncate_from_start(&mut self, disk: &mut dyn DiskIo, start_offset: u64) {
+        self.stamp.bump();
         let covered = self
             .entries
             .partition_point(|e| e.start_offset <= start_offset);

@@ -26,5 +26,6 @@ pub mod msg;
 pub mod partition_log;
 pub mod producer_state;
 pub mod replica;
+pub mod stamp;
 pub mod wire;
 pub mod zkdata;

@@ -16,6 +16,7 @@
 
 pub mod history;
 pub mod liveness;
+mod log_clean;
 pub mod moments;
 pub mod monitor;
 

@@ -21,10 +21,11 @@
 //! the batches are read into memory anyway. A broker should run the flush plan right after
 //! recovery, so that what recovery removed or cut stays removed across another power loss.
 //!
-//! May depend on: `node` (DiskIo, checksum).
+//! May depend on: `node` (DiskIo, checksum), `kafka::stamp`.
 
 pub mod batch;
 
+use crate::kafka::stamp::Stamp;
 use crate::node::DiskIo;
 use batch::{decode_frame, Batch, Frame};
 
@@ -76,6 +77,8 @@ pub struct Log {
     /// Segment files written, truncated or removed since the last flush plan.
     dirty: Vec<String>,
     truncations: u64,
+    /// Fresh at every change (see [`crate::kafka::stamp`]).
+    stamp: Stamp,
 }
 
 /// What [`Log::recover`] rebuilt.
@@ -109,6 +112,7 @@ impl Log {
             recovery_point: start_offset,
             dirty: Vec::new(),
             truncations: 0,
+            stamp: Stamp::fresh(),
         }
     }
 
@@ -120,6 +124,10 @@ impl Log {
     }
     pub fn log_start_offset(&self) -> u64 {
         self.log_start_offset
+    }
+    /// Fresh at every change (see [`crate::kafka::stamp`]).
+    pub fn stamp(&self) -> u64 {
+        self.stamp.get()
     }
     pub fn recovery_point(&self) -> u64 {
         self.recovery_point
@@ -143,6 +151,7 @@ impl Log {
     /// Appends a batch at the LEO (page cache only). The batch must start exactly at the
     /// LEO and must not carry an older leader epoch than the last batch (k-epoch-mono).
     pub fn append(&mut self, disk: &mut dyn DiskIo, batch: Batch) {
+        self.stamp.bump();
         assert_eq!(
             batch.base_offset, self.log_end_offset,
             "{}: append must start at the log end offset",
@@ -183,6 +192,7 @@ impl Log {
     /// Removes every batch that holds an offset >= `offset` (a batch straddling `offset` goes
     /// whole, as in Kafka), so the LEO becomes <= `offset`. Returns the new LEO.
     pub fn truncate_to(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        self.stamp.bump();
         if offset >= self.log_end_offset {
             return self.log_end_offset;
         }
@@ -280,6 +290,7 @@ impl Log {
     /// The segment files to fsync to make the whole current log durable. Call
     /// [`Log::mark_flushed`] with the plan once every fsync completed.
     pub fn flush_plan(&mut self) -> FlushPlan {
+        self.stamp.bump();
         FlushPlan {
             files: std::mem::take(&mut self.dirty),
             offset: self.log_end_offset,
@@ -290,6 +301,7 @@ impl Log {
     /// Every fsync of `plan` completed: the recovery point moves up to its offset, unless the
     /// log was truncated meanwhile (the flushed bytes may no longer be the log's).
     pub fn mark_flushed(&mut self, plan: &FlushPlan) {
+        self.stamp.bump();
         if plan.truncations == self.truncations {
             self.recovery_point = self
                 .recovery_point
@@ -382,6 +394,7 @@ impl Log {
 impl Log {
     /// Removes a file recovery does not keep, and remembers to make that durable.
     fn discard(&mut self, disk: &mut dyn DiskIo, file: &str) {
+        self.stamp.bump();
         disk.remove(file);
         self.dirty.push(file.to_string());
     }

@@ -86,6 +86,7 @@ impl Replica {
     /// once (as 1.x did for `partitionsWithoutEpochs`); otherwise the fetcher first asks
     /// OffsetsForLeaderEpoch.
     pub(super) fn begin_epoch_truncation(&mut self, disk: &mut dyn DiskIo) {
+        self.stamp.bump();
         if self.log.latest_epoch().is_none() {
             self.truncate_to_high_watermark(disk);
         } else {
@@ -130,6 +131,7 @@ impl Replica {
         disk: &mut dyn DiskIo,
         resp: &OffsetForLeaderPartitionResponse,
     ) -> FetchOutcome {
+        self.stamp.bump();
         if self.pending_truncation != Some(PendingTruncation::ByEpoch) {
             return FetchOutcome::Ignored(format!("{}: no epoch truncation pending", self.tp));
         }
@@ -162,6 +164,7 @@ impl Replica {
         disk: &mut dyn DiskIo,
         resp: &ListOffsetsPartitionResponse,
     ) -> FetchOutcome {
+        self.stamp.bump();
         if self.pending_truncation != Some(PendingTruncation::OutOfRange) {
             return FetchOutcome::Ignored(format!("{}: no out-of-range pending", self.tp));
         }
@@ -198,6 +201,7 @@ impl Replica {
         disk: &mut dyn DiskIo,
         leader: EpochEndOffset,
     ) -> FetchOutcome {
+        self.stamp.bump();
         let (target, complete) = self.truncation_for(leader);
         let offset = self.log.truncate_to(disk, target);
         self.high_watermark = self.high_watermark.min(offset);
@@ -212,6 +216,7 @@ impl Replica {
         sent: &FetchPartition,
         resp: &FetchPartitionResponse,
     ) -> FetchOutcome {
+        self.stamp.bump();
         if !matches!(self.role, Role::Follower { .. })
             || sent.current_leader_epoch != self.leader_epoch
             || sent.fetch_offset != self.log.log_end_offset()
@@ -289,6 +294,7 @@ impl Replica {
         disk: &mut dyn DiskIo,
         resp: &OffsetForLeaderPartitionResponse,
     ) -> FetchOutcome {
+        self.stamp.bump();
         if resp.error != ErrorCode::None {
             return FetchOutcome::Error(resp.error);
         }

@@ -68,6 +68,7 @@ impl Replica {
         records: Vec<Record>,
         cfg: &ServerProperties,
     ) -> ProduceOutcome {
+        self.stamp.bump();
         let epoch = match self.leader_epoch_if_leader() {
             Ok(e) => e,
             Err(e) => return ProduceOutcome::Rejected(e),
@@ -193,6 +194,7 @@ impl Replica {
         req: &FetchPartition,
         now_ns: u64,
     ) -> (FetchPartitionResponse, Option<IsrChange>) {
+        self.stamp.bump();
         let known = self
             .leader_state()
             .is_some_and(|s| s.followers.contains_key(&follower));
@@ -243,6 +245,7 @@ impl Replica {
         leader_leo: u64,
         now_ns: u64,
     ) {
+        self.stamp.bump();
         let Role::Leader(state) = &mut self.role else {
             unreachable!("checked by admit_fetch");
         };
@@ -283,6 +286,7 @@ impl Replica {
     }
 
     fn maybe_expand_isr(&mut self, follower: BrokerId) -> Option<IsrChange> {
+        self.stamp.bump();
         let state = self.leader_state()?;
         if state.isr.in_flight() || state.isr.isr().contains(&follower) {
             return None;
@@ -304,6 +308,7 @@ impl Replica {
     /// LEO for longer than `replica.lag.time.max.ms` leave the ISR, once the broker writes
     /// the change to ZooKeeper. None while another change is in flight.
     pub fn maybe_shrink_isr(&mut self, now_ns: u64, cfg: &ServerProperties) -> Option<IsrChange> {
+        self.stamp.bump();
         let state = self.leader_state()?;
         if state.isr.in_flight() {
             return None;
@@ -335,6 +340,7 @@ impl Replica {
     }
 
     fn set_isr_state(&mut self, isr: IsrState) {
+        self.stamp.bump();
         if let Role::Leader(state) = &mut self.role {
             state.isr = isr;
         }
@@ -355,6 +361,7 @@ impl Replica {
     /// effect (an expansion now counts for min.insync.replicas; a shrink stops holding the
     /// HW back). Returns whether the HW advanced.
     pub fn isr_write_succeeded(&mut self, zk_version: i32) -> bool {
+        self.stamp.bump();
         let Role::Leader(state) = &mut self.role else {
             return false;
         };
@@ -379,6 +386,7 @@ impl Replica {
     /// The conditional write failed (a stale zkVersion: the controller changed the
     /// partition): the leader keeps its old ISR and may try again later (B.2).
     pub fn isr_write_failed(&mut self) {
+        self.stamp.bump();
         let Role::Leader(state) = &mut self.role else {
             return;
         };
@@ -389,6 +397,7 @@ impl Replica {
     /// HW = min LEO over the maximal ISR, only forward; a follower that has not fetched in
     /// this epoch holds it where it is. Returns whether it advanced.
     pub(super) fn maybe_increment_high_watermark(&mut self) -> bool {
+        self.stamp.bump();
         let Some(state) = self.leader_state() else {
             return false;
         };

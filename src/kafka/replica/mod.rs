@@ -34,6 +34,7 @@ mod tests;
 use super::config::BugMode;
 use super::msg::{BrokerId, ErrorCode, PartitionState, TopicPartition};
 use super::partition_log::PartitionLog;
+use super::stamp::Stamp;
 use crate::node::DiskIo;
 use std::collections::BTreeMap;
 
@@ -143,6 +144,8 @@ pub struct Replica {
     /// A truncation step of a pre-2.7 fetcher that must happen before the next fetch (bug
     /// modes only; the fixed follower truncates on a fetch's diverging epoch).
     pending_truncation: Option<follower::PendingTruncation>,
+    /// Fresh at every change of the replica's own fields (see [`crate::kafka::stamp`]).
+    stamp: Stamp,
 }
 
 impl Replica {
@@ -168,6 +171,7 @@ impl Replica {
             role: Role::None,
             bug_modes: bug_modes.to_vec(),
             pending_truncation: None,
+            stamp: Stamp::fresh(),
         }
     }
 
@@ -190,6 +194,16 @@ impl Replica {
     }
     pub fn pending_truncation(&self) -> Option<follower::PendingTruncation> {
         self.pending_truncation
+    }
+
+    /// Equal stamps mean an equal replica: its own fields, its log and its epoch cache
+    /// (see [`crate::kafka::stamp`]; the producer state is not covered).
+    pub fn stamps(&self) -> [u64; 3] {
+        [
+            self.stamp.get(),
+            self.log.log.stamp(),
+            self.log.epochs.stamp(),
+        ]
     }
 
     pub fn high_watermark(&self) -> u64 {
@@ -259,6 +273,7 @@ impl Replica {
     }
 
     fn apply_partition_state(&mut self, state: &PartitionState) {
+        self.stamp.bump();
         self.leader_epoch = Some(state.leader_epoch);
         self.zk_version = state.zk_version;
         self.controller_epoch = state.controller_epoch;
@@ -274,6 +289,7 @@ impl Replica {
         state: &PartitionState,
         now_ns: u64,
     ) -> Result<(), ErrorCode> {
+        self.stamp.bump();
         self.accept_partition_state(state)?;
         assert_eq!(
             state.leader,
@@ -324,6 +340,7 @@ impl Replica {
         disk: &mut dyn DiskIo,
         state: &PartitionState,
     ) -> Result<(), ErrorCode> {
+        self.stamp.bump();
         self.accept_partition_state(state)?;
         assert_ne!(state.leader, Some(self.me), "become_follower of itself");
         // Before 2.7, `Partition.makeFollower` reported a change only when the leader
@@ -353,6 +370,7 @@ impl Replica {
     /// The pre-KIP-101 truncation (`logManager.truncateTo(HW)`): whatever lies above the
     /// local HW goes, committed or not, since a follower's HW lags the leader's.
     fn truncate_to_high_watermark(&mut self, disk: &mut dyn DiskIo) {
+        self.stamp.bump();
         let hw = self.high_watermark;
         let leo = self.log.truncate_to(disk, hw);
         self.high_watermark = self.high_watermark.min(leo);
@@ -361,6 +379,7 @@ impl Replica {
     /// StopReplica: the replica stops serving and fetching (its log stays unless the
     /// broker deletes it).
     pub fn stop(&mut self) {
+        self.stamp.bump();
         self.role = Role::None;
         self.pending_truncation = None;
     }

@@ -345,6 +345,9 @@ impl KafkaMonitor {
                 Some(part) if part.tp == *tp => i,
                 _ => self.part_index(tp),
             };
+            if self.parts[p].unchanged(s.id, s.inc, r) {
+                continue;
+            }
             let ctx = partition::Ctx {
                 broker: s.id,
                 inc: s.inc,

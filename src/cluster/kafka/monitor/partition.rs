@@ -69,6 +69,9 @@ pub struct Partition {
     pub last_reset_ns: Option<u64>,
     /// Fork junctions seen in any replica's log (see [`ReplicaMon::junctions`]).
     pub junctions: BTreeSet<Junction>,
+    /// Per broker, the incarnation and change stamps of its replica when the checks last
+    /// found it as its mirror's summary says ([`Self::unchanged`]).
+    quick: Vec<(BrokerId, u32, [u64; 3])>,
 }
 
 impl Partition {
@@ -89,6 +92,7 @@ impl Partition {
             zk_epochs: BTreeMap::new(),
             last_reset_ns: None,
             junctions: BTreeSet::new(),
+            quick: Vec::new(),
         }
     }
 
@@ -97,6 +101,40 @@ impl Partition {
     }
     pub fn committed_len(&self) -> u64 {
         self.canon.len() as u64
+    }
+
+    /// Whether broker `b`'s replica `r` in incarnation `inc` is exactly as the checks last
+    /// saw it: equal change stamps mean an equal replica (every change takes a fresh one,
+    /// see [`crate::kafka::stamp`]), so [`Self::observe`] would find its summary unchanged
+    /// and return. Checked in debug builds.
+    #[inline]
+    pub fn unchanged(&self, b: BrokerId, inc: u32, r: &Replica) -> bool {
+        let same = self
+            .quick
+            .iter()
+            .any(|q| q.0 == b && q.1 == inc && q.2 == r.stamps());
+        if same && cfg!(debug_assertions) {
+            let m = self.mons.get(&b).expect("a quick entry has a mirror");
+            assert!(
+                m.seen && m.inc == inc,
+                "{}: quick entry of broker {b}",
+                self.tp
+            );
+            assert_eq!(
+                m.summary,
+                Some(Summary::of(r)),
+                "{}: change stamps",
+                self.tp
+            );
+        }
+        same
+    }
+
+    fn note_stamps(&mut self, b: BrokerId, inc: u32, stamps: [u64; 3]) {
+        match self.quick.iter_mut().find(|q| q.0 == b) {
+            Some(q) => *q = (b, inc, stamps),
+            None => self.quick.push((b, inc, stamps)),
+        }
     }
 
     /// The invariants after an event of the broker holding replica `r`.
@@ -109,18 +147,25 @@ impl Partition {
         out: &mut Vec<Finding>,
     ) {
         let b = ctx.broker;
+        let stamps = r.stamps();
+        // Most events leave the replica as it was: decided in place, without moving the
+        // mirror ([`Self::unchanged`] first, then an equal summary says nothing the checks
+        // read changed).
         let summary = Summary::of(r);
-        // Most events leave the replica as it was: decided in place, without moving the mirror.
-        if let Some(m) = self.mons.get(&b) {
-            if m.seen && m.inc == ctx.inc && m.summary == Some(summary) {
-                return;
-            }
+        let same = self
+            .mons
+            .get(&b)
+            .is_some_and(|m| m.seen && m.inc == ctx.inc && m.summary == Some(summary));
+        if same {
+            self.note_stamps(b, ctx.inc, stamps);
+            return;
         }
         let mut m = self.mons.remove(&b).unwrap_or_default();
         if !m.seen || m.inc != ctx.inc {
             self.restart(ctx, r, &mut m, losses);
         }
         m.summary = Some(summary);
+        self.note_stamps(b, ctx.inc, stamps);
         let forked = m.forked_at;
         let first = out.len();
         let delta = m.sync_log(r, &self.junctions, out);

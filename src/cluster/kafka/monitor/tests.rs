@@ -227,6 +227,32 @@ fn epoch_mono_fires_on_a_cache_disagreeing_with_the_log_and_an_epoch_going_back(
     assert!(fired(&w.broker(1, 0, f), K_EPOCH_MONO));
 }
 
+/// A replica whose change stamps are as last seen is skipped (`Partition::unchanged`);
+/// a change made afterwards through any part of it (here its epoch cache, directly) takes
+/// a fresh stamp and is judged.
+#[test]
+fn a_change_after_a_clean_observation_is_judged() {
+    let mut w = World::new(1);
+    w.zk(Some(0), 1, &[0], 1, 1);
+    let l = w.leader(0, &[plain(1, 10), plain(1, 11)], 0, 1, &[0]);
+    let mut replicas = BTreeMap::from([(tp(), l)]);
+    let s = BrokerState {
+        id: 0,
+        inc: 0,
+        now: 1,
+        controller_epoch: None,
+        fenced_controller_epoch: 1,
+    };
+    let mut out = Vec::new();
+    w.mon.on_broker_state(&s, &replicas, &mut out);
+    w.mon.on_broker_state(&s, &replicas, &mut out);
+    assert_eq!(out, vec![]);
+    let l = replicas.get_mut(&tp()).expect("the replica");
+    l.log.epochs.assign(&mut w.disk, 5, 1);
+    w.mon.on_broker_state(&s, &replicas, &mut out);
+    assert!(fired(&out, K_EPOCH_MONO));
+}
+
 #[test]
 fn one_leader_fires_on_two_leaders_of_an_epoch_and_a_foreign_record() {
     let mut w = World::new(1);
