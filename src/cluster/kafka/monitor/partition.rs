@@ -227,8 +227,9 @@ impl Partition {
     /// scenarios/regressions/kafka-nemesis-seed22340.json). Same-epoch if that election
     /// re-led its epoch or the record's epoch holds another record there now: the
     /// follower's fetch cannot find the divergence by epochs and it forks. Any other
-    /// recovered record above the suspicion is one no leader appended (k-one-leader);
-    /// below it, [`Self::check_stamps`] judges the records as they are mirrored anew.
+    /// recovered record above the suspicion is one no leader appended (k-one-leader),
+    /// unless this broker led its epoch (as [`Self::check_stamps`] allows a leader's
+    /// first copy); below it, `check_stamps` judges the records as they are mirrored anew.
     fn resurrected(
         &self,
         b: BrokerId,
@@ -252,7 +253,7 @@ impl Partition {
                         let (at, le0, same0) = s.unwrap_or((o, le, same));
                         *s = Some((at, le0.max(le), same0 || same));
                     }
-                    (None, Some(_)) => {
+                    (None, Some(_)) if self.leaders.get(&e) != Some(&b) => {
                         let msg = format!(
                             "{}: broker {b} recovered value {} at offset {o} stamped epoch {e}, \
                              which no leader of that epoch appended",
@@ -260,7 +261,7 @@ impl Partition {
                         );
                         finding(out, K_ONE_LEADER, msg);
                     }
-                    (None, None) => {}
+                    (None, _) => {}
                 }
             }
         }
