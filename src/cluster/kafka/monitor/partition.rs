@@ -63,6 +63,11 @@ pub struct Partition {
     /// Elections that restarted the committed history (allowed losses).
     pub lossy_epochs: BTreeSet<u32>,
     pub stamped: BTreeMap<(u32, u64), u64>,
+    /// Stamps a restart of the committed history dropped or a new leader's log replaced:
+    /// (epoch, offset, value) -> (the leader epoch of that election, whether it re-led its
+    /// own epoch). A replica whose restart brings such a record back holds the abandoned
+    /// history (see [`Self::resurrected`]).
+    pub abandoned: BTreeMap<(u32, u64, u64), (u32, bool)>,
     pub zk: Option<ZkSeen>,
     pub zk_epochs: BTreeMap<u32, ZkEpoch>,
     /// When the committed history last restarted.
@@ -88,6 +93,7 @@ impl Partition {
             epoch_start: BTreeMap::new(),
             lossy_epochs: BTreeSet::new(),
             stamped: BTreeMap::new(),
+            abandoned: BTreeMap::new(),
             zk: None,
             zk_epochs: BTreeMap::new(),
             last_reset_ns: None,
@@ -162,7 +168,7 @@ impl Partition {
         }
         let mut m = self.mons.remove(&b).unwrap_or_default();
         if !m.seen || m.inc != ctx.inc {
-            self.restart(ctx, r, &mut m, losses);
+            self.restart(ctx, r, &mut m, losses, out);
         }
         m.summary = Some(summary);
         self.note_stamps(b, ctx.inc, stamps);
@@ -212,7 +218,14 @@ impl Partition {
 
     /// A new incarnation (or a first sight): records the records the restart lost, then
     /// mirrors the recovered log from scratch.
-    fn restart(&mut self, ctx: &Ctx, r: &Replica, m: &mut ReplicaMon, losses: &mut AllowedLosses) {
+    fn restart(
+        &mut self,
+        ctx: &Ctx,
+        r: &Replica,
+        m: &mut ReplicaMon,
+        losses: &mut AllowedLosses,
+        out: &mut Vec<Finding>,
+    ) {
         if m.seen {
             let mut from = r.log_end_offset().min(m.leo());
             'outer: for b in r.log.log.batches_from(m.start) {
@@ -227,6 +240,7 @@ impl Partition {
             }
             // Junctions above what the disk kept are gone with the records.
             m.drop_junctions_from(from);
+            self.resurrected(ctx.broker, r, from, m, out);
             if from < m.leo() {
                 let committed = (self.canon.len() as u64).saturating_sub(from);
                 losses.data_losses.push(DataLoss {
@@ -243,6 +257,66 @@ impl Partition {
             }
         }
         m.reset(ctx.inc);
+    }
+
+    /// The records a restart recovered from `from` up, which the replica no longer held
+    /// when it went down: a power loss undid a truncation that was never fsynced, and
+    /// the records it had cut are back. Kafka never syncs a truncation
+    /// (`FileRecords.truncateTo` only truncates the channel; `LogManager.truncateTo`
+    /// checkpoints the recovery point alone) and its recovery keeps every batch whose CRC
+    /// holds, so the broker serves them again until a fetch truncates them. Each such
+    /// record was stamped when it was first appended; one whose stamp an allowed loss
+    /// dropped ([`Self::abandoned`]) belongs to the abandoned history: the replica is
+    /// suspected from the first of them, as the lossy election suspected the replicas
+    /// holding that history then (kafka-nemesis seeds 22340, 24782, 30602 and 42830; see
+    /// scenarios/regressions/kafka-nemesis-seed22340.json). Same-epoch if that election
+    /// re-led its epoch or the record's epoch holds another record there now: the
+    /// follower's fetch cannot find the divergence by epochs and it forks. Any other
+    /// recovered record above the suspicion is one no leader appended (k-one-leader),
+    /// unless this broker led its epoch (as [`Self::check_stamps`] allows a leader's
+    /// first copy); below it, `check_stamps` judges the records as they are mirrored anew.
+    fn resurrected(
+        &self,
+        b: BrokerId,
+        r: &Replica,
+        from: u64,
+        m: &mut ReplicaMon,
+        out: &mut Vec<Finding>,
+    ) {
+        let mut suspect: Option<(u64, u32, bool)> = None;
+        for batch in r.log.log.batches_from(from) {
+            let e = batch.leader_epoch;
+            for (i, rec) in batch.records.iter().enumerate() {
+                let o = batch.base_offset + i as u64;
+                let stamp = self.stamped.get(&(e, o));
+                if o < from || stamp == Some(&rec.value) {
+                    continue;
+                }
+                match (self.abandoned.get(&(e, o, rec.value)), &mut suspect) {
+                    (Some(&(le, again)), s) => {
+                        let same = again || stamp.is_some();
+                        let (at, le0, same0) = s.unwrap_or((o, le, same));
+                        *s = Some((at, le0.max(le), same0 || same));
+                    }
+                    (None, Some(_)) if self.leaders.get(&e) != Some(&b) => {
+                        let msg = format!(
+                            "{}: broker {b} recovered value {} at offset {o} stamped epoch {e}, \
+                             which no leader of that epoch appended",
+                            self.tp, rec.value
+                        );
+                        finding(out, K_ONE_LEADER, msg);
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+        let Some((at, le, same)) = suspect else {
+            return;
+        };
+        // As a lossy election suspects a replica (see `restart_history`).
+        m.suspect_same_epoch = same && (m.suspect_above.is_none() || m.suspect_same_epoch);
+        m.suspect_above = Some(m.suspect_above.map_or(at, |s| s.min(at)));
+        m.suspect_epoch = Some(m.suspect_epoch.map_or(le, |x| x.max(le)));
     }
 
     /// k-hw-mono across tenures: no truncation removes a committed record.
@@ -446,7 +520,11 @@ impl Partition {
         }
         for o in from.max(m.start)..m.leo() {
             let rec = *m.rec(o).expect("below the LEO");
-            self.stamped.insert((rec.epoch, o), rec.value);
+            if let Some(old) = self.stamped.insert((rec.epoch, o), rec.value) {
+                if old != rec.value {
+                    self.abandoned.insert((rec.epoch, o, old), (e, false));
+                }
+            }
         }
         for om in self.mons.values_mut() {
             let Some(s) = om.suspect_above else {
@@ -481,7 +559,16 @@ impl Partition {
         self.canon.truncate(at as usize);
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
-        self.stamped.retain(|&(_, o), _| o < at);
+        let dropped: Vec<((u32, u64), u64)> = self
+            .stamped
+            .iter()
+            .filter(|(&(_, o), _)| o >= at)
+            .map(|(&k, &v)| (k, v))
+            .collect();
+        for ((epoch, o), v) in dropped {
+            self.stamped.remove(&(epoch, o));
+            self.abandoned.insert((epoch, o, v), (e, again));
+        }
         // Except the new leader's own records there: they are the history now, stamped by
         // the leaders that appended them (a follower fetching them is not their author).
         for o in at..m.leo() {

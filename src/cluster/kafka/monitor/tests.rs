@@ -955,3 +955,5 @@ fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
     let out = w.broker(1, 0, f);
     assert!(fired(&out, K_DENSE), "{out:?}");
 }
+
+mod resurrected;
