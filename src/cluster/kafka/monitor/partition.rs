@@ -293,9 +293,32 @@ impl Partition {
                 self.leaders.insert(e, b);
                 self.leader_inc.insert(e, ctx.inc);
                 self.epoch_start.insert(e, m.leo());
+                if self.superseded(e) {
+                    return;
+                }
                 self.elected(ctx, e, again, m, losses, out);
             }
         }
+    }
+
+    /// A broker takes office in epoch `e` after ZooKeeper already held a newer leader epoch
+    /// (or a newer epoch's leader acted): a stale LeaderAndIsr, not an election. The
+    /// controller queues requests per broker and re-sends the one in flight until it is
+    /// answered (ControllerChannelManager's RequestSendThread), so a LeaderAndIsr held up
+    /// behind a broken connection reaches its broker after the controller has moved the
+    /// partition on; the broker accepts it, as its own epoch is older
+    /// (ReplicaManager.becomeLeaderOrFollower takes any `requestLeaderEpoch >
+    /// currentLeaderEpoch`), and leads the old epoch until the newer request that follows
+    /// in the queue (kafka-nemesis seed 27662: broker 0's initial epoch-0 LeaderAndIsr,
+    /// re-sent after a connection reset, arrived after its controlled shutdown had moved
+    /// the partition to broker 1 in epoch 1, which had committed 41 records). Such a leader
+    /// owes nothing committed after its epoch was decided, and its log does not become the
+    /// history: it cannot commit (the followers fetch in the newer epoch and fence it,
+    /// KIP-320; its ISR writes fail on the zkVersion), which k-one-leader's stale clause
+    /// and k-log-match still check through its HW.
+    fn superseded(&self, e: u32) -> bool {
+        self.zk_epochs.range(e + 1..).next().is_some()
+            || self.leaders.range(e + 1..).next().is_some()
     }
 
     /// k-leader-complete for a leader taking office: it must hold the committed history.
