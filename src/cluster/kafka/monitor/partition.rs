@@ -173,8 +173,10 @@ impl Partition {
             'outer: for b in r.log.log.batches_from(m.start) {
                 for (i, rec) in b.records.iter().enumerate() {
                     let o = b.base_offset + i as u64;
-                    let mine = m.rec(o);
-                    if o >= from || mine.is_none_or(|x| x.value != rec.value) {
+                    // The epoch too: a value can be both an abandoned record and its
+                    // producer's retry, appended anew at the same offset in a later epoch.
+                    let mine = m.rec(o).map(|x| (x.epoch, x.value));
+                    if o >= from || mine != Some((b.leader_epoch, rec.value)) {
                         from = from.min(o);
                         break 'outer;
                     }
@@ -182,6 +184,9 @@ impl Partition {
             }
             // Junctions above what the disk kept are gone with the records.
             m.drop_junctions_from(from);
+            if from < r.log_end_offset() {
+                Self::suspect_given_back(r, from, m);
+            }
             if from < m.leo() {
                 let committed = (self.canon.len() as u64).saturating_sub(from);
                 losses.data_losses.push(DataLoss {
@@ -198,6 +203,32 @@ impl Partition {
             }
         }
         m.reset(ctx.inc);
+    }
+
+    /// The disk gave back, from offset `from`, other records than the replica held there
+    /// before the restart: a power loss kept older unsynced writes (records the replica
+    /// had since truncated as a diverging tail) and lost the truncation with the records
+    /// fetched after it. The HW checkpoint, fsynced on its own, may cover them: real Kafka
+    /// too starts the HW at `min(checkpoint, LEO)` (UnifiedLog.updateHighWatermark), over
+    /// records that were never committed (kafka-nemesis seed 43467: broker 2 came back
+    /// with its epoch-0 tail at offsets 25..29 under an HW of 30, where the committed
+    /// history holds epoch 1's records). They belong to an abandoned history, as after
+    /// a lossy election: suspected from `from` (not compared with the committed history)
+    /// until the replica truncates them, as its next fetch's divergence check makes it
+    /// do; if it appends the newer epoch's records on top of them instead, the
+    /// suspicion ends and k-log-match judges them. Given back in the epoch they were
+    /// replaced in, no fetch can find them: a same-epoch fork, like a re-appointment's.
+    fn suspect_given_back(r: &Replica, from: u64, m: &mut ReplicaMon) {
+        let back = r.log.log.batches_from(from).next().map(|b| b.leader_epoch);
+        let replaced = m.rec(from).map(|x| x.epoch);
+        m.matched = m.matched.min(from);
+        if let Some(s) = m.suspect_above {
+            m.suspect_above = Some(s.min(from));
+            return;
+        }
+        m.suspect_above = Some(from);
+        m.suspect_epoch = replaced;
+        m.suspect_same_epoch = back.is_some() && back == replaced;
     }
 
     /// k-hw-mono across tenures: no truncation removes a committed record.
