@@ -41,6 +41,8 @@ mod partition;
 mod replica;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_stale;
 mod zk;
 
 use std::collections::BTreeMap;

@@ -231,8 +231,10 @@ impl Partition {
             'outer: for b in r.log.log.batches_from(m.start) {
                 for (i, rec) in b.records.iter().enumerate() {
                     let o = b.base_offset + i as u64;
-                    let mine = m.rec(o);
-                    if o >= from || mine.is_none_or(|x| x.value != rec.value) {
+                    // The epoch too: a value can be both an abandoned record and its
+                    // producer's retry, appended anew at the same offset in a later epoch.
+                    let mine = m.rec(o).map(|x| (x.epoch, x.value));
+                    if o >= from || mine != Some((b.leader_epoch, rec.value)) {
                         from = from.min(o);
                         break 'outer;
                     }
@@ -241,6 +243,9 @@ impl Partition {
             // Junctions above what the disk kept are gone with the records.
             m.drop_junctions_from(from);
             self.resurrected(ctx.broker, r, from, m, out);
+            if from < r.log_end_offset() {
+                Self::suspect_given_back(r, from, m);
+            }
             if from < m.leo() {
                 let committed = (self.canon.len() as u64).saturating_sub(from);
                 losses.data_losses.push(DataLoss {
@@ -317,6 +322,32 @@ impl Partition {
         m.suspect_same_epoch = same && (m.suspect_above.is_none() || m.suspect_same_epoch);
         m.suspect_above = Some(m.suspect_above.map_or(at, |s| s.min(at)));
         m.suspect_epoch = Some(m.suspect_epoch.map_or(le, |x| x.max(le)));
+    }
+
+    /// The disk gave back, from offset `from`, other records than the replica held there
+    /// before the restart: a power loss kept older unsynced writes (records the replica
+    /// had since truncated as a diverging tail) and lost the truncation with the records
+    /// fetched after it. The HW checkpoint, fsynced on its own, may cover them: real Kafka
+    /// too starts the HW at `min(checkpoint, LEO)` (UnifiedLog.updateHighWatermark), over
+    /// records that were never committed (kafka-nemesis seed 43467: broker 2 came back
+    /// with its epoch-0 tail at offsets 25..29 under an HW of 30, where the committed
+    /// history holds epoch 1's records). They belong to an abandoned history, as after
+    /// a lossy election: suspected from `from` (not compared with the committed history)
+    /// until the replica truncates them, as its next fetch's divergence check makes it
+    /// do; if it appends the newer epoch's records on top of them instead, the
+    /// suspicion ends and k-log-match judges them. Given back in the epoch they were
+    /// replaced in, no fetch can find them: a same-epoch fork, like a re-appointment's.
+    fn suspect_given_back(r: &Replica, from: u64, m: &mut ReplicaMon) {
+        let back = r.log.log.batches_from(from).next().map(|b| b.leader_epoch);
+        let replaced = m.rec(from).map(|x| x.epoch);
+        m.matched = m.matched.min(from);
+        if let Some(s) = m.suspect_above {
+            m.suspect_above = Some(s.min(from));
+            return;
+        }
+        m.suspect_above = Some(from);
+        m.suspect_epoch = replaced;
+        m.suspect_same_epoch = back.is_some() && back == replaced;
     }
 
     /// k-hw-mono across tenures: no truncation removes a committed record.
@@ -412,9 +443,32 @@ impl Partition {
                 self.leaders.insert(e, b);
                 self.leader_inc.insert(e, ctx.inc);
                 self.epoch_start.insert(e, m.leo());
+                if self.superseded(e) {
+                    return;
+                }
                 self.elected(ctx, e, again, m, losses, out);
             }
         }
+    }
+
+    /// A broker takes office in epoch `e` after ZooKeeper already held a newer leader epoch
+    /// (or a newer epoch's leader acted): a stale LeaderAndIsr, not an election. The
+    /// controller queues requests per broker and re-sends the one in flight until it is
+    /// answered (ControllerChannelManager's RequestSendThread), so a LeaderAndIsr held up
+    /// behind a broken connection reaches its broker after the controller has moved the
+    /// partition on; the broker accepts it, as its own epoch is older
+    /// (ReplicaManager.becomeLeaderOrFollower takes any `requestLeaderEpoch >
+    /// currentLeaderEpoch`), and leads the old epoch until the newer request that follows
+    /// in the queue (kafka-nemesis seed 27662: broker 0's initial epoch-0 LeaderAndIsr,
+    /// re-sent after a connection reset, arrived after its controlled shutdown had moved
+    /// the partition to broker 1 in epoch 1, which had committed 41 records). Such a leader
+    /// owes nothing committed after its epoch was decided, and its log does not become the
+    /// history: it cannot commit (the followers fetch in the newer epoch and fence it,
+    /// KIP-320; its ISR writes fail on the zkVersion), which k-one-leader's stale clause
+    /// and k-log-match still check through its HW.
+    fn superseded(&self, e: u32) -> bool {
+        self.zk_epochs.range(e + 1..).next().is_some()
+            || self.leaders.range(e + 1..).next().is_some()
     }
 
     /// k-leader-complete for a leader taking office: it must hold the committed history.

@@ -15,14 +15,14 @@ use crate::kafka::replica::Replica;
 use crate::kafka::zkdata::PartitionStateData;
 use crate::node::MemDisk;
 
-fn tp() -> TopicPartition {
+pub(super) fn tp() -> TopicPartition {
     TopicPartition::new("t", 0)
 }
 
 /// One batch: (leader epoch, value, producer id or -1, sequence).
-type B = (u32, u64, i64, i32);
+pub(super) type B = (u32, u64, i64, i32);
 
-fn plain(epoch: u32, value: u64) -> B {
+pub(super) fn plain(epoch: u32, value: u64) -> B {
     (epoch, value, -1, -1)
 }
 
@@ -63,8 +63,8 @@ fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
 }
 
 /// A test world: the monitor, a disk for the replicas, and ZooKeeper's versions.
-struct World {
-    mon: KafkaMonitor,
+pub(super) struct World {
+    pub(super) mon: KafkaMonitor,
     disk: MemDisk,
     version: i32,
     zxid: u64,
@@ -72,7 +72,7 @@ struct World {
 }
 
 impl World {
-    fn new(min_insync: u32) -> World {
+    pub(super) fn new(min_insync: u32) -> World {
         let topics = [TopicSpec {
             name: "t".into(),
             partitions: 1,
@@ -89,7 +89,7 @@ impl World {
 
     /// ZooKeeper's next partition state, written with controller epoch `ce`, while
     /// `/controller_epoch` holds `ce_now`.
-    fn zk(
+    pub(super) fn zk(
         &mut self,
         leader: Option<u32>,
         epoch: u32,
@@ -116,19 +116,26 @@ impl World {
     }
 
     /// A replica of broker `me` holding `batches`, with the HW checkpoint `hw`.
-    fn replica(&mut self, me: BrokerId, batches: &[B], hw: u64) -> Replica {
+    pub(super) fn replica(&mut self, me: BrokerId, batches: &[B], hw: u64) -> Replica {
         let log = log_of(me, &mut self.disk, batches);
         Replica::new(tp(), me, log, hw, &[])
     }
 
-    fn leader(&mut self, me: BrokerId, batches: &[B], hw: u64, epoch: u32, isr: &[u32]) -> Replica {
+    pub(super) fn leader(
+        &mut self,
+        me: BrokerId,
+        batches: &[B],
+        hw: u64,
+        epoch: u32,
+        isr: &[u32],
+    ) -> Replica {
         let mut r = self.replica(me, batches, hw);
         r.become_leader(&mut self.disk, &state(me, epoch, isr), 0)
             .unwrap();
         r
     }
 
-    fn follower(
+    pub(super) fn follower(
         &mut self,
         me: BrokerId,
         batches: &[B],
@@ -143,7 +150,7 @@ impl World {
     }
 
     /// Broker `id` (incarnation `inc`) shows `r` after an event.
-    fn broker(&mut self, id: BrokerId, inc: u32, r: Replica) -> Vec<Finding> {
+    pub(super) fn broker(&mut self, id: BrokerId, inc: u32, r: Replica) -> Vec<Finding> {
         self.now += 1;
         let replicas = BTreeMap::from([(tp(), r)]);
         let s = BrokerState {
@@ -172,7 +179,7 @@ impl World {
     }
 }
 
-fn fired(out: &[Finding], invariant: &str) -> bool {
+pub(super) fn fired(out: &[Finding], invariant: &str) -> bool {
     assert!(!out.is_empty(), "expected {invariant} to fire");
     out.iter().any(|f| f.invariant == invariant)
 }
