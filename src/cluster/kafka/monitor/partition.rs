@@ -277,9 +277,10 @@ impl Partition {
     /// scenarios/regressions/kafka-nemesis-seed22340.json). Same-epoch if that election
     /// re-led its epoch or the record's epoch holds another record there now: the
     /// follower's fetch cannot find the divergence by epochs and it forks. Any other
-    /// recovered record above the suspicion is one no leader appended (k-one-leader),
+    /// recovered record whose stamp differs is one no leader appended (k-one-leader),
     /// unless this broker led its epoch (as [`Self::check_stamps`] allows a leader's
-    /// first copy); below it, `check_stamps` judges the records as they are mirrored anew.
+    /// first copy): judged here because [`Self::suspect_given_back`] exempts every
+    /// given-back record from `check_stamps`.
     fn resurrected(
         &self,
         b: BrokerId,
@@ -303,7 +304,9 @@ impl Partition {
                         let (at, le0, same0) = s.unwrap_or((o, le, same));
                         *s = Some((at, le0.max(le), same0 || same));
                     }
-                    (None, Some(_)) if self.leaders.get(&e) != Some(&b) => {
+                    // Judged here, not left to `check_stamps`: `suspect_given_back`
+                    // suspects every given-back record, which exempts it from that check.
+                    (None, _) if self.leaders.get(&e) != Some(&b) => {
                         let msg = format!(
                             "{}: broker {b} recovered value {} at offset {o} stamped epoch {e}, \
                              which no leader of that epoch appended",
