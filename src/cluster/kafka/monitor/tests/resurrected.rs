@@ -6,11 +6,8 @@
 
 use super::*;
 
-/// Epoch 1 led by broker 0: 10, 11 and 12 committed on brokers 0 and 1. Broker 0 restarts
-/// having lost 12 (unflushed) and leads epoch 2 (a lossy election: the history restarts at
-/// offset 2). Follower 1 finds the divergence by its epoch, truncates 12, and copies the
-/// new leader's 20.
-fn lossy_new_epoch_then_truncation() -> World {
+/// Epoch 1 led by broker 0: 10, 11 and 12 on brokers 0 and 1, all three committed.
+fn three_committed_in_epoch_1() -> World {
     let mut w = World::new(1);
     w.committed_two();
     let old = [plain(1, 10), plain(1, 11), plain(1, 12)];
@@ -20,6 +17,15 @@ fn lossy_new_epoch_then_truncation() -> World {
     assert_eq!(w.broker(1, 0, f), vec![]);
     let l = w.leader(0, &old, 3, 1, &[0, 1]);
     assert_eq!(w.broker(0, 0, l), vec![]);
+    w
+}
+
+/// Epoch 1 led by broker 0: 10, 11 and 12 committed on brokers 0 and 1. Broker 0 restarts
+/// having lost 12 (unflushed) and leads epoch 2 (a lossy election: the history restarts at
+/// offset 2). Follower 1 finds the divergence by its epoch, truncates 12, and copies the
+/// new leader's 20.
+fn lossy_new_epoch_then_truncation() -> World {
+    let mut w = three_committed_in_epoch_1();
     assert_eq!(w.mon.committed_records(), 3);
     let r = w.replica(0, &[plain(1, 10), plain(1, 11)], 2);
     assert_eq!(w.broker(0, 1, r), vec![]);
@@ -77,15 +83,7 @@ fn a_recovered_record_no_leader_appended_fires_one_leader() {
 /// divergence and it takes 22 on top: the KIP-966 fork, allowed without flushing.
 /// `recovered` is what broker 1's disk gives back.
 fn same_epoch_truncation_undone(recovered: &[B]) -> (World, Vec<Finding>) {
-    let mut w = World::new(1);
-    w.committed_two();
-    let old = [plain(1, 10), plain(1, 11), plain(1, 12)];
-    let l = w.leader(0, &old, 2, 1, &[0, 1]);
-    assert_eq!(w.broker(0, 0, l), vec![]);
-    let f = w.follower(1, &old, 2, 0, 1);
-    assert_eq!(w.broker(1, 0, f), vec![]);
-    let l = w.leader(0, &old, 3, 1, &[0, 1]);
-    assert_eq!(w.broker(0, 0, l), vec![]);
+    let mut w = three_committed_in_epoch_1();
     let r = w.replica(0, &[plain(1, 10)], 1);
     assert_eq!(w.broker(0, 1, r), vec![]);
     let l = w.leader(0, &[plain(1, 10)], 1, 1, &[0, 1]);
