@@ -767,39 +767,9 @@ impl Node for ZabServer {
 #[cfg(test)]
 mod tests {
     use super::msg::{Forwarded, Msg, Op, OpResult, PeerState};
-    use super::testkit::Harness;
+    use super::testkit::{client_connects, Harness};
     use super::*;
     use crate::node::{ConnId, Event, NodeId};
-
-    fn client_connects(h: &mut Harness<ZabServer>, conn: ConnId) -> u64 {
-        let peer = NodeId(9);
-        h.deliver(
-            NodeId(0),
-            Event::ConnUp {
-                conn,
-                peer,
-                initiated: false,
-            },
-        );
-        let req = Msg::ConnectReq {
-            session: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 1000,
-        };
-        h.deliver(
-            NodeId(0),
-            Event::Message {
-                conn,
-                peer,
-                msg: req,
-            },
-        );
-        h.complete_fsyncs(NodeId(0));
-        match h.take_sent(conn).as_slice() {
-            [Msg::ConnectResp { session, .. }] => *session,
-            other => panic!("expected a session, got {other:?}"),
-        }
-    }
 
     /// A one-server ensemble elects itself, establishes epoch 1 (acceptedEpoch, then
     /// currentEpoch durable), commits a client's create after its own fsync, and a restart

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use crate::node::{ConnId, Context};
 
 use super::broadcast::SyncOrigin;
-use super::msg::{Forwarded, Msg, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
+use super::msg::{ErrCode, Forwarded, Msg, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
 use super::tree::Applied;
 use super::{ZabPhase, ZabServer};
 
@@ -129,6 +129,12 @@ impl ZabServer {
 
     fn refuse(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId, expired: bool) {
         ctx.send(conn, Msg::ConnectRefused { expired });
+        self.close_client(ctx, conn);
+    }
+
+    /// Ends a client connection from the server's side: its queued requests go with it,
+    /// and the client sees the connection drop after whatever was sent before.
+    fn close_client(&mut self, ctx: &mut Context<'_, Msg>, conn: ConnId) {
         self.drop_client(conn);
         self.conns.remove(&conn);
         ctx.close(conn);
@@ -220,10 +226,8 @@ impl ZabServer {
         };
         if let Some(old) = self.session_conns.insert(session, conn) {
             if old != conn {
-                self.drop_client(old);
+                self.close_client(ctx, old);
                 self.session_conns.insert(session, conn);
-                self.conns.remove(&old);
-                ctx.close(old);
             }
         }
         let c = self.clients.get_mut(&conn).expect("client");
@@ -382,10 +386,20 @@ impl ZabServer {
                     ctx.send(conn, resp);
                 }
                 // Closed or expired: the connection is over either way.
-                self.drop_client(conn);
-                self.conns.remove(&conn);
-                ctx.close(conn);
+                self.close_client(ctx, conn);
             }
+            // The leader refused this connection's write because the session now belongs
+            // to another server. ZooKeeper treats that as a connection-level error
+            // (FinalRequestProcessor on SessionMovedException, ZOOKEEPER-710): no answer,
+            // the connection is closed, and the client reconnects (with its in-flight
+            // requests lost as ConnectionLoss) through a server that the leader then makes
+            // the owner. Answering it instead left a client whose session a stale connect
+            // had moved retrying on a connection whose every write the leader refuses,
+            // while its pings kept the session alive (kafka-nemesis seed 73589).
+            TxnOp::Error {
+                code: ErrCode::SessionMoved,
+                ..
+            } if c.busy == Some(txn.cxid) => self.close_client(ctx, conn),
             _ if c.busy == Some(txn.cxid) => {
                 c.busy = None;
                 let resp = Msg::ClientResponse {
@@ -407,5 +421,94 @@ impl ZabServer {
             }
         }
         self.watches.remove_watcher(conn.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{client_connects, client_sends, Harness};
+    use super::*;
+    use crate::node::{Event, NodeId};
+    use crate::zab::config::ZabConfig;
+
+    fn create(path: &str) -> Op {
+        Op::Create {
+            path: path.into(),
+            data: vec![],
+            ephemeral: false,
+            sequential: false,
+        }
+    }
+
+    /// ZOOKEEPER-710: a write on a connection whose session the leader now gives to another
+    /// server is not answered; the server closes the connection (the requests queued behind
+    /// it go too), the session lives on, and the client's reconnect through this server
+    /// makes it the owner again, so the same write then applies.
+    #[test]
+    fn a_request_on_a_connection_whose_session_moved_closes_the_connection() {
+        let me = NodeId(0);
+        let mut h = Harness::new(ZabServer::new(me, &[me], ZabConfig::default()));
+        h.deliver(me, Event::Start { restarted: false });
+        h.complete_fsyncs(me);
+        let (old, new) = (ConnId(3), ConnId(4));
+        let session = client_connects(&mut h, old);
+        // A stale connect of this session through server 4 reached the leader.
+        assert!(h.node.revalidate_at_leader(h.now_ns, session, 4).is_some());
+
+        let write = Msg::ClientRequest {
+            xid: 1,
+            op: create("/x"),
+        };
+        client_sends(&mut h, old, write);
+        let read = Op::Exists {
+            path: "/".into(),
+            watch: false,
+        };
+        client_sends(&mut h, old, Msg::ClientRequest { xid: 2, op: read });
+        h.complete_fsyncs(me);
+        assert_eq!(h.take_sent(old), vec![], "answered on a moved session");
+        assert_eq!(h.closed, vec![old]);
+        assert!(h.node.tree.get("/x").is_none());
+        let l = h.node.leader.as_ref().expect("leading");
+        assert!(l.sessions.is_live(session), "the session itself lives on");
+
+        let peer = NodeId(9);
+        let initiated = false;
+        h.deliver(
+            me,
+            Event::ConnUp {
+                conn: new,
+                peer,
+                initiated,
+            },
+        );
+        let reconnect = Msg::ConnectReq {
+            session,
+            last_zxid_seen: 0,
+            timeout_ms: 1000,
+        };
+        client_sends(&mut h, new, reconnect);
+        let write = Msg::ClientRequest {
+            xid: 3,
+            op: create("/x"),
+        };
+        client_sends(&mut h, new, write);
+        h.complete_fsyncs(me);
+        let sent = h.take_sent(new);
+        assert!(
+            matches!(
+                &sent[..],
+                [
+                    Msg::ConnectResp { .. },
+                    Msg::ClientResponse {
+                        xid: 3,
+                        result: OpResult::Created { .. },
+                        ..
+                    }
+                ]
+            ),
+            "{sent:?}"
+        );
+        assert_eq!(h.closed, vec![old]);
     }
 }

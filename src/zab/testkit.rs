@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::node::{ConnId, Context, Effect, Event, FsyncId, IdSource, MemDisk, Node, NodeId};
 
 use super::msg::Msg;
+use super::ZabServer;
 
 pub struct Harness<N: Node<Msg = Msg>> {
     pub node: N,
@@ -20,6 +21,8 @@ pub struct Harness<N: Node<Msg = Msg>> {
     fsyncs: VecDeque<(FsyncId, crate::node::FileName)>,
     /// Every message the node sent: (connection, message).
     pub sent: Vec<(ConnId, Msg)>,
+    /// Every connection the node closed, in order.
+    pub closed: Vec<ConnId>,
     pub halted: Option<String>,
 }
 
@@ -33,6 +36,7 @@ impl<N: Node<Msg = Msg>> Harness<N> {
             ids: IdSource::new(1_000_000),
             fsyncs: VecDeque::new(),
             sent: Vec::new(),
+            closed: Vec::new(),
             halted: None,
         }
     }
@@ -55,6 +59,7 @@ impl<N: Node<Msg = Msg>> Harness<N> {
                 Effect::Send { conn, msg } => self.sent.push((conn, msg)),
                 Effect::Fsync { fsync, file } => self.fsyncs.push_back((fsync, file)),
                 Effect::Halt { reason } => self.halted = Some(reason),
+                Effect::Close { conn } => self.closed.push(conn),
                 _ => {}
             }
         }
@@ -73,5 +78,39 @@ impl<N: Node<Msg = Msg>> Harness<N> {
         let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|(c, _)| *c == conn);
         self.sent = rest;
         mine.into_iter().map(|(_, m)| m).collect()
+    }
+}
+
+/// The peer node id test clients connect from.
+const CLIENT: NodeId = NodeId(9);
+
+/// A client sends `msg` to the single server `NodeId(0)` on `conn`.
+pub fn client_sends(h: &mut Harness<ZabServer>, conn: ConnId, msg: Msg) {
+    let peer = CLIENT;
+    h.deliver(NodeId(0), Event::Message { conn, peer, msg });
+}
+
+/// A client connects to the single server `NodeId(0)` (a leader that commits alone) and
+/// opens a session; returns the session id.
+pub fn client_connects(h: &mut Harness<ZabServer>, conn: ConnId) -> u64 {
+    let (peer, initiated) = (CLIENT, false);
+    h.deliver(
+        NodeId(0),
+        Event::ConnUp {
+            conn,
+            peer,
+            initiated,
+        },
+    );
+    let req = Msg::ConnectReq {
+        session: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 1000,
+    };
+    client_sends(h, conn, req);
+    h.complete_fsyncs(NodeId(0));
+    match h.take_sent(conn).as_slice() {
+        [Msg::ConnectResp { session, .. }] => *session,
+        other => panic!("expected a session, got {other:?}"),
     }
 }
