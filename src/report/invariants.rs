@@ -189,6 +189,16 @@ pub const INVARIANTS: &[Invariant] = &[
          each server answers in order.",
     ),
     inv(
+        "zk-session-moved-unseen",
+        "zookeeper",
+        "end of run",
+        "No client reads a SESSIONMOVED answer.",
+        "A write forwarded by a server the session has left is refused with SESSIONMOVED, \
+         and that server closes the client's connection instead of answering \
+         (FinalRequestProcessor, ZOOKEEPER-710): the client reconnects and the server it \
+         reaches becomes the session's owner.",
+    ),
+    inv(
         "zk-sync-read",
         "zookeeper",
         "end of run",

@@ -47,7 +47,7 @@ pub use serve::ClientConn;
 pub use sync::FollowerState;
 
 /// Names of the invariants and checkers the ZooKeeper system reports (see cluster::zk).
-pub fn invariant_names() -> [&'static str; 19] {
+pub fn invariant_names() -> [&'static str; 20] {
     [
         "zab-one-leader-per-epoch",
         "zab-epoch-monotonic",
@@ -66,6 +66,7 @@ pub fn invariant_names() -> [&'static str; 19] {
         "zab-memory-disk",
         "zk-acked-write-durable",
         "zk-session-order",
+        "zk-session-moved-unseen",
         "zk-sync-read",
         "zk-history",
     ]

@@ -181,3 +181,49 @@ fn a_stale_read_in_a_broker_history_is_a_zk_history_violation() {
     let witness = system.witness().expect("the checker's witness");
     assert_eq!(witness.invariant, "zk-history");
 }
+
+/// The old server answered a write on a connection whose session had moved with
+/// SESSIONMOVED (ZooKeeper closes the connection instead, ZOOKEEPER-710): a broker history
+/// holding such an answer, recorded as the client library records it, is a
+/// `zk-session-moved-unseen` violation, and only that.
+#[test]
+fn a_session_moved_answer_in_a_broker_history_is_a_violation() {
+    let mut system = KafkaSystem::new(&spec());
+    let mut sim = world(&system);
+    drive(&mut system, &mut sim, 4 * S);
+    let mut h = system.zk_histories[1].borrow_mut();
+    let session = (h.records().iter().rev())
+        .find_map(|r| match r {
+            Record::Complete { session, .. } if *session != 0 => Some(*session),
+            _ => None,
+        })
+        .expect("kafka1 was answered");
+    let op = Op::SetData {
+        path: "/moved".into(),
+        data: vec![],
+        version: -1,
+    };
+    let at_ns = sim.now();
+    let op_id = u64::MAX;
+    h.push(Record::Invoke {
+        op_id,
+        session,
+        op: op.clone(),
+        at_ns,
+    });
+    let answered = crate::zab::client::Completion {
+        op_id,
+        op,
+        result: Err(crate::zab::client::ZkError::Server(ErrCode::SessionMoved)),
+        zxid: None,
+        xid: 0,
+        session,
+        at_ns: at_ns + 1,
+    };
+    h.push(Record::complete(&answered));
+    drop(h);
+    let found = system.finish(&sim);
+    let names: Vec<&str> = found.iter().map(|v| v.invariant.as_str()).collect();
+    assert_eq!(names, ["zk-session-moved-unseen"], "{found:?}");
+    assert!(found[0].message.contains("/moved"), "{}", found[0].message);
+}

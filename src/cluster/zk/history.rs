@@ -2,6 +2,7 @@
 //! clients, and the Kafka brokers' embedded clients; `checks` runs them over a world):
 //! - `zk-acked-write-durable`: every write answered ok is committed.
 //! - `zk-session-order`: the zxids a client sees never decrease.
+//! - `zk-session-moved-unseen`: no client reads a SESSIONMOVED answer.
 //! - `zk-sync-read`: a read right after a sync reflects every write that completed before
 //!   the sync was invoked.
 //! - `zk-history`: the whole history passes `check::zk_order` (linearizable writes, ordered
@@ -608,6 +609,15 @@ where
     N::Msg: Hash + Debug,
 {
     let mut out = Vec::new();
+    if let Some((op, session)) = ops.completed().find_map(|(_, op, d)| {
+        let moved = session_moved_answer(d.outcome);
+        moved.then_some((op, d.session))
+    }) {
+        let msg = format!(
+            "{op:?} (session {session:#x}) was answered SESSIONMOVED on an open connection"
+        );
+        out.push(safety_violation(sim, "zk-session-moved-unseen", id, msg));
+    }
     // (session, highest zxid it saw): as with the real client, a new session (a new
     // handle) starts from zero.
     let mut seen: (u64, Zxid) = (0, 0);
@@ -638,6 +648,20 @@ where
         }
     }
     out
+}
+
+/// `zk-session-moved-unseen`: did the client read a SESSIONMOVED answer? A ZooKeeper server
+/// whose request fails so closes the connection instead of answering (ZOOKEEPER-710), so a
+/// client only ever sees its connection drop: an answer means the client can be left
+/// retrying on a connection whose every write the leader refuses.
+fn session_moved_answer(outcome: &Outcome) -> bool {
+    let moved = format!("{:?}", ErrCode::SessionMoved);
+    match outcome {
+        Outcome::Fail(why) => *why == moved,
+        Outcome::Ok(OpResult::Err(code)) => *code == ErrCode::SessionMoved,
+        Outcome::Ok(OpResult::MultiFailed(per_op)) => per_op.contains(&Some(ErrCode::SessionMoved)),
+        Outcome::Ok(_) | Outcome::Info(_) => false,
+    }
 }
 
 /// `zk-acked-write-durable` for one write answered ok at `z`: this write's own txn (its
