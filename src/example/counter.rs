@@ -21,7 +21,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::node::checksum::crc32c;
-use crate::node::{ConnId, Context, Event, FsyncId, Node, NodeId};
+use crate::node::{ConnId, Context, Event, FileName, FsyncId, Node, NodeId};
 
 const STATE_FILE: &str = "counter.state";
 const TIMER_INCREMENT: u64 = 1;
@@ -71,6 +71,8 @@ pub struct CounterNode {
     /// The connection this node uses to send to each peer.
     out: Vec<Option<ConnId>>,
     up: bool,
+    /// `STATE_FILE` as the kernel's shared name, so that an fsync copies no name.
+    state_file: FileName,
 }
 
 impl CounterNode {
@@ -86,6 +88,7 @@ impl CounterNode {
             sent: Rc::from(vec![0; n]),
             out: vec![None; n],
             up: false,
+            state_file: FileName::from(STATE_FILE),
         }
     }
 
@@ -152,7 +155,7 @@ impl CounterNode {
             self.broadcast(ctx);
         }
         if self.syncing.is_none() {
-            let fsync = ctx.fsync(STATE_FILE);
+            let fsync = ctx.fsync_shared(&self.state_file);
             self.syncing = Some((fsync, next));
         }
         let jitter = ctx
@@ -173,7 +176,7 @@ impl CounterNode {
         self.durable = count;
         self.syncing = None;
         if self.written > self.durable {
-            let fsync = ctx.fsync(STATE_FILE);
+            let fsync = ctx.fsync_shared(&self.state_file);
             self.syncing = Some((fsync, self.written));
         }
         if self.durable > self.view[self.me.index()] {

@@ -134,6 +134,55 @@ pub struct Disk {
     /// Completion time of the latest fsync issued, so that fsyncs complete in order.
     pub(crate) last_fsync_done_ns: u64,
     pub(crate) bytes_written: u64,
+    spare: Spare,
+}
+
+/// Buffers of whole-file contents that nothing references any more (a replaced durable
+/// content), kept to hold the next whole-file write: a node that rewrites a small state
+/// file and fsyncs it (the counter, ZooKeeper's epoch files) then allocates nothing per
+/// write. Memory reuse only: contents are always written in full. A clone of the disk
+/// starts with none (a shared buffer could not be reused).
+#[derive(Default)]
+struct Spare(Vec<Data>);
+
+impl Spare {
+    /// Most buffers kept, and the largest kept (bigger ones are freed, not hoarded).
+    const MAX: usize = 4;
+    const MAX_BYTES: usize = 4096;
+
+    fn keep(&mut self, mut data: Data) {
+        if self.0.len() < Self::MAX
+            && data.capacity() <= Self::MAX_BYTES
+            && Rc::get_mut(&mut data).is_some()
+        {
+            self.0.push(data);
+        }
+    }
+
+    /// `bytes` as new file content, in a kept buffer when there is one.
+    fn content(&mut self, bytes: &[u8]) -> Data {
+        match self.0.pop() {
+            Some(mut data) => {
+                let buf = Rc::get_mut(&mut data).expect("kept buffers are unshared");
+                buf.clear();
+                buf.extend_from_slice(bytes);
+                data
+            }
+            None => Rc::new(bytes.to_vec()),
+        }
+    }
+}
+
+impl Clone for Spare {
+    fn clone(&self) -> Self {
+        Spare::default()
+    }
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Spare({})", self.0.len())
+    }
 }
 
 impl Disk {
@@ -151,7 +200,15 @@ impl Disk {
             let Some(op) = f.pending.pop_front() else {
                 break;
             };
-            op.apply(&mut f.durable);
+            match op {
+                // What `apply` does, with the content the replacement ends kept for reuse.
+                WriteOp::Replace(bytes) => {
+                    if let Some(old) = f.durable.replace(bytes) {
+                        self.spare.keep(old);
+                    }
+                }
+                other => other.apply(&mut f.durable),
+            }
             f.durable_ops += 1;
         }
     }
@@ -285,9 +342,8 @@ impl DiskIo for DiskHandle<'_> {
     }
     fn write_all(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;
-        self.disk
-            .file(file)
-            .push(WriteOp::Replace(Rc::new(bytes.to_vec())));
+        let content = self.disk.spare.content(bytes);
+        self.disk.file(file).push(WriteOp::Replace(content));
     }
     fn truncate(&mut self, file: &str, len: u64) {
         if self.disk.files.contains_key(file) {
@@ -340,6 +396,36 @@ mod tests {
             read_corruption: Ratio::NEVER,
             corrupted_reads: n,
         }
+    }
+
+    /// Rewriting a small file reuses the buffer of the content two replacements back, and
+    /// no view ever sees a reused buffer's old bytes: durable, pending and page-cache
+    /// contents stay what was written.
+    #[test]
+    fn whole_file_writes_reuse_released_buffers_without_changing_content() {
+        let mut disk = Disk::default();
+        let mut rng = stream(5, "disk");
+        let mut n = 0;
+        let mut reused = 0;
+        for i in 0..50u32 {
+            let text = format!("state {i}");
+            let kept = disk.spare.0.len();
+            handle(&mut disk, &mut rng, &mut n).write_all("state", text.as_bytes());
+            if kept > 0 {
+                assert_eq!(disk.spare.0.len(), kept - 1, "a kept buffer was used");
+                reused += 1;
+            }
+            assert_eq!(disk.peek("state"), Some(text.as_bytes()));
+            if i % 3 != 0 {
+                let target = disk.fsync_target("state");
+                disk.complete_fsync("state", target);
+                assert_eq!(disk.durable("state"), Some(text.as_bytes()));
+            }
+        }
+        assert!(reused > 20, "buffers were reused ({reused})");
+        let copy = disk.clone();
+        assert!(copy.spare.0.is_empty(), "a clone shares no spare buffer");
+        assert_eq!(copy.peek("state"), disk.peek("state"));
     }
 
     #[test]

@@ -474,25 +474,40 @@ impl Monitor {
         let quorum = self.servers.len() / 2 + 1;
         let n = self.servers.len() as u32;
         let order = std::iter::once(leader.0).chain((0..n).filter(|i| *i != leader.0));
-        let mut holders = Vec::new();
-        let mut down = Vec::new();
+        // Counted, not listed: a commit costs no allocation. The list is built only for
+        // the message, by asking the same (read-only) question again.
+        let mut held = 0;
+        let mut any_down = false;
         for i in order {
             let id = NodeId(i);
             match server(sim, id) {
-                Some(s) if durable::holds(sim.disk(id), Some(s), z, h) => holders.push(i),
+                Some(s) if durable::holds(sim.disk(id), Some(s), z, h) => held += 1,
                 Some(_) => {}
-                None => down.push(i),
+                None => any_down = true,
             }
-            if holders.len() >= quorum {
+            if held >= quorum {
                 return;
             }
         }
-        for i in down {
-            if durable::holds(sim.disk(NodeId(i)), None, z, h) {
-                holders.push(i);
-            }
+        if any_down {
+            held += (0..n)
+                .filter(|i| server(sim, NodeId(*i)).is_none())
+                .filter(|i| durable::holds(sim.disk(NodeId(*i)), None, z, h))
+                .count();
         }
-        if holders.len() < quorum {
+        if held < quorum {
+            // Those up first, then those down, each in the order asked above.
+            let order = std::iter::once(leader.0).chain((0..n).filter(|i| *i != leader.0));
+            let (up, down): (Vec<u32>, Vec<u32>) =
+                order.partition(|i| server(sim, NodeId(*i)).is_some());
+            let holders: Vec<u32> = up
+                .into_iter()
+                .chain(down)
+                .filter(|i| {
+                    let id = NodeId(*i);
+                    durable::holds(sim.disk(id), server(sim, id), z, h)
+                })
+                .collect();
             let msg = format!(
                 "txn {z:#x} committed while only {holders:?} hold it durably, fewer than a \
                  quorum of {quorum}"

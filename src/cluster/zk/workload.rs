@@ -35,9 +35,11 @@ pub struct WorkloadClient {
     tick_ns: u64,
     workload: Rc<ZkWorkload>,
     ops: u64,
-    /// Last version seen per path, for compare-and-set.
-    versions: BTreeMap<String, i32>,
-    paths: BTreeMap<u64, String>,
+    /// Last version seen per key (of path `/k<key>`), for compare-and-set.
+    versions: BTreeMap<u32, i32>,
+    /// The key each open operation was issued for (whatever path the operation names:
+    /// its completion teaches that key's version).
+    paths: BTreeMap<u64, u32>,
     scanned: usize,
     /// `/k<key>` for the first keys (all of them in any usual workload), formatted once:
     /// an operation clones its path instead of formatting it again.
@@ -137,15 +139,15 @@ impl WorkloadClient {
         let records = self.recorder.records();
         for r in &records[self.scanned..] {
             if let Record::Complete { op_id, outcome, .. } = r {
-                let Some(path) = self.paths.remove(op_id) else {
+                let Some(key) = self.paths.remove(op_id) else {
                     continue;
                 };
                 match outcome {
                     Outcome::Ok(OpResult::Data { stat, .. } | OpResult::SetStat(stat)) => {
-                        self.versions.insert(path, stat.version);
+                        self.versions.insert(key, stat.version);
                     }
                     Outcome::Ok(OpResult::Created { .. }) => {
-                        self.versions.insert(path, 0);
+                        self.versions.insert(key, 0);
                     }
                     _ => {}
                 }
@@ -156,12 +158,12 @@ impl WorkloadClient {
 
     /// A multi over `path` and another key: two setData (any version), or a check of the
     /// version last seen on `path` and a create.
-    fn multi(&mut self, ctx: &mut Context<'_, Msg>, path: &str, data: Vec<u8>) -> Op {
+    fn multi(&mut self, ctx: &mut Context<'_, Msg>, key: u32, path: String, data: Vec<u8>) -> Op {
         let other = self.key_path(ctx.rng().gen_range(0..self.workload.keys));
         let ops = if ctx.rng().gen_range(0..2) == 0 {
             vec![
                 Op::SetData {
-                    path: path.to_string(),
+                    path,
                     data: data.clone(),
                     version: -1,
                 },
@@ -174,8 +176,8 @@ impl WorkloadClient {
         } else {
             vec![
                 Op::Check {
-                    path: path.to_string(),
-                    version: self.versions.get(path).copied().unwrap_or(0),
+                    path,
+                    version: self.versions.get(&key).copied().unwrap_or(0),
                 },
                 Op::Create {
                     path: other,
@@ -198,7 +200,6 @@ impl WorkloadClient {
     fn issue(&mut self, ctx: &mut Context<'_, Msg>) {
         let w = Rc::clone(&self.workload);
         let key = ctx.rng().gen_range(0..w.keys);
-        let path = self.key_path(key);
         self.ops += 1;
         let data = op_data(self.index, self.ops);
         let mut weights = w.weights();
@@ -208,32 +209,32 @@ impl WorkloadClient {
         let Some(kind) = pacing::pick_weighted(ctx.rng(), &weights) else {
             return;
         };
+        // The key's path is made only for the operations that name it, and moved into
+        // them: `paths` remembers the key.
         let op = match kind {
             0 => Op::Create {
-                path: path.clone(),
+                path: self.key_path(key),
                 data,
                 ephemeral: false,
                 sequential: false,
             },
             1 => Op::SetData {
-                path: path.clone(),
+                path: self.key_path(key),
                 data,
-                version: self.versions.get(&path).copied().unwrap_or(0),
+                version: self.versions.get(&key).copied().unwrap_or(0),
             },
             2 => Op::Delete {
-                path: path.clone(),
+                path: self.key_path(key),
                 version: -1,
             },
             3 => Op::GetData {
-                path: path.clone(),
+                path: self.key_path(key),
                 watch: false,
             },
             4 => {
+                let path = self.key_path(key);
                 self.submit(ctx, Op::Sync { path: path.clone() });
-                Op::GetData {
-                    path: path.clone(),
-                    watch: true,
-                }
+                Op::GetData { path, watch: true }
             }
             5 => Op::Create {
                 path: format!("/e{key}"),
@@ -247,14 +248,17 @@ impl WorkloadClient {
                 ephemeral: ctx.rng().gen_range(0..2) == 0,
                 sequential: true,
             },
-            7 => self.multi(ctx, &path, data),
+            7 => {
+                let path = self.key_path(key);
+                self.multi(ctx, key, path, data)
+            }
             _ => Op::GetChildren {
                 path: "/".into(),
                 watch: false,
             },
         };
         let id = self.submit(ctx, op);
-        self.paths.insert(id, path);
+        self.paths.insert(id, key);
     }
 }
 
