@@ -447,6 +447,9 @@ impl Partition {
                 self.leader_inc.insert(e, ctx.inc);
                 self.epoch_start.insert(e, m.leo());
                 if self.superseded(e) {
+                    if again {
+                        self.stale_again(ctx, e, m, losses, out);
+                    }
                     return;
                 }
                 self.elected(ctx, e, again, m, losses, out);
@@ -472,6 +475,58 @@ impl Partition {
     fn superseded(&self, e: u32) -> bool {
         self.zk_epochs.range(e + 1..).next().is_some()
             || self.leaders.range(e + 1..).next().is_some()
+    }
+
+    /// A broker that restarted takes office again, late, in an epoch it led before the
+    /// restart, after ZooKeeper moved on: a failover controller sends every live replica
+    /// the state ZooKeeper holds (ReplicaStateMachine.startup, OnlineReplica), that
+    /// request waits behind a cut connection while the controller writes the next epoch,
+    /// and the restarted broker accepts it (its leader epoch starts at -1). If the power
+    /// loss took records it had appended in that epoch, the produce requests it now takes
+    /// (they carry no leader epoch) are stamped with the same epoch at the same offsets: a
+    /// second history of one epoch, KIP-966's unflushed-data loss (kafka-nemesis seeds
+    /// 86098, 125796). A follower still in that epoch fetches from it without finding the
+    /// fork, so its HW may pass records consumers then read, and which differ from the
+    /// committed ones: a loss allowed as the same-epoch re-appointment's. Its records from
+    /// its LEO up are suspected as such a re-appointment's are; the committed history
+    /// stays (the next leader holds it), and k-log-match judges the replica again once it
+    /// cuts back to its LEO.
+    fn stale_again(
+        &mut self,
+        ctx: &Ctx,
+        e: u32,
+        m: &mut ReplicaMon,
+        losses: &mut AllowedLosses,
+        out: &mut Vec<Finding>,
+    ) {
+        let leo = m.leo();
+        if self.stamped.range((e, leo)..(e + 1, 0)).next().is_none() {
+            return;
+        }
+        let committed = self.canon.len() as u64;
+        if ctx.flush_each && m.lost_from.is_some_and(|f| f < committed) {
+            let msg = format!(
+                "{}: broker {} leads epoch {e} again without committed offset {leo} (committed \
+                 up to {committed}), lost at a restart though log.flush.interval.messages=1 \
+                 fsyncs every append",
+                self.tp, ctx.broker
+            );
+            finding(out, K_LEADER_COMPLETE, msg);
+        }
+        losses.lossy_elections.push(LossyElection {
+            tp: self.tp.clone(),
+            leader_epoch: e,
+            leader: ctx.broker,
+            unclean: false,
+            again: true,
+            lost_from: leo,
+            committed_lost: committed.saturating_sub(leo),
+            at_ns: ctx.now,
+        });
+        m.suspect_above = Some(m.suspect_above.map_or(leo, |s| s.min(leo)));
+        m.suspect_epoch = Some(e);
+        m.suspect_same_epoch = true;
+        m.matched = m.matched.min(leo);
     }
 
     /// k-leader-complete for a leader taking office: it must hold the committed history.

@@ -2,7 +2,7 @@
 //! LeaderAndIsr of an epoch ZooKeeper has already moved past, taking effect late. Each
 //! allowed shape comes with the bad shape next to it that must still fire.
 
-use super::tests::{fired, plain, World};
+use super::tests::{fired, plain, tp, World};
 use std::collections::BTreeMap;
 
 use super::*;
@@ -99,4 +99,64 @@ fn records_a_power_loss_gave_back_are_suspected_until_truncated_again() {
     let mut w = given_back_after_a_power_loss();
     let f = w.follower(2, &[plain(1, 10), plain(1, 20), plain(2, 31)], 3, 1, 2);
     assert!(fired(&w.broker(2, 1, f), K_LOG_MATCH));
+}
+
+/// Broker 0 leads epoch 0 and commits values 10 and 11 on all three replicas, loses power
+/// and comes back (incarnation 1) with 10 only; then ZooKeeper moves the partition to
+/// epoch 1 under broker 1.
+fn committed_then_lost_by_its_leader(w: &mut World) {
+    assert_eq!(w.zk(Some(0), 0, &[0, 1, 2], 1, 1), vec![]);
+    let log = [plain(0, 10), plain(0, 11)];
+    let l = w.leader(0, &log, 0, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    for b in [1, 2] {
+        let f = w.follower(b, &log, 2, 0, 0);
+        assert_eq!(w.broker(b, 0, f), vec![]);
+    }
+    let l = w.leader(0, &log, 2, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 2);
+    let back = w.replica(0, &log[..1], 1);
+    assert_eq!(w.broker(0, 1, back), vec![]);
+    assert_eq!(w.zk(Some(1), 1, &[1, 2], 1, 1), vec![]);
+}
+
+/// kafka-nemesis seeds 86098 and 125796: the failover controller's epoch-0 LeaderAndIsr
+/// reaches the restarted broker 0 after ZooKeeper moved to epoch 1. Broker 0 leads epoch 0
+/// again and appends value 99 at offset 1, where its earlier incarnation had appended the
+/// committed 11: a second history of epoch 0 (KIP-966), left behind, not two leaders.
+#[test]
+fn a_restarted_leader_reappointed_late_to_its_old_epoch_forks_it_and_is_left_behind() {
+    let mut w = World::new(2);
+    committed_then_lost_by_its_leader(&mut w);
+    let stale = w.leader(0, &[plain(0, 10)], 1, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 1, stale), vec![]);
+    let stale = w.leader(0, &[plain(0, 10), plain(0, 99)], 1, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 1, stale), vec![]);
+    assert_eq!(w.mon.committed_records(), 2);
+    let lossy = &w.mon.allowed_losses().lossy_elections;
+    assert!(lossy.len() == 1 && lossy[0].again && lossy[0].lost_from == 1);
+    assert!(w
+        .mon
+        .left_behind()
+        .get(&tp())
+        .is_some_and(|l| l.contains_key(&0)));
+
+    // After the stale tenure, another replica showing 99 at offset 1 in epoch 0 (a record
+    // its leader never appended there) still fires.
+    let stale = w.leader(0, &[plain(0, 10), plain(0, 99)], 1, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 1, stale), vec![]);
+    let f = w.follower(2, &[plain(0, 10), plain(0, 99)], 1, 1, 1);
+    assert!(fired(&w.broker(2, 0, f), K_ONE_LEADER));
+
+    // The same overwrite by a leader that did not restart (it dropped its own record in
+    // office) is two histories of one epoch with no loss to explain it.
+    let mut w2 = World::new(2);
+    assert_eq!(w2.zk(Some(0), 0, &[0, 1, 2], 1, 1), vec![]);
+    let l = w2.leader(0, &[plain(0, 10), plain(0, 11)], 0, 0, &[0, 1, 2]);
+    assert_eq!(w2.broker(0, 0, l), vec![]);
+    let l = w2.leader(0, &[plain(0, 10)], 0, 0, &[0, 1, 2]);
+    let _ = w2.broker(0, 0, l);
+    let l = w2.leader(0, &[plain(0, 10), plain(0, 99)], 0, 0, &[0, 1, 2]);
+    assert!(fired(&w2.broker(0, 0, l), K_ONE_LEADER));
 }
