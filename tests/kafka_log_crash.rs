@@ -36,7 +36,7 @@ type Snapshot = Vec<(u64, u32, Vec<Record>)>;
 fn snapshot(log: &PartitionLog) -> Snapshot {
     log.log
         .batches()
-        .map(|b| (b.base_offset, b.leader_epoch, b.records.clone()))
+        .map(|b| (b.base_offset, b.leader_epoch, b.records.to_vec()))
         .collect()
 }
 

@@ -122,7 +122,7 @@ impl PartitionLog {
             base_offset: self.log_end_offset(),
             leader_epoch,
             producer,
-            records,
+            records: records.into(),
         };
         match self.producers.check(&batch) {
             SequenceCheck::Append => {}

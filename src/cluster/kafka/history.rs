@@ -718,10 +718,10 @@ fn partition_history(history: &History, key: &str) -> (History, Vec<usize>) {
 }
 
 /// The final replicas of each partition.
-fn by_partition(finals: &[ReplicaEnd]) -> BTreeMap<String, Vec<&ReplicaEnd>> {
-    let mut m: BTreeMap<String, Vec<&ReplicaEnd>> = BTreeMap::new();
+fn by_partition(finals: &[ReplicaEnd]) -> BTreeMap<TopicPartition, Vec<&ReplicaEnd>> {
+    let mut m: BTreeMap<TopicPartition, Vec<&ReplicaEnd>> = BTreeMap::new();
     for r in finals {
-        m.entry(r.tp.to_string()).or_default().push(r);
+        m.entry(r.tp.clone()).or_default().push(r);
     }
     m
 }
@@ -768,13 +768,14 @@ fn check_no_loss(
             else {
                 continue;
             };
-            let partition = tp.to_string();
-            let Some(rs) = replicas.get(&partition) else {
+            let Some(rs) = replicas.get(tp) else {
                 continue;
             };
             let Some(why) = missing(rs, *offset, *value) else {
                 continue;
             };
+            // Named only for a finding: most acknowledged sends are where they belong.
+            let partition = tp.to_string();
             let message = format!(
                 "producer {} had value {value} acknowledged at offset {offset} of {partition}, \
                  but {why}",
@@ -809,14 +810,14 @@ fn check_consistent_read(
             else {
                 continue;
             };
-            let partition = tp.to_string();
-            let Some(rs) = replicas.get(&partition) else {
+            let Some(rs) = replicas.get(tp) else {
                 continue;
             };
             for (offset, value) in records {
                 let Some(why) = missing(rs, *offset, *value) else {
                     continue;
                 };
+                let partition = tp.to_string();
                 let message = format!(
                     "consumer {} read value {value} at offset {offset} of {partition}, but {why}",
                     c.node

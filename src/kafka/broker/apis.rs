@@ -198,7 +198,7 @@ impl Broker {
         partitions: &[FetchPartition],
     ) -> Vec<FetchPartitionResponse> {
         let now = ctx.now();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(partitions.len());
         for p in partitions {
             let missing = self.missing_partition(&p.tp);
             let Some(r) = self.replicas.get_mut(&p.tp) else {

@@ -179,13 +179,16 @@ impl Broker {
         }
         let mut leaders = std::mem::take(&mut self.fetchers.leaders);
         self.followed_leaders(&mut leaders);
-        let idle: Vec<BrokerId> = (self.fetchers.by_leader.keys())
-            .filter(|l| leaders.binary_search(l).is_err())
-            .copied()
-            .collect();
-        for leader in idle {
-            self.fetchers.by_leader.remove(&leader);
-            self.net.reset(ctx, leader, Channel::Fetcher);
+        // Most events leave the set of followed leaders as it was: then no fetcher is idle.
+        if !self.fetchers.by_leader.keys().eq(leaders.iter()) {
+            let idle: Vec<BrokerId> = (self.fetchers.by_leader.keys())
+                .filter(|l| leaders.binary_search(l).is_err())
+                .copied()
+                .collect();
+            for leader in idle {
+                self.fetchers.by_leader.remove(&leader);
+                self.net.reset(ctx, leader, Channel::Fetcher);
+            }
         }
         for &leader in &leaders {
             let state = self.fetchers.by_leader.entry(leader).or_default();

@@ -14,6 +14,8 @@
 //!
 //! May depend on: `node::checksum`.
 
+use std::rc::Rc;
+
 use crate::node::checksum::crc32c;
 use serde::{Deserialize, Serialize};
 
@@ -61,8 +63,10 @@ pub struct Batch {
     /// The leader epoch in which the leader appended the batch (KIP-101).
     pub leader_epoch: u32,
     pub producer: ProducerStamp,
-    /// Never empty.
-    pub records: Vec<Record>,
+    /// Never empty. Shared: a batch is written once and then only read, by every fetch
+    /// that returns it and every replica that copies it, so a copy of a batch shares its
+    /// records instead of copying them.
+    pub records: Rc<[Record]>,
 }
 
 impl Batch {
@@ -101,7 +105,7 @@ impl Batch {
         out.extend_from_slice(&self.producer.producer_epoch.to_le_bytes());
         out.extend_from_slice(&self.producer.base_sequence.to_le_bytes());
         out.extend_from_slice(&(self.records.len() as u32).to_le_bytes());
-        for r in &self.records {
+        for r in self.records.iter() {
             out.extend_from_slice(&r.key.to_le_bytes());
             out.extend_from_slice(&r.value.to_le_bytes());
         }

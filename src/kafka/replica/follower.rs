@@ -276,7 +276,7 @@ impl Replica {
         if let Some(first) = out.first_mut() {
             if first.base_offset < leo && first.next_offset() > leo {
                 let skip = (leo - first.base_offset) as usize;
-                first.records.drain(..skip);
+                first.records = first.records[skip..].into();
                 first.base_offset = leo;
                 if first.producer.is_idempotent() {
                     first.producer.base_sequence =

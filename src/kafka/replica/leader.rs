@@ -402,7 +402,7 @@ impl Replica {
             return false;
         };
         let mut hw = self.log.log_end_offset();
-        for r in state.isr.maximal() {
+        for r in state.isr.maximal_iter() {
             if r == self.me {
                 continue;
             }

@@ -70,11 +70,15 @@ impl IsrState {
     /// The ISR the high watermark is computed over: a superset of every ISR ZooKeeper may
     /// hold while a change is in flight (Vanlightly's ReplicationQuorumSuperset).
     pub fn maximal(&self) -> Vec<BrokerId> {
-        let mut out = self.isr().to_vec();
-        if let IsrState::PendingExpand { adding, .. } = self {
-            out.push(*adding);
-        }
-        out
+        self.maximal_iter().collect()
+    }
+    /// [`Self::maximal`] without its allocation, in the same order.
+    pub fn maximal_iter(&self) -> impl Iterator<Item = BrokerId> + '_ {
+        let adding = match self {
+            IsrState::PendingExpand { adding, .. } => Some(*adding),
+            _ => None,
+        };
+        self.isr().iter().copied().chain(adding)
     }
     pub fn in_flight(&self) -> bool {
         !matches!(self, IsrState::Committed { .. })

@@ -36,7 +36,8 @@ fn replica(me: BrokerId, disk: &mut MemDisk, epochs: &[u32]) -> Replica {
             records: vec![Record {
                 key: e as u64,
                 value: i as u64,
-            }],
+            }]
+            .into(),
         })
         .collect();
     log.append_as_follower(disk, &batches).unwrap();

@@ -25,46 +25,61 @@ struct ProducerMon {
     pending: BTreeMap<u64, (usize, u64, u64)>,
 }
 
+/// The places of one value: nearly always one (a send appended once), kept inline; the
+/// rest (an append elsewhere after a retry or a lost history) after it.
+#[derive(Clone, Debug)]
+struct Places {
+    first: Seen,
+    more: Vec<Seen>,
+}
+
+impl Places {
+    fn find_mut(&mut self, part: usize, offset: u64) -> Option<&mut Seen> {
+        std::iter::once(&mut self.first)
+            .chain(self.more.iter_mut())
+            .find(|s| s.part == part && s.offset == offset)
+    }
+}
+
 /// The values seen appended and committed, and each producer's progress.
 #[derive(Clone, Debug, Default)]
 pub struct Acks {
-    seen: BTreeMap<u64, Vec<Seen>>,
+    seen: BTreeMap<u64, Places>,
     producers: BTreeMap<u32, ProducerMon>,
 }
 
 impl Acks {
+    /// Where `value` was seen at `offset` of `part`, recorded (not committed) if new.
+    fn place_mut(&mut self, part: usize, value: u64, offset: u64) -> &mut Seen {
+        let fresh = Seen {
+            part,
+            offset,
+            committed: false,
+        };
+        let places = self.seen.entry(value).or_insert(Places {
+            first: fresh,
+            more: Vec::new(),
+        });
+        if places.find_mut(part, offset).is_none() {
+            places.more.push(fresh);
+        }
+        places.find_mut(part, offset).expect("just recorded")
+    }
+
     /// A leader appended `value` at `offset` of partition `part`.
     pub fn appended(&mut self, part: usize, value: u64, offset: u64) {
-        let places = self.seen.entry(value).or_default();
-        if !places.iter().any(|s| s.part == part && s.offset == offset) {
-            places.push(Seen {
-                part,
-                offset,
-                committed: false,
-            });
-        }
+        self.place_mut(part, value, offset);
     }
 
     /// `value` at `offset` of `part` is now below a leader's HW.
     pub fn committed(&mut self, part: usize, value: u64, offset: u64) {
-        let places = self.seen.entry(value).or_default();
-        match places
-            .iter_mut()
-            .find(|s| s.part == part && s.offset == offset)
-        {
-            Some(s) => s.committed = true,
-            None => places.push(Seen {
-                part,
-                offset,
-                committed: true,
-            }),
-        }
+        self.place_mut(part, value, offset).committed = true;
     }
 
     fn place(&self, part: usize, value: u64, offset: u64) -> Option<Seen> {
-        self.seen
-            .get(&value)?
-            .iter()
+        let places = self.seen.get(&value)?;
+        std::iter::once(&places.first)
+            .chain(places.more.iter())
             .find(|s| s.part == part && s.offset == offset)
             .copied()
     }
@@ -79,7 +94,9 @@ impl KafkaMonitor {
         history: &[KafkaRecord],
         out: &mut Vec<Finding>,
     ) {
-        let mut pm = self.acks.producers.remove(&index).unwrap_or_default();
+        // Taken out of its entry while the checks read the rest of the monitor (they never
+        // read the producers' progress), and put back in place after.
+        let mut pm = std::mem::take(self.acks.producers.entry(index).or_default());
         // `if let` rather than `match`: other marks (a consumer's position) are not acks.
         for r in history.get(pm.scanned..).unwrap_or_default() {
             if let KafkaRecord::Invoke {
@@ -100,7 +117,7 @@ impl KafkaMonitor {
             }
         }
         pm.scanned = history.len();
-        self.acks.producers.insert(index, pm);
+        *self.acks.producers.get_mut(&index).expect("taken above") = pm;
     }
 
     #[allow(clippy::too_many_arguments)]

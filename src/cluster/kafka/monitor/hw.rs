@@ -32,16 +32,12 @@ impl Partition {
             finding(out, K_HW_MONO, msg);
         }
         let leader = match &m.role {
-            MonRole::Leader {
-                epoch,
-                maximal,
-                isr,
-            } => Some((*epoch, maximal.clone(), isr.len())),
+            MonRole::Leader { epoch, isr, .. } => Some((*epoch, isr.len())),
             _ => None,
         };
         let advanced = hw > m.hw;
         m.hw = hw;
-        let Some((epoch, maximal, isr_len)) = leader else {
+        let Some((epoch, isr_len)) = leader else {
             m.tenure = None;
             self.log_match(b, None, m, acks, out);
             return;
@@ -57,8 +53,8 @@ impl Partition {
             Some((e, high)) if e == epoch => m.tenure = Some((e, high.max(hw))),
             _ => m.tenure = Some((epoch, hw)),
         }
-        if advanced {
-            self.check_isr_logs(b, hw, &maximal, out);
+        if let (true, MonRole::Leader { maximal, .. }) = (advanced, &m.role) {
+            self.check_isr_logs(b, hw, maximal, out);
         }
         self.log_match(b, Some(epoch), m, acks, out);
         if isr_len as u32 >= ctx.min_insync {

@@ -396,11 +396,22 @@ impl Partition {
         }
         m.leader_epoch = le;
         m.role = match (r.role(), le) {
-            (Role::Leader(s), Some(e)) => MonRole::Leader {
-                epoch: e,
-                isr: s.isr.isr().to_vec(),
-                maximal: s.isr.maximal(),
-            },
+            (Role::Leader(s), Some(e)) => {
+                // The previous role's lists are refilled: no allocation per event.
+                let (mut isr, mut maximal) = match std::mem::take(&mut m.role) {
+                    MonRole::Leader { isr, maximal, .. } => (isr, maximal),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                isr.clear();
+                isr.extend_from_slice(s.isr.isr());
+                maximal.clear();
+                maximal.extend(s.isr.maximal_iter());
+                MonRole::Leader {
+                    epoch: e,
+                    isr,
+                    maximal,
+                }
+            }
             (Role::Follower { .. }, _) => MonRole::Follower,
             _ => MonRole::None,
         };

@@ -43,7 +43,7 @@ fn log_of(me: BrokerId, disk: &mut MemDisk, batches: &[B]) -> PartitionLog {
                     base_sequence: seq,
                 }
             },
-            records: vec![Record { key: 0, value }],
+            records: vec![Record { key: 0, value }].into(),
         })
         .collect();
     log.append_as_follower(disk, &batches).unwrap();
@@ -302,7 +302,7 @@ fn log_match_fires_on_a_different_record_below_the_hw() {
         base_offset: 1,
         leader_epoch: 1,
         producer: ProducerStamp::NONE,
-        records: vec![Record { key: 0, value: 12 }],
+        records: vec![Record { key: 0, value: 12 }].into(),
     };
     log.append_as_follower(&mut w.disk, &[b]).unwrap();
     let mut f = Replica::new(tp(), 2, log, 2, &[]);
