@@ -147,8 +147,11 @@ impl PartitionLog {
     }
 
     /// A follower's append of batches fetched from the leader. They must continue the log at
-    /// its LEO with non-decreasing epochs; otherwise nothing is appended and the reason is
-    /// returned (a stale or out-of-order response).
+    /// or past its LEO with non-decreasing epochs; otherwise nothing is appended and the
+    /// reason is returned (a stale or out-of-order response; Kafka's
+    /// UnexpectedAppendOffsetException for a first batch below the LEO). A batch past the LEO
+    /// (or past the batch before it) copies a hole of the leader's log (`UnifiedLog.append`
+    /// refuses only a first offset below the LEO).
     pub fn append_as_follower(
         &mut self,
         disk: &mut dyn DiskIo,
@@ -157,7 +160,7 @@ impl PartitionLog {
         let mut next = self.log_end_offset();
         let mut epoch = self.log.last_batch().map_or(0, |b| b.leader_epoch);
         for b in batches {
-            if b.base_offset != next || b.records.is_empty() || b.leader_epoch < epoch {
+            if b.base_offset < next || b.records.is_empty() || b.leader_epoch < epoch {
                 return Err(format!(
                     "{}: fetched batch at {} (epoch {}) does not continue the log at {} \
                      (epoch {})",
@@ -186,9 +189,20 @@ impl PartitionLog {
         self.log.append(disk, batch);
     }
 
-    /// Cuts the log so its LEO is <= `offset` (whole batches), with the epoch cache and the
-    /// producer state. Returns the new LEO.
+    /// Cuts the log to `offset` (`UnifiedLog.truncateTo`), with the epoch cache and the
+    /// producer state: whole batches go, and the LEO becomes `offset` even when a batch
+    /// straddling it leaves a hole below it (see [`Log::truncate_to`]). Returns the new LEO.
     pub fn truncate_to(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        self.truncate(disk, offset, true)
+    }
+
+    /// Cuts whole batches so the LEO is <= `offset`, without a hole (the pre-0.11 fetchers
+    /// of the bug modes, see [`Log::truncate_to_batch`]). Returns the new LEO.
+    pub fn truncate_to_batch(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        self.truncate(disk, offset, false)
+    }
+
+    fn truncate(&mut self, disk: &mut dyn DiskIo, offset: u64, hole: bool) -> u64 {
         if offset >= self.log_end_offset() {
             // Nothing to cut, but an epoch entry at the LEO goes (UnifiedLog.truncateTo): a
             // replica that became leader, recorded (epoch, LEO) and appended nothing before
@@ -198,7 +212,10 @@ impl PartitionLog {
             self.epochs.truncate_from_end(disk, leo);
             return leo;
         }
-        let leo = self.log.truncate_to(disk, offset);
+        let leo = match hole {
+            true => self.log.truncate_to(disk, offset),
+            false => self.log.truncate_to_batch(disk, offset),
+        };
         self.epochs.truncate_from_end(disk, leo);
         self.producers = ProducerState::rebuild(self.log.batches());
         leo
@@ -312,10 +329,38 @@ mod tests {
         leader.append_as_leader(&mut disk, 2, ProducerStamp::NONE, recs(1));
         let batches = leader.read(0, 100, 3);
         let mut f = PartitionLog::new("f", LogConfig::default());
-        assert!(f.append_as_follower(&mut disk, &batches[1..]).is_err());
-        assert_eq!(f.log_end_offset(), 0);
         assert_eq!(f.append_as_follower(&mut disk, &batches), Ok(3));
         assert_eq!(f.epochs.entries(), leader.epochs.entries());
+        // A first batch below the LEO: UnexpectedAppendOffsetException, nothing appended.
         assert!(f.append_as_follower(&mut disk, &batches).is_err());
+        assert!(f.append_as_follower(&mut disk, &batches[1..]).is_err());
+        assert_eq!(f.log_end_offset(), 3);
+        // Past the LEO: the copy of a leader's hole (UnifiedLog.append refuses only below).
+        let mut g = PartitionLog::new("g", LogConfig::default());
+        assert_eq!(g.append_as_follower(&mut disk, &batches[1..]), Ok(1));
+        assert_eq!(g.log_end_offset(), 3);
+        // Batches out of order inside one response are refused.
+        let mut h = PartitionLog::new("h", LogConfig::default());
+        let backwards = [batches[1].clone(), batches[0].clone()];
+        assert!(h.append_as_follower(&mut disk, &backwards).is_err());
+    }
+
+    /// A truncation inside a batch keeps the epoch entries below the target (Kafka's
+    /// `truncateFromEnd(target)`), even one whose batch went whole into the hole.
+    #[test]
+    fn truncation_inside_a_batch_keeps_the_epochs_below_the_target() {
+        let mut disk = MemDisk::default();
+        let mut p = PartitionLog::new("t-0", LogConfig::default());
+        p.append_as_leader(&mut disk, 1, ProducerStamp::NONE, recs(2));
+        p.append_as_leader(&mut disk, 2, ProducerStamp::NONE, recs(4));
+        assert_eq!(p.truncate_to(&mut disk, 4), 4);
+        assert_eq!(p.log.physical_end(), 2);
+        assert_eq!(p.latest_epoch(), Some(2));
+        assert_eq!(p.end_offset_for(2), Some((2, 4)));
+        let mut q = PartitionLog::new("t-1", LogConfig::default());
+        q.append_as_leader(&mut disk, 1, ProducerStamp::NONE, recs(2));
+        q.append_as_leader(&mut disk, 2, ProducerStamp::NONE, recs(4));
+        assert_eq!(q.truncate_to_batch(&mut disk, 4), 2);
+        assert_eq!(q.latest_epoch(), Some(1));
     }
 }

@@ -62,12 +62,15 @@ pub struct Convergence {
     heal_ns: Option<u64>,
     producers: Vec<ClientScan>,
     consumers: Vec<ClientScan>,
-    /// Highest offset acknowledged to a producer / returned to a consumer, per partition.
-    acked: BTreeMap<TopicPartition, u64>,
-    polled: BTreeMap<TopicPartition, u64>,
+    /// Offsets acknowledged to a producer / returned to a consumer (the last of a poll),
+    /// per partition, with when: (completion time, offset).
+    acked: BTreeMap<TopicPartition, Vec<(u64, u64)>>,
+    polled: BTreeMap<TopicPartition, Vec<(u64, u64)>>,
     /// ZooKeeper servers halted by their own start-up check (ZOOKEEPER-2354) while the rest
     /// of the world converged: the same known behaviour as in a ZooKeeper run.
     refusals: RefusalWatch,
+    /// The latest [`Self::pending`]'s restarts of the committed histories.
+    restarts: BTreeMap<TopicPartition, (u64, u64)>,
 }
 
 impl Convergence {
@@ -82,6 +85,7 @@ impl Convergence {
             acked: BTreeMap::new(),
             polled: BTreeMap::new(),
             refusals: RefusalWatch::default(),
+            restarts: BTreeMap::new(),
         }
     }
 
@@ -125,11 +129,16 @@ impl Convergence {
     /// partition, replicas the monitor found forked or stuck by a same-epoch lossy
     /// re-appointment (allowed by `log.flush.interval.*` unset, KIP-966), which are not
     /// required to rejoin the ISR or match the leader's log; the rest of the partition is.
+    /// `restarts`: per partition, the last restart of its committed history by an allowed
+    /// loss, (when, from which offset): acknowledgements of the history it threw away are
+    /// not awaited (kafka-nemesis seeds 56937, 59679).
     pub fn pending(
         &mut self,
         sim: &Sim<KafkaNode>,
         left_behind: &BTreeMap<TopicPartition, BTreeMap<BrokerId, String>>,
+        restarts: &BTreeMap<TopicPartition, (u64, u64)>,
     ) -> Option<String> {
+        self.restarts = restarts.clone();
         self.heal_ns?;
         if let Some(reason) = ensemble_pending(sim, &self.layout.zk) {
             let mut refusals = std::mem::take(&mut self.refusals);
@@ -294,8 +303,16 @@ impl Convergence {
         if self.consumers.is_empty() || self.acks == Acks::None {
             return None;
         }
-        for (tp, acked) in &self.acked {
-            let polled = self.polled.get(tp);
+        for (tp, acks) in &self.acked {
+            let restart = self.restarts.get(tp).copied();
+            let Some(acked) = current_top(acks, restart) else {
+                continue;
+            };
+            // Polls count whatever history they read: a consumer whose position passed
+            // an offset in the abandoned history does not read it again when a same-epoch
+            // re-appointment writes it anew (no KIP-320 validation finds that fork), as
+            // real Kafka's does not (kafka-nemesis seed 56638).
+            let polled = self.polled.get(tp).and_then(|p| current_top(p, None));
             if polled.is_none_or(|p| p < acked) {
                 return Some(format!(
                     "{tp}: offset {acked} acknowledged, consumers polled up to {polled:?}"
@@ -323,12 +340,21 @@ fn replica<'a>(
     sim.node(id)?.broker()?.view().replicas.get(tp)
 }
 
+/// The highest offset of `seen` ((completion time, offset) pairs) that belongs to the
+/// current history: all of them without a restart; after a restart at (time, offset),
+/// those completed since and those below the offset it kept.
+fn current_top(seen: &[(u64, u64)], restart: Option<(u64, u64)>) -> Option<u64> {
+    let current = |&&(at, o): &&(u64, u64)| restart.is_none_or(|(t, from)| at >= t || o < from);
+    seen.iter().filter(current).map(|&(_, o)| o).max()
+}
+
 /// Folds the new records of one history into its scan and the per-partition offsets
-/// (`offsets`: acknowledged offsets for a producer, polled ones for a consumer).
+/// (`offsets`: acknowledged offsets for a producer, polled ones for a consumer, with
+/// their completion times).
 fn scan_history(
     scan: &mut ClientScan,
     history: &[KafkaRecord],
-    offsets: &mut BTreeMap<TopicPartition, u64>,
+    offsets: &mut BTreeMap<TopicPartition, Vec<(u64, u64)>>,
 ) {
     for r in &history[scan.cursor.min(history.len())..] {
         match r {
@@ -348,8 +374,7 @@ fn scan_history(
                 let tp = scan.open.remove(op_id).map(|(_, tp)| tp);
                 let mut raise = |tp: Option<TopicPartition>, offset: u64| {
                     if let Some(tp) = tp {
-                        let top = offsets.entry(tp).or_insert(offset);
-                        *top = (*top).max(offset);
+                        offsets.entry(tp).or_default().push((*at_ns, offset));
                     }
                 };
                 match outcome {
@@ -463,8 +488,11 @@ mod tests {
         history.push(done(1, 21, KafkaOutcome::Sent { offset: 3 }));
         scan_history(&mut scan, &history, &mut acked);
         assert!(scan.open.is_empty());
-        assert_eq!(acked.get(&TopicPartition::new("t", 1)), Some(&7));
-        assert_eq!(acked.get(&TopicPartition::new("t", 0)), Some(&3));
+        let top = |acked: &BTreeMap<TopicPartition, Vec<(u64, u64)>>, p| {
+            current_top(&acked[&TopicPartition::new("t", p)], None)
+        };
+        assert_eq!(top(&acked, 1), Some(7));
+        assert_eq!(top(&acked, 0), Some(3));
         assert_eq!(
             (scan.invoked, scan.ok, scan.last_served_ns),
             (2, 2, Some(21))
@@ -482,8 +510,24 @@ mod tests {
         ));
         scan_history(&mut scan, &history, &mut acked);
         assert_eq!((scan.info, scan.invoked), (1, 3));
-        assert_eq!(acked.get(&TopicPartition::new("t", 0)), Some(&3));
+        assert_eq!(top(&acked, 0), Some(3));
         let t = tally(&[scan.clone(), scan]);
         assert_eq!((t.invoked, t.ok, t.info, t.fail), (6, 4, 2, 0));
+    }
+
+    /// kafka-nemesis seeds 56937 and 59679: offset 137 was acknowledged, then a lossy
+    /// same-epoch re-appointment restarted the history at offset 4. Only the current
+    /// history's acknowledgements are awaited, and a restart does not hide one the
+    /// consumers never reached.
+    #[test]
+    fn acknowledgements_an_allowed_loss_threw_away_are_not_awaited() {
+        let seen = [(10, 3), (20, 137), (40, 9)];
+        assert_eq!(current_top(&seen, None), Some(137));
+        // Restarted at time 30 from offset 4: 3 (kept) and 9 (since) are current.
+        assert_eq!(current_top(&seen, Some((30, 4))), Some(9));
+        assert_eq!(current_top(&[(20, 137)], Some((30, 4))), None);
+        // The check still fires: 9 acknowledged in the current history, polled up to 8.
+        let polled = [(25, 2), (45, 8)];
+        assert!(current_top(&polled, None) < current_top(&seen, Some((30, 4))));
     }
 }

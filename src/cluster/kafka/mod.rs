@@ -459,7 +459,8 @@ impl System for KafkaSystem {
 
     fn pending(&mut self, sim: &Sim<KafkaNode>) -> Option<String> {
         let left_behind = self.kafka_mon.left_behind();
-        self.convergence.pending(sim, &left_behind)
+        let restarts = self.kafka_mon.history_restarts();
+        self.convergence.pending(sim, &left_behind, &restarts)
     }
 
     fn liveness_invariant(&self) -> &'static str {

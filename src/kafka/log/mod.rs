@@ -15,8 +15,11 @@
 //! the offset reached so far (its predecessor lost its unsynced tail while it kept its own);
 //! or whose first batch has an older leader epoch than the log so far (its rewrite was
 //! lost); and drops a segment that starts before that offset (an older file whose removal
-//! was never synced). A frame that stays bad while more bytes follow it, or batches out of order
-//! inside a file, are corruption: recovery refuses them rather than serve a log with a hole.
+//! was never synced). A frame that stays bad while more bytes follow it, or batches going
+//! backwards inside a file, are corruption: recovery refuses them. A batch past the end of
+//! the one before it in a file is the hole a truncation inside a batch leaves (see
+//! [`Log::truncate_to`]) and is kept, as Kafka keeps it; the LEO after recovery is the end
+//! of the last batch (`LogLoader`), so a hole at the end of the log is gone.
 //! Recovery validates every batch, not only those above the recovery point as Kafka does:
 //! the batches are read into memory anyway. A broker should run the flush plan right after
 //! recovery, so that what recovery removed or cut stays removed across another power loss.
@@ -148,12 +151,14 @@ impl Log {
         self.segments.iter().map(|s| s.file.clone()).collect()
     }
 
-    /// Appends a batch at the LEO (page cache only). The batch must start exactly at the
-    /// LEO and must not carry an older leader epoch than the last batch (k-epoch-mono).
+    /// Appends a batch at or past the LEO (page cache only; past it only for a follower
+    /// copying a leader's log across a hole, as Kafka's follower append allows any first
+    /// offset not below the LEO). The batch must not carry an older leader epoch than the
+    /// last batch (k-epoch-mono).
     pub fn append(&mut self, disk: &mut dyn DiskIo, batch: Batch) {
         self.stamp.bump();
-        assert_eq!(
-            batch.base_offset, self.log_end_offset,
+        assert!(
+            batch.base_offset >= self.log_end_offset,
             "{}: append must start at the log end offset",
             self.dir
         );
@@ -167,9 +172,17 @@ impl Log {
             );
         }
         let bytes = batch.encode();
+        // No roll across a hole at the end: recovery takes a segment based past its
+        // predecessor's last batch for one whose predecessor lost its tail (Kafka rolls at
+        // the LEO there; keeping the batch in the current file reads back the same).
+        let hole_at_end = self.physical_end() < self.log_end_offset;
         let roll = match self.segments.last() {
             None => true,
-            Some(s) => s.size > 0 && s.size + bytes.len() as u64 > self.config.segment_bytes,
+            Some(s) => {
+                !hole_at_end
+                    && s.size > 0
+                    && s.size + bytes.len() as u64 > self.config.segment_bytes
+            }
         };
         if roll {
             self.segments.push(Segment {
@@ -189,9 +202,33 @@ impl Log {
         self.batches.push((batch, end));
     }
 
-    /// Removes every batch that holds an offset >= `offset` (a batch straddling `offset` goes
-    /// whole, as in Kafka), so the LEO becomes <= `offset`. Returns the new LEO.
+    /// Kafka's `LocalLog.truncateTo`: removes every batch that holds an offset >= `offset`
+    /// (a batch straddling `offset` goes whole: `LogSegment.truncateTo` cuts the file at the
+    /// start of the batch holding it) and sets the LEO to `offset` itself
+    /// (`updateLogEndOffset(targetOffset)`), so a straddling batch leaves a hole between the
+    /// end of the last batch kept and the LEO. The fetcher resumes at the LEO, which is the
+    /// leader's batch boundary it was told to truncate to; the hole stays in the log (reads
+    /// skip it, as Kafka's segment reads return the first batch past an offset) until a
+    /// restart's recovery ends the log at its last batch again. Returns the new LEO.
     pub fn truncate_to(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        self.truncate(disk, offset, true)
+    }
+
+    /// Like [`Log::truncate_to`], but the LEO ends at the last batch kept, below `offset`
+    /// when a batch straddled it: the pre-0.11 followers of the bug modes, whose messages
+    /// carried their own offsets, never left a hole.
+    pub fn truncate_to_batch(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        self.truncate(disk, offset, false)
+    }
+
+    /// The end of the last batch (the log start when there is none): below the LEO when a
+    /// truncation left a hole at the end.
+    pub fn physical_end(&self) -> u64 {
+        self.last_batch()
+            .map_or(self.log_start_offset, Batch::next_offset)
+    }
+
+    fn truncate(&mut self, disk: &mut dyn DiskIo, offset: u64, hole: bool) -> u64 {
         self.stamp.bump();
         if offset >= self.log_end_offset {
             return self.log_end_offset;
@@ -210,13 +247,18 @@ impl Log {
         }
         let keep = self.first_batch_from(offset);
         self.batches.truncate(keep);
-        self.log_end_offset = self
-            .last_batch()
-            .map_or(self.log_start_offset, Batch::next_offset);
-        let leo = self.log_end_offset;
+        let end = self.physical_end();
+        self.log_end_offset = if hole { offset } else { end };
         let last_end = self.batches.last().map(|(_, end)| *end);
+        // The segments based past the new LEO go (`segments.filter(_.baseOffset > target)`);
+        // the last one left is cut after its last batch kept, to nothing if it holds none
+        // (the segment of the straddling batch, based at or below the target, stays).
         while let Some(seg) = self.segments.last_mut() {
-            if seg.base_offset >= leo {
+            let gone = match hole {
+                true => seg.base_offset > offset,
+                false => seg.base_offset >= end,
+            };
+            if gone {
                 // The removal stays in the flush plan: fsyncing a removed file makes the
                 // removal durable (what a directory fsync does on a real file system).
                 disk.remove(&seg.file);
@@ -226,7 +268,10 @@ impl Log {
                 self.segments.pop();
                 continue;
             }
-            let new_size = last_end.expect("a kept segment holds a kept batch");
+            let new_size = match last_end {
+                Some(pos) if seg.base_offset < end => pos,
+                _ => 0,
+            };
             if new_size < seg.size {
                 disk.truncate(&seg.file, new_size);
                 seg.size = new_size;
@@ -236,7 +281,8 @@ impl Log {
             }
             break;
         }
-        self.recovery_point = self.recovery_point.min(leo);
+        let leo = self.log_end_offset;
+        self.recovery_point = self.recovery_point.min(end);
         self.truncations += 1;
         leo
     }
@@ -429,7 +475,9 @@ fn read_segment(disk: &mut dyn DiskIo, file: &str, base: u64) -> Result<SegmentR
 
 /// Parses a segment's frames. Ok((batches, valid length)) when the bytes are whole frames
 /// followed by at most one torn frame; Err(position) when a frame is bad while more bytes
-/// follow it, or the offsets inside the file are not contiguous from `base`.
+/// follow it, or the offsets inside the file go backwards (below `base` or the end of the
+/// batch before). A batch starting past the end of the one before is kept: the hole a
+/// truncation inside a batch left (`LogSegment.recover` does not ask for dense offsets).
 fn parse_segment(bytes: &[u8], base: u64) -> Result<(Vec<(Batch, u64)>, u64), usize> {
     let mut batches = Vec::new();
     let mut pos = 0usize;
@@ -440,7 +488,7 @@ fn parse_segment(bytes: &[u8], base: u64) -> Result<(Vec<(Batch, u64)>, u64), us
                 let epoch_back = batches
                     .last()
                     .is_some_and(|(p, _): &(Batch, u64)| b.leader_epoch < p.leader_epoch);
-                if b.base_offset != next || epoch_back {
+                if b.base_offset < next || epoch_back {
                     return Err(pos);
                 }
                 next = b.next_offset();

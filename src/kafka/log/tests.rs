@@ -79,12 +79,12 @@ fn read_returns_whole_batches_below_the_bound() {
 }
 
 #[test]
-fn truncate_removes_straddling_batches_and_whole_segments() {
+fn truncate_to_batch_removes_straddling_batches_and_whole_segments() {
     let mut disk = MemDisk::default();
     let mut log = build(&mut disk, small_segments(), &[(1, 2), (1, 2), (2, 2)]);
-    assert_eq!(log.truncate_to(&mut disk, 5), 4);
+    assert_eq!(log.truncate_to_batch(&mut disk, 5), 4);
     assert_eq!(disk.list(), vec![segment_file(DIR, 0)]);
-    assert_eq!(log.truncate_to(&mut disk, 3), 2);
+    assert_eq!(log.truncate_to_batch(&mut disk, 3), 2);
     assert_eq!(
         disk.files[&segment_file(DIR, 0)].len(),
         batch(0, 1, 2).frame_len()
@@ -94,6 +94,68 @@ fn truncate_removes_straddling_batches_and_whole_segments() {
     let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
     assert_eq!(offsets(&back.log), vec![(0, 1), (2, 3)]);
     assert_eq!(back.truncated_at, None);
+}
+
+/// Kafka's `LocalLog.truncateTo`: the straddling batch goes whole, the LEO is the target,
+/// over a hole; reads skip the hole; a restart ends the log at its last batch again.
+#[test]
+fn truncate_inside_a_batch_leaves_a_hole_up_to_the_target() {
+    let mut disk = MemDisk::default();
+    let mut log = build(&mut disk, LogConfig::default(), &[(1, 2), (1, 4)]);
+    assert_eq!(log.truncate_to(&mut disk, 4), 4);
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(log.physical_end(), 2);
+    assert_eq!(offsets(&log), vec![(0, 1)]);
+    assert_eq!(
+        disk.files[&segment_file(DIR, 0)].len(),
+        batch(0, 1, 2).frame_len()
+    );
+    // Nothing to cut at or past the LEO, even with a hole below it.
+    assert_eq!(log.truncate_to(&mut disk, 9), 4);
+    // A restart now: recovery takes the LEO from the last batch (LogLoader).
+    let mut copy = disk.clone();
+    let back = Log::recover(&mut copy, DIR, LogConfig::default(), 0, 0).unwrap();
+    assert_eq!(back.log.log_end_offset(), 2);
+    assert_eq!(back.truncated_at, None);
+    // The follower resumes at the target: the hole stays inside the log, reads from
+    // inside it return the batch after it, and recovery keeps it.
+    log.append(&mut disk, batch(4, 2, 2));
+    assert_eq!(log.log_end_offset(), 6);
+    let read: Vec<u64> = log.read(2, 100, 6).iter().map(|b| b.base_offset).collect();
+    assert_eq!(read, vec![4]);
+    let back = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap();
+    assert_eq!(offsets(&back.log), vec![(0, 1), (4, 2)]);
+    assert_eq!(back.log.log_end_offset(), 6);
+    assert_eq!(back.truncated_at, None);
+}
+
+/// A straddling batch that began its segment: the segment stays, emptied (Kafka removes
+/// only the segments based past the target), and the next append goes into it.
+#[test]
+fn truncate_inside_the_first_batch_of_a_segment_keeps_the_segment() {
+    let mut disk = MemDisk::default();
+    let mut log = build(
+        &mut disk,
+        small_segments(),
+        &[(1, 2), (1, 2), (2, 2), (2, 2)],
+    );
+    assert_eq!(log.segment_files().len(), 2);
+    assert_eq!(log.truncate_to(&mut disk, 5), 5);
+    assert_eq!(log.physical_end(), 4);
+    assert_eq!(
+        log.segment_files(),
+        vec![segment_file(DIR, 0), segment_file(DIR, 4)]
+    );
+    assert_eq!(disk.files[&segment_file(DIR, 4)].len(), 0);
+    // No roll across the hole: the batch lands in the emptied segment.
+    log.append(&mut disk, batch(5, 3, 2));
+    assert_eq!(
+        disk.files[&segment_file(DIR, 4)].len(),
+        batch(5, 3, 2).frame_len()
+    );
+    let back = Log::recover(&mut disk, DIR, small_segments(), 0, 0).unwrap();
+    assert_eq!(offsets(&back.log), vec![(0, 1), (2, 1), (5, 3)]);
+    assert_eq!(back.log.log_end_offset(), 7);
 }
 
 #[test]
@@ -110,7 +172,7 @@ fn flush_plan_names_dirty_segments_and_moves_the_recovery_point() {
     // A plan overtaken by a truncation does not move the recovery point.
     log.append(&mut disk, batch(6, 2, 1));
     let plan = log.flush_plan();
-    log.truncate_to(&mut disk, 4);
+    log.truncate_to(&mut disk, 5);
     assert_eq!(log.recovery_point(), 4);
     log.mark_flushed(&plan);
     assert_eq!(log.recovery_point(), 4);
@@ -205,8 +267,8 @@ fn recovery_refuses_corruption_in_the_middle() {
 fn recovery_refuses_offsets_out_of_order_in_a_file() {
     let mut disk = MemDisk::default();
     build(&mut disk, LogConfig::default(), &[(1, 2)]);
-    disk.append(&segment_file(DIR, 0), &batch(5, 1, 1).encode());
-    disk.append(&segment_file(DIR, 0), &batch(6, 1, 1).encode());
+    disk.append(&segment_file(DIR, 0), &batch(1, 1, 1).encode());
+    disk.append(&segment_file(DIR, 0), &batch(2, 1, 1).encode());
     let err = Log::recover(&mut disk, DIR, LogConfig::default(), 0, 0).unwrap_err();
     assert!(err.contains("corrupted batch at byte 70"), "{err}");
 }

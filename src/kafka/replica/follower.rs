@@ -58,6 +58,17 @@ pub enum FetchOutcome {
 }
 
 impl Replica {
+    /// Cuts the log to `offset` as the fetcher does: the LEO becomes `offset`, over a hole
+    /// where a batch straddled it (`UnifiedLog.truncateTo`). The fetchers of the bug modes
+    /// cut whole batches instead, as they did before holes were modelled (the pre-0.11 ones
+    /// carried an offset per message and never straddled).
+    pub(super) fn cut_log(&mut self, disk: &mut dyn DiskIo, offset: u64) -> u64 {
+        match self.legacy_fetch() {
+            true => self.log.truncate_to_batch(disk, offset),
+            false => self.log.truncate_to(disk, offset),
+        }
+    }
+
     /// The fetch a follower sends for this partition: from its LEO, with the epoch of its
     /// last batch and the leader epoch it believes current. None unless it is a follower
     /// with a known leader.
@@ -145,7 +156,7 @@ impl Replica {
             Some(end) if end.end_offset >= leo => leo,
             Some(end) => end.end_offset,
         };
-        let offset = self.log.truncate_to(disk, target);
+        let offset = self.cut_log(disk, target);
         self.high_watermark = self.high_watermark.min(offset);
         FetchOutcome::Truncated {
             offset,
@@ -172,7 +183,7 @@ impl Replica {
             return FetchOutcome::Error(resp.error);
         }
         self.pending_truncation = None;
-        let offset = self.log.truncate_to(disk, resp.offset);
+        let offset = self.cut_log(disk, resp.offset);
         self.high_watermark = self.high_watermark.min(offset);
         FetchOutcome::Truncated {
             offset,
@@ -203,7 +214,7 @@ impl Replica {
     ) -> FetchOutcome {
         self.stamp.bump();
         let (target, complete) = self.truncation_for(leader);
-        let offset = self.log.truncate_to(disk, target);
+        let offset = self.cut_log(disk, target);
         self.high_watermark = self.high_watermark.min(offset);
         FetchOutcome::Truncated { offset, complete }
     }

@@ -376,7 +376,7 @@ impl Replica {
     fn truncate_to_high_watermark(&mut self, disk: &mut dyn DiskIo) {
         self.stamp.bump();
         let hw = self.high_watermark;
-        let leo = self.log.truncate_to(disk, hw);
+        let leo = self.cut_log(disk, hw);
         self.high_watermark = self.high_watermark.min(leo);
     }
 

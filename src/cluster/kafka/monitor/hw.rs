@@ -93,7 +93,24 @@ impl Partition {
         let grown_from = self.canon.len() as u64;
         let mut o = m.matched.max(m.start);
         while o < limit {
-            let rec = *m.rec(o).expect("below the LEO");
+            let Some(&rec) = m.rec(o) else {
+                // A hole below the HW: the replica lacks whatever the history holds there
+                // (a hole is legitimate only above a same-epoch fork's suspicion, which
+                // bounds `limit`).
+                let msg = format!(
+                    "{}: broker {b} has a hole at offset {o} below its HW {}; the committed \
+                     history {}",
+                    self.tp,
+                    m.hw,
+                    match self.canon.get(o as usize) {
+                        Some(c) => format!("holds value {} (epoch {}) there", c.value, c.epoch),
+                        None => "ends there".to_string(),
+                    }
+                );
+                finding(out, K_LOG_MATCH, msg);
+                o = limit;
+                break;
+            };
             match self.canon.get(o as usize) {
                 Some(c) if *c != rec => {
                     let msg = format!(

@@ -42,6 +42,8 @@ mod replica;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_holes;
+#[cfg(test)]
 mod tests_stale;
 mod zk;
 
@@ -262,6 +264,14 @@ impl KafkaMonitor {
             }
         }
         out
+    }
+
+    /// Per partition, the last restart of its committed history by an allowed loss: (when,
+    /// the offset it restarted from).
+    pub fn history_restarts(&self) -> BTreeMap<TopicPartition, (u64, u64)> {
+        (self.parts.iter())
+            .filter_map(|p| Some((p.tp.clone(), p.last_reset?)))
+            .collect()
     }
 
     /// Unclean elections, lossy elections and replicas that lost unflushed data so far.

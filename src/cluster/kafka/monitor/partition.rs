@@ -72,6 +72,8 @@ pub struct Partition {
     pub zk_epochs: BTreeMap<u32, ZkEpoch>,
     /// When the committed history last restarted.
     pub last_reset_ns: Option<u64>,
+    /// When and from which offset it last restarted.
+    pub last_reset: Option<(u64, u64)>,
     /// Fork junctions seen in any replica's log (see [`ReplicaMon::junctions`]).
     pub junctions: BTreeSet<Junction>,
     /// Per broker, the incarnation and change stamps of its replica when the checks last
@@ -97,6 +99,7 @@ impl Partition {
             zk: None,
             zk_epochs: BTreeMap::new(),
             last_reset_ns: None,
+            last_reset: None,
             junctions: BTreeSet::new(),
             quick: Vec::new(),
         }
@@ -174,7 +177,15 @@ impl Partition {
         self.note_stamps(b, ctx.inc, stamps);
         let forked = m.forked_at;
         let first = out.len();
-        let delta = m.sync_log(r, &self.junctions, out);
+        // The leader this replica follows, as the monitor mirrors it: a follower copying
+        // its log across a hole gets the same hole.
+        let leader_mon = role_leader(r)
+            .filter(|&l| l != b)
+            .and_then(|l| self.mons.get(&l));
+        let leader_hole = |a: u64, z: u64| {
+            leader_mon.is_some_and(|lm| (a..z).all(|o| lm.is_hole(o) || o < lm.start))
+        };
+        let delta = m.sync_log(r, &self.junctions, &leader_hole, out);
         if let Some(j) = delta.new_junction {
             self.junctions.insert(j);
         }
@@ -246,7 +257,10 @@ impl Partition {
             if from < r.log_end_offset() {
                 Self::suspect_given_back(r, from, m);
             }
-            if from < m.leo() {
+            // Holes are no records: a restart that ends the log below a hole at its end
+            // (recovery takes the LEO from the last batch, as Kafka's LogLoader) lost none.
+            let lost_any = (from..m.leo()).any(|o| m.rec(o).is_some());
+            if from < m.leo() && lost_any {
                 let committed = (self.canon.len() as u64).saturating_sub(from);
                 losses.data_losses.push(DataLoss {
                     tp: self.tp.clone(),
@@ -360,7 +374,7 @@ impl Partition {
         };
         for (i, rec) in removed.iter().enumerate() {
             let o = from + i as u64;
-            if self.canon.get(o as usize) == Some(rec) {
+            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() {
                 let msg = format!(
                     "{}: broker {b} truncated committed offset {o} (committed up to {})",
                     self.tp,
@@ -642,7 +656,7 @@ impl Partition {
             m.end_suspicion_at(s);
         }
         for o in from.max(m.start)..m.leo() {
-            let rec = *m.rec(o).expect("below the LEO");
+            let Some(&rec) = m.rec(o) else { continue };
             if let Some(old) = self.stamped.insert((rec.epoch, o), rec.value) {
                 if old != rec.value {
                     self.abandoned.insert((rec.epoch, o, old), (e, false));
@@ -701,6 +715,7 @@ impl Partition {
         }
         self.ok_upto = self.ok_upto.min(at);
         self.last_reset_ns = Some(ctx.now);
+        self.last_reset = Some((ctx.now, at));
         self.lossy_epochs.insert(e);
         m.matched = m.matched.min(at);
         m.suspect_above = None;
@@ -741,7 +756,7 @@ impl Partition {
         // Records above a suspicion belong to a lost history (their stamps are gone).
         let to = m.leo().min(m.suspect_above.unwrap_or(u64::MAX));
         for o in delta.added_from..to {
-            let rec = *m.rec(o).expect("mirrored");
+            let Some(&rec) = m.rec(o) else { continue };
             match self.stamped.get(&(rec.epoch, o)) {
                 Some(&v) if v != rec.value => {
                     let msg = format!(

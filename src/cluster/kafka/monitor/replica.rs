@@ -90,8 +90,8 @@ impl Summary {
 /// How the log changed at this event.
 #[derive(Clone, Debug, Default)]
 pub struct LogDelta {
-    /// Records cut from the end: (their first offset, the records).
-    pub removed: Option<(u64, Vec<Rec>)>,
+    /// Entries cut from the end: (their first offset, the records, None for holes).
+    pub removed: Option<(u64, Vec<Option<Rec>>)>,
     /// The first offset of records new at this event (== the LEO when none).
     pub added_from: u64,
     /// New records whose producer sequence does not follow the producer's previous record
@@ -124,7 +124,13 @@ pub struct ReplicaMon {
     pub seen: bool,
     pub inc: u32,
     pub start: u64,
-    pub recs: Vec<Rec>,
+    /// The log from `start` to the LEO: None where the log has a hole (a truncation inside
+    /// a batch leaves one below the LEO, see `Log::truncate_to`; a follower copies a
+    /// leader's).
+    recs: Vec<Option<Rec>>,
+    /// Holes this replica's log was seen to get legitimately ([`Self::sync_log`]): kept
+    /// across restarts, whose recovery gives the holes inside the log back.
+    holes: Vec<(u64, u64)>,
     pub hw: u64,
     pub leader_epoch: Option<u32>,
     pub role: MonRole,
@@ -172,9 +178,33 @@ impl ReplicaMon {
     pub fn leo(&self) -> u64 {
         self.start + self.recs.len() as u64
     }
+    /// The record at `offset`; None past the LEO, below the start, or in a hole.
     pub fn rec(&self, offset: u64) -> Option<&Rec> {
         let i = offset.checked_sub(self.start)?;
-        self.recs.get(i as usize)
+        self.recs.get(i as usize)?.as_ref()
+    }
+
+    /// Whether `offset` lies in a hole of the log (between the start and the LEO).
+    pub fn is_hole(&self, offset: u64) -> bool {
+        let i = offset.checked_sub(self.start);
+        i.and_then(|i| self.recs.get(i as usize))
+            .is_some_and(Option::is_none)
+    }
+
+    /// The first hole at or above `offset`.
+    pub fn hole_from(&self, offset: u64) -> Option<u64> {
+        (offset.max(self.start)..self.leo()).find(|&o| self.is_hole(o))
+    }
+
+    /// Whether the holes [a, b) were seen made legitimately before.
+    fn hole_known(&self, a: u64, b: u64) -> bool {
+        (a..b).all(|o| self.holes.iter().any(|&(x, y)| x <= o && o < y))
+    }
+
+    fn note_hole(&mut self, a: u64, b: u64) {
+        if a < b && !self.hole_known(a, b) {
+            self.holes.push((a, b));
+        }
     }
 
     /// Forgets the log (a restart reloads it from disk) but keeps what is about content:
@@ -191,37 +221,50 @@ impl ReplicaMon {
             lost_upto: self.lost_upto,
             lost_in_epoch: self.lost_in_epoch,
             junctions: std::mem::take(&mut self.junctions),
+            holes: std::mem::take(&mut self.holes),
             ..ReplicaMon::default()
         };
     }
 
     /// Brings the mirror up to date with the replica's log, judging every new record.
-    /// `junctions` are the fork junctions known in the partition's logs.
+    /// `junctions` are the fork junctions known in the partition's logs; `leader_hole(a, b)`
+    /// says whether the leader this replica follows has no record at offsets [a, b) (a
+    /// follower that copies the leader's log across a hole gets the same hole).
+    ///
+    /// k-dense on holes: a hole is legitimate only as a truncation inside a batch leaves
+    /// it (the LEO set to the target, below which the straddling batch went: the log held
+    /// entries past the new LEO before the cut), as a copy of the leader's hole, or as a
+    /// restart gives back one seen made so. Any other gap fires.
     pub fn sync_log(
         &mut self,
         r: &Replica,
         junctions: &BTreeSet<Junction>,
+        leader_hole: &dyn Fn(u64, u64) -> bool,
         out: &mut Vec<Finding>,
     ) -> LogDelta {
         let log = &r.log.log;
         let leo = log.log_end_offset();
+        let old_leo = self.leo();
         if log.log_start_offset() != self.start {
             self.cut(self.start);
             self.start = log.log_start_offset();
         }
-        // The longest prefix still in the log: whole batches are cut, so compare the last
-        // record of each candidate end.
+        // The longest prefix still in the log: whole batches are cut (and a hole may be
+        // left in their place), so compare the last entry of each candidate end.
         let mut keep = self.leo().min(leo);
         while keep > self.start {
             let b = log.batches_from(keep - 1).next();
-            let same = b.is_some_and(|b| {
-                b.base_offset < keep
-                    && Some(&rec_of(b, (keep - 1 - b.base_offset) as usize)) == self.rec(keep - 1)
-            });
-            if same {
+            let theirs = b
+                .filter(|b| b.base_offset < keep)
+                .map(|b| rec_of(b, (keep - 1 - b.base_offset) as usize));
+            if theirs.as_ref() == self.rec(keep - 1) && (theirs.is_some() || self.is_hole(keep - 1))
+            {
                 break;
             }
-            keep = b.map_or(self.start, |b| b.base_offset.max(self.start));
+            keep = match b.filter(|b| b.base_offset < keep) {
+                Some(b) => b.base_offset.max(self.start),
+                None => keep - 1,
+            };
         }
         let mut delta = LogDelta {
             removed: None,
@@ -238,7 +281,23 @@ impl ReplicaMon {
                 self.add_junction(keep);
             }
             for b in log.batches_from(keep) {
-                self.append(b, r.me, junctions, &mut delta.seq_breaks, out);
+                self.append(b, r.me, junctions, leader_hole, &mut delta.seq_breaks, out);
+            }
+            let end = self.leo();
+            if leo > end {
+                // A hole at the end: the LEO past the last batch.
+                let cut_inside = delta.removed.is_some() && old_leo > leo;
+                if !cut_inside && !self.hole_known(end, leo) {
+                    let msg = format!(
+                        "replica on broker {}: LEO {leo} past its last record at {}, which \
+                         no truncation inside a batch explains",
+                        r.me,
+                        end.saturating_sub(1)
+                    );
+                    finding(out, K_DENSE, msg);
+                }
+                self.note_hole(end, leo);
+                self.recs.resize((leo - self.start) as usize, None);
             }
             if fork && keep > self.start {
                 let below = self.rec(keep - 1).map(|x| x.value);
@@ -272,12 +331,18 @@ impl ReplicaMon {
         let joined = self.suspect_epoch.is_some_and(|e| {
             (kept.max(s)..self.leo()).any(|o| self.rec(o).is_some_and(|r| r.epoch >= e))
         });
-        if self.leo() <= s || (cut && kept <= s) {
+        // A hole above the suspicion stands where the abandoned history's batch was: the
+        // replica lacks the new history's records there for good, as if it kept old ones
+        // (kafka-nemesis seed 72965: cut to a leader's batch boundary inside its own
+        // batch of the re-appointed epoch).
+        let hole = self.hole_from(s);
+        if self.leo() <= s || (cut && kept <= s && hole.is_none()) {
             self.end_suspicion_at(s);
         } else if self.suspect_same_epoch {
             // The abandoned records are of the re-appointed epoch themselves: only new
-            // records appended above kept ones make the fork.
-            if kept > s && self.leo() > kept {
+            // records appended above kept ones (or above the hole) make the fork.
+            let top = self.rec(self.leo().saturating_sub(1)).is_some();
+            if (kept > s || hole.is_some()) && self.leo() > kept && top {
                 self.forked_at.get_or_insert(s);
             }
         } else if joined {
@@ -345,8 +410,8 @@ impl ReplicaMon {
         self.matched = self.matched.min(s);
     }
 
-    /// Cuts the mirror to `offset`, returning the records cut.
-    fn cut(&mut self, offset: u64) -> Vec<Rec> {
+    /// Cuts the mirror to `offset`, returning the entries cut.
+    fn cut(&mut self, offset: u64) -> Vec<Option<Rec>> {
         let i = (offset.saturating_sub(self.start) as usize).min(self.recs.len());
         let removed = self.recs.split_off(i);
         self.values.retain(|_, o| *o < offset);
@@ -354,6 +419,7 @@ impl ReplicaMon {
         self.drop_junctions_from(offset);
         self.pids.clear();
         for (i, rec) in self.recs.iter().enumerate() {
+            let Some(rec) = rec else { continue };
             if rec.pid >= 0 {
                 let o = self.start + i as u64;
                 self.pids.insert(rec.pid, (rec.pepoch, rec.seq, o));
@@ -367,11 +433,19 @@ impl ReplicaMon {
         b: &Batch,
         me: BrokerId,
         junctions: &BTreeSet<Junction>,
+        leader_hole: &dyn Fn(u64, u64) -> bool,
         breaks: &mut Vec<SeqBreak>,
         out: &mut Vec<Finding>,
     ) {
         let next = self.leo();
-        if b.base_offset != next || b.records.is_empty() {
+        let copied_hole = b.base_offset > next
+            && (self.hole_known(next, b.base_offset) || leader_hole(next, b.base_offset));
+        if copied_hole {
+            self.note_hole(next, b.base_offset);
+            self.recs
+                .resize((b.base_offset - self.start) as usize, None);
+        }
+        if (b.base_offset != next && !copied_hole) || b.records.is_empty() {
             let msg = format!(
                 "replica on broker {me}: batch at offset {} with {} records follows LEO {next}",
                 b.base_offset,
@@ -379,7 +453,7 @@ impl ReplicaMon {
             );
             finding(out, K_DENSE, msg);
         }
-        if let Some(last) = self.recs.last() {
+        if let Some(last) = self.recs.iter().rev().find_map(|r| r.as_ref()) {
             if b.leader_epoch < last.epoch {
                 let msg = format!(
                     "replica on broker {me}: batch of epoch {} at offset {} after epoch {}",
@@ -392,13 +466,13 @@ impl ReplicaMon {
             let rec = rec_of(b, i);
             let offset = self.leo();
             // A copy of a forked log holds its junction too.
-            if let Some(below) = self.recs.last() {
+            if let Some(Some(below)) = self.recs.last() {
                 if junctions.contains(&(offset, below.value, rec.value)) {
                     self.add_junction(offset);
                 }
             }
             self.check_producer(&rec, offset, me, breaks, out);
-            self.recs.push(rec);
+            self.recs.push(Some(rec));
         }
     }
 
@@ -485,9 +559,14 @@ impl ReplicaMon {
                 bad = Some(format!("entry {e:?} starts past the LEO {leo}"));
             } else if e.start_offset < leo {
                 let end = next.map_or(leo, |n| n.start_offset.min(leo));
-                let first = self.rec(e.start_offset.max(self.start)).map(|x| x.epoch);
-                let last = self.rec(end - 1).map(|x| x.epoch);
-                if first != Some(e.epoch) || last != Some(e.epoch) {
+                // Holes carry no epoch: the entry's records are the ones around them. An
+                // entry over a hole alone is what Kafka's `truncateFromEnd(target)` keeps
+                // when the straddling batch began the epoch.
+                let lo = e.start_offset.max(self.start);
+                let first = (lo..end).find_map(|o| self.rec(o)).map(|x| x.epoch);
+                let last = (lo..end).rev().find_map(|o| self.rec(o)).map(|x| x.epoch);
+                let all_hole = first.is_none() && (lo..end).all(|o| self.is_hole(o));
+                if !all_hole && (first != Some(e.epoch) || last != Some(e.epoch)) {
                     bad = Some(format!(
                         "entry {e:?} disagrees with the log: records {}..{end} have epochs \
                          {first:?}..{last:?}",

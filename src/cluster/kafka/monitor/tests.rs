@@ -65,7 +65,7 @@ fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
 /// A test world: the monitor, a disk for the replicas, and ZooKeeper's versions.
 pub(super) struct World {
     pub(super) mon: KafkaMonitor,
-    disk: MemDisk,
+    pub(super) disk: MemDisk,
     version: i32,
     zxid: u64,
     now: u64,
