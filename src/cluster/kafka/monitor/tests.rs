@@ -50,7 +50,7 @@ fn log_of(me: BrokerId, disk: &mut MemDisk, batches: &[B]) -> PartitionLog {
     log
 }
 
-fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
+pub(super) fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
     PartitionState {
         tp: tp(),
         controller_epoch: 1,

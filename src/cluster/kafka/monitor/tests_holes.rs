@@ -5,28 +5,15 @@
 //! inside a batch (or a copy, or a restart giving one back) explains, and judges a hole
 //! below the HW as the missing record it is. Each allowed shape has its bad twin.
 
-use super::tests::{fired, tp, World};
+use super::tests::{fired, state, tp, World};
 use super::*;
 use crate::kafka::log::batch::{Batch, ProducerStamp, Record};
 use crate::kafka::log::LogConfig;
-use crate::kafka::msg::PartitionState;
 use crate::kafka::partition_log::PartitionLog;
 use crate::kafka::replica::Replica;
 
 /// Batches of epoch `e`: (base offset, values).
 type Bs<'a> = &'a [(u64, u32, &'a [u64])];
-
-fn state(leader: BrokerId, epoch: u32, isr: &[BrokerId]) -> PartitionState {
-    PartitionState {
-        tp: tp(),
-        controller_epoch: 1,
-        leader: Some(leader),
-        leader_epoch: epoch,
-        isr: isr.to_vec(),
-        zk_version: epoch as i32,
-        replicas: vec![0, 1, 2],
-    }
-}
 
 /// A log of the given batches (gaps between them are holes), then cut to `cut` if given.
 fn log(w: &mut World, me: BrokerId, batches: Bs, cut: Option<u64>) -> PartitionLog {
