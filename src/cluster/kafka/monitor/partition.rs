@@ -76,6 +76,11 @@ pub struct Partition {
     pub last_reset: Option<(u64, u64)>,
     /// Fork junctions seen in any replica's log (see [`ReplicaMon::junctions`]).
     pub junctions: BTreeSet<Junction>,
+    /// (leader epoch, from, to): records [from, to) of the log of that epoch's leader
+    /// that its election made the committed history after an allowed loss had set them
+    /// aside or restarted the history below them ([`Self::adopt_leader_log`]). A
+    /// follower still in an older epoch may cut them (see [`Self::check_truncation`]).
+    pub adoptions: Vec<(u32, u64, u64)>,
     /// Per broker, the incarnation and change stamps of its replica when the checks last
     /// found it as its mirror's summary says ([`Self::unchanged`]).
     quick: Vec<(BrokerId, u32, [u64; 3])>,
@@ -101,6 +106,7 @@ impl Partition {
             last_reset_ns: None,
             last_reset: None,
             junctions: BTreeSet::new(),
+            adoptions: Vec::new(),
             quick: Vec::new(),
         }
     }
@@ -224,7 +230,7 @@ impl Partition {
             });
         }
         m.check_epoch_cache(r, out);
-        self.check_truncation(b, &delta, out);
+        self.check_truncation(b, r.leader_epoch(), &delta, out);
         self.observe_role(ctx, r, &mut m, losses, out);
         self.check_stamps(b, &m, &delta, acks, out);
         self.observe_hw(ctx, r, &mut m, acks, out);
@@ -376,14 +382,30 @@ impl Partition {
         m.suspect_same_epoch = back.is_some() && back == replaced;
     }
 
-    /// k-hw-mono across tenures: no truncation removes a committed record.
-    fn check_truncation(&self, b: BrokerId, delta: &LogDelta, out: &mut Vec<Finding>) {
+    /// k-hw-mono across tenures: no truncation removes a committed record, except one
+    /// made committed again by the election of a leader of a newer epoch than the one the
+    /// replica follows (`epoch`): that leader adopted records an allowed loss had set
+    /// aside, and the older epoch's leader holds another history there, so its diverging
+    /// epoch cuts them; Kafka's fetcher acts on it, as it has not yet heard of the newer
+    /// leader, and fetches them back from it then (kafka-nemesis seed 204772, see
+    /// scenarios/regressions/kafka-nemesis-seed204772.json).
+    fn check_truncation(
+        &self,
+        b: BrokerId,
+        epoch: Option<u32>,
+        delta: &LogDelta,
+        out: &mut Vec<Finding>,
+    ) {
         let Some((from, removed)) = &delta.removed else {
             return;
         };
+        let readopted = |o: u64| {
+            (self.adoptions.iter())
+                .any(|&(e, a, z)| a <= o && o < z && epoch.is_some_and(|x| x < e))
+        };
         for (i, rec) in removed.iter().enumerate() {
             let o = from + i as u64;
-            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() {
+            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() && !readopted(o) {
                 let msg = format!(
                     "{}: broker {b} truncated committed offset {o} (committed up to {})",
                     self.tp,
@@ -665,6 +687,9 @@ impl Partition {
     /// ([`ReplicaMon::note_adoption`]): it may sit in ZooKeeper's ISR below the committed
     /// history for a fetch round trip (kafka-nemesis seed 120959).
     fn adopt_leader_log(&mut self, from: u64, e: u32, m: &mut ReplicaMon) {
+        if from.max(m.start) < m.leo() {
+            self.adoptions.push((e, from.max(m.start), m.leo()));
+        }
         if let Some(s) = m.suspect_above {
             m.end_suspicion_at(s);
         }

@@ -971,4 +971,5 @@ fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
     assert!(fired(&out, K_DENSE), "{out:?}");
 }
 
+mod adopted;
 mod resurrected;
