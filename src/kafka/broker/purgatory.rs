@@ -57,6 +57,8 @@ pub struct Purgatory {
     next_id: u64,
     pub produces: BTreeMap<u64, DelayedProduce>,
     pub fetches: BTreeMap<u64, DelayedFetch>,
+    /// The ids a re-check found done, kept to reuse its allocation.
+    scratch: Vec<u64>,
 }
 
 impl Purgatory {
@@ -199,13 +201,14 @@ impl Broker {
         }
         let touched = |tp: &TopicPartition| changed & replicas::mark(tp) != 0;
         // Follower fetches first: they move the HW, which may complete produces.
-        let mut ready: Vec<u64> = Vec::new();
+        let mut ready = std::mem::take(&mut self.purgatory.scratch);
+        ready.clear();
         for (id, f) in &self.purgatory.fetches {
             if f.partitions.iter().any(|p| touched(&p.tp)) && self.fetch_ready(f) {
                 ready.push(*id);
             }
         }
-        for id in ready {
+        for &id in &ready {
             let op = self.purgatory.fetches.remove(&id).expect("held");
             self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
         }
@@ -216,7 +219,8 @@ impl Broker {
         // Each held produce's partitions are brought up to date in place (a partition once
         // done keeps its answer); those now done in every partition are answered, in order.
         // Answering sends only, so it changes no other produce's status.
-        let mut done: Vec<u64> = Vec::new();
+        let mut done = ready;
+        done.clear();
         for (id, op) in self.purgatory.produces.iter_mut() {
             let mut waiting = false;
             for part in op.parts.iter_mut() {
@@ -231,11 +235,12 @@ impl Broker {
                 done.push(*id);
             }
         }
-        for id in done {
+        for &id in &done {
             let mut op = self.purgatory.produces.remove(&id).expect("held");
             let answered = self.try_complete_produce(ctx, &mut op, false);
             assert!(answered, "a produce done in every partition is answered");
         }
+        self.purgatory.scratch = done;
     }
 
     /// A held request's deadline passed: answer with what there is.

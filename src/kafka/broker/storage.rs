@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::replicas::Replicas;
 use crate::kafka::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_FILE, RECOVERY_POINT_FILE};
 use crate::kafka::config::ServerProperties;
 use crate::kafka::log::{FlushPlan, LogConfig};
@@ -17,7 +18,6 @@ use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::partition_log::PartitionLog;
 use crate::kafka::replica::Replica;
 use crate::kafka::wire::WireMsg;
-use super::replicas::Replicas;
 use crate::node::{Context, DiskIo, FsyncId};
 
 const NS_PER_MS: u64 = 1_000_000;
