@@ -3,8 +3,11 @@
 //! made a flush due until it is durable, and fetches with nothing new until there is, or
 //! until `max_wait_ms` (`DelayedFetch`).
 //!
-//! Rather than Kafka's per-key watchers, every held request is re-checked after each event
-//! that may complete it: there are only a few per broker at a time.
+//! Kafka completes held requests through watchers keyed by partition
+//! (`tryCompleteDelayedRequests`); here, after each event, a held request is re-checked
+//! when one of its partitions was handed out for change since the last check (the marks of
+//! [`super::replicas`]), and the others are left as they are: whether a request is done
+//! depends only on its partitions' replicas.
 
 use std::collections::BTreeMap;
 

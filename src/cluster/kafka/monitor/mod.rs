@@ -44,6 +44,8 @@ mod tests;
 #[cfg(test)]
 mod tests_holes;
 #[cfg(test)]
+mod tests_marks;
+#[cfg(test)]
 mod tests_stale;
 mod zk;
 
