@@ -170,9 +170,11 @@ impl Partition {
             return;
         }
         let mut m = self.mons.remove(&b).unwrap_or_default();
-        if !m.seen || m.inc != ctx.inc {
-            self.restart(ctx, r, &mut m, losses, out);
-        }
+        let recovered_from = if !m.seen || m.inc != ctx.inc {
+            self.restart(ctx, r, &mut m, losses, out)
+        } else {
+            None
+        };
         m.summary = Some(summary);
         self.note_stamps(b, ctx.inc, stamps);
         let forked = m.forked_at;
@@ -186,6 +188,9 @@ impl Partition {
             leader_mon.is_some_and(|lm| (a..z).all(|o| lm.is_hole(o) || o < lm.start))
         };
         let delta = m.sync_log(r, &self.junctions, &leader_hole, out);
+        // After a restart the mirror is rebuilt from the log start: only what the disk gave
+        // back differently from what the replica held is new.
+        m.note_rewrite(recovered_from.unwrap_or(delta.added_from));
         if let Some(j) = delta.new_junction {
             self.junctions.insert(j);
         }
@@ -228,7 +233,8 @@ impl Partition {
     }
 
     /// A new incarnation (or a first sight): records the records the restart lost, then
-    /// mirrors the recovered log from scratch.
+    /// mirrors the recovered log from scratch. Returns the first offset at which the
+    /// recovered log differs from what the replica held before (None at a first sight).
     fn restart(
         &mut self,
         ctx: &Ctx,
@@ -236,7 +242,8 @@ impl Partition {
         m: &mut ReplicaMon,
         losses: &mut AllowedLosses,
         out: &mut Vec<Finding>,
-    ) {
+    ) -> Option<u64> {
+        let mut recovered_from = None;
         if m.seen {
             let mut from = r.log_end_offset().min(m.leo());
             'outer: for b in r.log.log.batches_from(m.start) {
@@ -274,8 +281,10 @@ impl Partition {
                 m.lost_upto = m.lost_upto.max(m.leo());
                 m.lost_in_epoch = self.zk.as_ref().map(|z| z.data.leader_epoch);
             }
+            recovered_from = Some(from);
         }
         m.reset(ctx.inc);
+        recovered_from
     }
 
     /// The records a restart recovered from `from` up, which the replica no longer held
@@ -651,10 +660,17 @@ impl Partition {
     /// the two hold one epoch's two histories (kafka-nemesis seed 9404: the re-appointed
     /// leader, restarted as a follower, kept its own epoch-0 records under the next
     /// leader, which led epoch 1 with the epoch-0 records the re-appointment abandoned).
+    ///
+    /// A replica lacking records of the new leader's log below its HW is owed them
+    /// ([`ReplicaMon::note_adoption`]): it may sit in ZooKeeper's ISR below the committed
+    /// history for a fetch round trip (kafka-nemesis seed 120959).
     fn adopt_leader_log(&mut self, from: u64, e: u32, m: &mut ReplicaMon) {
         if let Some(s) = m.suspect_above {
             m.end_suspicion_at(s);
         }
+        // The leader holds the history it leads with.
+        m.forget_gap();
+        let hw = m.summary.map_or(0, |s| s.hw());
         for o in from.max(m.start)..m.leo() {
             let Some(&rec) = m.rec(o) else { continue };
             if let Some(old) = self.stamped.insert((rec.epoch, o), rec.value) {
@@ -664,6 +680,7 @@ impl Partition {
             }
         }
         for om in self.mons.values_mut() {
+            om.note_adoption(m, from, hw);
             let Some(s) = om.suspect_above else {
                 let first = from.max(om.start);
                 if let Some(d) = (first..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
@@ -726,6 +743,9 @@ impl Partition {
         m.lost_from = None;
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
+            // What an earlier adoption exposed is no longer the history; the adoption that
+            // follows this restart owes each replica what it lacks of the new one.
+            om.forget_gap();
             if om.leo() > at {
                 // Same-epoch if this leader re-leads its epoch (and every suspicion the
                 // replica holds is same-epoch), or if the replica and this leader hold two
