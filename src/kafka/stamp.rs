@@ -1,6 +1,6 @@
 //! Change stamps: a cheap, exact "nothing changed" test for the online monitor, which looks
-//! at every replica of a broker after each of its events while most events change one
-//! replica or none.
+//! after each event of a broker at every replica the event handed out for change (see
+//! `kafka::broker::replicas`), while most of those come out unchanged.
 //!
 //! Every object the monitor reads a replica's state from (the [`crate::kafka::replica::Replica`]
 //! itself, its `PartitionLog`, the `Log` and the `EpochCache`) holds a [`Stamp`] and takes a

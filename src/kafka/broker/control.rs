@@ -130,7 +130,7 @@ impl Broker {
         }
         let props = &self.setup.props;
         let me = self.id;
-        let r = self.replicas.entry(s.tp.clone()).or_insert_with(|| {
+        let r = self.replicas.get_or_insert_with(&s.tp, || {
             let log = PartitionLog::new(&s.tp.dir(), storage::log_config(props));
             Replica::new(s.tp.clone(), me, log, 0, &props.bug_modes)
         });

@@ -149,7 +149,7 @@ impl Broker {
     /// (kafka-power-loss-flushed seeds 40 and 177, scenarios/regressions/).
     fn wanted_from(&self, leader: BrokerId, now_ns: u64) -> Wanted {
         let mut out = Wanted::default();
-        for (tp, r) in &self.replicas {
+        for (tp, r) in self.replicas.iter() {
             if !matches!(r.role(), Role::Follower { leader: Some(l) } if *l == leader) {
                 continue;
             }

@@ -23,6 +23,7 @@ pub mod control;
 pub mod fetcher;
 pub mod net;
 pub mod purgatory;
+pub mod replicas;
 pub mod shutdown;
 pub mod storage;
 #[cfg(test)]
@@ -44,6 +45,7 @@ use control::MetadataCache;
 use fetcher::Fetchers;
 use net::{Channel, Net};
 use purgatory::{Purgatory, TAG_DELAYED_BASE};
+use replicas::Replicas;
 use shutdown::{Shutdown, TAG_SHUTDOWN};
 use storage::Storage;
 use zk::{Registration, ZkSession};
@@ -101,7 +103,7 @@ pub struct Broker {
     id: BrokerId,
     setup: Rc<BrokerSetup>,
     controller: Controller,
-    replicas: BTreeMap<TopicPartition, Replica>,
+    replicas: Replicas,
     /// The current registration's czxid (None before registration, and after an expiry
     /// until the new one).
     broker_epoch: Option<i64>,
@@ -150,7 +152,7 @@ impl Broker {
             id,
             setup,
             controller,
-            replicas: BTreeMap::new(),
+            replicas: Replicas::default(),
             broker_epoch: None,
             fence_broker_epoch: -1,
             zk_session: 0,
@@ -211,6 +213,12 @@ impl Broker {
         }
     }
 
+    /// The online monitor's marks of the replicas handed out for change since it last
+    /// took them (see [`replicas`]); taking them changes nothing the broker does.
+    pub fn take_monitor_marks(&self) -> replicas::Marks {
+        self.replicas.take_monitor_marks()
+    }
+
     /// Whether the broker holds a registration (tests and views).
     pub fn registered(&self) -> bool {
         matches!(
@@ -223,7 +231,7 @@ impl Broker {
     /// cannot be recovered halts the broker (Kafka fails its start-up).
     fn start(&mut self, ctx: &mut Context<'_, WireMsg>) {
         match storage::recover_all(ctx.disk(), self.id, &self.setup.props) {
-            Ok(replicas) => self.replicas = replicas,
+            Ok(replicas) => self.replicas.set_all(replicas),
             Err(why) => {
                 self.stopped = true;
                 return ctx.halt(format!("log recovery failed: {why}"));

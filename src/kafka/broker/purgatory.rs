@@ -3,12 +3,15 @@
 //! made a flush due until it is durable, and fetches with nothing new until there is, or
 //! until `max_wait_ms` (`DelayedFetch`).
 //!
-//! Rather than Kafka's per-key watchers, every held request is re-checked after each event
-//! that may complete it: there are only a few per broker at a time.
+//! Kafka completes held requests through watchers keyed by partition
+//! (`tryCompleteDelayedRequests`); here, after each event, a held request is re-checked
+//! when one of its partitions was handed out for change since the last check (the marks of
+//! [`super::replicas`]), and the others are left as they are: whether a request is done
+//! depends only on its partitions' replicas.
 
 use std::collections::BTreeMap;
 
-use super::{Broker, Origin};
+use super::{replicas, Broker, Origin};
 use crate::kafka::config::{Acks, ServerProperties};
 use crate::kafka::msg::{
     BrokerId, ErrorCode, FetchPartition, ProducePartitionResponse, Response, TopicPartition,
@@ -57,6 +60,8 @@ pub struct Purgatory {
     next_id: u64,
     pub produces: BTreeMap<u64, DelayedProduce>,
     pub fetches: BTreeMap<u64, DelayedFetch>,
+    /// The ids a re-check found done, kept to reuse its allocation.
+    scratch: Vec<u64>,
 }
 
 impl Purgatory {
@@ -186,37 +191,59 @@ impl Broker {
         })
     }
 
-    /// Re-checks every held request after an event; answers those that are done.
+    /// Re-checks the held requests of the partitions handed out for change since the last
+    /// check (Kafka's `tryCompleteDelayedRequests`, keyed by partition); answers those
+    /// that are done. Whether a held request is done depends only on its partitions'
+    /// replicas (and the fixed properties), so one whose partitions are all as they were
+    /// at its last check is still not done: a request is held only after a read of all
+    /// its partitions, which marks them, so its first re-check is never skipped.
     pub(super) fn check_purgatory(&mut self, ctx: &mut Context<'_, WireMsg>) {
+        let changed = self.replicas.take_purgatory_marks();
+        if changed == 0 {
+            return;
+        }
+        let touched = |tp: &TopicPartition| changed & replicas::mark(tp) != 0;
         // Follower fetches first: they move the HW, which may complete produces.
-        let ready: Vec<u64> = self
-            .purgatory
-            .fetches
-            .iter()
-            .filter(|(_, f)| self.fetch_ready(f))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ready {
+        let mut ready = std::mem::take(&mut self.purgatory.scratch);
+        ready.clear();
+        for (id, f) in &self.purgatory.fetches {
+            if f.partitions.iter().any(|p| touched(&p.tp)) && self.fetch_ready(f) {
+                ready.push(*id);
+            }
+        }
+        for &id in &ready {
             let op = self.purgatory.fetches.remove(&id).expect("held");
             self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
         }
+        // Answering those fetches may have changed partitions too: their produces are
+        // re-checked now, their fetches at the next check (the marks stay for it).
+        let changed = changed | self.replicas.purgatory_marks();
+        let touched = |tp: &TopicPartition| changed & replicas::mark(tp) != 0;
         // Each held produce's partitions are brought up to date in place (a partition once
         // done keeps its answer); those now done in every partition are answered, in order.
         // Answering sends only, so it changes no other produce's status.
-        let mut done: Vec<u64> = Vec::new();
+        let mut done = ready;
+        done.clear();
         for (id, op) in self.purgatory.produces.iter_mut() {
+            let mut waiting = false;
             for part in op.parts.iter_mut() {
-                *part = produce_part_status(&self.replicas, &self.setup.props, part);
+                if let PartStatus::Waiting { tp, .. } = part {
+                    if touched(tp) {
+                        *part = produce_part_status(&self.replicas, &self.setup.props, part);
+                    }
+                }
+                waiting |= matches!(part, PartStatus::Waiting { .. });
             }
-            if op.parts.iter().all(|p| matches!(p, PartStatus::Done(_))) {
+            if !waiting {
                 done.push(*id);
             }
         }
-        for id in done {
+        for &id in &done {
             let mut op = self.purgatory.produces.remove(&id).expect("held");
             let answered = self.try_complete_produce(ctx, &mut op, false);
             assert!(answered, "a produce done in every partition is answered");
         }
+        self.purgatory.scratch = done;
     }
 
     /// A held request's deadline passed: answer with what there is.

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::replicas::Replicas;
 use crate::kafka::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_FILE, RECOVERY_POINT_FILE};
 use crate::kafka::config::ServerProperties;
 use crate::kafka::log::{FlushPlan, LogConfig};
@@ -169,7 +170,7 @@ impl Storage {
         &mut self,
         ctx: &mut Context<'_, WireMsg>,
         fsync: FsyncId,
-        replicas: &mut BTreeMap<TopicPartition, Replica>,
+        replicas: &mut Replicas,
     ) -> Option<TopicPartition> {
         let tp = self.fsyncs.remove(&fsync)?;
         let st = self.flushes.get_mut(&tp)?;
@@ -199,16 +200,25 @@ impl Storage {
     pub fn tick(
         &mut self,
         ctx: &mut Context<'_, WireMsg>,
-        replicas: &mut BTreeMap<TopicPartition, Replica>,
+        replicas: &mut Replicas,
         props: &ServerProperties,
     ) {
         let now = ctx.now();
-        for replica in replicas.values_mut() {
+        // Read first, handed out for change only when a flush is due: most ticks flush
+        // nothing, and a replica handed out is one the monitor and the purgatory re-check.
+        // A flush started changes no other partition's state, so deciding them all first
+        // starts the same flushes in the same order.
+        let mut due = Vec::new();
+        for (tp, replica) in replicas.iter() {
             let st = self.flushes.entry(replica.tp.clone()).or_default();
             let unflushed = replica.log.log.unflushed_messages();
             if st.in_flight.is_none() && props.flush_due(unflushed, st.first_unflushed_ns, now) {
-                self.start_flush(ctx, replica, false);
+                due.push(tp.clone());
             }
+        }
+        for tp in due {
+            let replica = replicas.get_mut(&tp).expect("listed");
+            self.start_flush(ctx, replica, false);
         }
         let hw_every = props.replica_high_watermark_checkpoint_interval_ms * NS_PER_MS;
         if now.saturating_sub(self.last_hw_checkpoint_ns) >= hw_every {

@@ -47,6 +47,8 @@ mod tests_gap;
 #[cfg(test)]
 mod tests_holes;
 #[cfg(test)]
+mod tests_marks;
+#[cfg(test)]
 mod tests_stale;
 mod zk;
 
@@ -56,7 +58,7 @@ use std::hash::Hash;
 
 use super::KafkaHost;
 use crate::cluster::Violation;
-use crate::kafka::broker::BrokerView;
+use crate::kafka::broker::{replicas, BrokerView};
 use crate::kafka::config::TopicSpec;
 use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::replica::Replica;
@@ -322,7 +324,10 @@ impl KafkaMonitor {
         let now = sim.now();
         let mut out = Vec::new();
         if let Some(b) = node.broker() {
-            self.on_broker(sim.incarnation(id), now, &b.view(), &mut out);
+            // Only the replicas the broker handed out for change since the last look can
+            // have changed (see `kafka::broker::replicas`); the others are as last judged.
+            let marks = b.take_monitor_marks();
+            self.on_broker_marked(sim.incarnation(id), now, &b.view(), marks, &mut out);
         } else if let Some(s) = node.zab_server() {
             self.on_zk_server(id.0, s.is_serving(), s.tree(), now, &mut out);
         } else if let Some(p) = node.producer() {
@@ -336,6 +341,19 @@ impl KafkaMonitor {
 
     /// The invariants after an event of a broker in incarnation `inc`, from its view.
     pub fn on_broker(&mut self, inc: u32, now: u64, v: &BrokerView<'_>, out: &mut Vec<Finding>) {
+        self.on_broker_marked(inc, now, v, replicas::ALL, out);
+    }
+
+    /// [`Self::on_broker`] where only the replicas under `marks` may have changed since
+    /// this broker's last check (the others are skipped: see `kafka::broker::replicas`).
+    fn on_broker_marked(
+        &mut self,
+        inc: u32,
+        now: u64,
+        v: &BrokerView<'_>,
+        marks: replicas::Marks,
+        out: &mut Vec<Finding>,
+    ) {
         let state = BrokerState {
             id: v.id,
             inc,
@@ -343,7 +361,7 @@ impl KafkaMonitor {
             controller_epoch: v.controller_epoch,
             fenced_controller_epoch: v.fenced_controller_epoch,
         };
-        self.on_broker_state(&state, v.replicas, out);
+        self.on_broker_replicas(&state, v.replicas, marks, out);
     }
 
     /// [`Self::on_broker`] on the parts of the view the checks read.
@@ -353,8 +371,22 @@ impl KafkaMonitor {
         replicas: &BTreeMap<TopicPartition, Replica>,
         out: &mut Vec<Finding>,
     ) {
+        self.on_broker_replicas(s, replicas, replicas::ALL, out);
+    }
+
+    fn on_broker_replicas(
+        &mut self,
+        s: &BrokerState,
+        replicas: &BTreeMap<TopicPartition, Replica>,
+        marks: replicas::Marks,
+        out: &mut Vec<Finding>,
+    ) {
         self.check_broker_epochs(s, out);
         for (i, (tp, r)) in replicas.iter().enumerate() {
+            let marked = marks & replicas::mark(tp) != 0;
+            if !marked && !cfg!(debug_assertions) {
+                continue;
+            }
             // A broker holding every partition lists them in the monitor's order.
             let p = match self.parts.get(i) {
                 Some(part) if part.tp == *tp => i,
@@ -363,6 +395,8 @@ impl KafkaMonitor {
             if self.parts[p].unchanged(s.id, s.inc, r) {
                 continue;
             }
+            // Debug builds check the marks: an unmarked replica is as last judged.
+            assert!(marked, "{tp}: broker {} changed an unmarked replica", s.id);
             let ctx = partition::Ctx {
                 broker: s.id,
                 inc: s.inc,
