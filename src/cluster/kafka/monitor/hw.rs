@@ -184,7 +184,9 @@ impl Partition {
         if m.leo() >= committed.max(m.lost_upto) {
             m.lost_from = None;
         }
-        let excused = m.lost_from.is_some() || m.suspect_above.is_some();
+        // Judged at every event (it ends or clears on what the replica takes).
+        let adopted = m.gap_excuses(&self.canon);
+        let excused = m.lost_from.is_some() || m.suspect_above.is_some() || adopted;
         if m.leo() < committed && d.isr.contains(&b) && !excused {
             let msg = format!(
                 "{}: broker {b} is in ZooKeeper's ISR {:?} with LEO {} below the committed \

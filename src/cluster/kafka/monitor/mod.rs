@@ -36,11 +36,14 @@
 //! Depends on: kafka, zab, node, sim, cluster.
 
 mod ack;
+mod gap;
 mod hw;
 mod partition;
 mod replica;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_gap;
 #[cfg(test)]
 mod tests_holes;
 #[cfg(test)]

@@ -76,6 +76,11 @@ pub struct Partition {
     pub last_reset: Option<(u64, u64)>,
     /// Fork junctions seen in any replica's log (see [`ReplicaMon::junctions`]).
     pub junctions: BTreeSet<Junction>,
+    /// (leader epoch, from, to): records [from, to) of the log of that epoch's leader
+    /// that its election made the committed history after an allowed loss had set them
+    /// aside or restarted the history below them ([`Self::adopt_leader_log`]). A
+    /// follower still in an older epoch may cut them (see [`Self::check_truncation`]).
+    pub adoptions: Vec<(u32, u64, u64)>,
     /// Per broker, the incarnation and change stamps of its replica when the checks last
     /// found it as its mirror's summary says ([`Self::unchanged`]).
     quick: Vec<(BrokerId, u32, [u64; 3])>,
@@ -101,6 +106,7 @@ impl Partition {
             last_reset_ns: None,
             last_reset: None,
             junctions: BTreeSet::new(),
+            adoptions: Vec::new(),
             quick: Vec::new(),
         }
     }
@@ -170,9 +176,11 @@ impl Partition {
             return;
         }
         let mut m = self.mons.remove(&b).unwrap_or_default();
-        if !m.seen || m.inc != ctx.inc {
-            self.restart(ctx, r, &mut m, losses, out);
-        }
+        let recovered_from = if !m.seen || m.inc != ctx.inc {
+            self.restart(ctx, r, &mut m, losses, out)
+        } else {
+            None
+        };
         m.summary = Some(summary);
         self.note_stamps(b, ctx.inc, stamps);
         let forked = m.forked_at;
@@ -186,6 +194,9 @@ impl Partition {
             leader_mon.is_some_and(|lm| (a..z).all(|o| lm.is_hole(o) || o < lm.start))
         };
         let delta = m.sync_log(r, &self.junctions, &leader_hole, out);
+        // After a restart the mirror is rebuilt from the log start: only what the disk gave
+        // back differently from what the replica held is new.
+        m.note_rewrite(recovered_from.unwrap_or(delta.added_from));
         if let Some(j) = delta.new_junction {
             self.junctions.insert(j);
         }
@@ -219,7 +230,7 @@ impl Partition {
             });
         }
         m.check_epoch_cache(r, out);
-        self.check_truncation(b, &delta, out);
+        self.check_truncation(b, r.leader_epoch(), &delta, out);
         self.observe_role(ctx, r, &mut m, losses, out);
         self.check_stamps(b, &m, &delta, acks, out);
         self.observe_hw(ctx, r, &mut m, acks, out);
@@ -228,7 +239,8 @@ impl Partition {
     }
 
     /// A new incarnation (or a first sight): records the records the restart lost, then
-    /// mirrors the recovered log from scratch.
+    /// mirrors the recovered log from scratch. Returns the first offset at which the
+    /// recovered log differs from what the replica held before (None at a first sight).
     fn restart(
         &mut self,
         ctx: &Ctx,
@@ -236,7 +248,8 @@ impl Partition {
         m: &mut ReplicaMon,
         losses: &mut AllowedLosses,
         out: &mut Vec<Finding>,
-    ) {
+    ) -> Option<u64> {
+        let mut recovered_from = None;
         if m.seen {
             let mut from = r.log_end_offset().min(m.leo());
             'outer: for b in r.log.log.batches_from(m.start) {
@@ -274,8 +287,10 @@ impl Partition {
                 m.lost_upto = m.lost_upto.max(m.leo());
                 m.lost_in_epoch = self.zk.as_ref().map(|z| z.data.leader_epoch);
             }
+            recovered_from = Some(from);
         }
         m.reset(ctx.inc);
+        recovered_from
     }
 
     /// The records a restart recovered from `from` up, which the replica no longer held
@@ -367,14 +382,30 @@ impl Partition {
         m.suspect_same_epoch = back.is_some() && back == replaced;
     }
 
-    /// k-hw-mono across tenures: no truncation removes a committed record.
-    fn check_truncation(&self, b: BrokerId, delta: &LogDelta, out: &mut Vec<Finding>) {
+    /// k-hw-mono across tenures: no truncation removes a committed record, except one
+    /// made committed again by the election of a leader of a newer epoch than the one the
+    /// replica follows (`epoch`): that leader adopted records an allowed loss had set
+    /// aside, and the older epoch's leader holds another history there, so its diverging
+    /// epoch cuts them; Kafka's fetcher acts on it, as it has not yet heard of the newer
+    /// leader, and fetches them back from it then (kafka-nemesis seed 204772, see
+    /// scenarios/regressions/kafka-nemesis-seed204772.json).
+    fn check_truncation(
+        &self,
+        b: BrokerId,
+        epoch: Option<u32>,
+        delta: &LogDelta,
+        out: &mut Vec<Finding>,
+    ) {
         let Some((from, removed)) = &delta.removed else {
             return;
         };
+        let readopted = |o: u64| {
+            (self.adoptions.iter())
+                .any(|&(e, a, z)| a <= o && o < z && epoch.is_some_and(|x| x < e))
+        };
         for (i, rec) in removed.iter().enumerate() {
             let o = from + i as u64;
-            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() {
+            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() && !readopted(o) {
                 let msg = format!(
                     "{}: broker {b} truncated committed offset {o} (committed up to {})",
                     self.tp,
@@ -651,10 +682,20 @@ impl Partition {
     /// the two hold one epoch's two histories (kafka-nemesis seed 9404: the re-appointed
     /// leader, restarted as a follower, kept its own epoch-0 records under the next
     /// leader, which led epoch 1 with the epoch-0 records the re-appointment abandoned).
+    ///
+    /// A replica lacking records of the new leader's log below its HW is owed them
+    /// ([`ReplicaMon::note_adoption`]): it may sit in ZooKeeper's ISR below the committed
+    /// history for a fetch round trip (kafka-nemesis seed 120959).
     fn adopt_leader_log(&mut self, from: u64, e: u32, m: &mut ReplicaMon) {
+        if from.max(m.start) < m.leo() {
+            self.adoptions.push((e, from.max(m.start), m.leo()));
+        }
         if let Some(s) = m.suspect_above {
             m.end_suspicion_at(s);
         }
+        // The leader holds the history it leads with.
+        m.forget_gap();
+        let hw = m.summary.map_or(0, |s| s.hw());
         for o in from.max(m.start)..m.leo() {
             let Some(&rec) = m.rec(o) else { continue };
             if let Some(old) = self.stamped.insert((rec.epoch, o), rec.value) {
@@ -664,6 +705,7 @@ impl Partition {
             }
         }
         for om in self.mons.values_mut() {
+            om.note_adoption(m, from, hw);
             let Some(s) = om.suspect_above else {
                 let first = from.max(om.start);
                 if let Some(d) = (first..om.leo()).find(|&o| om.rec(o) != m.rec(o)) {
@@ -726,6 +768,9 @@ impl Partition {
         m.lost_from = None;
         m.lost_upto = 0;
         for om in self.mons.values_mut() {
+            // What an earlier adoption exposed is no longer the history; the adoption that
+            // follows this restart owes each replica what it lacks of the new one.
+            om.forget_gap();
             if om.leo() > at {
                 // Same-epoch if this leader re-leads its epoch (and every suspicion the
                 // replica holds is same-epoch), or if the replica and this leader hold two

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::gap::AdoptedGap;
 use super::{finding, Finding, K_DENSE, K_EPOCH_MONO, K_IDEMPOTENCE};
 use crate::kafka::epoch_cache::EpochEntry;
 use crate::kafka::log::batch::Batch;
@@ -84,6 +85,11 @@ impl Summary {
                 .map(|b| (b.base_offset, b.leader_epoch, b.records.len())),
             epochs: (e.len(), e.last().copied()),
         }
+    }
+
+    /// The replica's HW.
+    pub fn hw(&self) -> u64 {
+        self.hw
     }
 }
 
@@ -171,6 +177,9 @@ pub struct ReplicaMon {
     /// ZooKeeper's leader epoch of the partition when the loss was seen: a leader of a
     /// later epoch judged the replica by fetches made after the loss.
     pub lost_in_epoch: Option<u32>,
+    /// Records an adopted leader's log holds that this replica lacked then
+    /// ([`super::gap`]): kept across restarts, as the loss is.
+    pub adopted_gap: Option<AdoptedGap>,
     pub summary: Option<Summary>,
 }
 
@@ -220,6 +229,7 @@ impl ReplicaMon {
             lost_from: self.lost_from,
             lost_upto: self.lost_upto,
             lost_in_epoch: self.lost_in_epoch,
+            adopted_gap: self.adopted_gap,
             junctions: std::mem::take(&mut self.junctions),
             holes: std::mem::take(&mut self.holes),
             ..ReplicaMon::default()

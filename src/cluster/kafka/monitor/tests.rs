@@ -87,6 +87,12 @@ impl World {
         }
     }
 
+    /// Brokers run with `log.flush.interval.messages=1`: every append is fsynced before it
+    /// is answered, so a power loss takes at most the append in flight.
+    pub(super) fn flush_each(&mut self) {
+        self.mon.flush_each = true;
+    }
+
     /// ZooKeeper's next partition state, written with controller epoch `ce`, while
     /// `/controller_epoch` holds `ce_now`.
     pub(super) fn zk(
@@ -580,7 +586,9 @@ fn a_restarted_leader_that_lost_uncommitted_records_of_its_epoch_restarts_the_hi
 /// is allowed and recorded, and the follower is not required to converge.
 fn same_epoch_reappointment(flush_each: bool) -> (World, Vec<Finding>) {
     let mut w = World::new(1);
-    w.mon.flush_each = flush_each;
+    if flush_each {
+        w.flush_each();
+    }
     w.committed_two();
     let log = [plain(1, 10), plain(1, 11), plain(1, 12)];
     let l = w.leader(0, &log, 2, 1, &[0, 1]);
@@ -963,4 +971,5 @@ fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
     assert!(fired(&out, K_DENSE), "{out:?}");
 }
 
+mod adopted;
 mod resurrected;

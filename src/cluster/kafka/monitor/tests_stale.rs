@@ -160,3 +160,48 @@ fn a_restarted_leader_reappointed_late_to_its_old_epoch_forks_it_and_is_left_beh
     let l = w2.leader(0, &[plain(0, 10), plain(0, 99)], 0, 0, &[0, 1, 2]);
     assert!(fired(&w2.broker(0, 0, l), K_ONE_LEADER));
 }
+
+/// The late re-appointment of seeds 86098 and 125796 with `log.flush.interval.messages=1`:
+/// broker 0 fsynced 11 before answering its append, so the power loss cannot have taken
+/// that committed record, and leading epoch 0 again without it is k-leader-complete, not
+/// the allowed lossy tenure it is without flushing (its twin below). A flush per append
+/// still lets a power loss take the append in flight, never committed: that one is allowed.
+#[test]
+fn a_late_reappointment_without_a_committed_record_fires_with_a_flush_per_append() {
+    let mut w = World::new(2);
+    w.flush_each();
+    committed_then_lost_by_its_leader(&mut w);
+    let stale = w.leader(0, &[plain(0, 10)], 1, 0, &[0, 1, 2]);
+    let out = w.broker(0, 1, stale);
+    assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
+
+    // Without flushing: the allowed lossy tenure, recorded.
+    let mut w = World::new(2);
+    committed_then_lost_by_its_leader(&mut w);
+    let stale = w.leader(0, &[plain(0, 10)], 1, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 1, stale), vec![]);
+    assert_eq!(w.mon.allowed_losses().lossy_elections.len(), 1);
+
+    // With flushing, a loss of the uncommitted append in flight (12 at offset 2; 10 and 11
+    // committed) is allowed: broker 0 leads epoch 0 again with 10 and 11.
+    let mut w = World::new(2);
+    w.flush_each();
+    assert_eq!(w.zk(Some(0), 0, &[0, 1, 2], 1, 1), vec![]);
+    let log = [plain(0, 10), plain(0, 11), plain(0, 12)];
+    let l = w.leader(0, &log[..2], 0, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    for b in [1, 2] {
+        let f = w.follower(b, &log[..2], 2, 0, 0);
+        assert_eq!(w.broker(b, 0, f), vec![]);
+    }
+    let l = w.leader(0, &log, 2, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 2);
+    let back = w.replica(0, &log[..2], 2);
+    assert_eq!(w.broker(0, 1, back), vec![]);
+    assert_eq!(w.zk(Some(1), 1, &[1, 2], 1, 1), vec![]);
+    let stale = w.leader(0, &log[..2], 2, 0, &[0, 1, 2]);
+    assert_eq!(w.broker(0, 1, stale), vec![]);
+    let lossy = &w.mon.allowed_losses().lossy_elections;
+    assert!(lossy.len() == 1 && lossy[0].again && lossy[0].committed_lost == 0);
+}
