@@ -182,6 +182,11 @@ pub type FileName = std::rc::Rc<str>;
 pub trait DiskIo {
     /// Appends bytes to the end of `file`, creating it if needed.
     fn append(&mut self, file: &str, bytes: &[u8]);
+    /// [`append`](Self::append) of a buffer the caller gives up: the simulated disk keeps
+    /// it as the pending write instead of copying it (a log append per txn per server).
+    fn append_vec(&mut self, file: &str, bytes: Vec<u8>) {
+        self.append(file, &bytes);
+    }
     /// Replaces the whole content of `file`, creating it if needed.
     fn write_all(&mut self, file: &str, bytes: &[u8]);
     /// Shortens `file` to `len` bytes (no effect if it is already shorter).

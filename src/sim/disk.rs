@@ -79,7 +79,9 @@ type Data = Rc<Vec<u8>>;
 
 #[derive(Clone, Debug)]
 enum WriteOp {
-    Append(Rc<[u8]>),
+    /// The caller's buffer itself, moved in (`DiskIo::append_vec`): one allocation per
+    /// log record, the encoder's, not a second for a copy.
+    Append(Vec<u8>),
     Replace(Data),
     Truncate(u64),
     Remove,
@@ -232,7 +234,7 @@ impl Disk {
                 if let WriteOp::Append(bytes) = &f.pending[keep] {
                     if bytes.len() > 1 {
                         let torn = rng.gen_range(0..bytes.len());
-                        WriteOp::Append(Rc::from(&bytes[..torn])).apply(&mut survived);
+                        WriteOp::Append(bytes[..torn].to_vec()).apply(&mut survived);
                     }
                 }
             }
@@ -337,8 +339,11 @@ pub struct DiskHandle<'a> {
 
 impl DiskIo for DiskHandle<'_> {
     fn append(&mut self, file: &str, bytes: &[u8]) {
+        self.append_vec(file, bytes.to_vec());
+    }
+    fn append_vec(&mut self, file: &str, bytes: Vec<u8>) {
         self.disk.bytes_written += bytes.len() as u64;
-        self.disk.file(file).push(WriteOp::Append(Rc::from(bytes)));
+        self.disk.file(file).push(WriteOp::Append(bytes));
     }
     fn write_all(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;

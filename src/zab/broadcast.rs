@@ -65,6 +65,36 @@ pub struct PendingSync {
     pub round: u64,
 }
 
+/// The server ids that acked a proposal: a bit per sid (an ensemble has at most 7
+/// servers, ids 0..7), so that a proposal's ack set costs no allocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SidSet(u64);
+
+impl SidSet {
+    pub fn insert(&mut self, sid: u32) {
+        assert!(sid < 64, "server id {sid} beyond an ack set");
+        self.0 |= 1 << sid;
+    }
+
+    pub fn remove(&mut self, sid: &u32) {
+        if *sid < 64 {
+            self.0 &= !(1 << sid);
+        }
+    }
+
+    pub fn contains(&self, sid: &u32) -> bool {
+        *sid < 64 && self.0 & (1 << sid) != 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// A leader's state for one epoch.
 pub struct LeaderState {
     pub started_ns: u64,
@@ -80,7 +110,7 @@ pub struct LeaderState {
     pub established: bool,
     pub learners: BTreeMap<ConnId, LearnerHandler>,
     /// Proposed, not yet committed: zxid -> (txn, sids that acked).
-    pub outstanding: BTreeMap<Zxid, (Txn, BTreeSet<u32>)>,
+    pub outstanding: BTreeMap<Zxid, (Txn, SidSet)>,
     pub last_committed: Zxid,
     pub last_proposed: Zxid,
     /// The projected state: committed tree plus every outstanding proposal.
@@ -123,17 +153,22 @@ impl LeaderState {
         }
     }
 
-    fn forwarding_conns(&self) -> Vec<ConnId> {
-        self.learners
-            .iter()
-            .filter(|(_, h)| h.forwarding)
-            .map(|(c, _)| *c)
-            .collect()
+    /// The learners a proposal, commit or ping goes to, in connection order (an iterator:
+    /// the leader sends to them after every proposal and commit, so no list is built).
+    fn forwarding_conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        forwarding(&self.learners)
     }
 
     fn synced_voters(&self) -> usize {
         self.learners.values().filter(|h| h.newleader_acked).count()
     }
+}
+
+fn forwarding(learners: &BTreeMap<ConnId, LearnerHandler>) -> impl Iterator<Item = ConnId> + '_ {
+    learners
+        .iter()
+        .filter(|(_, h)| h.forwarding)
+        .map(|(c, _)| *c)
 }
 
 impl ZabServer {
@@ -335,8 +370,8 @@ impl ZabServer {
         };
         l.prep_tree.replay(&txn);
         l.last_proposed = zxid;
-        l.outstanding.insert(zxid, (txn.clone(), BTreeSet::new()));
-        for conn in l.forwarding_conns() {
+        l.outstanding.insert(zxid, (txn.clone(), SidSet::default()));
+        for conn in forwarding(&l.learners) {
             let sid = l.learners[&conn].sid;
             l.proposed_to.entry(sid).or_default().insert(zxid);
             ctx.send(conn, Msg::Proposal(txn.clone()));
@@ -416,18 +451,20 @@ impl ZabServer {
             return;
         }
         let last_committed = l.last_committed;
+        // The waiting syncs stay in their vector, in order (no copy per commit); only the
+        // answered ones move out.
+        let mut waiting = std::mem::take(&mut self.leader_mut().pending_syncs);
         let mut ready = Vec::new();
-        let mut waiting = Vec::new();
-        for s in l.pending_syncs.clone() {
+        waiting.retain(|s| {
             // ZOOKEEPER-1675 (Z12): ZooKeeper answers once the earlier proposals
             // committed, without asking whether it still leads a quorum.
             let confirmed = bug_1675 || self.quorum_acked_round(s.round);
-            if s.wait_zxid <= last_committed && confirmed {
-                ready.push(s);
-            } else {
-                waiting.push(s);
+            let answered = s.wait_zxid <= last_committed && confirmed;
+            if answered {
+                ready.push(s.clone());
             }
-        }
+            !answered
+        });
         self.leader_mut().pending_syncs = waiting;
         for s in ready {
             match s.origin {

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::node::{ConnId, Context, Event, NodeId};
 
-use super::msg::{ErrCode, Msg, Op, OpResult, WatchKind, Zxid};
+use super::msg::{ErrCode, Msg, Op, OpResult, Shared, WatchKind, Zxid};
 
 /// The timer tags below this are free for embedding nodes; a client's tag is usually
 /// `CLIENT_TAG_BASE + n`.
@@ -79,7 +79,7 @@ impl ZkError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Completion {
     pub op_id: u64,
-    pub op: Op,
+    pub op: Shared<Op>,
     pub result: Result<OpResult, ZkError>,
     /// The zxid the server reported with its answer (None without an answer).
     pub zxid: Option<Zxid>,
@@ -134,7 +134,7 @@ enum Link {
 #[derive(Clone, Debug)]
 struct Inflight {
     op_id: u64,
-    op: Op,
+    op: Shared<Op>,
     deadline_ns: u64,
     /// The xid it was sent with (the txn's cxid), 0 until sent.
     xid: u64,
@@ -253,6 +253,12 @@ impl ZkClient {
     /// Invokes an operation; it is sent now or once connected. Returns its op id. On a
     /// dead handle it completes at once with the reason.
     pub fn submit(&mut self, ctx: &mut Context<'_, Msg>, op: Op) -> u64 {
+        self.submit_shared(ctx, Shared::new(op))
+    }
+
+    /// [`submit`](Self::submit) of an op the caller keeps a handle on (its history's
+    /// record): the request, the in-flight entry and the record share one copy.
+    pub fn submit_shared(&mut self, ctx: &mut Context<'_, Msg>, op: Shared<Op>) -> u64 {
         self.next_op_id += 1;
         let op_id = self.next_op_id;
         let now = ctx.now();
@@ -335,7 +341,7 @@ impl ZkClient {
             conn,
             Msg::ClientRequest {
                 xid,
-                op: item.op.clone(),
+                op: Shared::clone(&item.op),
             },
         );
         self.inflight.insert(xid, item);

@@ -31,7 +31,7 @@ pub mod txnlog;
 #[cfg(test)]
 mod testkit;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::node::{ConnId, Context, Event, FsyncId, Node, NodeId, TimerId};
 
@@ -120,6 +120,24 @@ enum FsyncWait {
     },
 }
 
+/// The fsyncs in flight and what each unblocks: a handful at most (the log's, an epoch
+/// file's, a snapshot's), so a vector searched by id, which keeps its buffer, rather than
+/// a map that allocates a node whenever it goes from empty to one entry (every log fsync).
+#[derive(Clone, Debug, Default)]
+struct FsyncWaits(Vec<(FsyncId, FsyncWait)>);
+
+impl FsyncWaits {
+    fn insert(&mut self, id: FsyncId, wait: FsyncWait) {
+        debug_assert!(self.0.iter().all(|(f, _)| *f != id), "fsync ids are unique");
+        self.0.push((id, wait));
+    }
+
+    fn remove(&mut self, id: &FsyncId) -> Option<FsyncWait> {
+        let i = self.0.iter().position(|(f, _)| f == id)?;
+        Some(self.0.remove(i).1)
+    }
+}
+
 const TAG_TICK: u64 = 1;
 const TAG_NOTIFY: u64 = 2;
 const TAG_FINALIZE: u64 = 3;
@@ -182,13 +200,14 @@ pub struct ZabServer {
     finalize_timer: Option<TimerId>,
     pub(crate) leader: Option<Box<LeaderState>>,
     pub(crate) follower: Option<Box<FollowerState>>,
-    fsync_waits: BTreeMap<FsyncId, FsyncWait>,
+    fsync_waits: FsyncWaits,
     // ---- clients
     pub(crate) clients: BTreeMap<ConnId, ClientConn>,
     pub(crate) session_conns: BTreeMap<u64, ConnId>,
     pub(crate) watches: Watches,
-    /// Sessions touched by clients since the last ping answer (followers report them).
-    pub(crate) touched: BTreeSet<u64>,
+    /// Sessions touched by clients since the last ping answer (followers report them),
+    /// sorted and without repeats: the PING answer's list itself, moved into it.
+    pub(crate) touched: Vec<u64>,
     session_counter: u64,
     // ---- observability
     pub(crate) halted: Option<String>,
@@ -234,11 +253,11 @@ impl ZabServer {
             finalize_timer: None,
             leader: None,
             follower: None,
-            fsync_waits: BTreeMap::new(),
+            fsync_waits: FsyncWaits::default(),
             clients: BTreeMap::new(),
             session_conns: BTreeMap::new(),
             watches: Watches::default(),
-            touched: BTreeSet::new(),
+            touched: Vec::new(),
             session_counter: 0,
             halted: None,
             stats: ServerStats::default(),
@@ -721,11 +740,29 @@ impl ZabServer {
             );
             return;
         }
-        let applied = self.tree.apply(txn);
+        // The answer is built only where the txn's session has its client; the watch
+        // triggers fire as the tree changes, each to its watchers (in the order the
+        // changes happen, as `Applied::events` lists them).
+        let answer = (self.session_conns.get(&txn.session))
+            .is_some_and(|conn| self.clients.contains_key(conn));
+        let (watches, clients) = (&mut self.watches, &self.clients);
+        let result = self.tree.apply_with(txn, answer, &mut |path, kind| {
+            for watcher in watches.trigger(path, kind) {
+                let conn = ConnId(watcher);
+                if clients.contains_key(&conn) {
+                    let ev = Msg::WatchEvent {
+                        path: path.to_string(),
+                        kind,
+                        zxid: txn.zxid,
+                    };
+                    ctx.send(conn, ev);
+                }
+            }
+        });
         self.last_processed = self.last_processed.max(txn.zxid);
         self.stats.txns_applied += 1;
         self.commits_since_snapshot += 1;
-        self.deliver_applied(ctx, txn, applied);
+        self.deliver_applied(ctx, txn, result);
         if self.commits_since_snapshot >= self.cfg.snap_count && self.phase == ZabPhase::Broadcast {
             // Periodic snapshot of committed state only (a snapshot cannot be truncated).
             self.persist_snapshot(ctx, false);
@@ -797,7 +834,10 @@ mod tests {
             ephemeral: false,
             sequential: false,
         };
-        let msg = Msg::ClientRequest { xid: 1, op: create };
+        let msg = Msg::ClientRequest {
+            xid: 1,
+            op: create.into(),
+        };
         h.deliver(
             me,
             Event::Message {
@@ -842,12 +882,15 @@ mod tests {
         h.complete_fsyncs(me);
         let session = client_connects(&mut h, ConnId(3));
         let create = |path: &str| {
-            Forwarded::Write(Op::Create {
-                path: path.into(),
-                data: vec![],
-                ephemeral: false,
-                sequential: false,
-            })
+            Forwarded::Write(
+                Op::Create {
+                    path: path.into(),
+                    data: vec![],
+                    ephemeral: false,
+                    sequential: false,
+                }
+                .into(),
+            )
         };
         let propose = |h: &mut Harness<ZabServer>, req: Forwarded, owner: u32| {
             let (mut effects, mut ids) = (Vec::new(), crate::node::IdSource::new(5_000));
@@ -886,7 +929,10 @@ mod tests {
             Event::Message {
                 conn,
                 peer,
-                msg: Msg::ClientRequest { xid: 1, op: watch },
+                msg: Msg::ClientRequest {
+                    xid: 1,
+                    op: watch.into(),
+                },
             },
         );
         let create = Op::Create {
@@ -900,7 +946,10 @@ mod tests {
             Event::Message {
                 conn,
                 peer,
-                msg: Msg::ClientRequest { xid: 2, op: create },
+                msg: Msg::ClientRequest {
+                    xid: 2,
+                    op: create.into(),
+                },
             },
         );
         h.complete_fsyncs(me);

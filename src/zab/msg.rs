@@ -204,7 +204,7 @@ pub struct Txn {
 pub enum Forwarded {
     CreateSession { timeout_ms: u64 },
     CloseSession,
-    Write(Op),
+    Write(Shared<Op>),
 }
 
 /// Kinds of watch events.
@@ -307,9 +307,12 @@ pub enum Msg {
     ConnectRefused {
         expired: bool,
     },
+    /// The op is shared with the client's in-flight entry and its history's record
+    /// (`zab::record`): one allocation per operation, not a copy of its path and data
+    /// for each. Hash and Debug are those of the `Op` inside.
     ClientRequest {
         xid: u64,
-        op: Op,
+        op: Shared<Op>,
     },
     ClientResponse {
         xid: u64,

@@ -13,7 +13,7 @@
 use crate::node::Context;
 
 use super::client::{self, Completion, ZkClient};
-use super::msg::{ErrCode, Msg, Op, OpResult, Zxid};
+use super::msg::{ErrCode, Msg, Op, OpResult, Shared, Zxid};
 
 /// How an operation ended, as the history records it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -32,7 +32,8 @@ pub enum Record {
     Invoke {
         op_id: u64,
         session: u64,
-        op: Op,
+        /// Shared with the client's request (`ZkClient::submit_shared`).
+        op: Shared<Op>,
         at_ns: u64,
     },
     Complete {
@@ -124,7 +125,8 @@ impl Recorder {
     pub fn submit(&mut self, ctx: &mut Context<'_, Msg>, client: &mut ZkClient, op: Op) -> u64 {
         let at_ns = ctx.now();
         let session = client.session();
-        let id = client.submit(ctx, op.clone());
+        let op = Shared::new(op);
+        let id = client.submit_shared(ctx, Shared::clone(&op));
         self.records.push(Record::Invoke {
             op_id: self.history_id(id),
             session,

@@ -10,14 +10,13 @@ use std::collections::VecDeque;
 use crate::node::{ConnId, Context};
 
 use super::broadcast::SyncOrigin;
-use super::msg::{ErrCode, Forwarded, Msg, Op, OpResult, Txn, TxnOp, WatchKind, Zxid};
-use super::tree::Applied;
+use super::msg::{ErrCode, Forwarded, Msg, Op, OpResult, Shared, Txn, TxnOp, WatchKind, Zxid};
 use super::{ZabPhase, ZabServer};
 
 /// A queued client request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Queued {
-    Op { xid: u64, op: Op },
+    Op { xid: u64, op: Shared<Op> },
     Close { xid: u64 },
 }
 
@@ -252,7 +251,9 @@ impl ZabServer {
         match self.leader.as_mut() {
             Some(l) => l.sessions.touch(session, now),
             None => {
-                self.touched.insert(session);
+                if let Err(i) = self.touched.binary_search(&session) {
+                    self.touched.insert(i, session);
+                }
             }
         }
     }
@@ -290,10 +291,7 @@ impl ZabServer {
                     c.busy = Some(xid);
                     self.submit_write(ctx, session, xid, Forwarded::CloseSession);
                 }
-                Queued::Op {
-                    xid,
-                    op: Op::Sync { .. },
-                } => {
+                Queued::Op { xid, op } if matches!(*op, Op::Sync { .. }) => {
                     c.busy = Some(xid);
                     if self.leader_established() {
                         self.leader_sync(ctx, SyncOrigin::Local, session, xid);
@@ -346,20 +344,15 @@ impl ZabServer {
     }
 
     /// After applying a committed txn: fire watches, then answer the waiting client.
-    pub(crate) fn deliver_applied(&mut self, ctx: &mut Context<'_, Msg>, txn: &Txn, a: Applied) {
-        for (path, kind) in &a.events {
-            for watcher in self.watches.trigger(path, *kind) {
-                let conn = ConnId(watcher);
-                if self.clients.contains_key(&conn) {
-                    let ev = Msg::WatchEvent {
-                        path: path.clone(),
-                        kind: *kind,
-                        zxid: txn.zxid,
-                    };
-                    ctx.send(conn, ev);
-                }
-            }
-        }
+    /// Answers the client of an applied txn, if it is connected here (the watch events
+    /// went out while the txn was applied: `ZabServer::apply_committed`). `result` is
+    /// built whenever the session has its connection here.
+    pub(crate) fn deliver_applied(
+        &mut self,
+        ctx: &mut Context<'_, Msg>,
+        txn: &Txn,
+        result: Option<OpResult>,
+    ) {
         let Some(&conn) = self.session_conns.get(&txn.session) else {
             return;
         };
@@ -381,7 +374,7 @@ impl ZabServer {
                     let resp = Msg::ClientResponse {
                         xid: txn.cxid,
                         zxid: txn.zxid,
-                        result: a.result,
+                        result: result.expect("built for a session connected here"),
                     };
                     ctx.send(conn, resp);
                 }
@@ -405,7 +398,7 @@ impl ZabServer {
                 let resp = Msg::ClientResponse {
                     xid: txn.cxid,
                     zxid: txn.zxid,
-                    result: a.result,
+                    result: result.expect("built for a session connected here"),
                 };
                 ctx.send(conn, resp);
                 self.pump(ctx, conn);
@@ -457,14 +450,21 @@ mod tests {
 
         let write = Msg::ClientRequest {
             xid: 1,
-            op: create("/x"),
+            op: create("/x").into(),
         };
         client_sends(&mut h, old, write);
         let read = Op::Exists {
             path: "/".into(),
             watch: false,
         };
-        client_sends(&mut h, old, Msg::ClientRequest { xid: 2, op: read });
+        client_sends(
+            &mut h,
+            old,
+            Msg::ClientRequest {
+                xid: 2,
+                op: read.into(),
+            },
+        );
         h.complete_fsyncs(me);
         assert_eq!(h.take_sent(old), vec![], "answered on a moved session");
         assert_eq!(h.closed, vec![old]);
@@ -490,7 +490,7 @@ mod tests {
         client_sends(&mut h, new, reconnect);
         let write = Msg::ClientRequest {
             xid: 3,
-            op: create("/x"),
+            op: create("/x").into(),
         };
         client_sends(&mut h, new, write);
         h.complete_fsyncs(me);

@@ -336,7 +336,7 @@ impl ZabServer {
             Msg::NewLeader { zxid } => self.follower_on_newleader(ctx, zxid),
             Msg::UpToDate => self.follower_on_uptodate(ctx),
             Msg::Ping { round } => {
-                let touched: Vec<u64> = std::mem::take(&mut self.touched).into_iter().collect();
+                let touched = std::mem::take(&mut self.touched);
                 ctx.send(conn, Msg::PingAck { round, touched });
             }
             Msg::SyncDone { session, cxid } => self.sync_done(ctx, session, cxid),

@@ -304,12 +304,12 @@ impl DataTree {
 
     /// Applies a committed (or, on recovery, logged) txn. Zxids must strictly increase.
     pub fn apply(&mut self, txn: &Txn) -> Applied {
-        self.check_order(txn);
         let mut events = Vec::new();
-        let result = self.apply_op(txn.zxid, txn.session, &txn.op, Some(&mut events));
-        self.last_zxid = txn.zxid;
+        let result = self.apply_with(txn, true, &mut |path: &str, kind| {
+            events.push((path.to_string(), kind))
+        });
         Applied {
-            result: result.expect("collected"),
+            result: result.expect("answer asked for"),
             events,
         }
     }
@@ -319,7 +319,7 @@ impl DataTree {
     /// change to the tree, without building them.
     pub fn replay(&mut self, txn: &Txn) {
         self.check_order(txn);
-        self.apply_op(txn.zxid, txn.session, &txn.op, None);
+        self.apply_op(txn.zxid, txn.session, &txn.op, None, false);
         self.last_zxid = txn.zxid;
     }
 
@@ -332,17 +332,17 @@ impl DataTree {
         );
     }
 
-    /// Applies one op. With `events` (the caller wants the answer and the watch
-    /// triggers) it returns the answer and appends the triggers; without, it returns None
-    /// and builds neither.
+    /// Applies one op. With `events` it reports the watch triggers to it; with `answer`
+    /// it returns the answer (None otherwise, and builds none).
     fn apply_op(
         &mut self,
         zxid: Zxid,
         session: u64,
         op: &TxnOp,
-        mut events: Option<&mut Vec<(String, WatchKind)>>,
+        mut events: Events<'_, '_>,
+        answer: bool,
     ) -> Option<OpResult> {
-        let collect = events.is_some();
+        let collect = answer;
         let result = match op {
             TxnOp::CreateSession { timeout_ms } => {
                 if let Some(old) = self.sessions.insert(session, *timeout_ms) {
@@ -382,7 +382,7 @@ impl DataTree {
                     stat = n.stat;
                 });
                 if let Some(ev) = events {
-                    ev.push((path.to_string(), WatchKind::NodeDataChanged));
+                    ev(path, WatchKind::NodeDataChanged);
                 }
                 OpResult::SetStat(stat)
             }
@@ -390,7 +390,7 @@ impl DataTree {
             TxnOp::Multi(ops) => {
                 let mut results = Vec::new();
                 for t in ops {
-                    let r = self.apply_op(zxid, session, t, events.as_deref_mut());
+                    let r = self.apply_op(zxid, session, t, events.as_deref_mut(), answer);
                     results.extend(r);
                 }
                 if !collect {
@@ -429,7 +429,7 @@ impl DataTree {
         path: &str,
         data: &Shared<[u8]>,
         owner: u64,
-        events: Option<&mut Vec<(String, WatchKind)>>,
+        events: Events<'_, '_>,
     ) -> Stat {
         let parent = parent_of(path).expect("create of the root");
         let name = path[parent.len()..].trim_start_matches('/').to_string();
@@ -461,13 +461,13 @@ impl DataTree {
                 .insert(path.to_string());
         }
         if let Some(ev) = events {
-            ev.push((path.to_string(), WatchKind::NodeCreated));
-            ev.push((parent.to_string(), WatchKind::NodeChildrenChanged));
+            ev(path, WatchKind::NodeCreated);
+            ev(parent, WatchKind::NodeChildrenChanged);
         }
         stat
     }
 
-    fn delete(&mut self, zxid: Zxid, path: &str, events: Option<&mut Vec<(String, WatchKind)>>) {
+    fn delete(&mut self, zxid: Zxid, path: &str, events: Events<'_, '_>) {
         let node = self.remove_node(path);
         assert!(node.children.is_empty(), "delete of a znode with children");
         let parent = parent_of(path).expect("delete of the root");
@@ -487,17 +487,17 @@ impl DataTree {
             }
         }
         if let Some(ev) = events {
-            ev.push((path.to_string(), WatchKind::NodeDeleted));
-            ev.push((parent.to_string(), WatchKind::NodeChildrenChanged));
+            ev(path, WatchKind::NodeDeleted);
+            ev(parent, WatchKind::NodeChildrenChanged);
         }
     }
 
-    fn close_session(
-        &mut self,
-        zxid: Zxid,
-        session: u64,
-        mut events: Option<&mut Vec<(String, WatchKind)>>,
-    ) {
+    /// The txn of a closeSession (or of an expiry, which is the same txn): the session's
+    /// ephemerals are deleted in path order, each reporting the triggers a delete does
+    /// (NodeDeleted, then the parent's NodeChildrenChanged), and the session's timeout is
+    /// forgotten; the digest follows every change. Which connections watched what is the
+    /// server's business (`Watches`), not the tree's.
+    fn close_session(&mut self, zxid: Zxid, session: u64, mut events: Events<'_, '_>) {
         let paths: Vec<String> = self
             .ephemerals
             .get(&session)
@@ -756,6 +756,29 @@ impl Overlay<'_> {
             // Prep makes no other op inside a multi.
             _ => {}
         }
+    }
+}
+
+/// Where `apply_op` reports watch triggers, if anywhere: `(path, kind)` as each happens.
+type Events<'a, 'f> = Option<&'a mut (dyn FnMut(&str, WatchKind) + 'f)>;
+
+// Kept after the code above so that its panic messages keep their line numbers (fuzz
+// output quotes them, and it stays byte-identical across speed changes).
+impl DataTree {
+    /// [`apply`](Self::apply) that hands each watch trigger to `on_event` as it happens
+    /// (the same triggers in the same order) instead of collecting them, and builds the
+    /// answer only when `answer`: a server applies every txn, but answers only its own
+    /// clients, and most triggers find no watcher, so neither is built for nothing.
+    pub fn apply_with(
+        &mut self,
+        txn: &Txn,
+        answer: bool,
+        on_event: &mut (dyn FnMut(&str, WatchKind) + '_),
+    ) -> Option<OpResult> {
+        self.check_order(txn);
+        let result = self.apply_op(txn.zxid, txn.session, &txn.op, Some(on_event), answer);
+        self.last_zxid = txn.zxid;
+        result
     }
 }
 

@@ -501,7 +501,7 @@ impl Storage {
         );
         let rec = record(txn);
         let end = self.entries.last().map(|e| e.end_offset).unwrap_or(0) + rec.len() as u64;
-        disk.append(&self.name, &rec);
+        disk.append_vec(&self.name, rec);
         self.entries.push(LogEntry {
             txn: txn.clone(),
             end_offset: end,

@@ -107,11 +107,10 @@ fn created_at(system: &KafkaSystem, path: &str) -> Option<Zxid> {
         let h = h.borrow();
         let ids: Vec<u64> = (h.records().iter())
             .filter_map(|r| match r {
-                Record::Invoke {
-                    op_id,
-                    op: Op::Create { path: p, .. },
-                    ..
-                } if p == path => Some(*op_id),
+                Record::Invoke { op_id, op, .. } => match &**op {
+                    Op::Create { path: p, .. } if p == path => Some(*op_id),
+                    _ => None,
+                },
                 _ => None,
             })
             .collect();
@@ -162,7 +161,8 @@ fn a_stale_read_in_a_broker_history_is_a_zk_history_violation() {
         op: Op::GetData {
             path: path.clone(),
             watch: false,
-        },
+        }
+        .into(),
         at_ns,
     });
     h.push(Record::Complete {
@@ -208,12 +208,12 @@ fn a_session_moved_answer_in_a_broker_history_is_a_violation() {
     h.push(Record::Invoke {
         op_id,
         session,
-        op: op.clone(),
+        op: op.clone().into(),
         at_ns,
     });
     let answered = crate::zab::client::Completion {
         op_id,
-        op,
+        op: op.into(),
         result: Err(crate::zab::client::ZkError::Server(ErrCode::SessionMoved)),
         zxid: None,
         xid: 0,

@@ -650,14 +650,17 @@ where
     out
 }
 
+/// How `Record::complete` writes a SESSIONMOVED failure (`{:?}` of the code; a test below
+/// holds them equal): compared as text, so the check formats nothing per operation.
+const SESSION_MOVED: &str = "SessionMoved";
+
 /// `zk-session-moved-unseen`: did the client read a SESSIONMOVED answer? A ZooKeeper server
 /// whose request fails so closes the connection instead of answering (ZOOKEEPER-710), so a
 /// client only ever sees its connection drop: an answer means the client can be left
 /// retrying on a connection whose every write the leader refuses.
 fn session_moved_answer(outcome: &Outcome) -> bool {
-    let moved = format!("{:?}", ErrCode::SessionMoved);
     match outcome {
-        Outcome::Fail(why) => *why == moved,
+        Outcome::Fail(why) => why == SESSION_MOVED,
         Outcome::Ok(OpResult::Err(code)) => *code == ErrCode::SessionMoved,
         Outcome::Ok(OpResult::MultiFailed(per_op)) => per_op.contains(&Some(ErrCode::SessionMoved)),
         Outcome::Ok(_) | Outcome::Info(_) => false,

@@ -478,7 +478,7 @@ mod tests {
         Record::Invoke {
             op_id,
             session: 1,
-            op,
+            op: op.into(),
             at_ns: 0,
         }
     }

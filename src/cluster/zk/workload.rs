@@ -201,7 +201,9 @@ impl WorkloadClient {
         let w = Rc::clone(&self.workload);
         let key = ctx.rng().gen_range(0..w.keys);
         self.ops += 1;
-        let data = op_data(self.index, self.ops);
+        // The data is made only for the writes that carry it (reads and syncs never do).
+        let (index, ops) = (self.index, self.ops);
+        let data = move || op_data(index, ops);
         let mut weights = w.weights();
         if w.writers.is_some_and(|n| self.index >= n) {
             weights = [0, 0, 0, w.get, w.sync_get, 0, 0, 0, w.get_children];
@@ -214,13 +216,13 @@ impl WorkloadClient {
         let op = match kind {
             0 => Op::Create {
                 path: self.key_path(key),
-                data,
+                data: data(),
                 ephemeral: false,
                 sequential: false,
             },
             1 => Op::SetData {
                 path: self.key_path(key),
-                data,
+                data: data(),
                 version: self.versions.get(&key).copied().unwrap_or(0),
             },
             2 => Op::Delete {
@@ -238,19 +240,19 @@ impl WorkloadClient {
             }
             5 => Op::Create {
                 path: format!("/e{key}"),
-                data,
+                data: data(),
                 ephemeral: true,
                 sequential: false,
             },
             6 => Op::Create {
                 path: "/s-".into(),
-                data,
+                data: data(),
                 ephemeral: ctx.rng().gen_range(0..2) == 0,
                 sequential: true,
             },
             7 => {
                 let path = self.key_path(key);
-                self.multi(ctx, key, path, data)
+                self.multi(ctx, key, path, data())
             }
             _ => Op::GetChildren {
                 path: "/".into(),

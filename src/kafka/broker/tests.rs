@@ -142,7 +142,7 @@ impl FakeZk {
             }
             ZkMsg::ClientPing => vec![ZkMsg::ClientPong { zxid: self.zxid }],
             ZkMsg::ClientRequest { xid, op } => {
-                let result = self.apply(op, *session);
+                let result = self.apply((*op).clone(), *session);
                 vec![ZkMsg::ClientResponse {
                     xid,
                     zxid: self.zxid,

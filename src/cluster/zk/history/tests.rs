@@ -22,7 +22,7 @@ fn span(op_id: u64, at: u64, op: Op, outcome: Outcome, zxid: Option<Zxid>) -> [R
         Record::Invoke {
             op_id,
             session,
-            op,
+            op: op.into(),
             at_ns: at,
         },
         Record::Complete {
@@ -101,7 +101,7 @@ fn invoke(op_id: u64, session: u64, at_ns: u64, op: Op) -> Record {
     Record::Invoke {
         op_id,
         session,
-        op,
+        op: op.into(),
         at_ns,
     }
 }
@@ -290,4 +290,16 @@ fn only_a_successful_sync_makes_the_next_read_a_synced_read() {
     assert!(matches!(calls[0], Call::SyncGetData { .. }), "{calls:?}");
     assert!(matches!(calls[1], Call::GetData { .. }), "{calls:?}");
     assert_eq!(calls.len(), 2);
+}
+
+/// The check compares a failure's text with `SESSION_MOVED`: it must be what
+/// `Record::complete` writes for a SESSIONMOVED answer, or the check could never fire.
+#[test]
+fn session_moved_text_is_the_recorded_one() {
+    assert_eq!(format!("{:?}", ErrCode::SessionMoved), SESSION_MOVED);
+    assert!(session_moved_answer(&Outcome::Fail(format!(
+        "{:?}",
+        ErrCode::SessionMoved
+    ))));
+    assert!(!session_moved_answer(&Outcome::Fail("NoNode".into())));
 }
