@@ -1,6 +1,7 @@
 //! The one excuse k-leader-complete's candidate clause (a running member of ZooKeeper's ISR
 //! has a LEO reaching the committed history) owes a replica that did not lose records: a
-//! new leader's log was adopted as the history, and the member lacked part of it.
+//! new leader's log was adopted as the history, and the member lacked part of it; or a
+//! restart ended the member's log below a hole at its end, which the leader had counted.
 //!
 //! Real Kafka shows this shape (kafka-nemesis seed 120959, see
 //! scenarios/regressions/kafka-nemesis-seed120959.json): after power losses, broker 0 keeps
@@ -14,10 +15,23 @@
 //! sits below the committed offset, then fetches 5..9 back. `Partition.isFollowerInSync`
 //! does not remove it, nor should it.
 //!
+//! The same debt after a restart (kafka-nemesis seed 159432, see
+//! scenarios/regressions/kafka-nemesis-seed159432.json): broker 1, re-appointed to epoch 0
+//! after a power loss (KIP-966's shape), wrote one batch from 37 past 47 over the records
+//! it lost. Under broker 2's epoch 1 (whose epoch 0 ends at 47) its fetch is answered the
+//! diverging epoch (0, 47) and it truncates to 47 inside that batch: the batch goes whole
+//! and the LEO is 47 over a hole from 37 (`LocalLog.truncateTo`). Its fetch from 47 brings
+//! it into the ISR (`Partition.maybeExpandIsr`: the leader knows its fetch offset only).
+//! It stops cleanly and restarts: recovery ends the log at its last batch, 37
+//! (`LogLoader`, `LogSegment.readNextOffset`), and it is in the ISR below the committed 47
+//! until it fetches 37..47 from the leader. The leader's HW stays within 47 meanwhile: it
+//! still counts the replica at its last fetch offset.
+//!
 //! The excuse is narrow, so that protocol bugs with the same symptom still fire (KAFKA-13141:
 //! a leader counting a diverging fetch's offset as the follower's LEO):
 //! - it is made only by an adoption, for a replica whose log then differed from the new
-//!   leader's (or ended before it) below the leader's HW;
+//!   leader's (or ended before it) below the leader's HW, or by a restart that dropped
+//!   nothing but a hole at the log's end (covered up to the LEO the hole reached);
 //! - it covers the committed history only up to that HW: a leader of the new epoch starts
 //!   with every follower's LEO unknown (`Replica.resetReplicaState`), so its HW passes that
 //!   point only over fetches of its own epoch;
@@ -30,7 +44,10 @@
 
 use super::replica::{Rec, ReplicaMon};
 
-/// What a replica lacked of a leader's log when that log was adopted as the history.
+/// What a replica owes of the committed history: what it lacked of a leader's log when
+/// that log was adopted as the history, or the hole a restart dropped from its log's end
+/// ([`ReplicaMon::note_dropped_hole`]: `from` is then the recovered LEO, `upto` and `cap`
+/// the LEO it had).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdoptedGap {
     /// The first offset where the replica's log differed from the leader's, or its LEO if
@@ -49,8 +66,7 @@ pub struct AdoptedGap {
 impl ReplicaMon {
     /// A leader took office and its log (mirrored in `leader`) is the history from `from`
     /// up, with HW `hw`: if this replica lacks any of the records below that HW, it owes
-    /// them from now on, excused. Merged with a gap it already has (the committed history
-    /// did not restart in between: [`Self::forget_gap`] is called when it does).
+    /// them from now on, excused.
     pub fn note_adoption(&mut self, leader: &ReplicaMon, from: u64, hw: u64) {
         let top = leader.leo();
         let cap = hw.min(top);
@@ -62,19 +78,39 @@ impl ReplicaMon {
             return;
         };
         let leo = self.leo();
+        self.owe(AdoptedGap {
+            from: d,
+            upto: top,
+            cap,
+            rewritten_from: leo,
+        });
+    }
+
+    /// A restart's recovery ended the log at `from`, below a hole at its end up to the
+    /// LEO `upto` it had (a truncation inside a batch left it, see `Log::truncate_to`):
+    /// the leader counted the replica at `upto`, its last fetch offset, so until the
+    /// replica fetches from `from` again the leader's HW stays within `upto` while the
+    /// replica stays in the ISR. It owes the committed records from `from` to `upto`.
+    pub fn note_dropped_hole(&mut self, from: u64, upto: u64) {
+        self.owe(AdoptedGap {
+            from,
+            upto,
+            cap: upto,
+            rewritten_from: from,
+        });
+    }
+
+    /// Merged with a gap already owed (the committed history did not restart in between:
+    /// [`Self::forget_gap`] is called when it does).
+    fn owe(&mut self, new: AdoptedGap) {
         self.adopted_gap = Some(match self.adopted_gap {
             Some(g) => AdoptedGap {
-                from: g.from.min(d),
-                upto: g.upto.max(top),
-                cap: g.cap.max(cap),
-                rewritten_from: g.rewritten_from.min(leo),
+                from: g.from.min(new.from),
+                upto: g.upto.max(new.upto),
+                cap: g.cap.max(new.cap),
+                rewritten_from: g.rewritten_from.min(new.rewritten_from),
             },
-            None => AdoptedGap {
-                from: d,
-                upto: top,
-                cap,
-                rewritten_from: leo,
-            },
+            None => new,
         });
     }
 

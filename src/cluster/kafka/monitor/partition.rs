@@ -286,6 +286,11 @@ impl Partition {
                 m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
                 m.lost_upto = m.lost_upto.max(m.leo());
                 m.lost_in_epoch = self.zk.as_ref().map(|z| z.data.leader_epoch);
+            } else if from < m.leo() {
+                // Only a hole went: the leader counted this replica at the LEO above it
+                // (its fetch offset), so it may sit in ZooKeeper's ISR below the committed
+                // history until it fetches the hole's offsets (kafka-nemesis seed 159432).
+                m.note_dropped_hole(from, m.leo());
             }
             recovered_from = Some(from);
         }

@@ -2,8 +2,12 @@
 //! adopted as the history (kafka-nemesis seed 120959, [`super::gap`]): the allowed shape,
 //! and next to it the shapes that must still fire k-leader-complete.
 
-use super::tests::{fired, plain, World};
+use super::tests::{fired, plain, state, tp, World};
 use super::*;
+use crate::kafka::log::batch::{Batch, ProducerStamp, Record};
+use crate::kafka::log::LogConfig;
+use crate::kafka::partition_log::PartitionLog;
+use crate::kafka::replica::Replica;
 
 /// Epoch-0 records 10..13 of leader 2, committed on all three brokers.
 const E0: [(u32, u64, i64, i32); 4] = [
@@ -152,4 +156,141 @@ fn an_adopted_gap_does_not_cover_a_history_grown_past_the_adopted_hw() {
     assert_eq!(w.mon.committed_records(), 5);
     let f = w.follower(1, &E0[..3], 2, 0, 2);
     assert!(fired(&w.broker(1, 1, f), K_LEADER_COMPLETE));
+}
+
+/// Batches: (base offset, epoch, values).
+type Bs<'a> = &'a [(u64, u32, &'a [u64])];
+
+/// Batches (base offset, epoch, values) for broker `me`'s log, cut to `cut` if given (a
+/// cut inside a batch leaves a hole up to it, as `Log::truncate_to` does).
+fn hole_log(w: &mut World, me: BrokerId, batches: Bs, cut: Option<u64>, hw: u64) -> Replica {
+    let mut log = PartitionLog::new(&format!("g{me}/t-0"), LogConfig::default());
+    let batches: Vec<Batch> = (batches.iter())
+        .map(|&(base, e, values)| Batch {
+            base_offset: base,
+            leader_epoch: e,
+            producer: ProducerStamp::NONE,
+            records: values
+                .iter()
+                .map(|&value| Record { key: 0, value })
+                .collect(),
+        })
+        .collect();
+    log.append_as_follower(&mut w.disk, &batches).unwrap();
+    if let Some(c) = cut {
+        log.truncate_to(&mut w.disk, c);
+    }
+    Replica::new(tp(), me, log, hw, &[])
+}
+
+fn hole_follower(
+    w: &mut World,
+    me: BrokerId,
+    batches: Bs,
+    cut: Option<u64>,
+    leader: BrokerId,
+    epoch: u32,
+) -> Replica {
+    let mut r = hole_log(w, me, batches, cut, 0);
+    r.become_follower(&mut w.disk, &state(leader, epoch, &[leader, me]))
+        .unwrap();
+    r
+}
+
+/// Values 10, 11, 12 of epoch 1, one batch each.
+const OLD: [(u64, u32, &[u64]); 3] = [(0, 1, &[10]), (1, 1, &[11]), (2, 1, &[12])];
+/// Broker 0's log after its re-appointment: 10, then 20-22 in one batch.
+const NEW: [(u64, u32, &[u64]); 2] = [(0, 1, &[10]), (1, 1, &[20, 21, 22])];
+
+/// kafka-nemesis seed 159432, shrunk: broker 0 leads epoch 1 (ISR [0, 1, 2]) and commits
+/// 10-12 on all three. It restarts having flushed 10 only, is appointed to epoch 1 again
+/// and writes 20-22 in one batch, committed to 2 (the followers' fetch offset 3 counts).
+/// Under a controlled shutdown broker 2 is elected for epoch 2 (ISR [2, 1]) with 10-12
+/// and its HW of 2: 12 is committed again once broker 1 fetches. Broker 0 follows it; its
+/// fetch (lastFetchedEpoch 1) is answered the diverging epoch (1, 3), and it cuts its log
+/// to 3 inside its batch 20-22: the LEO is 3 over a hole from 1. Its fetch from 3 adds it
+/// to ZooKeeper's ISR. Then it restarts: recovery ends its log at 1.
+fn dropped_hole() -> (World, Vec<Finding>) {
+    let mut w = World::new(1);
+    assert_eq!(w.zk(Some(0), 1, &[0, 1, 2], 1, 1), vec![]);
+    let l = w.leader(
+        0,
+        &[plain(1, 10), plain(1, 11), plain(1, 12)],
+        0,
+        1,
+        &[0, 1, 2],
+    );
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    for b in [1, 2] {
+        let f = hole_follower(&mut w, b, &OLD, None, 0, 1);
+        assert_eq!(w.broker(b, 0, f), vec![]);
+    }
+    let l = w.leader(
+        0,
+        &[plain(1, 10), plain(1, 11), plain(1, 12)],
+        3,
+        1,
+        &[0, 1, 2],
+    );
+    assert_eq!(w.broker(0, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 3);
+    // The power loss, the re-appointment to epoch 1 and the new batch, committed to 3.
+    let r = hole_log(&mut w, 0, &OLD[..1], None, 1);
+    assert_eq!(w.broker(0, 1, r), vec![]);
+    for (batches, hw) in [(&NEW[..1], 1), (&NEW[..], 1), (&NEW[..], 3)] {
+        let mut r = hole_log(&mut w, 0, batches, None, hw);
+        r.become_leader(&mut w.disk, &state(0, 1, &[0, 1, 2]), 0)
+            .unwrap();
+        assert_eq!(w.broker(0, 1, r), vec![]);
+    }
+    // Epoch 2: broker 2 leads with 10-12 and its HW of 2; broker 1's fetch commits 12.
+    assert_eq!(w.zk(Some(2), 2, &[2, 1], 1, 1), vec![]);
+    let old = [plain(1, 10), plain(1, 11), plain(1, 12)];
+    let l = w.leader(2, &old, 2, 2, &[2, 1]);
+    assert_eq!(w.broker(2, 0, l), vec![]);
+    let l = w.leader(2, &old, 3, 2, &[2, 1]);
+    assert_eq!(w.broker(2, 0, l), vec![]);
+    assert_eq!(w.mon.committed_records(), 3);
+    // Broker 0 follows it, then truncates to 3 inside its batch.
+    let f = hole_follower(&mut w, 0, &NEW, None, 2, 2);
+    assert_eq!(w.broker(0, 1, f), vec![]);
+    let f = hole_follower(&mut w, 0, &NEW, Some(3), 2, 2);
+    assert_eq!(f.log_end_offset(), 3);
+    assert_eq!(w.broker(0, 1, f), vec![]);
+    let l = w.leader(2, &old, 3, 2, &[2, 1, 0]);
+    assert_eq!(w.broker(2, 0, l), vec![]);
+    assert_eq!(w.zk(Some(2), 2, &[2, 1, 0], 1, 1), vec![]);
+    // The restart: its log ends at 1.
+    let f = hole_follower(&mut w, 0, &NEW[..1], None, 2, 2);
+    let out = w.broker(0, 2, f);
+    (w, out)
+}
+
+#[test]
+fn an_isr_member_whose_restart_dropped_a_hole_at_its_end_is_excused_until_it_fetches_it() {
+    let (mut w, out) = dropped_hole();
+    assert_eq!(out, vec![]);
+    // It fetches 11 and 12 from broker 2: the debt is paid, and a drop again fires.
+    let f = hole_follower(&mut w, 0, &OLD, None, 2, 2);
+    assert_eq!(w.broker(0, 2, f), vec![]);
+    let f = hole_follower(&mut w, 0, &OLD[..1], None, 2, 2);
+    assert!(fired(&w.broker(0, 2, f), K_LEADER_COMPLETE));
+}
+
+#[test]
+fn a_dropped_hole_refilled_with_other_records_or_outgrown_by_the_history_fires() {
+    // After the restart broker 0 takes 20 again at 1 (not the committed 11).
+    let (mut w, _) = dropped_hole();
+    let f = hole_follower(&mut w, 0, &[(0, 1, &[10]), (1, 1, &[20])], None, 2, 2);
+    assert!(fired(&w.broker(0, 2, f), K_LEADER_COMPLETE));
+
+    // Broker 2 commits 13 at offset 3, past the LEO the hole reached: its HW may pass it
+    // only over a fetch of broker 0's from there, which it never made.
+    let (mut w, _) = dropped_hole();
+    let log = [plain(1, 10), plain(1, 11), plain(1, 12), plain(2, 13)];
+    let l = w.leader(2, &log, 4, 2, &[2, 1, 0]);
+    let _ = w.broker(2, 0, l);
+    assert_eq!(w.mon.committed_records(), 4);
+    let f = hole_follower(&mut w, 0, &[(0, 1, &[10]), (1, 1, &[11])], None, 2, 2);
+    assert!(fired(&w.broker(0, 2, f), K_LEADER_COMPLETE));
 }
