@@ -3,10 +3,8 @@
 //! and next to it the shapes that must still fire k-leader-complete.
 
 use super::tests::{fired, plain, state, tp, World};
+use super::tests_holes::{log, Bs};
 use super::*;
-use crate::kafka::log::batch::{Batch, ProducerStamp, Record};
-use crate::kafka::log::LogConfig;
-use crate::kafka::partition_log::PartitionLog;
 use crate::kafka::replica::Replica;
 
 /// Epoch-0 records 10..13 of leader 2, committed on all three brokers.
@@ -158,29 +156,10 @@ fn an_adopted_gap_does_not_cover_a_history_grown_past_the_adopted_hw() {
     assert!(fired(&w.broker(1, 1, f), K_LEADER_COMPLETE));
 }
 
-/// Batches: (base offset, epoch, values).
-type Bs<'a> = &'a [(u64, u32, &'a [u64])];
-
-/// Batches (base offset, epoch, values) for broker `me`'s log, cut to `cut` if given (a
-/// cut inside a batch leaves a hole up to it, as `Log::truncate_to` does).
+/// Broker `me`'s replica of the given batches, cut to `cut` if given (a cut inside a batch
+/// leaves a hole up to it, as `Log::truncate_to` does).
 fn hole_log(w: &mut World, me: BrokerId, batches: Bs, cut: Option<u64>, hw: u64) -> Replica {
-    let mut log = PartitionLog::new(&format!("g{me}/t-0"), LogConfig::default());
-    let batches: Vec<Batch> = (batches.iter())
-        .map(|&(base, e, values)| Batch {
-            base_offset: base,
-            leader_epoch: e,
-            producer: ProducerStamp::NONE,
-            records: values
-                .iter()
-                .map(|&value| Record { key: 0, value })
-                .collect(),
-        })
-        .collect();
-    log.append_as_follower(&mut w.disk, &batches).unwrap();
-    if let Some(c) = cut {
-        log.truncate_to(&mut w.disk, c);
-    }
-    Replica::new(tp(), me, log, hw, &[])
+    Replica::new(tp(), me, log(w, me, batches, cut), hw, &[])
 }
 
 fn hole_follower(

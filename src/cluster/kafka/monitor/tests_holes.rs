@@ -13,10 +13,10 @@ use crate::kafka::partition_log::PartitionLog;
 use crate::kafka::replica::Replica;
 
 /// Batches of epoch `e`: (base offset, values).
-type Bs<'a> = &'a [(u64, u32, &'a [u64])];
+pub(super) type Bs<'a> = &'a [(u64, u32, &'a [u64])];
 
 /// A log of the given batches (gaps between them are holes), then cut to `cut` if given.
-fn log(w: &mut World, me: BrokerId, batches: Bs, cut: Option<u64>) -> PartitionLog {
+pub(super) fn log(w: &mut World, me: BrokerId, batches: Bs, cut: Option<u64>) -> PartitionLog {
     let mut log = PartitionLog::new(&format!("h{me}/t-0"), LogConfig::default());
     let batches: Vec<Batch> = (batches.iter())
         .map(|&(base, e, values)| Batch {
