@@ -33,7 +33,7 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use super::history::{History, OpId};
+use super::history::{History, Op, OpId};
 use super::spec::SequentialSpec;
 use super::{PartitionOrder, Verdict, Violation, Witness};
 
@@ -70,10 +70,22 @@ pub fn check_linearizable<S: SequentialSpec>(
     history: &History,
     budget: &Budget,
 ) -> Result<Verdict, ModelError> {
-    let partitions = compile(spec, history)?;
+    let ops: Vec<&Op> = history.ops.iter().collect();
+    check_linearizable_ops(spec, &ops, budget)
+}
+
+/// [`check_linearizable`] over a list of recorded operations, whose ids are their positions
+/// in `recorded`: a checker that judges a selection of a history passes references to the
+/// selected operations instead of copying them into a history of their own.
+pub fn check_linearizable_ops<S: SequentialSpec>(
+    spec: &S,
+    recorded: &[&Op],
+    budget: &Budget,
+) -> Result<Verdict, ModelError> {
+    let partitions = compile(spec, recorded)?;
     let mut searches: Vec<Search<S>> = partitions
         .into_iter()
-        .map(|(key, ops)| Search::new(spec, history, &key, ops))
+        .map(|(key, ops)| Search::new(spec, recorded, key, ops))
         .collect();
     let mut orders: Vec<Option<PartitionOrder>> = vec![None; searches.len()];
     let mut unknown = None;
@@ -142,14 +154,14 @@ struct PartOp<T> {
     op: T,
 }
 
-type Partitions<T> = BTreeMap<String, Vec<PartOp<T>>>;
+type Partitions<'a, T> = BTreeMap<&'a str, Vec<PartOp<T>>>;
 
-fn compile<S: SequentialSpec>(
+fn compile<'a, S: SequentialSpec>(
     spec: &S,
-    history: &History,
-) -> Result<Partitions<S::Op>, ModelError> {
+    recorded: &[&'a Op],
+) -> Result<Partitions<'a, S::Op>, ModelError> {
     let mut partitions: Partitions<S::Op> = BTreeMap::new();
-    for (id, op) in history.ops.iter().enumerate() {
+    for (id, &op) in recorded.iter().enumerate() {
         let compiled = spec
             .compile(op)
             .map_err(|message| ModelError { op: id, message })?;
@@ -219,7 +231,8 @@ struct Walk<S> {
 
 struct Search<'a, S: SequentialSpec> {
     spec: &'a S,
-    history: &'a History,
+    /// The recorded operations, by id (for the witness's summaries).
+    recorded: &'a [&'a Op],
     key: String,
     ops: Vec<PartOp<S::Op>>,
     /// Entry 0 is the head sentinel; entries 1.. are events in real-time order.
@@ -236,7 +249,7 @@ struct Search<'a, S: SequentialSpec> {
 }
 
 impl<'a, S: SequentialSpec> Search<'a, S> {
-    fn new(spec: &'a S, history: &'a History, key: &str, ops: Vec<PartOp<S::Op>>) -> Self {
+    fn new(spec: &'a S, recorded: &'a [&'a Op], key: &str, ops: Vec<PartOp<S::Op>>) -> Self {
         // Sort key: (time, kind, op). Calls (kind 0) sort before returns (kind 1) at equal
         // times, so operations that touch at one instant count as concurrent; open operations
         // return at u64::MAX, after everything else.
@@ -284,7 +297,7 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
         };
         Search {
             spec,
-            history,
+            recorded,
             key: key.to_string(),
             ops,
             events,
@@ -482,7 +495,7 @@ impl<'a, S: SequentialSpec> Search<'a, S> {
             "operation {id} ({}) cannot be linearized: the longest prefix the search could order \
              ({} operations, the last ones listed) leaves the {} model in state {:?}, where it \
              cannot return what it returned, and no other order gets further{unordered}",
-            self.history.ops[id].summary(),
+            self.recorded[id].summary(),
             stuck.depth,
             self.spec.name(),
             stuck.state,

@@ -37,7 +37,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::history::{Call, History, Op, OpId, Outcome, Ret, ZkError};
-use super::linearizable::{check_linearizable, Budget, ModelError};
+use super::linearizable::{check_linearizable_ops, Budget, ModelError};
 use super::spec::znode::Znode;
 use super::spec::{SequentialSpec, ZnodeSpec};
 use super::zk_tree::{check_tree, is_tree_write};
@@ -173,8 +173,11 @@ fn check_writes_linearizable(
     options: &ZkOptions,
     complex: &BTreeSet<&str>,
 ) -> Result<(Verdict, String), ModelError> {
+    // The selection, in history order: an operation as recorded, or the part of a multi
+    // built for one of its writes. Only the parts are built; the rest are referenced.
     let mut selected: Vec<OpId> = Vec::new();
-    let mut sub = History::new();
+    let mut picks: Vec<Option<usize>> = Vec::new();
+    let mut parts: Vec<Op> = Vec::new();
     for (i, op) in history.ops.iter().enumerate() {
         let call = &op.call;
         if let Call::Multi { ops } = call {
@@ -186,11 +189,19 @@ fn check_writes_linearizable(
             }
             for c in ops.iter().filter(|c| is_write(c)) {
                 if simple_path(c, complex).is_some() {
-                    let mut part = op.clone();
-                    part.call = c.clone();
-                    part.ret = None;
+                    let part = Op {
+                        process: op.process,
+                        session: op.session,
+                        invoke_ns: op.invoke_ns,
+                        complete_ns: op.complete_ns,
+                        outcome: op.outcome,
+                        call: c.clone(),
+                        ret: None,
+                        zxid: op.zxid,
+                    };
                     selected.push(i);
-                    sub.ops.push(part);
+                    picks.push(Some(parts.len()));
+                    parts.push(part);
                 }
             }
             continue;
@@ -200,11 +211,16 @@ fn check_writes_linearizable(
         }
         if is_write(call) || (options.strict && matches!(call, Call::SyncGetData { .. })) {
             selected.push(i);
-            sub.ops.push(op.clone());
+            picks.push(None);
         }
     }
+    let sub: Vec<&Op> = selected
+        .iter()
+        .zip(&picks)
+        .map(|(&i, pick)| pick.map_or(&history.ops[i], |k| &parts[k]))
+        .collect();
     let verdict =
-        check_linearizable(&ZnodeSpec, &sub, &options.budget).map_err(|e| ModelError {
+        check_linearizable_ops(&ZnodeSpec, &sub, &options.budget).map_err(|e| ModelError {
             op: selected[e.op],
             message: e.message,
         })?;
@@ -213,7 +229,7 @@ fn check_writes_linearizable(
     } else {
         "writes"
     };
-    let summary = format!("{} {what} linearizable", sub.ops.len());
+    let summary = format!("{} {what} linearizable", sub.len());
     Ok((remap_verdict(verdict, &selected, history), summary))
 }
 
@@ -525,7 +541,7 @@ fn build_tree<'a>(history: &'a History, complex: &BTreeSet<&str>) -> BTreeMap<&'
 fn apply_write(call: &Call, ret: &Option<Ret>, before: Option<Znode>) -> Option<Znode> {
     match call {
         Call::Create { data, .. } => Some(Znode {
-            data: data.clone(),
+            data: std::rc::Rc::from(data.as_str()),
             version: 0,
         }),
         Call::Delete { .. } => None,
@@ -535,7 +551,7 @@ fn apply_write(call: &Call, ret: &Option<Ret>, before: Option<Znode>) -> Option<
                 _ => before.map_or(0, |z| z.version + 1),
             };
             Some(Znode {
-                data: data.clone(),
+                data: std::rc::Rc::from(data.as_str()),
                 version,
             })
         }
@@ -550,14 +566,14 @@ fn observed(op: &Op) -> Option<(bool, Option<Znode>)> {
         (Call::Exists { .. }, Some(Ret::Exists { version })) => Some((
             true,
             version.map(|version| Znode {
-                data: String::new(),
+                data: std::rc::Rc::from(""),
                 version,
             }),
         )),
         (_, Some(Ret::Data { data, version })) => Some((
             false,
             Some(Znode {
-                data: data.clone(),
+                data: std::rc::Rc::from(data.as_str()),
                 version: *version,
             }),
         )),

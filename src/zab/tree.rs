@@ -26,7 +26,9 @@ struct Znode {
     /// Shared with the txn that wrote it (and every other server's copy of that txn).
     data: Shared<[u8]>,
     stat: Stat,
-    children: BTreeSet<String>,
+    /// The children's full paths, shared with their own entries in the tree (children of
+    /// one parent sort by path as they do by name: they share the prefix `parent/`).
+    children: BTreeSet<Shared<str>>,
     /// `node_hash` of this node as the digest counts it, kept so that an update or a
     /// removal takes the old term out without hashing the old content again. Set by
     /// `insert_node` and `update_node`, the only ways into the tree.
@@ -53,9 +55,11 @@ pub struct Applied {
 /// The replicated state of one server.
 #[derive(Clone, Debug)]
 pub struct DataTree {
-    nodes: BTreeMap<String, Znode>,
+    /// Keyed by path, shared with the txn that created the znode (and with every other
+    /// server's copy of it): a create allocates no path.
+    nodes: BTreeMap<Shared<str>, Znode>,
     sessions: BTreeMap<u64, u64>,
-    ephemerals: BTreeMap<u64, BTreeSet<String>>,
+    ephemerals: BTreeMap<u64, BTreeSet<Shared<str>>>,
     last_zxid: Zxid,
     digest: u64,
 }
@@ -97,6 +101,11 @@ fn session_hash(session: u64, timeout_ms: u64) -> u64 {
     mix64(mix64(session ^ 0x5e55_1011) ^ timeout_ms)
 }
 
+/// The name of `child` (a full path) under `parent`.
+fn name_in<'a>(parent: &str, child: &'a str) -> &'a str {
+    child[parent.len()..].trim_start_matches('/')
+}
+
 pub fn parent_of(path: &str) -> Option<&str> {
     if path == "/" {
         return None;
@@ -128,7 +137,7 @@ impl DataTree {
             children: BTreeSet::new(),
             hash: 0,
         };
-        tree.insert_node("/".to_string(), root);
+        tree.insert_node(Shared::from("/"), root);
         tree
     }
 
@@ -155,7 +164,7 @@ impl DataTree {
         let mut out: Vec<(String, u64)> = self
             .ephemerals
             .iter()
-            .flat_map(|(s, paths)| paths.iter().map(move |p| (p.clone(), *s)))
+            .flat_map(|(s, paths)| paths.iter().map(move |p| (p.to_string(), *s)))
             .collect();
         out.sort();
         out
@@ -179,12 +188,10 @@ impl DataTree {
     }
 
     pub fn children(&self, path: &str) -> Option<Vec<String>> {
-        self.nodes
-            .get(path)
-            .map(|n| n.children.iter().cloned().collect())
+        self.nodes.get(path).map(|n| child_names(path, n))
     }
 
-    fn insert_node(&mut self, path: String, mut node: Znode) {
+    fn insert_node(&mut self, path: Shared<str>, mut node: Znode) {
         node.hash = node_hash(&path, &node);
         self.digest = self.digest.wrapping_add(node.hash);
         let old = self.nodes.insert(path, node);
@@ -213,16 +220,18 @@ impl DataTree {
     /// state). Writes and `sync` are not reads.
     pub fn read(&self, op: &Op) -> OpResult {
         match op {
-            Op::GetData { path, .. } => match self.nodes.get(path) {
+            Op::GetData { path, .. } => match self.nodes.get(path.as_str()) {
                 Some(n) => OpResult::Data {
                     data: n.data.to_vec(),
                     stat: n.stat,
                 },
                 None => OpResult::Err(ErrCode::NoNode),
             },
-            Op::Exists { path, .. } => OpResult::Exists(self.nodes.get(path).map(|n| n.stat)),
-            Op::GetChildren { path, .. } => match self.nodes.get(path) {
-                Some(n) => OpResult::Children(n.children.iter().cloned().collect()),
+            Op::Exists { path, .. } => {
+                OpResult::Exists(self.nodes.get(path.as_str()).map(|n| n.stat))
+            }
+            Op::GetChildren { path, .. } => match self.nodes.get(path.as_str()) {
+                Some(n) => OpResult::Children(child_names(path, n)),
                 None => OpResult::Err(ErrCode::NoNode),
             },
             _ => panic!("read() called with a non-read op {op:?}"),
@@ -426,15 +435,14 @@ impl DataTree {
     fn create(
         &mut self,
         zxid: Zxid,
-        path: &str,
+        path: &Shared<str>,
         data: &Shared<[u8]>,
         owner: u64,
         events: Events<'_, '_>,
     ) -> Stat {
         let parent = parent_of(path).expect("create of the root");
-        let name = path[parent.len()..].trim_start_matches('/').to_string();
         self.update_node(parent, |p| {
-            let fresh = p.children.insert(name);
+            let fresh = p.children.insert(Shared::clone(path));
             assert!(fresh, "create of an existing child");
             p.stat.cversion += 1;
             p.stat.pzxid = zxid;
@@ -453,12 +461,12 @@ impl DataTree {
             children: BTreeSet::new(),
             hash: 0,
         };
-        self.insert_node(path.to_string(), node);
+        self.insert_node(Shared::clone(path), node);
         if owner != 0 {
             self.ephemerals
                 .entry(owner)
                 .or_default()
-                .insert(path.to_string());
+                .insert(Shared::clone(path));
         }
         if let Some(ev) = events {
             ev(path, WatchKind::NodeCreated);
@@ -471,9 +479,8 @@ impl DataTree {
         let node = self.remove_node(path);
         assert!(node.children.is_empty(), "delete of a znode with children");
         let parent = parent_of(path).expect("delete of the root");
-        let name = path[parent.len()..].trim_start_matches('/');
         self.update_node(parent, |p| {
-            p.children.remove(name);
+            p.children.remove(path);
             p.stat.cversion += 1;
             p.stat.pzxid = zxid;
         });
@@ -498,7 +505,7 @@ impl DataTree {
     /// forgotten; the digest follows every change. Which connections watched what is the
     /// server's business (`Watches`), not the tree's.
     fn close_session(&mut self, zxid: Zxid, session: u64, mut events: Events<'_, '_>) {
-        let paths: Vec<String> = self
+        let paths: Vec<Shared<str>> = self
             .ephemerals
             .get(&session)
             .map(|s| s.iter().cloned().collect())
@@ -519,7 +526,7 @@ impl DataTree {
             nodes: self
                 .nodes
                 .iter()
-                .map(|(p, n)| (p.clone(), n.data.to_vec(), n.stat))
+                .map(|(p, n)| (p.to_string(), n.data.to_vec(), n.stat))
                 .collect(),
             sessions: self.sessions().collect(),
         }
@@ -537,10 +544,10 @@ impl DataTree {
                 });
                 continue;
             }
-            let parent = parent_of(path).expect("root in image").to_string();
-            let name = path[parent.len()..].trim_start_matches('/').to_string();
-            tree.update_node(&parent, |p| {
-                p.children.insert(name);
+            let parent = parent_of(path).expect("root in image");
+            let path: Shared<str> = Shared::from(path.as_str());
+            tree.update_node(parent, |p| {
+                p.children.insert(Shared::clone(&path));
             });
             let node = Znode {
                 data: Shared::from(data.as_slice()),
@@ -548,13 +555,13 @@ impl DataTree {
                 children: BTreeSet::new(),
                 hash: 0,
             };
-            tree.insert_node(path.clone(), node);
             if stat.ephemeral_owner != 0 {
                 tree.ephemerals
                     .entry(stat.ephemeral_owner)
                     .or_default()
-                    .insert(path.clone());
+                    .insert(Shared::clone(&path));
             }
+            tree.insert_node(path, node);
         }
         for (s, t) in &image.sessions {
             tree.sessions.insert(*s, *t);
@@ -563,6 +570,14 @@ impl DataTree {
         tree.last_zxid = image.last_zxid;
         tree
     }
+}
+
+/// The names of `node`'s children (`node` is at `path`), in order.
+fn child_names(path: &str, node: &Znode) -> Vec<String> {
+    node.children
+        .iter()
+        .map(|c| name_in(path, c).to_string())
+        .collect()
 }
 
 /// One-shot watches of one server: (path -> watching client connections), for data and

@@ -51,17 +51,17 @@ impl SequentialSpec for RegisterSpec {
         None
     }
 
-    fn compile(&self, op: &Op) -> Result<Option<Compiled<RegisterOp>>, String> {
+    fn compile<'a>(&self, op: &'a Op) -> Result<Option<Compiled<'a, RegisterOp>>, String> {
         let compiled = match (&op.call, op.outcome) {
             (Call::Read { key }, Outcome::Ok) => match &op.ret {
-                Some(Ret::Value { value }) => Some((key.clone(), RegisterOp::Read(*value))),
+                Some(Ret::Value { value }) => Some((key.as_str(), RegisterOp::Read(*value))),
                 other => return Err(format!("an ok read needs a `value` result, got {other:?}")),
             },
             // A failed or timed-out read observed nothing.
             (Call::Read { .. }, _) => None,
             // A failed write certainly did not apply.
             (Call::Write { .. }, Outcome::Fail) => None,
-            (Call::Write { key, value }, _) => Some((key.clone(), RegisterOp::Write(*value))),
+            (Call::Write { key, value }, _) => Some((key.as_str(), RegisterOp::Write(*value))),
             (Call::Cas { key, expected, new }, outcome) if self.cas => {
                 let (expected, new) = (*expected, *new);
                 let op = match outcome {
@@ -69,7 +69,7 @@ impl SequentialSpec for RegisterSpec {
                     Outcome::Fail => RegisterOp::CasFail { expected },
                     Outcome::Info => RegisterOp::CasMaybe { expected, new },
                 };
-                Some((key.clone(), op))
+                Some((key.as_str(), op))
             }
             (call, _) => return Err(format!("the {} model has no {call:?}", self.name())),
         };

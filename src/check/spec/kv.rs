@@ -36,16 +36,16 @@ impl SequentialSpec for KvSpec {
         String::new()
     }
 
-    fn compile(&self, op: &Op) -> Result<Option<Compiled<KvOp>>, String> {
+    fn compile<'a>(&self, op: &'a Op) -> Result<Option<Compiled<'a, KvOp>>, String> {
         let compiled = match (&op.call, op.outcome) {
             (Call::Get { key }, Outcome::Ok) => match &op.ret {
-                Some(Ret::Text { value }) => Some((key.clone(), KvOp::Get(value.clone()))),
+                Some(Ret::Text { value }) => Some((key.as_str(), KvOp::Get(value.clone()))),
                 other => return Err(format!("an ok get needs a `text` result, got {other:?}")),
             },
             (Call::Get { .. }, _) => None,
             (Call::Put { .. } | Call::Append { .. }, Outcome::Fail) => None,
-            (Call::Put { key, value }, _) => Some((key.clone(), KvOp::Put(value.clone()))),
-            (Call::Append { key, value }, _) => Some((key.clone(), KvOp::Append(value.clone()))),
+            (Call::Put { key, value }, _) => Some((key.as_str(), KvOp::Put(value.clone()))),
+            (Call::Append { key, value }, _) => Some((key.as_str(), KvOp::Append(value.clone()))),
             (call, _) => return Err(format!("the kv model has no {call:?}")),
         };
         Ok(compiled)

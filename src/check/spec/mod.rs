@@ -21,8 +21,9 @@ pub use cas_register::RegisterSpec;
 pub use kv::KvSpec;
 pub use znode::ZnodeSpec;
 
-/// A recorded operation after compilation: its partition key and the spec's operation.
-pub type Compiled<T> = (String, T);
+/// A recorded operation after compilation: its partition key (borrowed from the recorded
+/// operation, so that compiling a long history copies no keys) and the spec's operation.
+pub type Compiled<'a, T> = (&'a str, T);
 
 /// A sequential specification (in the style of stateright's `SequentialSpec`).
 ///
@@ -44,7 +45,7 @@ pub trait SequentialSpec {
     /// Compiles one recorded operation. `Ok(None)`: it constrains nothing (a failed write that
     /// did not apply, a read with no result) and is left out. `Err`: the model does not accept
     /// it (bad input), with the reason.
-    fn compile(&self, op: &Op) -> Result<Option<Compiled<Self::Op>>, String>;
+    fn compile<'a>(&self, op: &'a Op) -> Result<Option<Compiled<'a, Self::Op>>, String>;
 
     /// The state after `op`, or `None` when `op` cannot return what it returned in `state`.
     fn step(&self, state: &Self::State, op: &Self::Op) -> Option<Self::State>;

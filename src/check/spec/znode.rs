@@ -10,14 +10,17 @@
 //!
 //! Depends on: `check::history` and the [`SequentialSpec`] trait.
 
+use std::rc::Rc;
+
 use super::{Compiled, SequentialSpec};
 use crate::check::history::{Call, Op, Outcome, Ret, ZkError};
 
 /// A present znode.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Znode {
-    /// The data.
-    pub data: String,
+    /// The data, shared: the search copies states at every step and memo entry, and a
+    /// compiled write's data becomes the state's (prints and hashes as the string would).
+    pub data: Rc<str>,
     /// The data version.
     pub version: i32,
 }
@@ -40,12 +43,12 @@ pub enum WriteResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ZnodeOp {
     /// create with data.
-    Create { data: String, result: WriteResult },
+    Create { data: Rc<str>, result: WriteResult },
     /// delete with an expected version (-1 = any).
     Delete { version: i32, result: WriteResult },
     /// setData with an expected version; `new_version` as returned, when it was.
     SetData {
-        data: String,
+        data: Rc<str>,
         version: i32,
         result: WriteResult,
         new_version: Option<i32>,
@@ -83,7 +86,7 @@ fn compile_read(op: &Op) -> Result<Option<ZnodeOp>, String> {
             }),
         ) => ZnodeOp::Exists(None),
         (_, Some(Ret::Data { data, version })) => ZnodeOp::Read(Some(Znode {
-            data: data.clone(),
+            data: Rc::from(data.as_str()),
             version: *version,
         })),
         (
@@ -110,14 +113,14 @@ impl SequentialSpec for ZnodeSpec {
         None
     }
 
-    fn compile(&self, op: &Op) -> Result<Option<Compiled<ZnodeOp>>, String> {
+    fn compile<'a>(&self, op: &'a Op) -> Result<Option<Compiled<'a, ZnodeOp>>, String> {
         let (path, compiled) = match &op.call {
             Call::Create { path, data } => {
                 let result = match write_result(op)? {
                     None | Some(WriteResult::Err(ZkError::NoNode)) => return Ok(None),
                     Some(r) => r,
                 };
-                let data = data.clone();
+                let data = Rc::from(data.as_str());
                 (path, Some(ZnodeOp::Create { data, result }))
             }
             Call::Delete { path, version } => {
@@ -139,7 +142,7 @@ impl SequentialSpec for ZnodeSpec {
                 };
                 let result = write_result(op)?;
                 let make = |result| ZnodeOp::SetData {
-                    data: data.clone(),
+                    data: Rc::from(data.as_str()),
                     version: *version,
                     result,
                     new_version,
@@ -151,7 +154,7 @@ impl SequentialSpec for ZnodeSpec {
             }
             call => return Err(format!("the znode model has no {call:?}")),
         };
-        Ok(compiled.map(|c| (path.clone(), c)))
+        Ok(compiled.map(|c| (path.as_str(), c)))
     }
 
     fn step(&self, state: &ZnodeState, op: &ZnodeOp) -> Option<ZnodeState> {
