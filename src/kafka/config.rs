@@ -350,8 +350,9 @@ pub enum BugMode {
     /// have applied, and, before KIP-380, neither the controller (ids only) nor the broker
     /// (no broker epoch) tells a re-registration from the registration before it, so no
     /// LeaderAndIsr brings the leader the current zkVersion. Switches: the broker's ISR
-    /// write path (`broker::zk`), its controller-request fence, and the controller's
-    /// BrokerChange handling.
+    /// write path (`broker::zk`) and the leader's answer to a failed write
+    /// (`replica::Replica::isr_write_failed`), its controller-request fence, and the
+    /// controller's BrokerChange handling.
     #[serde(rename = "KAFKA-2729")]
     Kafka2729,
     /// Zombie follower or consumer on a deposed leader (pre-KIP-320 fencing). Switch:

@@ -14,13 +14,16 @@
 //! with the same version at most one of them applies), and a BadVersion is resolved the way
 //! `ReplicationUtils.updateLeaderAndIsr`'s data checker does: read the state back and
 //! compare. Until then the change stays pending, so the ISR the leader counts for the HW
-//! stays a superset of the one ZooKeeper may hold.
+//! stays a superset of the one ZooKeeper may hold. When the read-back finds other data the
+//! leader gives up as Kafka 2.7+ does and the change stays pending until the next
+//! LeaderAndIsr (a copy may have applied before the controller overwrote it: kafka-nemesis
+//! seed 402913); other data of the leader's own epoch is adopted instead.
 
 use std::collections::BTreeMap;
 
 use super::Broker;
 use crate::kafka::config::BugMode;
-use crate::kafka::msg::TopicPartition;
+use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::replica::IsrChange;
 use crate::kafka::wire::WireMsg;
 use crate::kafka::zkdata::{self, BrokerRegistration, IsrChangeNotification, PartitionStateData};
@@ -385,6 +388,12 @@ impl Broker {
             .is_some_and(|r| r.is_leader() && r.leader_epoch() == Some(ch.leader_epoch))
     }
 
+    /// The read-back after a BadVersion (`ReplicationUtils.checkLeaderAndIsrZkData`): our
+    /// own data means a copy of the write applied (`conditionalUpdatePath` then reports
+    /// success with the version read). Other data of this leader's own epoch naming it
+    /// leader is adopted (see [`crate::kafka::replica::Replica::isr_write_superseded`]);
+    /// anything else (a newer leader epoch: the controller moved the partition on) is a
+    /// failure, and the leader keeps its pending change until the LeaderAndIsr that follows.
     fn on_isr_verify(&mut self, ch: IsrChange, r: &Result<OpResult, ZkError>) {
         match r {
             Ok(OpResult::Data { data, stat }) => {
@@ -394,8 +403,21 @@ impl Broker {
                     &ch.isr,
                     ch.controller_epoch,
                 );
-                let applied = zkdata::decode::<PartitionStateData>(data) == Some(ours);
-                self.isr_settled(&ch, applied.then_some(stat.version));
+                let found = zkdata::decode::<PartitionStateData>(data);
+                if found.as_ref() == Some(&ours) {
+                    return self.isr_settled(&ch, Some(stat.version));
+                }
+                // bug-mode switch point: KAFKA-2729 (the pre-2.7 leader kept its stale
+                // zkVersion: see `Replica::isr_write_failed`).
+                let own_epoch = found.filter(|d| {
+                    d.leader() == Some(ch.leader)
+                        && d.leader_epoch == ch.leader_epoch
+                        && !self.setup.props.bug(BugMode::Kafka2729)
+                });
+                match own_epoch {
+                    Some(d) => self.isr_superseded(&ch, &d.isr, stat.version),
+                    None => self.isr_settled(&ch, None),
+                }
             }
             Err(ZkError::Server(_)) => self.isr_settled(&ch, None),
             // Not read: read again once the session allows (the version has moved past
@@ -406,8 +428,20 @@ impl Broker {
         }
     }
 
+    /// ZooKeeper holds another ISR of the leader's own epoch: the leader adopts it.
+    fn isr_superseded(&mut self, ch: &IsrChange, isr: &[BrokerId], version: i32) {
+        self.uncertain_isr.remove(&ch.tp);
+        if !self.still_pending(ch) {
+            return;
+        }
+        if let Some(r) = self.replicas.get_mut(&ch.tp) {
+            r.isr_write_superseded(isr, version);
+        }
+    }
+
     /// The outcome of an ISR write is known: tell the replica if it still leads in the
-    /// epoch that asked, and queue the change notification.
+    /// epoch that asked, and queue the change notification. `None`: the write does not
+    /// count as far as the broker can tell (see `Replica::isr_write_failed`).
     fn isr_settled(&mut self, ch: &IsrChange, version: Option<i32>) {
         self.uncertain_isr.remove(&ch.tp);
         let Some(r) = self.replicas.get_mut(&ch.tp) else {

@@ -383,15 +383,50 @@ impl Replica {
         self.maybe_increment_high_watermark()
     }
 
-    /// The conditional write failed (a stale zkVersion: the controller changed the
-    /// partition): the leader keeps its old ISR and may try again later (B.2).
+    /// The write did not take effect as far as the broker can tell (ZooKeeper refused it
+    /// and the read-back found other data: Kafka's `ZkIsrManager` answers
+    /// INVALID_UPDATE_VERSION). Kafka 2.7+ gives up (`Partition.handleAlterIsrResponse`):
+    /// the pending state stays until the next LeaderAndIsr, so no further ISR change is
+    /// tried in this leader epoch and the maximal ISR keeps a member being added. That
+    /// member may well be in ZooKeeper: a copy of the write that applied while its answer
+    /// was lost, then overwritten by the controller (kafka-nemesis seed 402913). Dropping it
+    /// from the ISR the HW counts would let the HW pass its LEO while ZooKeeper's ISR, and
+    /// the controller's next one derived from it, still hold it.
     pub fn isr_write_failed(&mut self) {
         self.stamp.bump();
+        // bug-mode switch point: KAFKA-2729. Before 2.7, `Partition.updateIsr` changed the
+        // ISR only on success and kept the old one and its cached zkVersion otherwise
+        // ("Cached zkVersion not equal to that in zookeeper, skip updating ISR").
+        if !self.bug(BugMode::Kafka2729) {
+            return;
+        }
         let Role::Leader(state) = &mut self.role else {
             return;
         };
         let isr = state.isr.isr().to_vec();
         state.isr = IsrState::Committed { isr };
+    }
+
+    /// The read-back after a BadVersion found another state of this leader's own epoch
+    /// naming it leader: the ISR and zkVersion ZooKeeper holds become the committed ones.
+    /// Kafka would give up and wait for a LeaderAndIsr, but in ZooKeeper mode the
+    /// controller only sends one with a new leader epoch, so a leader whose cached
+    /// zkVersion went stale within its epoch would never change its ISR again (the
+    /// "Cached zkVersion not equal" stall); adopting what ZooKeeper holds keeps the ISR the
+    /// HW counts equal to ZooKeeper's. No copy of the refused write can still apply: the
+    /// version moved past the one it expects. Returns whether the HW advanced.
+    pub fn isr_write_superseded(&mut self, isr: &[BrokerId], zk_version: i32) -> bool {
+        self.stamp.bump();
+        let me = self.me;
+        let Role::Leader(state) = &mut self.role else {
+            return false;
+        };
+        if !isr.contains(&me) {
+            return false;
+        }
+        state.isr = IsrState::Committed { isr: isr.to_vec() };
+        self.zk_version = zk_version;
+        self.maybe_increment_high_watermark()
     }
 
     /// HW = min LEO over the maximal ISR, only forward; a follower that has not fetched in

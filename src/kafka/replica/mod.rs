@@ -120,7 +120,8 @@ pub enum Role {
 
 /// An ISR change the leader asks its broker to write to the partition-state znode,
 /// conditionally on `expected_zk_version` (B.2). The broker reports the outcome with
-/// [`Replica::isr_write_succeeded`] or [`Replica::isr_write_failed`].
+/// [`Replica::isr_write_succeeded`], [`Replica::isr_write_superseded`] or
+/// [`Replica::isr_write_failed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IsrChange {
     pub tp: TopicPartition,

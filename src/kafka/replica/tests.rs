@@ -458,7 +458,7 @@ fn isr_shrinks_after_the_lag_time_and_the_hw_waits_for_the_zookeeper_write() {
 }
 
 #[test]
-fn a_failed_isr_write_keeps_the_old_isr() {
+fn a_failed_isr_write_is_given_up_and_stays_pending_until_the_next_leader_and_isr() {
     let mut disk = MemDisk::default();
     let mut l = replica(L, &mut disk, &[]);
     l.become_leader(&mut disk, &state(L, 1, &[L, F]), 0)
@@ -467,11 +467,81 @@ fn a_failed_isr_write_keeps_the_old_isr() {
     assert!(l.maybe_shrink_isr(31 * SEC, &cfg).is_some());
     l.isr_write_failed();
     assert_eq!(l.isr(), Some(&[L, F][..]));
+    assert!(l.leader_state().unwrap().isr.in_flight());
+    assert_eq!(l.maybe_shrink_isr(40 * SEC, &cfg), None, "no retry");
+    l.become_leader(&mut disk, &state(L, 2, &[L]), 41 * SEC)
+        .unwrap();
     assert!(!l.leader_state().unwrap().isr.in_flight());
-    assert!(
-        l.maybe_shrink_isr(31 * SEC, &cfg).is_some(),
-        "tried again later"
+    assert_eq!(l.isr(), Some(&[L][..]));
+
+    // KAFKA-2729 mode: the pre-2.7 leader keeps its old ISR and tries again later.
+    let mut l = Replica::new(
+        tp(),
+        L,
+        PartitionLog::new("b1/t-0", LogConfig::default()),
+        0,
+        &[BugMode::Kafka2729],
     );
+    l.become_leader(&mut disk, &state(L, 1, &[L, F]), 0)
+        .unwrap();
+    assert!(l.maybe_shrink_isr(31 * SEC, &cfg).is_some());
+    l.isr_write_failed();
+    assert!(!l.leader_state().unwrap().isr.in_flight());
+    assert!(l.maybe_shrink_isr(31 * SEC, &cfg).is_some(), "tried again");
+}
+
+/// kafka-nemesis seed 402913, the leader's side: the expansion adding G applied in
+/// ZooKeeper, its answer was lost, the resent copy got BadVersion and the read-back found
+/// the controller's newer epoch. G may be in ZooKeeper's ISR, so it keeps holding the HW.
+#[test]
+fn an_expansion_whose_write_failed_still_holds_the_hw_at_the_members_leo() {
+    let mut disk = MemDisk::default();
+    let mut l = replica(L, &mut disk, &[1, 1]);
+    let mut f = replica(F, &mut disk, &[1, 1]);
+    let mut g = replica(G, &mut disk, &[1, 1]);
+    l.high_watermark = 2;
+    l.become_leader(&mut disk, &state(L, 1, &[L, F]), 0)
+        .unwrap();
+    f.become_follower(&mut disk, &state(L, 1, &[L, F])).unwrap();
+    g.become_follower(&mut disk, &state(L, 1, &[L, F])).unwrap();
+    let req = f.fetch_request(100).unwrap();
+    assert_eq!(l.handle_follower_fetch(F, &req, 1).1, None);
+    let req = g.fetch_request(100).unwrap();
+    let change = l.handle_follower_fetch(G, &req, 1).1.expect("G caught up");
+    assert_eq!(change.isr, vec![L, F, G]);
+    l.isr_write_failed();
+    let cfg = ServerProperties::default();
+    for _ in 2..5 {
+        produce(&mut l, &mut disk, Acks::Leader, &cfg);
+    }
+    for _ in 0..2 {
+        let req = f.fetch_request(100).unwrap();
+        let (resp, _) = l.handle_follower_fetch(F, &req, 2);
+        f.handle_fetch_response(&mut disk, &req, &resp);
+    }
+    assert_eq!(f.log_end_offset(), 5);
+    assert_eq!(l.leader_state().unwrap().isr.maximal(), vec![L, F, G]);
+    assert_eq!(l.high_watermark(), 2, "G's LEO");
+    assert_eq!(l.isr(), Some(&[L, F][..]), "not for min.insync.replicas");
+}
+
+/// A refused write whose read-back finds another ISR of the leader's own epoch: ZooKeeper's
+/// ISR and version become the leader's.
+#[test]
+fn a_superseded_isr_write_adopts_zookeepers_isr_and_version() {
+    let mut disk = MemDisk::default();
+    let mut l = replica(L, &mut disk, &[1]);
+    l.become_leader(&mut disk, &state(L, 1, &[L, F]), 0)
+        .unwrap();
+    let cfg = ServerProperties::default();
+    assert!(l.maybe_shrink_isr(31 * SEC, &cfg).is_some());
+    assert!(l.isr_write_superseded(&[L], 7), "F no longer holds the HW");
+    assert_eq!((l.isr(), l.zk_version()), (Some(&[L][..]), 7));
+    assert!(!l.leader_state().unwrap().isr.in_flight());
+    assert_eq!(l.high_watermark(), 1);
+    // An ISR without the leader is not taken.
+    assert!(!l.isr_write_superseded(&[F], 8));
+    assert_eq!(l.zk_version(), 7);
 }
 
 #[test]

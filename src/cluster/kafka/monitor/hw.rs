@@ -161,23 +161,44 @@ impl Partition {
     /// At a broker's event, against ZooKeeper's latest partition state: a leader's ISR for
     /// the HW contains ZooKeeper's (k-isr-superset), and a running ZooKeeper ISR member
     /// holds the committed history (k-leader-complete, candidate part).
+    ///
+    /// A leader is held to the last state of its own epoch, also once ZooKeeper has moved
+    /// on to a newer one: until the LeaderAndIsr of that epoch reaches it, it still
+    /// advances its HW, and the controller derived the newer ISR from the last one of the
+    /// leader's epoch. Comparing only with the newest state, when its epoch is the
+    /// leader's, was blind to kafka-nemesis seed 402913: broker 1's expansion to [1, 2, 0]
+    /// applied (its answer lost), the controller's controlled shutdown of broker 2 wrote
+    /// [1, 0] in epoch 2, and only then did broker 1 learn of a BadVersion, drop broker 0
+    /// and advance its HW over [1, 2] past broker 0's LEO. A state of that epoch from
+    /// before the leader took office (a LeaderAndIsr arriving late, after a restart) is not
+    /// what it was told, so it is not held to it.
     pub(super) fn check_zk_isr(&self, b: BrokerId, m: &mut ReplicaMon, out: &mut Vec<Finding>) {
         let Some(zk) = &self.zk else { return };
         let d = &zk.data;
         if let MonRole::Leader { epoch, maximal, .. } = &m.role {
-            let missing: Vec<BrokerId> = d
-                .isr
-                .iter()
-                .copied()
-                .filter(|x| !maximal.contains(x))
-                .collect();
-            if d.leader() == Some(b) && d.leader_epoch == *epoch && !missing.is_empty() {
-                let msg = format!(
-                    "{}: leader {b} computes its HW over {maximal:?}, which lacks {missing:?} \
-                     of ZooKeeper's ISR {:?}",
-                    self.tp, d.isr
-                );
-                finding(out, K_ISR_SUPERSET, msg);
+            let own = if d.leader_epoch == *epoch {
+                Some((d.leader(), &d.isr))
+            } else {
+                let since = self.tenure_zk_seen.get(epoch).copied().unwrap_or(u64::MAX);
+                self.zk_epoch_last
+                    .get(epoch)
+                    .filter(|z| z.seen > since)
+                    .map(|z| (z.leader, &z.isr))
+            };
+            if let Some((_, isr)) = own.filter(|o| o.0 == Some(b)) {
+                let missing: Vec<BrokerId> = isr
+                    .iter()
+                    .copied()
+                    .filter(|x| !maximal.contains(x))
+                    .collect();
+                if !missing.is_empty() {
+                    let msg = format!(
+                        "{}: leader {b} computes its HW over {maximal:?} in epoch {epoch}, \
+                         which lacks {missing:?} of ZooKeeper's ISR {isr:?} of that epoch",
+                        self.tp
+                    );
+                    finding(out, K_ISR_SUPERSET, msg);
+                }
             }
         }
         let committed = self.canon.len() as u64;

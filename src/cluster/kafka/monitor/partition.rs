@@ -40,6 +40,15 @@ pub struct ZkEpoch {
     pub unclean: bool,
 }
 
+/// The last partition state ZooKeeper held in one leader epoch, and the number of states
+/// seen up to it ([`Partition::zk_seen`]).
+#[derive(Clone, Debug)]
+pub struct ZkEpochLast {
+    pub leader: Option<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub seen: u64,
+}
+
 pub struct Partition {
     pub tp: TopicPartition,
     /// Its index in the monitor's partitions.
@@ -70,6 +79,13 @@ pub struct Partition {
     pub abandoned: BTreeMap<(u32, u64, u64), (u32, bool)>,
     pub zk: Option<ZkSeen>,
     pub zk_epochs: BTreeMap<u32, ZkEpoch>,
+    /// Per leader epoch, its last partition state (k-isr-superset for a leader ZooKeeper
+    /// has moved past, see [`Self::check_zk_isr`]).
+    pub zk_epoch_last: BTreeMap<u32, ZkEpochLast>,
+    /// Partition states seen so far.
+    pub zk_seen: u64,
+    /// Per leader epoch, `zk_seen` when its leader last took office.
+    pub tenure_zk_seen: BTreeMap<u32, u64>,
     /// When the committed history last restarted.
     pub last_reset_ns: Option<u64>,
     /// When and from which offset it last restarted.
@@ -103,6 +119,9 @@ impl Partition {
             abandoned: BTreeMap::new(),
             zk: None,
             zk_epochs: BTreeMap::new(),
+            zk_epoch_last: BTreeMap::new(),
+            zk_seen: 0,
+            tenure_zk_seen: BTreeMap::new(),
             last_reset_ns: None,
             last_reset: None,
             junctions: BTreeSet::new(),
@@ -506,6 +525,7 @@ impl Partition {
                 let again = seen.is_some();
                 self.leaders.insert(e, b);
                 self.leader_inc.insert(e, ctx.inc);
+                self.tenure_zk_seen.insert(e, self.zk_seen);
                 self.epoch_start.insert(e, m.leo());
                 if self.superseded(e) {
                     if again {

@@ -205,3 +205,43 @@ fn a_late_reappointment_without_a_committed_record_fires_with_a_flush_per_append
     let lossy = &w.mon.allowed_losses().lossy_elections;
     assert!(lossy.len() == 1 && lossy[0].again && lossy[0].committed_lost == 0);
 }
+
+/// kafka-nemesis seed 402913: broker 1 leads epoch 1 with ISR {1, 2}; its expansion to
+/// {1, 2, 0} applies in ZooKeeper (the answer lost), then the controller writes epoch 2
+/// with {1, 0} from it. Broker 1, still in epoch 1, must keep 0 in the ISR it computes its
+/// HW over: held to the last state of its own epoch, although ZooKeeper's newest state is
+/// of epoch 2 (comparing with the newest state only, when its epoch is the leader's, was
+/// blind to it).
+#[test]
+fn isr_superset_holds_a_leader_to_its_own_epochs_last_state_after_zookeeper_moved_on() {
+    let mut w = World::new(2);
+    let log = [plain(1, 10), plain(1, 11)];
+    assert_eq!(w.zk(Some(1), 1, &[1, 2], 1, 1), vec![]);
+    let mut l = w.leader(1, &log, 2, 1, &[1, 2]);
+    let f = w.follower(0, &log, 2, 1, 1);
+    let req = f.fetch_request(100).unwrap();
+    assert!(l.handle_follower_fetch(0, &req, 1).1.is_some(), "expanding");
+    assert_eq!(w.broker(1, 0, l.clone()), vec![]);
+    assert_eq!(w.zk(Some(1), 1, &[1, 2, 0], 1, 1), vec![]);
+    assert_eq!(w.zk(Some(1), 2, &[1, 0], 1, 1), vec![]);
+    // The fixed leader: the resent write's BadVersion leaves the expansion pending.
+    l.isr_write_failed();
+    assert_eq!(w.broker(1, 0, l), vec![]);
+    // A leader that drops the member it was adding.
+    let dropped = w.leader(1, &log, 2, 1, &[1, 2]);
+    let out = w.broker(1, 0, dropped);
+    assert!(fired(&out, K_ISR_SUPERSET), "{out:?}");
+
+    // A LeaderAndIsr of epoch 1 taking effect after ZooKeeper moved on is held to what it
+    // said, not to states of its epoch written before it took office.
+    let mut w = World::new(2);
+    assert_eq!(w.zk(Some(1), 1, &[1, 2], 1, 1), vec![]);
+    assert_eq!(w.zk(Some(1), 1, &[1, 2, 0], 1, 1), vec![]);
+    assert_eq!(w.zk(Some(0), 2, &[0, 2], 1, 1), vec![]);
+    let stale = w.leader(1, &[], 0, 1, &[1, 2]);
+    let out = w.broker(1, 0, stale);
+    assert!(
+        !out.iter().any(|f| f.invariant == K_ISR_SUPERSET),
+        "{out:?}"
+    );
+}

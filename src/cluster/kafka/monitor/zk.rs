@@ -4,7 +4,7 @@
 //! shows nothing new).
 //! k-zk-fencing on the writes, unclean elections, and k-isr-superset on ISR expansions.
 
-use super::partition::{Partition, ZkEpoch, ZkSeen};
+use super::partition::{Partition, ZkEpoch, ZkEpochLast, ZkSeen};
 use super::{finding, Finding, KafkaMonitor, UncleanElection, K_ISR_SUPERSET, K_ZK_FENCING};
 use crate::kafka::msg::BrokerId;
 use crate::kafka::zkdata::{self, PartitionStateData};
@@ -189,6 +189,15 @@ impl Partition {
             version: s.version,
             data: d.clone(),
         });
+        self.zk_seen += 1;
+        self.zk_epoch_last.insert(
+            d.leader_epoch,
+            ZkEpochLast {
+                leader: d.leader(),
+                isr: d.isr.clone(),
+                seen: self.zk_seen,
+            },
+        );
         self.check_superset_at_zk(out);
         unclean
     }

@@ -156,18 +156,44 @@ fn isr_shrink_is_written_conditionally_then_notified() {
     assert_eq!(notes.len(), 1, "one ISR change notification");
 }
 
+/// A shrink refused on its version, where the read-back finds another ISR of the leader's
+/// own epoch: the leader takes ZooKeeper's ISR and version, and its next try applies.
 #[test]
-fn a_failed_isr_write_keeps_the_old_isr() {
+fn a_bad_version_within_the_leaders_epoch_adopts_zookeepers_isr_and_version() {
     let props = ServerProperties {
         replica_lag_time_max_ms: 1000,
         ..ServerProperties::default()
     };
     let mut b = leader_bench(props);
-    // The controller changed the state meanwhile: the leader's zkVersion is stale.
+    // Another write of epoch 1 moved the version on: the leader's zkVersion is stale.
     let path = zkdata::partition_state_path(&tp());
     b.zk.nodes.get_mut(&path).unwrap().1.version = 5;
     b.request(CLIENT, 1, produce(Acks::Leader, &[1]));
-    b.advance(1600 * MS);
+    b.advance(2600 * MS);
+    assert_eq!(
+        state_write_versions(&b),
+        vec![0, 5],
+        "refused, adopted, again"
+    );
+    let r = &b.broker.view().replicas[&tp()];
+    assert_eq!((r.isr(), r.zk_version()), (Some(&[0][..]), 6));
+    assert_eq!(r.high_watermark(), 1);
+}
+
+/// KAFKA-2729 mode: the pre-2.7 leader keeps its old ISR and its stale zkVersion, and every
+/// later try fails the same way ("Cached zkVersion not equal to that in zookeeper").
+#[test]
+fn kafka_2729_a_failed_isr_write_keeps_the_old_isr_and_the_stale_version() {
+    let props = ServerProperties {
+        replica_lag_time_max_ms: 1000,
+        bug_modes: vec![crate::kafka::config::BugMode::Kafka2729],
+        ..ServerProperties::default()
+    };
+    let mut b = leader_bench(props);
+    let path = zkdata::partition_state_path(&tp());
+    b.zk.nodes.get_mut(&path).unwrap().1.version = 5;
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1]));
+    b.advance(2600 * MS);
     let r = &b.broker.view().replicas[&tp()];
     assert_eq!(
         r.isr(),
@@ -175,11 +201,82 @@ fn a_failed_isr_write_keeps_the_old_isr() {
         "BadVersion: the shrink did not happen"
     );
     assert_eq!(r.high_watermark(), 0, "the HW still waits for follower 1");
+    let versions = state_write_versions(&b);
+    assert!(
+        versions.len() > 1 && versions.iter().all(|&v| v == 0),
+        "{versions:?}"
+    );
     assert!(!b
         .zk
         .nodes
         .keys()
         .any(|p| p.starts_with(zkdata::ISR_CHANGE_PREFIX)));
+}
+
+/// kafka-nemesis seed 402913: ZooKeeper applies the leader's expansion but its answer is
+/// lost with the connection; the controller then writes the next leader epoch from it;
+/// the leader's second copy gets BadVersion and the read-back finds the controller's
+/// state. The member being added may be in ZooKeeper's ISR (it is: [0, 1]), so it stays in
+/// the ISR the HW counts, and no other ISR change is tried, until the LeaderAndIsr of the
+/// new epoch.
+#[test]
+fn an_expansion_whose_answer_was_lost_holds_the_hw_after_a_bad_version() {
+    let mut b = Bench::started(0);
+    let path = zkdata::partition_state_path(&tp());
+    let data = zkdata::encode(&PartitionStateData::new(Some(0), 1, &[0, 2], 1));
+    b.zk.create(&path, data, 0);
+    b.leader_and_isr(state(0, 1, &[0, 2], 0));
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1, 2]));
+    b.request(ConnId(602), 1, fetch(Some(2), 2, Some(1), 0));
+    assert_eq!(b.broker.view().replicas[&tp()].high_watermark(), 2);
+    // Follower 1 catches up: the expansion applies, its answer is lost.
+    b.zk_up = false;
+    b.request(ConnId(601), 1, fetch(Some(1), 2, Some(1), 0));
+    let expanded = zkdata::encode(&PartitionStateData::new(Some(0), 1, &[0, 2, 1], 1));
+    let node = b.zk.nodes.get_mut(&path).unwrap();
+    (node.0, node.1.version) = (expanded, 1);
+    // The controller's controlled shutdown of broker 2, from the expanded state.
+    let shut = zkdata::encode(&PartitionStateData::new(Some(0), 2, &[0, 1], 1));
+    let node = b.zk.nodes.get_mut(&path).unwrap();
+    (node.0, node.1.version) = (shut, 2);
+    let (conn, _) = b.zk_conn.expect("connected");
+    b.event(Event::ConnDown { conn, peer: ZK });
+    b.zk_up = true;
+    b.advance(500 * MS);
+    assert_eq!(
+        state_write_versions(&b),
+        vec![0],
+        "the second copy, refused"
+    );
+    // Broker 2 fetches on (still in epoch 1 until its StopReplica); broker 1 does not.
+    b.request(CLIENT, 2, produce(Acks::Leader, &[3, 4, 5]));
+    b.request(ConnId(602), 2, fetch(Some(2), 5, Some(1), 0));
+    b.advance(20_000 * MS);
+    let r = &b.broker.view().replicas[&tp()];
+    let isr = &r.leader_state().unwrap().isr;
+    assert!(isr.in_flight(), "given up, not resolved: {isr:?}");
+    assert_eq!(isr.maximal(), vec![0, 2, 1]);
+    assert_eq!(r.high_watermark(), 2, "not past broker 1's LEO");
+    assert_eq!(
+        state_write_versions(&b),
+        vec![0],
+        "no ISR change tried meanwhile"
+    );
+    // The LeaderAndIsr of epoch 2 settles it.
+    b.leader_and_isr(state(0, 2, &[0, 1], 2));
+    let r = &b.broker.view().replicas[&tp()];
+    assert!(!r.leader_state().unwrap().isr.in_flight());
+    assert_eq!((r.isr(), r.zk_version()), (Some(&[0, 1][..]), 2));
+}
+
+/// The versions of the partition-state writes the fake server received, in order.
+fn state_write_versions(b: &Bench) -> Vec<i32> {
+    (b.zk.writes.iter())
+        .filter_map(|op| match op {
+            Op::SetData { path, version, .. } if path.ends_with("/state") => Some(*version),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
