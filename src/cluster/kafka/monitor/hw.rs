@@ -202,7 +202,15 @@ impl Partition {
             }
         }
         let committed = self.canon.len() as u64;
-        if m.leo() >= committed.max(m.lost_upto) {
+        // Caught up again once it holds the committed records from its loss up, by content:
+        // a LEO grown past the committed offset over other records (a stale LeaderAndIsr's
+        // leadership appending its own over the offsets it lost, kafka-nemesis seed 539030)
+        // still lacks them.
+        let caught_up = |f: u64| {
+            m.leo() >= committed.max(m.lost_upto)
+                && (f.max(m.start)..committed).all(|o| m.rec(o) == self.canon.get(o as usize))
+        };
+        if m.lost_from.is_some_and(caught_up) {
             m.lost_from = None;
         }
         // Judged at every event (it ends or clears on what the replica takes).

@@ -972,4 +972,5 @@ fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
 }
 
 mod adopted;
+mod lost;
 mod resurrected;

@@ -1,0 +1,70 @@
+//! A replica that lost committed records at a restart is excused (as an allowed loss) until
+//! it holds them again by content, not by its LEO: kafka-nemesis seed 539030
+//! (scenarios/regressions/kafka-nemesis-seed539030.json). Broker 2 came back from a power
+//! loss without committed records; a LeaderAndIsr of an epoch ZooKeeper had already moved
+//! past reached it late, and as that stale leader it appended producers' records over the
+//! offsets it had lost, its LEO passing the committed offset. Then the newer epoch's
+//! LeaderAndIsr made it leader from the ISR it had never left: real Kafka elects it so
+//! (KIP-966's unflushed-data loss), and the loss is allowed by `log.flush.interval.*`
+//! unset, with a flush per append it is not.
+
+use super::*;
+
+/// Values 10 and 11 committed in epoch 1 (broker 0 leading, ISR {0, 1}); broker 1 restarts
+/// with 11 lost, then leads epoch 2 late (ZooKeeper already holds epoch 3, broker 1 alone
+/// in the ISR) and appends 30 and 31 from offset 1. Returns the findings of its election
+/// in epoch 3 on that log.
+fn stale_leader_over_its_loss(w: &mut World) -> Vec<Finding> {
+    w.committed_two();
+    let f = w.replica(1, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(1, 1, f), vec![]);
+    assert_eq!(w.mon.data_losses().len(), 1);
+    assert_eq!(w.zk(Some(1), 2, &[1, 0], 1, 1), vec![]);
+    assert_eq!(w.zk(Some(1), 3, &[1], 1, 1), vec![]);
+    let own = [plain(1, 10), plain(2, 30), plain(2, 31)];
+    let stale = w.leader(1, &own, 1, 2, &[1, 0]);
+    assert_eq!(w.broker(1, 1, stale), vec![]);
+    // Its LEO (3) passed the committed offset (2) over other records: still owed.
+    assert_eq!(w.mon.parts[0].mons[&1].lost_from, Some(1));
+    let l = w.leader(1, &own, 1, 3, &[1]);
+    w.broker(1, 1, l)
+}
+
+#[test]
+fn a_replica_whose_own_records_outgrew_its_loss_is_still_excused_as_having_lost_them() {
+    let mut w = World::new(1);
+    assert_eq!(stale_leader_over_its_loss(&mut w), vec![]);
+    let e = &w.mon.lossy_elections()[0];
+    assert_eq!(
+        (e.leader, e.leader_epoch, e.lost_from, e.unclean),
+        (1, 3, 1, false)
+    );
+}
+
+#[test]
+fn the_same_loss_with_a_flush_per_append_fires() {
+    let mut w = World::new(1);
+    w.flush_each();
+    let out = stale_leader_over_its_loss(&mut w);
+    assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
+    assert!(
+        out[0].message.contains("log.flush.interval.messages=1"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_replica_that_fetched_its_lost_records_back_is_excused_no_more() {
+    let mut w = World::new(1);
+    w.committed_two();
+    let f = w.replica(1, &[plain(1, 10)], 1);
+    assert_eq!(w.broker(1, 1, f), vec![]);
+    let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 1);
+    assert_eq!(w.broker(1, 1, f), vec![]);
+    assert_eq!(w.mon.parts[0].mons[&1].lost_from, None);
+    // Elected again lacking 11 (a log no restart explains): k-leader-complete.
+    w.zk(Some(1), 2, &[1], 1, 1);
+    let n = w.leader(1, &[plain(1, 10), plain(2, 30)], 2, 2, &[1]);
+    let out = w.broker(1, 1, n);
+    assert!(fired(&out, K_LEADER_COMPLETE), "{out:?}");
+}
