@@ -121,7 +121,9 @@ impl Fetchers {
 }
 
 impl Broker {
-    /// The leaders of the partitions this broker follows, in order: one fetcher each.
+    /// The leaders of the partitions this broker follows, in order: one fetcher each. Kept
+    /// sorted and free of repeats as it is built (a broker follows a few leaders): no sort
+    /// per event.
     fn followed_leaders(&self, out: &mut Vec<BrokerId>) {
         out.clear();
         for r in self.replicas.values() {
@@ -129,11 +131,11 @@ impl Broker {
                 leader: Some(leader),
             } = r.role()
             {
-                out.push(*leader);
+                if let Err(i) = out.binary_search(leader) {
+                    out.insert(i, *leader);
+                }
             }
         }
-        out.sort_unstable();
-        out.dedup();
     }
 
     /// What the fetcher of `leader` should send now: its partitions this broker should
@@ -191,8 +193,17 @@ impl Broker {
             }
         }
         for &leader in &leaders {
-            let state = self.fetchers.by_leader.entry(leader).or_default();
-            if state.in_flight.is_some() {
+            // Most events find the fetcher there and busy: looked up before any insert.
+            let busy = match self.fetchers.by_leader.get(&leader) {
+                Some(state) => state.in_flight.is_some(),
+                None => {
+                    self.fetchers
+                        .by_leader
+                        .insert(leader, FetcherState::default());
+                    false
+                }
+            };
+            if busy {
                 continue;
             }
             let Some(sent) = self.wanted_from(leader, ctx.now()).next() else {

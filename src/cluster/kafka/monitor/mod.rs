@@ -38,8 +38,10 @@
 mod ack;
 mod gap;
 mod hw;
+mod mons;
 mod partition;
 mod replica;
+mod stamps;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -50,6 +52,7 @@ mod tests_holes;
 mod tests_marks;
 #[cfg(test)]
 mod tests_stale;
+mod values;
 mod zk;
 
 use std::collections::BTreeMap;
@@ -254,7 +257,7 @@ impl KafkaMonitor {
     pub fn left_behind(&self) -> BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> {
         let mut out: BTreeMap<TopicPartition, BTreeMap<BrokerId, String>> = BTreeMap::new();
         for p in &self.parts {
-            for (b, m) in &p.mons {
+            for (b, m) in p.mons.iter() {
                 let why = match (m.forked_at, m.suspect_above) {
                     (Some(f), _) => format!("forked from offset {f}"),
                     (None, Some(s)) if m.suspect_same_epoch => {

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ack::Acks;
+use super::mons::Mons;
 use super::replica::{Junction, LogDelta, MonRole, Rec, ReplicaMon, Summary};
+use super::stamps::Stamps;
 use super::{
     finding, AllowedLosses, DataLoss, Finding, ForkedReplica, ForkedSequence, LossyElection,
     K_HW_MONO, K_LEADER_COMPLETE, K_ONE_LEADER, K_ZK_FENCING,
@@ -56,7 +58,7 @@ pub struct Partition {
     /// The path of its partition-state znode.
     pub zk_path: String,
     /// Boxed: the mirror is large and is taken out and put back on every changed event.
-    pub mons: BTreeMap<BrokerId, Box<ReplicaMon>>,
+    pub mons: Mons,
     /// The committed history, from offset 0.
     pub canon: Vec<Rec>,
     /// Below this offset, records were committed while the leader's ISR had
@@ -71,7 +73,7 @@ pub struct Partition {
     pub epoch_start: BTreeMap<u32, u64>,
     /// Elections that restarted the committed history (allowed losses).
     pub lossy_epochs: BTreeSet<u32>,
-    pub stamped: BTreeMap<(u32, u64), u64>,
+    pub stamped: Stamps,
     /// Stamps a restart of the committed history dropped or a new leader's log replaced:
     /// (epoch, offset, value) -> (the leader epoch of that election, whether it re-led its
     /// own epoch). A replica whose restart brings such a record back holds the abandoned
@@ -108,14 +110,14 @@ impl Partition {
             zk_path: crate::kafka::zkdata::partition_state_path(&tp),
             tp,
             idx,
-            mons: BTreeMap::new(),
+            mons: Mons::default(),
             canon: Vec::new(),
             ok_upto: 0,
             leaders: BTreeMap::new(),
             leader_inc: BTreeMap::new(),
             epoch_start: BTreeMap::new(),
             lossy_epochs: BTreeSet::new(),
-            stamped: BTreeMap::new(),
+            stamped: Stamps::default(),
             abandoned: BTreeMap::new(),
             zk: None,
             zk_epochs: BTreeMap::new(),
@@ -347,8 +349,8 @@ impl Partition {
             let e = batch.leader_epoch;
             for (i, rec) in batch.records.iter().enumerate() {
                 let o = batch.base_offset + i as u64;
-                let stamp = self.stamped.get(&(e, o));
-                if o < from || stamp == Some(&rec.value) {
+                let stamp = self.stamped.get(e, o);
+                if o < from || stamp == Some(rec.value) {
                     continue;
                 }
                 match (self.abandoned.get(&(e, o, rec.value)), &mut suspect) {
@@ -581,7 +583,7 @@ impl Partition {
         out: &mut Vec<Finding>,
     ) {
         let leo = m.leo();
-        if self.stamped.range((e, leo)..(e + 1, 0)).next().is_none() {
+        if !self.stamped.any_from(e, leo) {
             return;
         }
         let committed = self.canon.len() as u64;
@@ -627,7 +629,7 @@ impl Partition {
         let leo = m.leo();
         let missing =
             (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]));
-        let own_lost = self.stamped.range((e, leo)..(e + 1, 0)).next().is_some();
+        let own_lost = self.stamped.any_from(e, leo);
         let at = match (missing, own_lost) {
             (None, false) => {
                 if let Some(s) = m.suspect_above {
@@ -723,7 +725,7 @@ impl Partition {
         let hw = m.summary.map_or(0, |s| s.hw());
         for o in from.max(m.start)..m.leo() {
             let Some(&rec) = m.rec(o) else { continue };
-            if let Some(old) = self.stamped.insert((rec.epoch, o), rec.value) {
+            if let Some(old) = self.stamped.insert(rec.epoch, o, rec.value) {
                 if old != rec.value {
                     self.abandoned.insert((rec.epoch, o, old), (e, false));
                 }
@@ -763,21 +765,14 @@ impl Partition {
         self.canon.truncate(at as usize);
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
-        let dropped: Vec<((u32, u64), u64)> = self
-            .stamped
-            .iter()
-            .filter(|(&(_, o), _)| o >= at)
-            .map(|(&k, &v)| (k, v))
-            .collect();
-        for ((epoch, o), v) in dropped {
-            self.stamped.remove(&(epoch, o));
+        for ((epoch, o), v) in self.stamped.take_from(at) {
             self.abandoned.insert((epoch, o, v), (e, again));
         }
         // Except the new leader's own records there: they are the history now, stamped by
         // the leaders that appended them (a follower fetching them is not their author).
         for o in at..m.leo() {
             if let Some(r) = m.rec(o) {
-                self.stamped.insert((r.epoch, o), r.value);
+                self.stamped.insert(r.epoch, o, r.value);
             }
         }
         self.ok_upto = self.ok_upto.min(at);
@@ -827,8 +822,8 @@ impl Partition {
         let to = m.leo().min(m.suspect_above.unwrap_or(u64::MAX));
         for o in delta.added_from..to {
             let Some(&rec) = m.rec(o) else { continue };
-            match self.stamped.get(&(rec.epoch, o)) {
-                Some(&v) if v != rec.value => {
+            match self.stamped.get(rec.epoch, o) {
+                Some(v) if v != rec.value => {
                     let msg = format!(
                         "{}: broker {b} holds value {} at offset {o} stamped epoch {}; the \
                          leader of that epoch appended {v}",
@@ -848,7 +843,7 @@ impl Partition {
                         );
                         finding(out, K_ONE_LEADER, msg);
                     }
-                    self.stamped.insert((rec.epoch, o), rec.value);
+                    self.stamped.insert(rec.epoch, o, rec.value);
                     acks.appended(self.idx, rec.value, o);
                 }
             }

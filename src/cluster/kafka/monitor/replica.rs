@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::gap::AdoptedGap;
+use super::values::ValueIndex;
 use super::{finding, Finding, K_DENSE, K_EPOCH_MONO, K_IDEMPOTENCE};
 use crate::kafka::epoch_cache::EpochEntry;
 use crate::kafka::log::batch::Batch;
@@ -144,7 +145,7 @@ pub struct ReplicaMon {
     pub tenure: Option<(u32, u64)>,
     pub epochs: Vec<EpochEntry>,
     /// Values of idempotent records -> offset (k-dense's uniqueness).
-    values: BTreeMap<u64, u64>,
+    values: ValueIndex,
     /// Producer id -> (producer epoch, last sequence, its offset) along the log.
     pids: BTreeMap<i64, (i16, i32, u64)>,
     /// Fork junctions, ascending: offsets from which this log holds records of another
@@ -424,7 +425,7 @@ impl ReplicaMon {
     fn cut(&mut self, offset: u64) -> Vec<Option<Rec>> {
         let i = (offset.saturating_sub(self.start) as usize).min(self.recs.len());
         let removed = self.recs.split_off(i);
-        self.values.retain(|_, o| *o < offset);
+        self.values.retain_offsets(|o| o < offset);
         self.matched = self.matched.min(offset);
         self.drop_junctions_from(offset);
         self.pids.clear();
