@@ -121,9 +121,10 @@ fn in_model(call: &Call) -> bool {
 fn complex_paths(history: &History) -> BTreeSet<&str> {
     let mut out = BTreeSet::new();
     for op in &history.ops {
-        let calls: Vec<&Call> = match &op.call {
-            Call::Multi { ops } => ops.iter().collect(),
-            call => vec![call],
+        // A multi's ops, or the one call (no list is built per operation).
+        let calls: &[Call] = match &op.call {
+            Call::Multi { ops } => ops,
+            call => std::slice::from_ref(call),
         };
         for call in calls {
             match call {

@@ -347,7 +347,7 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
     let mut replay_failed = false;
     let mut checked = 0usize;
     // The last applied write per path (replay position, op): it explains a read's mismatch.
-    let mut last_writer: BTreeMap<String, (usize, OpId)> = BTreeMap::new();
+    let mut last_writer: BTreeMap<&str, (usize, OpId)> = BTreeMap::new();
     for read in reads.iter().copied().map(Some).chain([None]) {
         let upto = read.map_or(u64::MAX, |r| r.0);
         while next < writes.len() && writes[next].0 <= upto {
@@ -374,7 +374,7 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
             } else if applied {
                 let op = &history.ops[wid];
                 for path in written_paths(&op.call, created_path(op)) {
-                    last_writer.insert(path.to_string(), (next, wid));
+                    last_writer.insert(path, (next, wid));
                 }
             }
         }
@@ -392,7 +392,7 @@ pub fn check_tree(history: &History, violations: &mut Vec<Violation>) -> Option<
             let writer = path.and_then(|p| {
                 let child_of = format!("{}/", p.trim_end_matches('/'));
                 (last_writer.iter())
-                    .filter(|(k, _)| k.as_str() == p || k.starts_with(&child_of))
+                    .filter(|(k, _)| **k == p || k.starts_with(&child_of))
                     .map(|(_, w)| *w)
                     .max()
             });
