@@ -101,6 +101,22 @@ impl System for CounterSystem {
             last.1 = node.is_serving();
             return found;
         }
+        let went_back = same_life && view.iter().zip(&last.2).any(|(now, before)| now < before);
+        if !went_back {
+            // The usual case: no violation to word, only the same updates as below, in a
+            // loop without per-origin branches or index checks.
+            for ((&now, before), max) in view
+                .iter()
+                .zip(last.2.iter_mut())
+                .zip(self.seen_max.iter_mut())
+            {
+                *before = now;
+                *max = (*max).max(now);
+            }
+            last.0 = inc;
+            last.1 = node.is_serving();
+            return found;
+        }
         for (origin, (&now, before)) in view.iter().zip(last.2.iter_mut()).enumerate() {
             if same_life && now < *before {
                 let message = format!(

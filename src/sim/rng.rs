@@ -118,7 +118,10 @@ impl Jitter {
         Jitter {
             low: if jitter == 0 { mean } else { low },
             range,
-            zone: (range << range.leading_zeros()).wrapping_sub(1),
+            // Unused for the whole of `u64` (range 0), where rand draws without a zone.
+            zone: range
+                .checked_shl(range.leading_zeros())
+                .map_or(0, |r| r.wrapping_sub(1)),
             min,
             fixed: jitter == 0,
         }
