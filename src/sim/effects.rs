@@ -6,7 +6,6 @@ use std::hash::Hash;
 
 use super::{Conn, ConnState, Item, Sim, Stepped};
 use crate::node::{ConnId, Event, FileName, FsyncId, Node, NodeId, TimerId};
-use crate::sim::rng::jittered;
 
 impl<N> Sim<N>
 where
@@ -279,12 +278,7 @@ where
         let now = self.now_ns;
         let slot = &self.slots[node.index()];
         let inc = slot.incarnation;
-        let mut latency = jittered(
-            &mut self.disk_rng,
-            self.disk_options.fsync_latency_mean.ns(),
-            self.disk_options.fsync_latency_jitter.ns(),
-            1,
-        );
+        let mut latency = self.fsync_latency.draw(&mut self.disk_rng);
         if now < slot.fsync_spike_until_ns {
             latency += slot.fsync_extra_ns;
         }

@@ -149,6 +149,8 @@ pub struct Sim<N: Node> {
     net_rng: ChaCha8Rng,
     disk_rng: ChaCha8Rng,
     disk_options: DiskOptions,
+    /// The fsync latency's draw, from `disk_options`.
+    fsync_latency: rng::Jitter,
     read_corruption: Ratio,
     ids: IdSource,
     effects: Vec<Effect<N::Msg>>,
@@ -193,6 +195,11 @@ where
             net_rng: rng::stream(seed, "network"),
             disk_rng: rng::stream(seed, "disk"),
             read_corruption: config.disk.read_corruption,
+            fsync_latency: rng::Jitter::new(
+                config.disk.fsync_latency_mean.ns(),
+                config.disk.fsync_latency_jitter.ns(),
+                1,
+            ),
             disk_options: config.disk,
             ids: IdSource::new(0),
             effects: Vec::new(),
@@ -386,6 +393,10 @@ where
         };
         let mut ctx = Context::new(*now_ns, node, &mut slot.rng, &mut handle, ids, effects);
         machine.on_event(&mut ctx, event);
+        if self.effects.is_empty() {
+            // Most deliveries (a message merged, a timer re-armed elsewhere) record nothing.
+            return;
+        }
         let mut effects = std::mem::take(&mut self.effects);
         for effect in effects.drain(..) {
             self.apply_effect(node, effect);

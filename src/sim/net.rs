@@ -37,7 +37,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{ConnId, NodeId};
-use crate::sim::rng::jittered;
+use crate::sim::rng::Jitter;
 use crate::sim::time::Dur;
 
 /// Network options of a scenario.
@@ -108,6 +108,8 @@ impl<M> Conn<M> {
 pub(crate) struct Network<M> {
     pub n: usize,
     pub options: NetOptions,
+    /// The one-way delay's draw, from `options`.
+    delay: Jitter,
     pub conns: super::conns::ConnTable<Conn<M>>,
     /// `blocked[from * n + to]`: a two-way partition separates the pair.
     pub blocked: Vec<bool>,
@@ -123,8 +125,14 @@ pub(crate) struct Network<M> {
 
 impl<M> Network<M> {
     pub fn new(n: usize, options: NetOptions) -> Self {
+        let delay = Jitter::new(
+            options.delay_mean.ns(),
+            options.delay_jitter.ns(),
+            options.delay_min.ns().max(1),
+        );
         Network {
             n,
+            delay,
             options,
             conns: Default::default(),
             blocked: vec![false; n * n],
@@ -161,13 +169,7 @@ impl<M> Network<M> {
 
     /// One sampled one-way delay from `from` to `to` at `now_ns`, with clogs and spikes.
     pub fn sample_delay(&self, rng: &mut ChaCha8Rng, now_ns: u64, from: NodeId, to: NodeId) -> u64 {
-        let o = &self.options;
-        let mut delay = jittered(
-            rng,
-            o.delay_mean.ns(),
-            o.delay_jitter.ns(),
-            o.delay_min.ns().max(1),
-        );
+        let mut delay = self.delay.draw(rng);
         for node in [from, to] {
             if now_ns < self.clog_until_ns[node.index()] {
                 delay += self.clog_extra_ns[node.index()];

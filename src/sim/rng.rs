@@ -93,6 +93,58 @@ pub fn jittered(rng: &mut ChaCha8Rng, mean: u64, jitter: u64, min: u64) -> u64 {
     value.max(min)
 }
 
+/// [`jittered`] with its bounds fixed once: the kernel draws a network delay per message
+/// and an fsync latency per fsync from the same few ranges all run long. It draws exactly
+/// what `jittered` draws, value for value (rand 0.8's single-sample inclusive integer range:
+/// one `u64` per try, a widening multiply, the same rejection zone), with the range and
+/// the zone computed once instead of per draw.
+#[derive(Clone, Copy, Debug)]
+pub struct Jitter {
+    low: u64,
+    /// Values in the range, 0 for the whole of `u64`; unused when `fixed`.
+    range: u64,
+    /// Rejection bound on the low word of the product.
+    zone: u64,
+    min: u64,
+    /// `jitter == 0`: the mean, with nothing drawn.
+    fixed: bool,
+}
+
+impl Jitter {
+    pub fn new(mean: u64, jitter: u64, min: u64) -> Jitter {
+        let low = mean.saturating_sub(jitter);
+        let high = mean.saturating_add(jitter);
+        let range = high.wrapping_sub(low).wrapping_add(1);
+        Jitter {
+            low: if jitter == 0 { mean } else { low },
+            range,
+            // Unused for the whole of `u64` (range 0), where rand draws without a zone.
+            zone: range
+                .checked_shl(range.leading_zeros())
+                .map_or(0, |r| r.wrapping_sub(1)),
+            min,
+            fixed: jitter == 0,
+        }
+    }
+
+    #[inline]
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> u64 {
+        use rand::RngCore;
+        if self.fixed {
+            return self.low.max(self.min);
+        }
+        if self.range == 0 {
+            return rng.next_u64().max(self.min);
+        }
+        loop {
+            let wide = u128::from(rng.next_u64()) * u128::from(self.range);
+            if wide as u64 <= self.zone {
+                return self.low.wrapping_add((wide >> 64) as u64).max(self.min);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +159,31 @@ mod tests {
         assert_eq!(a1, a2);
         assert_ne!(a1, b);
         assert_ne!(a1, c);
+    }
+
+    /// A precomputed `Jitter` draws what `jittered` draws, and leaves the stream where
+    /// `jittered` leaves it, over ranges that reject often, never, or cover all of `u64`.
+    #[test]
+    fn jitter_draws_exactly_what_jittered_draws() {
+        let cases = [
+            (500_000, 250_000, 50_000),
+            (2_000_000, 1_000_000, 1),
+            (10, 0, 1),
+            (0, 0, 5),
+            (3, 5, 0),
+            (u64::MAX / 2 + 7, u64::MAX / 2 - 3, 0),
+            (u64::MAX / 2, u64::MAX, 0),
+            (1 << 63, (1 << 63) - 1, 9),
+        ];
+        for (mean, jitter, min) in cases {
+            let mut a = stream(3, "jitter");
+            let mut b = stream(3, "jitter");
+            let j = Jitter::new(mean, jitter, min);
+            for _ in 0..2000 {
+                assert_eq!(j.draw(&mut a), jittered(&mut b, mean, jitter, min));
+            }
+            assert_eq!(a.next_u64(), b.next_u64(), "{mean} {jitter} {min}");
+        }
     }
 
     #[test]
