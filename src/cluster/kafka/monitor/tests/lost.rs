@@ -25,7 +25,7 @@ fn stale_leader_over_its_loss(w: &mut World) -> Vec<Finding> {
     let stale = w.leader(1, &own, 1, 2, &[1, 0]);
     assert_eq!(w.broker(1, 1, stale), vec![]);
     // Its LEO (3) passed the committed offset (2) over other records: still owed.
-    assert_eq!(w.mon.parts[0].mons[&1].lost_from, Some(1));
+    assert_eq!(w.mon.parts[0].mons.get(&1).unwrap().lost_from, Some(1));
     let l = w.leader(1, &own, 1, 3, &[1]);
     w.broker(1, 1, l)
 }
@@ -61,7 +61,7 @@ fn a_replica_that_fetched_its_lost_records_back_is_excused_no_more() {
     assert_eq!(w.broker(1, 1, f), vec![]);
     let f = w.follower(1, &[plain(1, 10), plain(1, 11)], 2, 0, 1);
     assert_eq!(w.broker(1, 1, f), vec![]);
-    assert_eq!(w.mon.parts[0].mons[&1].lost_from, None);
+    assert_eq!(w.mon.parts[0].mons.get(&1).unwrap().lost_from, None);
     // Elected again lacking 11 (a log no restart explains): k-leader-complete.
     w.zk(Some(1), 2, &[1], 1, 1);
     let n = w.leader(1, &[plain(1, 10), plain(2, 30)], 2, 2, &[1]);
@@ -111,7 +111,7 @@ fn an_isr_member_a_power_loss_gave_old_records_back_is_excused_until_it_fetches_
     assert_eq!(w.broker(2, 1, f), vec![]);
     let f = w.follower(2, &[plain(1, 10), plain(2, 30), plain(2, 31)], 3, 1, 2);
     assert_eq!(w.broker(2, 1, f), vec![]);
-    assert_eq!(w.mon.parts[0].mons[&2].lost_from, None);
+    assert_eq!(w.mon.parts[0].mons.get(&2).unwrap().lost_from, None);
     // Caught up by content, the excuse is gone: below the committed offset again, it fires.
     let f = w.follower(2, &[plain(1, 10)], 3, 1, 2);
     let out = w.broker(2, 1, f);
