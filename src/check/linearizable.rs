@@ -738,7 +738,7 @@ fn splitmix64(i: u64) -> u64 {
 }
 
 /// A 64-bit finaliser (MurmurHash3's fmix64): spreads every input bit over the output.
-fn mix(mut x: u64) -> u64 {
+pub(crate) fn mix(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^= x >> 33;

@@ -2,22 +2,16 @@
 //! among idempotent records): one insert per record a replica takes. Open addressing over
 //! a table of a power-of-two size, hashed with a fixed function (no random seed): only
 //! looked up and rebuilt, never iterated into anything the run reports, so its layout
-//! reaches no behaviour.
+//! reaches no behaviour. The hash is MurmurHash3's 64-bit finaliser, which spreads every
+//! bit of the value over the slot index.
+
+use crate::check::linearizable::mix;
 
 #[derive(Clone, Debug, Default)]
 pub struct ValueIndex {
     /// (value, offset) slots; at most half are used.
     slots: Vec<Option<(u64, u64)>>,
     len: usize,
-}
-
-/// MurmurHash3's 64-bit finaliser: every bit of the value spreads over the slot index.
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
 }
 
 impl ValueIndex {
