@@ -5,9 +5,12 @@
 //! Every object the monitor reads a replica's state from (the [`crate::kafka::replica::Replica`]
 //! itself, its `PartitionLog`, the `Log` and the `EpochCache`) holds a [`Stamp`] and takes a
 //! fresh one at construction and at the start of every method that takes `&mut self`: those
-//! methods are the only way to change their private fields. A stamp is never handed out
-//! twice on a thread (a run stays on one thread: its topic names are `Rc`), and a clone
-//! copies the stamp with the state it stands for, so two equal stamps mean the same state.
+//! methods are the only way to change their private fields. One exception: a leader's
+//! views of its followers, which change at every follower fetch and which the monitor does
+//! not read, are left out of the replica's stamp (`Replica::stamps` says how). A stamp is
+//! never handed out twice on a thread (a run stays on one thread: its topic names are
+//! `Rc`), and a clone copies the stamp with the state it stands for, so two equal stamps
+//! mean the same state.
 //!
 //! A stamp is not part of the value: it compares equal to every other stamp and hashes to
 //! nothing, so the types keep their equality. Use [`Stamp::get`] to compare stamps.

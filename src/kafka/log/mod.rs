@@ -291,9 +291,11 @@ impl Log {
     /// consumer, the LEO for a follower) and after at least one batch once `max_records` is
     /// reached.
     pub fn read(&self, from: u64, max_records: u64, upper_bound: u64) -> Vec<Batch> {
-        let mut out = Vec::new();
+        let first = self.first_batch_from(from);
+        // Most reads return one batch or none: room for the one, grown past it if need be.
+        let mut out = Vec::with_capacity(usize::from(first < self.batches.len()));
         let mut records = 0u64;
-        for b in self.batches_from(from) {
+        for (b, _) in &self.batches[first..] {
             if b.last_offset() >= upper_bound || (!out.is_empty() && records >= max_records) {
                 break;
             }

@@ -194,7 +194,8 @@ impl Replica {
         req: &FetchPartition,
         now_ns: u64,
     ) -> (FetchPartitionResponse, Option<IsrChange>) {
-        self.stamp.bump();
+        // No fresh stamp here: the follower's view is outside the stamp (see
+        // `Replica::stamps`), and the ISR and the HW take one when they change.
         let known = self
             .leader_state()
             .is_some_and(|s| s.followers.contains_key(&follower));
@@ -245,7 +246,7 @@ impl Replica {
         leader_leo: u64,
         now_ns: u64,
     ) {
-        self.stamp.bump();
+        // Changes the follower's view only: no fresh stamp (see `Replica::stamps`).
         let Role::Leader(state) = &mut self.role else {
             unreachable!("checked by admit_fetch");
         };
@@ -286,7 +287,7 @@ impl Replica {
     }
 
     fn maybe_expand_isr(&mut self, follower: BrokerId) -> Option<IsrChange> {
-        self.stamp.bump();
+        // Changes the replica through `set_isr_state` only, which takes a fresh stamp.
         let state = self.leader_state()?;
         if state.isr.in_flight() || state.isr.isr().contains(&follower) {
             return None;
@@ -308,7 +309,7 @@ impl Replica {
     /// LEO for longer than `replica.lag.time.max.ms` leave the ISR, once the broker writes
     /// the change to ZooKeeper. None while another change is in flight.
     pub fn maybe_shrink_isr(&mut self, now_ns: u64, cfg: &ServerProperties) -> Option<IsrChange> {
-        self.stamp.bump();
+        // Changes the replica through `set_isr_state` only, which takes a fresh stamp.
         let state = self.leader_state()?;
         if state.isr.in_flight() {
             return None;
@@ -432,7 +433,8 @@ impl Replica {
     /// HW = min LEO over the maximal ISR, only forward; a follower that has not fetched in
     /// this epoch holds it where it is. Returns whether it advanced.
     pub(super) fn maybe_increment_high_watermark(&mut self) -> bool {
-        self.stamp.bump();
+        // Most calls (one per follower fetch) leave the HW where it is: a fresh stamp only
+        // when it moves.
         let Some(state) = self.leader_state() else {
             return false;
         };
@@ -453,6 +455,7 @@ impl Replica {
             hw <= self.log.log_end_offset(),
             "HW beyond the leader's LEO"
         );
+        self.stamp.bump();
         self.high_watermark = hw;
         true
     }

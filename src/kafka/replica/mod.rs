@@ -149,7 +149,8 @@ pub struct Replica {
     /// A truncation step of a pre-2.7 fetcher that must happen before the next fetch (bug
     /// modes only; the fixed follower truncates on a fetch's diverging epoch).
     pending_truncation: Option<follower::PendingTruncation>,
-    /// Fresh at every change of the replica's own fields (see [`crate::kafka::stamp`]).
+    /// Fresh at every change of the replica's own fields but the followers' views (see
+    /// [`Replica::stamps`]).
     stamp: Stamp,
 }
 
@@ -202,7 +203,11 @@ impl Replica {
     }
 
     /// Equal stamps mean an equal replica: its own fields, its log and its epoch cache
-    /// (see [`crate::kafka::stamp`]; the producer state is not covered).
+    /// (see [`crate::kafka::stamp`]). Not covered: the producer state, and a leader's views
+    /// of its followers (`LeaderState::followers`), which change at every follower fetch
+    /// and which the online monitor does not read; the follower-fetch path takes a fresh
+    /// stamp only when the ISR or the HW changes (debug builds check, at every skip, that
+    /// equal stamps still mean an unchanged summary).
     pub fn stamps(&self) -> [u64; 3] {
         [
             self.stamp.get(),

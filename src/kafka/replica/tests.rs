@@ -777,3 +777,24 @@ fn offset_out_of_range_cuts_to_a_shorter_leaders_end() {
     assert_eq!(f.handle_leader_end_offset(&mut disk, &resp), cut);
     assert!(f.fetch_request(10).is_some());
 }
+
+/// The monitor skips a replica whose stamps are unchanged: a follower fetch that moves only
+/// the leader's view of the follower takes no fresh stamp; one that moves the HW does.
+#[test]
+fn a_follower_fetch_takes_a_fresh_stamp_only_when_the_hw_moves() {
+    let mut disk = MemDisk::default();
+    let mut l = replica(L, &mut disk, &[1, 1]);
+    let mut f = replica(F, &mut disk, &[1, 1]);
+    let mut g = replica(G, &mut disk, &[1]);
+    let isr = [L, F, G];
+    l.become_leader(&mut disk, &state(L, 2, &isr), 0).unwrap();
+    f.become_follower(&mut disk, &state(L, 2, &isr)).unwrap();
+    g.become_follower(&mut disk, &state(L, 2, &isr)).unwrap();
+    let before = l.stamps();
+    fetch_once(&mut l, &mut f, &mut disk, 1);
+    assert_eq!(l.high_watermark(), 0, "G has not fetched yet");
+    assert_eq!(l.stamps(), before, "only F's view moved");
+    fetch_once(&mut l, &mut g, &mut disk, 1);
+    assert_eq!(l.high_watermark(), 1);
+    assert_ne!(l.stamps(), before, "the HW moved");
+}

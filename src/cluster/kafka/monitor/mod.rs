@@ -415,7 +415,11 @@ impl KafkaMonitor {
     /// within an incarnation, and one broker is active per controller epoch.
     fn check_broker_epochs(&mut self, v: &BrokerState, out: &mut Vec<Finding>) {
         let inc = v.inc;
-        let m = self.brokers.entry(v.id).or_default();
+        // Looked up before any insert: every broker but the first event's is there.
+        let m = match self.brokers.get_mut(&v.id) {
+            Some(m) => m,
+            None => self.brokers.entry(v.id).or_default(),
+        };
         if m.inc != inc {
             *m = BrokerMon { inc, fence: 0 };
         }
@@ -428,7 +432,10 @@ impl KafkaMonitor {
         }
         m.fence = m.fence.max(v.fenced_controller_epoch);
         if let Some(ce) = v.controller_epoch {
-            let prev = *self.controllers.entry(ce).or_insert(v.id);
+            let prev = match self.controllers.get(&ce) {
+                Some(&prev) => prev,
+                None => *self.controllers.entry(ce).or_insert(v.id),
+            };
             if prev != v.id {
                 let msg = format!(
                     "brokers {prev} and {} both active controllers in controller epoch {ce}",
