@@ -556,7 +556,11 @@ fn an_epoch_change_fsyncs_the_leader_epoch_checkpoint() {
     b.zk.create(&zkdata::partition_state_path(&tp()), data, 0);
     b.fsyncs.clear();
     b.leader_and_isr(state(0, 1, &[0, 1], 0));
-    let file = b.broker.view().replicas[&tp()].log.epochs.file().to_string();
+    let file = b.broker.view().replicas[&tp()]
+        .log
+        .epochs
+        .file()
+        .to_string();
     let synced = |b: &Bench| b.fsyncs.iter().filter(|(_, f)| **f == *file).count();
     assert_eq!(synced(&b), 1, "the new epoch's entry is fsynced at once");
     b.complete_fsyncs();
