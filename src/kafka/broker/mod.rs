@@ -241,7 +241,6 @@ impl Broker {
         for r in self.replicas.values_mut() {
             self.storage.start_flush(ctx, r, false);
         }
-        self.storage.epochs_recovered(&self.replicas);
         ctx.set_timer(TICK_NS, TAG_TICK);
         self.start_session(ctx);
     }
@@ -348,8 +347,6 @@ impl Broker {
         if self.stopped {
             return;
         }
-        let marks = self.replicas.purgatory_marks();
-        (self.storage).sync_epoch_checkpoints(ctx, &self.replicas, marks);
         self.check_purgatory(ctx);
         self.pump_fetchers(ctx);
     }
