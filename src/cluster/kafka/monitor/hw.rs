@@ -205,9 +205,14 @@ impl Partition {
         // Caught up again once it holds the committed records from its loss up, by content:
         // a LEO grown past the committed offset over other records (a stale LeaderAndIsr's
         // leadership appending its own over the offsets it lost, kafka-nemesis seed 539030)
-        // still lacks them.
+        // still lacks them. And only once the committed history covers the LEO it had
+        // before the loss: until then its leader may still count it at that LEO (its last
+        // fetch offset) and commit records it lost, which no comparison can see yet
+        // (kafka-nemesis seed 718133: broker 1 came back with old records at offsets 1..3,
+        // committed 1; the leader then committed offset 1 over broker 1's fetch from 2).
         let caught_up = |f: u64| {
-            m.leo() >= committed.max(m.lost_upto)
+            committed >= m.lost_upto
+                && m.leo() >= committed
                 && (f.max(m.start)..committed).all(|o| m.rec(o) == self.canon.get(o as usize))
         };
         if m.lost_from.is_some_and(caught_up) {
