@@ -42,7 +42,8 @@
 //!   content (never by a count: a log of the right length with other records does not
 //!   close the gap).
 
-use super::replica::{Rec, ReplicaMon};
+use super::canon::Canon;
+use super::replica::ReplicaMon;
 
 /// What a replica owes of the committed history: what it lacked of a leader's log when
 /// that log was adopted as the history, or the hole a restart dropped from its log's end
@@ -130,12 +131,12 @@ impl ReplicaMon {
     /// the gap when a record taken since the adoption differs from the committed one, and
     /// clears it when the replica holds the committed history (and the adopted leader's
     /// LEO) again.
-    pub fn gap_excuses(&mut self, canon: &[Rec]) -> bool {
+    pub fn gap_excuses(&mut self, canon: &Canon) -> bool {
         let Some(g) = self.adopted_gap else {
             return false;
         };
-        let committed = canon.len() as u64;
-        let differs = |o: u64| self.rec(o) != canon.get(o as usize);
+        let committed = canon.len();
+        let differs = |o: u64| !canon.matches(self, o);
         let taken = g.from.max(g.rewritten_from).max(self.start);
         let wrong = (taken..self.leo().min(committed)).any(differs);
         let closed = self.leo() >= committed.max(g.upto)

@@ -5,7 +5,7 @@
 
 use super::ack::Acks;
 use super::partition::{Ctx, Partition};
-use super::replica::{MonRole, ReplicaMon};
+use super::replica::{MonRole, Rec, ReplicaMon};
 use super::{
     finding, Finding, K_HW_MONO, K_ISR_SUPERSET, K_LEADER_COMPLETE, K_LOG_MATCH, K_ONE_LEADER,
 };
@@ -58,7 +58,7 @@ impl Partition {
         }
         self.log_match(b, Some(epoch), m, acks, out);
         if isr_len as u32 >= ctx.min_insync {
-            self.ok_upto = self.ok_upto.max(hw.min(self.canon.len() as u64));
+            self.ok_upto = self.ok_upto.max(hw.min(self.canon.len()));
         }
     }
 
@@ -90,44 +90,32 @@ impl Partition {
         out: &mut Vec<Finding>,
     ) {
         let limit = m.hw.min(m.leo()).min(m.suspect_above.unwrap_or(u64::MAX));
-        let grown_from = self.canon.len() as u64;
+        let grown_from = self.canon.len();
         let mut o = m.matched.max(m.start);
         while o < limit {
-            let Some(&rec) = m.rec(o) else {
-                // A hole below the HW: the replica lacks whatever the history holds there
-                // (a hole is legitimate only above a same-epoch fork's suspicion, which
-                // bounds `limit`).
-                let msg = format!(
-                    "{}: broker {b} has a hole at offset {o} below its HW {}; the committed \
-                     history {}",
-                    self.tp,
-                    m.hw,
-                    match self.canon.get(o as usize) {
-                        Some(c) => format!("holds value {} (epoch {}) there", c.value, c.epoch),
-                        None => "ends there".to_string(),
+            // `o` lies in the log: None is a hole.
+            let mine = m.rec(o);
+            let bad = match self.canon.get(o) {
+                Some(c) if c == mine => None,
+                Some(c) => Some(self.mismatch(b, o, m.hw, mine, c)),
+                // A hole the history may take: one of the leader's the history last
+                // restarted with (see `canon`); a follower's waits for the leader's HW.
+                None if mine.is_none() && !self.canon.hole_allowed(o) => {
+                    Some(self.mismatch(b, o, m.hw, None, None))
+                }
+                None if leading.is_some() && o == self.canon.len() => {
+                    self.canon.push(mine.copied());
+                    if let Some(rec) = mine {
+                        acks.committed(self.idx, rec.value, o);
                     }
-                );
+                    None
+                }
+                None => break,
+            };
+            if let Some(msg) = bad {
                 finding(out, K_LOG_MATCH, msg);
                 o = limit;
                 break;
-            };
-            match self.canon.get(o as usize) {
-                Some(c) if *c != rec => {
-                    let msg = format!(
-                        "{}: broker {b} holds value {} (epoch {}) at offset {o} below its HW \
-                         {}; the committed record there is value {} (epoch {})",
-                        self.tp, rec.value, rec.epoch, m.hw, c.value, c.epoch
-                    );
-                    finding(out, K_LOG_MATCH, msg);
-                    o = limit;
-                    break;
-                }
-                Some(_) => {}
-                None if leading.is_some() && o == self.canon.len() as u64 => {
-                    self.canon.push(rec);
-                    acks.committed(self.idx, rec.value, o);
-                }
-                None => break,
             }
             o += 1;
         }
@@ -137,10 +125,45 @@ impl Partition {
         }
     }
 
+    /// k-log-match's message for broker `b` holding `mine` at offset `o` below its HW `hw`
+    /// (None: a hole) where the committed history holds `c` (None: a hole, or nothing
+    /// past its end).
+    fn mismatch(
+        &self,
+        b: BrokerId,
+        o: u64,
+        hw: u64,
+        mine: Option<&Rec>,
+        c: Option<&Rec>,
+    ) -> String {
+        let tp = &self.tp;
+        let Some(r) = mine else {
+            let theirs = match c {
+                Some(c) => format!("holds value {} (epoch {}) there", c.value, c.epoch),
+                None => "ends there".to_string(),
+            };
+            return format!(
+                "{tp}: broker {b} has a hole at offset {o} below its HW {hw}; the committed \
+                 history {theirs}"
+            );
+        };
+        let theirs = match c {
+            Some(c) => format!(
+                "the committed record there is value {} (epoch {})",
+                c.value, c.epoch
+            ),
+            None => "the committed history has a hole there".to_string(),
+        };
+        format!(
+            "{tp}: broker {b} holds value {} (epoch {}) at offset {o} below its HW {hw}; {theirs}",
+            r.value, r.epoch
+        )
+    }
+
     /// k-one-leader's stale clause: records a leader of epoch e commits after a newer leader
     /// took office must be in that newer leader's log (unless a lossy election since).
     fn check_stale_leader(&self, b: BrokerId, e: u32, from: u64, out: &mut Vec<Finding>) {
-        let to = self.canon.len() as u64;
+        let to = self.canon.len();
         let Some((&newest, &nb)) = self.leaders.iter().next_back() else {
             return;
         };
@@ -148,7 +171,7 @@ impl Partition {
             return;
         }
         let Some(nm) = self.mons.get(&nb) else { return };
-        if let Some(o) = (from..to).find(|&o| nm.rec(o) != self.canon.get(o as usize)) {
+        if let Some(o) = (from..to).find(|&o| !self.canon.matches(nm, o)) {
             let msg = format!(
                 "{}: stale leader {b} (epoch {e}) advanced its HW over offset {o}, which the \
                  leader {nb} of epoch {newest} does not hold",
@@ -201,7 +224,7 @@ impl Partition {
                 }
             }
         }
-        let committed = self.canon.len() as u64;
+        let committed = self.canon.len();
         // Caught up again once it holds the committed records from its loss up, by content:
         // a LEO grown past the committed offset over other records (a stale LeaderAndIsr's
         // leadership appending its own over the offsets it lost, kafka-nemesis seed 539030)
@@ -213,7 +236,7 @@ impl Partition {
         let caught_up = |f: u64| {
             committed >= m.lost_upto
                 && m.leo() >= committed
-                && (f.max(m.start)..committed).all(|o| m.rec(o) == self.canon.get(o as usize))
+                && (f.max(m.start)..committed).all(|o| self.canon.matches(m, o))
         };
         if m.lost_from.is_some_and(caught_up) {
             m.lost_from = None;

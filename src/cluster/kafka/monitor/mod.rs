@@ -36,6 +36,7 @@
 //! Depends on: kafka, zab, node, sim, cluster.
 
 mod ack;
+mod canon;
 mod gap;
 mod hw;
 mod mons;

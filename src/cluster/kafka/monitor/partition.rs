@@ -6,8 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ack::Acks;
+use super::canon::Canon;
 use super::mons::Mons;
-use super::replica::{Junction, LogDelta, MonRole, Rec, ReplicaMon, Summary};
+use super::replica::{Junction, LogDelta, MonRole, ReplicaMon, Summary};
 use super::stamps::Stamps;
 use super::{
     finding, AllowedLosses, DataLoss, Finding, ForkedReplica, ForkedSequence, LossyElection,
@@ -59,8 +60,8 @@ pub struct Partition {
     pub zk_path: String,
     /// Boxed: the mirror is large and is taken out and put back on every changed event.
     pub mons: Mons,
-    /// The committed history, from offset 0.
-    pub canon: Vec<Rec>,
+    /// The committed history, from offset 0 (with the holes of a lossy election's leader).
+    pub canon: Canon,
     /// Below this offset, records were committed while the leader's ISR had
     /// min.insync.replicas members (k-ack-semantics).
     pub ok_upto: u64,
@@ -111,7 +112,7 @@ impl Partition {
             tp,
             idx,
             mons: Mons::default(),
-            canon: Vec::new(),
+            canon: Canon::default(),
             ok_upto: 0,
             leaders: BTreeMap::new(),
             leader_inc: BTreeMap::new(),
@@ -136,7 +137,7 @@ impl Partition {
         self.leaders.len()
     }
     pub fn committed_len(&self) -> u64 {
-        self.canon.len() as u64
+        self.canon.records_from(0)
     }
 
     /// Whether broker `b`'s replica `r` in incarnation `inc` is exactly as the checks last
@@ -214,7 +215,8 @@ impl Partition {
         let leader_hole = |a: u64, z: u64| {
             leader_mon.is_some_and(|lm| (a..z).all(|o| lm.is_hole(o) || o < lm.start))
         };
-        let delta = m.sync_log(r, &self.junctions, &leader_hole, out);
+        let history_hole = |o: u64| self.canon.has_hole(o);
+        let delta = m.sync_log(r, &self.junctions, &leader_hole, &history_hole, out);
         // After a restart the mirror is rebuilt from the log start: only what the disk gave
         // back differently from what the replica held is new.
         m.note_rewrite(recovered_from.unwrap_or(delta.added_from));
@@ -295,13 +297,13 @@ impl Partition {
             // (recovery takes the LEO from the last batch, as Kafka's LogLoader) lost none.
             let lost_any = (from..m.leo()).any(|o| m.rec(o).is_some());
             if from < m.leo() && lost_any {
-                let committed = (self.canon.len() as u64).saturating_sub(from);
+                let committed = self.canon.records_in(from, m.leo());
                 losses.data_losses.push(DataLoss {
                     tp: self.tp.clone(),
                     broker: ctx.broker,
                     from_offset: from,
                     records_lost: m.leo() - from,
-                    committed_lost: committed.min(m.leo() - from),
+                    committed_lost: committed,
                     at_ns: ctx.now,
                 });
                 m.lost_from = Some(m.lost_from.map_or(from, |f| f.min(from)));
@@ -431,7 +433,7 @@ impl Partition {
         };
         for (i, rec) in removed.iter().enumerate() {
             let o = from + i as u64;
-            if rec.is_some() && self.canon.get(o as usize) == rec.as_ref() && !readopted(o) {
+            if rec.is_some() && self.canon.get(o) == Some(rec.as_ref()) && !readopted(o) {
                 let msg = format!(
                     "{}: broker {b} truncated committed offset {o} (committed up to {})",
                     self.tp,
@@ -586,7 +588,7 @@ impl Partition {
         if !self.stamped.any_from(e, leo) {
             return;
         }
-        let committed = self.canon.len() as u64;
+        let committed = self.canon.len();
         if ctx.flush_each && m.lost_from.is_some_and(|f| f < committed) {
             let msg = format!(
                 "{}: broker {} leads epoch {e} again without committed offset {leo} (committed \
@@ -603,7 +605,7 @@ impl Partition {
             unclean: false,
             again: true,
             lost_from: leo,
-            committed_lost: committed.saturating_sub(leo),
+            committed_lost: self.canon.records_from(leo),
             at_ns: ctx.now,
         });
         m.suspect_above = Some(m.suspect_above.map_or(leo, |s| s.min(leo)));
@@ -627,8 +629,7 @@ impl Partition {
         out: &mut Vec<Finding>,
     ) {
         let leo = m.leo();
-        let missing =
-            (m.start..self.canon.len() as u64).find(|&o| m.rec(o) != Some(&self.canon[o as usize]));
+        let missing = (m.start..self.canon.len()).find(|&o| !self.canon.matches(m, o));
         let own_lost = self.stamped.any_from(e, leo);
         let at = match (missing, own_lost) {
             (None, false) => {
@@ -648,7 +649,7 @@ impl Partition {
         // With a flush per append, a power loss may take the append in flight, which no
         // leader has exposed below its HW yet: a committed record lost is not excused.
         let flushed_away =
-            ctx.flush_each && !unclean && m.lost_from.is_some_and(|f| f < self.canon.len() as u64);
+            ctx.flush_each && !unclean && m.lost_from.is_some_and(|f| f < self.canon.len());
         if flushed_away {
             let msg = format!(
                 "{}: broker {} leads epoch {e} without committed offset {at} (committed up \
@@ -667,7 +668,7 @@ impl Partition {
                 unclean,
                 again,
                 lost_from: at,
-                committed_lost: (self.canon.len() as u64).saturating_sub(at),
+                committed_lost: self.canon.records_from(at),
                 at_ns: ctx.now,
             });
         } else if missing.is_some() {
@@ -762,7 +763,7 @@ impl Partition {
     /// `again`: the leader leads epoch `e` again after a restart, so the other replicas'
     /// records above `at` share its epochs (see [`ReplicaMon::suspect_same_epoch`]).
     fn restart_history(&mut self, ctx: &Ctx, e: u32, at: u64, again: bool, m: &mut ReplicaMon) {
-        self.canon.truncate(at as usize);
+        self.canon.restart(at, m);
         // Offsets from `at` up will be written anew (even in an epoch already used, when a
         // restarted leader leads it again): the old stamps there belong to the lost history.
         for ((epoch, o), v) in self.stamped.take_from(at) {

@@ -194,6 +194,25 @@ impl ReplicaMon {
         self.recs.get(i as usize)?.as_ref()
     }
 
+    /// The entry at `offset`: None outside the log (below the start, at or past the LEO),
+    /// Some(None) in a hole.
+    pub fn entry(&self, offset: u64) -> Option<Option<&Rec>> {
+        let i = offset.checked_sub(self.start)?;
+        self.recs.get(i as usize).map(Option::as_ref)
+    }
+
+    /// The leader epoch the epoch cache gives a hole at `offset` (None if it is no hole,
+    /// or no entry covers it): the epoch of the batch whose truncation left it, as Kafka's
+    /// `truncateFromEnd(target)` keeps the entry of the straddling batch's epoch, and the
+    /// one any fetcher's epoch check sees there.
+    pub fn hole_epoch(&self, offset: u64) -> Option<u32> {
+        if !self.is_hole(offset) {
+            return None;
+        }
+        let e = self.epochs.iter().rev().find(|e| e.start_offset <= offset);
+        e.map(|e| e.epoch)
+    }
+
     /// Whether `offset` lies in a hole of the log (between the start and the LEO).
     pub fn is_hole(&self, offset: u64) -> bool {
         let i = offset.checked_sub(self.start);
@@ -240,7 +259,8 @@ impl ReplicaMon {
     /// Brings the mirror up to date with the replica's log, judging every new record.
     /// `junctions` are the fork junctions known in the partition's logs; `leader_hole(a, b)`
     /// says whether the leader this replica follows has no record at offsets [a, b) (a
-    /// follower that copies the leader's log across a hole gets the same hole).
+    /// follower that copies the leader's log across a hole gets the same hole);
+    /// `history_hole(o)` whether the committed history has (or may take) a hole at `o`.
     ///
     /// k-dense on holes: a hole is legitimate only as a truncation inside a batch leaves
     /// it (the LEO set to the target, below which the straddling batch went: the log held
@@ -251,6 +271,7 @@ impl ReplicaMon {
         r: &Replica,
         junctions: &BTreeSet<Junction>,
         leader_hole: &dyn Fn(u64, u64) -> bool,
+        history_hole: &dyn Fn(u64) -> bool,
         out: &mut Vec<Finding>,
     ) -> LogDelta {
         let log = &r.log.log;
@@ -318,7 +339,7 @@ impl ReplicaMon {
                 }
             }
         }
-        self.end_suspicion(keep, delta.removed.is_some());
+        self.end_suspicion(keep, delta.removed.is_some(), history_hole);
         delta
     }
 
@@ -335,7 +356,12 @@ impl ReplicaMon {
     /// ones without any check failing. The replica is then forked ([`Self::forked_at`]):
     /// the suspicion stays (nothing from it up is compared) until the replica cuts its log
     /// to it or a new leader adopts its records.
-    fn end_suspicion(&mut self, kept: u64, cut: bool) {
+    ///
+    /// A hole the committed history has too (a lossy election's leader's, see `canon`) is
+    /// no record lacked: a replica cut to the point of loss over the same hole holds what
+    /// the history holds there (kafka-nemesis seed 500058: the leader's other follower,
+    /// truncated on the same diverging epoch inside the same batch).
+    fn end_suspicion(&mut self, kept: u64, cut: bool, history_hole: &dyn Fn(u64) -> bool) {
         let Some(s) = self.suspect_above else {
             return;
         };
@@ -346,7 +372,7 @@ impl ReplicaMon {
         // replica lacks the new history's records there for good, as if it kept old ones
         // (kafka-nemesis seed 72965: cut to a leader's batch boundary inside its own
         // batch of the re-appointed epoch).
-        let hole = self.hole_from(s);
+        let hole = (s.max(self.start)..self.leo()).find(|&o| self.is_hole(o) && !history_hole(o));
         if self.leo() <= s || (cut && kept <= s && hole.is_none()) {
             self.end_suspicion_at(s);
         } else if self.suspect_same_epoch {
@@ -375,6 +401,11 @@ impl ReplicaMon {
         let hi = self.leo().min(other.leo());
         (lo..hi).any(|o| match (self.rec(o), other.rec(o)) {
             (Some(a), Some(b)) => a.epoch == b.epoch && a.value != b.value,
+            // A record where `other` has a hole its epoch cache gives the record's epoch:
+            // the hole carries no epoch of its own, so no check can tell the two apart
+            // (kafka-nemesis seed 500058: the records a lossy election's leader had cut
+            // inside a batch, kept by the replica that led them).
+            (Some(a), None) => other.hole_epoch(o) == Some(a.epoch),
             _ => false,
         })
     }

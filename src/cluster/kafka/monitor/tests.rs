@@ -972,5 +972,6 @@ fn a_value_repeated_across_a_same_epoch_fork_is_allowed_and_recorded() {
 }
 
 mod adopted;
+mod lossy_holes;
 mod lost;
 mod resurrected;
