@@ -6,7 +6,7 @@ use clap::Parser;
 
 // The shipped binary's allocator: see `faultline::cli::alloc`.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: faultline::cli::alloc::Fast = faultline::cli::alloc::Fast;
 
 fn main() -> ExitCode {
     faultline::cli::alloc::tune();

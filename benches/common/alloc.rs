@@ -13,7 +13,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use mimalloc::MiMalloc as System;
+use faultline::cli::alloc::Fast as System;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Counting;

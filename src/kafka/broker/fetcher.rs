@@ -180,7 +180,16 @@ impl Broker {
             return;
         }
         let mut leaders = std::mem::take(&mut self.fetchers.leaders);
-        self.followed_leaders(&mut leaders);
+        // The followed leaders depend on the replicas' roles alone: with no replica handed
+        // out for change since the last pump, the list kept from it still holds.
+        if self.replicas.take_fetcher_marks() != 0 {
+            self.followed_leaders(&mut leaders);
+        }
+        debug_assert!({
+            let mut fresh = Vec::new();
+            self.followed_leaders(&mut fresh);
+            fresh == leaders
+        });
         // Most events leave the set of followed leaders as it was: then no fetcher is idle.
         if !self.fetchers.by_leader.keys().eq(leaders.iter()) {
             let idle: Vec<BrokerId> = (self.fetchers.by_leader.keys())

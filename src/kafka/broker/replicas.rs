@@ -1,9 +1,11 @@
 //! The broker's replicas, with a record of which of them were handed out for change.
 //!
-//! Two readers care which replicas an event could have changed: the purgatory, which
+//! Three readers care which replicas an event could have changed: the purgatory, which
 //! re-checks only the held requests of those partitions (Kafka completes a `DelayedFetch`
 //! or `DelayedProduce` through `tryCompleteDelayedRequests` keyed by the partition that
-//! changed), and the online monitor, which re-judges only those replicas after the event.
+//! changed), the online monitor, which re-judges only those replicas after the event, and
+//! the fetchers, which recompute the leaders they follow only when a replica may have
+//! changed role.
 //! The map is private: every `&mut Replica` comes from a method here that marks its
 //! partition first, so a partition left unmarked since a reader last took its marks is
 //! exactly as that reader last saw it. Reads go through `Deref` to the map.
@@ -41,6 +43,8 @@ pub struct Replicas {
     /// Handed out since the monitor last took its marks: a `Cell`, as the monitor reads
     /// the broker through a shared reference. It changes nothing the broker does.
     monitor: Cell<Marks>,
+    /// Handed out since the fetchers last took their marks.
+    fetcher: Marks,
 }
 
 impl Default for Replicas {
@@ -49,6 +53,7 @@ impl Default for Replicas {
             map: BTreeMap::new(),
             purgatory: ALL,
             monitor: Cell::new(ALL),
+            fetcher: ALL,
         }
     }
 }
@@ -63,6 +68,7 @@ impl Deref for Replicas {
 impl Replicas {
     fn touch(&mut self, m: Marks) {
         self.purgatory |= m;
+        self.fetcher |= m;
         self.monitor.set(self.monitor.get() | m);
     }
 
@@ -111,6 +117,11 @@ impl Replicas {
     pub fn take_monitor_marks(&self) -> Marks {
         self.monitor.take()
     }
+
+    /// The fetchers' marks since they last took them; clears them.
+    pub fn take_fetcher_marks(&mut self) -> Marks {
+        std::mem::take(&mut self.fetcher)
+    }
 }
 
 #[cfg(test)]
@@ -130,14 +141,18 @@ mod tests {
         // A fresh map is all marked: nothing has been seen yet.
         assert_eq!(rs.take_monitor_marks(), ALL);
         assert_eq!(rs.take_purgatory_marks(), ALL);
+        assert_eq!(rs.take_fetcher_marks(), ALL);
         rs.get_or_insert_with(&a, || replica(&a));
         rs.get_or_insert_with(&b, || replica(&b));
         assert_eq!(rs.take_monitor_marks(), mark(&a) | mark(&b));
         assert_eq!(rs.take_purgatory_marks(), mark(&a) | mark(&b));
+        assert_eq!(rs.take_fetcher_marks(), mark(&a) | mark(&b));
         // Reads mark nothing.
         assert!(rs.get(&a).is_some() && rs.values().count() == 2);
         assert_eq!((rs.take_monitor_marks(), rs.purgatory_marks()), (0, 0));
+        assert_eq!(rs.take_fetcher_marks(), 0);
         rs.get_mut(&b);
+        assert_eq!(rs.take_fetcher_marks(), mark(&b));
         assert_eq!(rs.purgatory_marks(), mark(&b));
         assert_eq!(rs.take_monitor_marks(), mark(&b));
         assert_eq!(rs.take_monitor_marks(), 0);
