@@ -33,8 +33,10 @@ where
     /// Applies a resolved action. Actions with a follow-up (`restart_after`, `heal_after`)
     /// only do their first half here; the caller schedules the rest.
     pub fn apply_fault(&mut self, action: &FaultAction<NodeId>) {
-        let detail = self.describe(action);
-        self.note("fault", detail);
+        if self.noting() {
+            let detail = self.describe(action);
+            self.note("fault", detail);
+        }
         match action {
             FaultAction::Crash { node, .. } => self.crash(*node),
             FaultAction::CrashSet { nodes, .. } => nodes.iter().for_each(|n| self.crash(*n)),

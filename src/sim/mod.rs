@@ -439,8 +439,18 @@ where
         self.trace.push_line(line);
     }
 
+    /// Whether a note goes anywhere: the timeline is captured or the debug log is on. A
+    /// fuzz run has neither, and builds no note (a fault's JSON, its time) at all.
+    pub(crate) fn noting(&self) -> bool {
+        self.trace.capturing()
+            || tracing::enabled!(target: "faultline::fault", tracing::Level::DEBUG)
+    }
+
     /// Records a kernel note (a fault) in the timeline and the debug log.
     pub fn note(&mut self, kind: &str, detail: String) {
+        if !self.noting() {
+            return;
+        }
         let at = time::fmt_ns(self.now_ns);
         tracing::debug!(target: "faultline::fault", "{at} {kind} {detail}");
         self.trace.push_line(TimelineLine {

@@ -56,6 +56,15 @@ impl EpochFile {
         }
     }
 
+    /// `name()` with [`txnlog::TMP_EXTENSION`], spelled out: an epoch write names its tmp
+    /// file three times (truncate, append, fsync) and the rename once, without a format.
+    fn tmp_name(self) -> &'static str {
+        match self {
+            EpochFile::Accepted => "acceptedEpoch.tmp",
+            EpochFile::Current => "currentEpoch.tmp",
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -105,12 +114,12 @@ impl ZabServer {
         file: EpochFile,
         epoch: u32,
     ) -> (FsyncId, u64) {
-        let tmp = txnlog::tmp_file(file.name());
+        let tmp = file.tmp_name();
         let disk = ctx.disk();
-        disk.truncate(&tmp, 0);
-        disk.append(&tmp, &txnlog::encode_epoch(epoch));
+        disk.truncate(tmp, 0);
+        disk.append(tmp, &txnlog::encode_epoch(epoch));
         self.epoch_writes[file.index()] += 1;
-        (ctx.fsync(&tmp), self.epoch_writes[file.index()])
+        (ctx.fsync(tmp), self.epoch_writes[file.index()])
     }
 
     /// The second half: the tmp is durable, it is renamed over the real name; returns
@@ -127,8 +136,7 @@ impl ZabServer {
         if seq != self.epoch_writes[file.index()] {
             return false;
         }
-        ctx.disk()
-            .rename(&txnlog::tmp_file(file.name()), file.name());
+        ctx.disk().rename(file.tmp_name(), file.name());
         true
     }
 
@@ -200,6 +208,13 @@ mod tests {
     use crate::zab::msg::{make_zxid, Txn, TxnOp};
     use crate::zab::testkit::Harness;
     use crate::zab::txnlog::{encode_epoch, Storage};
+
+    #[test]
+    fn spelled_tmp_names_are_the_formatted_ones() {
+        for f in [EpochFile::Accepted, EpochFile::Current] {
+            assert_eq!(f.tmp_name(), txnlog::tmp_file(f.name()));
+        }
+    }
 
     /// A server's disk as a learner leaves it when it dies after the NEWLEADER log fsync of
     /// a DIFF carrying a txn of epoch 3, before its currentEpoch write reached the disk:

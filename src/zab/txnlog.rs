@@ -36,6 +36,10 @@ const READ_ATTEMPTS: usize = 5;
 /// Snapshots kept on disk (the newest may be torn if a crash hit before its fsync).
 const SNAPSHOTS_KEPT: usize = 2;
 
+/// [`log_file`] of generation 0, spelled out: every recovery and every new server starts
+/// from it, without a format.
+const LOG_FILE_0: &str = "log.00000000";
+
 pub fn log_file(gen: u64) -> String {
     format!("log.{gen:08}")
 }
@@ -461,7 +465,7 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             gen: 0,
-            name: log_file(0).into(),
+            name: LOG_FILE_0.into(),
             entries: Vec::new(),
             snapshot_zxid: 0,
             gen_base: 0,
@@ -668,7 +672,8 @@ pub fn recover_until(disk: &mut dyn DiskIo, last: Zxid) -> Result<Recovered, Str
             break;
         }
     }
-    storage.entries = read_log(disk, &log_file(storage.gen))?;
+    let name = FileName::clone(&storage.name);
+    storage.entries = read_log(disk, &name)?;
     for w in storage.entries.windows(2) {
         if w[0].txn.zxid >= w[1].txn.zxid {
             return Err(format!("{}: zxids out of order", storage.log_name()));
@@ -724,6 +729,12 @@ mod tests {
             s.append(disk, &txn(*z));
         }
         s
+    }
+
+    #[test]
+    fn spelled_log_name_is_the_formatted_one() {
+        assert_eq!(LOG_FILE_0, log_file(0));
+        assert_eq!(Storage::default().log_name(), log_file(0));
     }
 
     #[test]

@@ -171,6 +171,10 @@ pub fn to_check_history(procs: &[(u64, &[Record])], record: &CommitRecord) -> Hi
 /// [`to_check_history`] on records already paired (one [`Ops`] per process).
 pub fn convert(procs: &[(u64, &Ops<'_>)], record: &CommitRecord) -> History {
     let mut history = History::new();
+    // At most one op per paired operation and per closeSession: no regrowth (an op is
+    // large, and a seed converts a few hundred).
+    let most = procs.iter().map(|(_, o)| o.list.len()).sum::<usize>() + record.closes.len();
+    history.ops.reserve(most);
     let mut session_process: BTreeMap<u64, u64> = BTreeMap::new();
     for (process, ops) in procs {
         let mut spans = ops.spans();
