@@ -436,3 +436,74 @@ fn kafka_moments_resolve_in_runs_at_their_moment() {
     assert!(fired[0].0 > 6_000_000_000, "{fired:?}");
     assert_eq!(fired[0].1, "kafka0");
 }
+
+#[test]
+fn fast_failover_takes_down_a_new_leader_at_its_moment() {
+    let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    let n = s.nemesis.as_mut().expect("a nemesis");
+    n.kinds = vec![NemesisKind::FastFailover];
+    n.swarm = false;
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        for f in Schedule::generate(&s, seed).faults {
+            let t = f.trigger.expect("it waits for its moment");
+            assert_eq!(f.at.ns() + t.within.ns(), s.duration.ns(), "{f:?}");
+            let node = match &f.action {
+                FaultAction::Stop { node, .. } => {
+                    kinds.insert("stop");
+                    node
+                }
+                FaultAction::Kill { node, .. } => {
+                    kinds.insert("kill");
+                    node
+                }
+                FaultAction::Crash { node, .. } => {
+                    kinds.insert("crash");
+                    node
+                }
+                other => panic!("unexpected action {other:?}"),
+            };
+            assert_eq!(node, "@new-leader");
+        }
+    }
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    // Only Kafka has partition leaders: refused elsewhere.
+    let mut z = Scenario::load(&scenario_path("zk-nemesis-hunt.json")).expect("zk base");
+    z.nemesis.as_mut().unwrap().kinds = vec![NemesisKind::FastFailover];
+    assert!(Scenario::from_json(&z.canonical_json(), "zk-fast").is_err());
+}
+
+/// "@new-leader" resolves in a run only once a leader has appended in a new epoch with its
+/// HW below the epoch's start: kafka1 takes over orders-0 from the stopped kafka0 while its
+/// other ISR member, kafka2, is silently cut off, so the HW cannot reach the epoch start.
+#[test]
+fn new_leader_moment_resolves_after_a_leader_change() {
+    use faultline::cluster::{self, RunOptions};
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(scenario_path("kafka-nemesis-hunt.json")).unwrap(),
+    )
+    .unwrap();
+    v.as_object_mut().unwrap().remove("nemesis");
+    v["faults"] = serde_json::json!([
+        {"at": "500ms", "action": {"type": "stop", "node": "@new-leader", "restart_after": "1s"},
+         "trigger": {"within": "5s", "delay": "1ms"}},
+        {"at": "1900ms", "action": {"type": "isolate", "node": "kafka2", "heal_after": "3s",
+            "silent": true}},
+        {"at": "2s", "action": {"type": "stop", "node": "kafka0", "restart_after": "1s"}}
+    ]);
+    let s = Scenario::from_json(&v.to_string(), "new-leader").expect("valid");
+    let schedule = Schedule::generate(&s, s.seed);
+    let got = cluster::run(&s, s.seed, &schedule, &RunOptions::default()).applied;
+    let stops: Vec<_> = got
+        .iter()
+        .filter_map(|f| match &f.action {
+            FaultAction::Stop { node, .. } => Some((f.at_ns, node.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stops.len(), 2, "{got:?}");
+    assert_eq!(stops[0], (2_000_000_000, "kafka0".to_string()));
+    let (at, node) = &stops[1];
+    assert!(*at > 2_000_000_000 && *at < 4_900_000_000, "{stops:?}");
+    assert_eq!(node, "kafka1", "{stops:?}");
+}

@@ -10,10 +10,11 @@
 //!
 //! File: Kafka's text format (`0`, the entry count, one `epoch startOffset` line per entry)
 //! followed by one `crc <hex>` line over the text, because the simulated disk corrupts reads.
-//! It is rewritten whole on every change (page cache; the caller fsyncs it if it wants, Kafka
-//! fsyncs it on every write). On recovery the cache is rebuilt from the checkpoint and the
-//! log's batches, then cut to the log's range, so a checkpoint that was lost or never synced
-//! costs nothing the log does not know.
+//! It is rewritten whole on every change (page cache); the broker fsyncs it after every
+//! change, as Kafka's `CheckpointFile.write` does (`broker::storage`). On recovery the cache
+//! is rebuilt from the checkpoint and the log's batches, then cut to the log's range: a lost
+//! checkpoint costs only an entry no batch begins (one over a hole at the log's start or
+//! inside it), which is why the broker keeps it synced.
 //!
 //! May depend on: `node` (DiskIo, checksum), `kafka::stamp`.
 
@@ -375,13 +376,13 @@ mod tests {
         assert_eq!(pairs(&back), vec![(1, 0), (2, 5)]);
     }
 
-    /// The deviation the README names: Kafka fsyncs the checkpoint at every assign, we only
-    /// with the log's flushes. Our recovery re-assigns every batch's epoch over the stored
-    /// entries (the first batch's assign replaces them all), so whether the last write
-    /// survived a power loss changes nothing: a new epoch's entry comes back from its first
-    /// batch, or goes with it. What differs from Kafka is an entry kept over a hole (epoch
-    /// 5's first batch, 10..13, cut whole by a truncation to 12, then epoch 6 from 12): our
-    /// recovery drops it, file or not, where Kafka's keeps it from its synced checkpoint.
+    /// Our recovery re-assigns every batch's epoch over the stored entries (the first
+    /// batch's assign replaces them all), so for a log whose every entry begins at a batch
+    /// whether the last write survived changes nothing: a new epoch's entry comes back from
+    /// its first batch, or goes with it. An entry kept over a hole (epoch 5's first batch,
+    /// 10..13, cut whole by a truncation to 12, then epoch 6 from 12) is dropped by the
+    /// re-assignment, file or not, where Kafka's recovery keeps it (the third case); one over
+    /// a hole at the log's start comes back only from the file, hence the broker's fsync.
     #[test]
     fn recovery_does_not_depend_on_the_checkpoint_surviving() {
         for (entries, batches, leo) in [

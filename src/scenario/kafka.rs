@@ -197,10 +197,19 @@ pub const ROLES: &[&str] = &["@any", "@broker", "@zk", "@controller", "@zk-leade
 /// The Kafka protocol moments a fault can wait for (resolved in `cluster::kafka::moments`):
 /// "@controller-electing", the active controller with a partition-state operation waiting on
 /// ZooKeeper; "@rejoining", a follower outside the ISR of a leader whose HW is still below
-/// the start of its epoch (right after a leader change).
+/// the start of its epoch (right after a leader change); "@new-leader", a partition leader
+/// that has appended in its epoch with its HW still below that epoch's start.
 /// "@non-controller" is not a moment but is resolved from the brokers' views too: a running
 /// broker other than the active controller.
-pub const MOMENT_ROLES: &[&str] = &["@controller-electing", "@rejoining", NON_CONTROLLER_ROLE];
+pub const MOMENT_ROLES: &[&str] = &[
+    "@controller-electing",
+    "@rejoining",
+    NEW_LEADER_ROLE,
+    NON_CONTROLLER_ROLE,
+];
+
+/// A partition's leader that has appended in its epoch, none of it committed yet.
+pub const NEW_LEADER_ROLE: &str = "@new-leader";
 
 /// A running broker other than the active controller (whose controlled shutdown the
 /// controller handles).

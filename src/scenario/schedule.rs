@@ -16,7 +16,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::kafka::{KafkaSpec, NON_CONTROLLER_ROLE, PARTITION_LEADER_ROLE};
+use crate::scenario::kafka::{
+    KafkaSpec, NEW_LEADER_ROLE, NON_CONTROLLER_ROLE, PARTITION_LEADER_ROLE,
+};
 use crate::scenario::{Scenario, SystemSpec};
 use crate::sim::fault::FaultAction;
 use crate::sim::rng::{self, Ratio};
@@ -89,6 +91,13 @@ pub enum NemesisKind {
     /// cannot finish when its session expires. The moments of KAFKA-6082's zombie
     /// controller and KAFKA-2729's lost ISR write.
     ExpireSession,
+    /// Kafka: a fast second leader change. Waits (for the rest of the fault phase) for a partition
+    /// leader that has appended in its new epoch with nothing of it committed yet
+    /// ("@new-leader") and takes it down a few round trips later: a graceful stop (its
+    /// controlled shutdown moves the leadership at once), a kill or a power loss. The next
+    /// leader may hold nothing of that epoch, and the deposed one comes back with a HW that
+    /// still lags the previous leader's: KAFKA-6361's moment.
+    FastFailover,
 }
 
 impl NemesisKind {
@@ -126,7 +135,7 @@ impl NemesisKind {
     /// Kinds that aim at Kafka roles and sessions, for validation (opt-in like
     /// [`NemesisKind::TARGETED`]).
     pub fn needs_kafka(self) -> bool {
-        self == NemesisKind::ExpireSession
+        matches!(self, NemesisKind::ExpireSession | NemesisKind::FastFailover)
     }
 }
 
@@ -411,6 +420,34 @@ fn draw(n: &ResolvedNemesis, rng: &mut ChaCha8Rng, scenario: &Scenario) -> Vec<T
                     });
                     continue;
                 }
+            }
+            NemesisKind::FastFailover => {
+                if !matches!(scenario.system, SystemSpec::Kafka(_)) {
+                    continue;
+                }
+                // The moment needs a lagging follower during a new epoch, which only the
+                // other faults make: it waits for the rest of the fault phase, and counts
+                // for `max_crashed` as if it fired at once (it may exceed it by one).
+                let within = end - t;
+                crashed_until.retain(|until| *until > t);
+                if crashed_until.len() as u32 >= n.max_crashed {
+                    continue;
+                }
+                crashed_until.push(t + hold);
+                let down = [NemesisKind::Stop, NemesisKind::Kill, NemesisKind::Crash];
+                let kind = *down.choose(rng).expect("three");
+                let reach = 2 * scenario.disk.fsync_latency_mean.ns()
+                    + 4 * scenario.network.delay_mean.ns();
+                let delay = rng.gen_range(0..=reach) / 1_000 * 1_000;
+                out.push(TimedFault {
+                    at: Dur(t),
+                    action: down_action(kind, NEW_LEADER_ROLE.to_string(), Dur(hold)),
+                    trigger: Some(Trigger {
+                        within: Dur(within),
+                        delay: Dur(delay),
+                    }),
+                });
+                continue;
             }
             targeted => {
                 // A targeted shape waits up to one mean interval for its protocol moment;

@@ -7,6 +7,11 @@
 //! - `@rejoining`: a live follower that is not in the ISR of its partition's leader while that
 //!   leader has just changed (its HW is still below the start offset of its epoch): a replica
 //!   catching up across a leader change, the moment of KAFKA-7128.
+//! - `@new-leader`: a partition's leader that has appended in its epoch while its HW is still
+//!   below the start of that epoch: nothing of its epoch is committed, its HW still lags the
+//!   previous leader's, and a follower that has not fetched since holds nothing of its epoch.
+//!   Taking it down now makes a fast second leader change (KAFKA-6361's moment: the next
+//!   leader may know neither this epoch nor, before its first append, its own).
 //! - `@non-controller` (a role, not a moment, resolved here from the same views): a running
 //!   broker other than the active controller, whose controlled shutdown the controller
 //!   handles (the nemesis stops one while it cuts the controller off: KAFKA-6082).
@@ -18,7 +23,7 @@ use std::collections::BTreeSet;
 use super::{KafkaHost, KafkaNode, KafkaSystem};
 use crate::kafka::replica::Role;
 use crate::node::NodeId;
-use crate::scenario::kafka::NON_CONTROLLER_ROLE;
+use crate::scenario::kafka::{NEW_LEADER_ROLE, NON_CONTROLLER_ROLE};
 use crate::sim::Sim;
 
 impl KafkaSystem {
@@ -36,6 +41,7 @@ impl KafkaSystem {
                     .collect(),
             ),
             "@rejoining" => Some(self.rejoining(sim)),
+            NEW_LEADER_ROLE => Some(self.new_leaders(sim)),
             NON_CONTROLLER_ROLE => {
                 let controllers = self.controllers(sim);
                 Some(
@@ -73,6 +79,27 @@ impl KafkaSystem {
                     if following && !isr.contains(&b.id()) {
                         out.insert(id);
                     }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Live partition leaders (the live one with the highest leader epoch) that have
+    /// appended in their epoch with nothing of it committed yet.
+    fn new_leaders(&self, sim: &Sim<KafkaNode>) -> Vec<NodeId> {
+        let mut out = BTreeSet::new();
+        for (lid, leader) in self.live_brokers(sim) {
+            for (tp, r) in leader.view().replicas.iter() {
+                let Some(state) = r.leader_state() else {
+                    continue;
+                };
+                let start = state.epoch_start_offset;
+                if r.high_watermark() >= start || r.log_end_offset() <= start {
+                    continue;
+                }
+                if self.partition_leaders(sim, tp).contains(&lid) {
+                    out.insert(lid);
                 }
             }
         }

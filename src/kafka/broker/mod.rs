@@ -241,6 +241,7 @@ impl Broker {
         for r in self.replicas.values_mut() {
             self.storage.start_flush(ctx, r, false);
         }
+        self.storage.epochs_recovered(&self.replicas);
         ctx.set_timer(TICK_NS, TAG_TICK);
         self.start_session(ctx);
     }
@@ -347,6 +348,8 @@ impl Broker {
         if self.stopped {
             return;
         }
+        let marks = self.replicas.purgatory_marks();
+        (self.storage).sync_epoch_checkpoints(ctx, &self.replicas, marks);
         self.check_purgatory(ctx);
         self.pump_fetchers(ctx);
     }

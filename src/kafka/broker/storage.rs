@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use super::replicas::Replicas;
+use super::replicas::{self, Marks, Replicas};
 use crate::kafka::checkpoint::{self, HIGH_WATERMARK_FILE, LOG_START_FILE, RECOVERY_POINT_FILE};
 use crate::kafka::config::ServerProperties;
+use crate::kafka::epoch_cache::EpochEntry;
 use crate::kafka::log::{FlushPlan, LogConfig};
 use crate::kafka::msg::{BrokerId, TopicPartition};
 use crate::kafka::partition_log::PartitionLog;
@@ -46,6 +47,8 @@ pub struct Storage {
     fsyncs: BTreeMap<FsyncId, TopicPartition>,
     last_hw_checkpoint_ns: u64,
     last_recovery_checkpoint_ns: u64,
+    /// Each partition's epoch cache as its checkpoint was last fsynced.
+    epochs_synced: BTreeMap<TopicPartition, Vec<EpochEntry>>,
 }
 
 pub fn log_config(props: &ServerProperties) -> LogConfig {
@@ -193,6 +196,45 @@ impl Storage {
     /// Forgets a deleted partition's flush state.
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.flushes.remove(tp);
+        self.epochs_synced.remove(tp);
+    }
+
+    /// Start-up: every recovered cache is in the flush [`Broker::start`] begins.
+    pub fn epochs_recovered(&mut self, replicas: &Replicas) {
+        self.epochs_synced = (replicas.iter())
+            .map(|(tp, r)| (tp.clone(), r.log.epochs.entries().to_vec()))
+            .collect();
+    }
+
+    /// Kafka writes `leader-epoch-checkpoint` through `CheckpointFile.write`, which fsyncs
+    /// the new file before its atomic rename, at every change of the cache
+    /// (`LeaderEpochFileCache.assign` and, before 3.7, its truncations): a stop or a kill
+    /// then keeps it, and recovery trusts its entries, among them one over a hole at the
+    /// start of the log that no batch re-derives. Fsyncs the checkpoint of each partition
+    /// in `marks` whose cache changed since its last fsync; nobody waits for it (the
+    /// write is in the page cache already, and a kill before the fsync completes loses the
+    /// replacement, as an unrenamed temporary file).
+    pub fn sync_epoch_checkpoints(
+        &mut self,
+        ctx: &mut Context<'_, WireMsg>,
+        replicas: &Replicas,
+        marks: Marks,
+    ) {
+        if marks == 0 {
+            return;
+        }
+        for (tp, r) in replicas.iter() {
+            if marks & replicas::mark(tp) == 0 {
+                continue;
+            }
+            let entries = r.log.epochs.entries();
+            let synced = self.epochs_synced.entry(tp.clone()).or_default();
+            if synced.as_slice() != entries {
+                synced.clear();
+                synced.extend_from_slice(entries);
+                ctx.fsync(r.log.epochs.file());
+            }
+        }
     }
 
     /// The scheduler's part: time-based flushes (`log.flush.interval.ms`) and the HW and

@@ -544,3 +544,29 @@ fn an_isr_write_lost_in_flight_is_written_again_with_the_same_version() {
     };
     assert_eq!(b.zk.apply(late, 0), OpResult::Err(ErrCode::BadVersion));
 }
+
+/// Kafka's `CheckpointFile.write` fsyncs `leader-epoch-checkpoint` before its atomic rename
+/// at every change of the cache, so a stop or a kill keeps it: a new leader's epoch is
+/// synced at once, not with the next log flush, and an unchanged cache is not synced again
+/// (seed 660623: a lost checkpoint dropped the entry over a hole at the log start).
+#[test]
+fn an_epoch_change_fsyncs_the_leader_epoch_checkpoint() {
+    let mut b = Bench::started_with(0, ServerProperties::default());
+    let data = zkdata::encode(&PartitionStateData::new(Some(0), 1, &[0, 1], 1));
+    b.zk.create(&zkdata::partition_state_path(&tp()), data, 0);
+    b.fsyncs.clear();
+    b.leader_and_isr(state(0, 1, &[0, 1], 0));
+    let file = b.broker.view().replicas[&tp()]
+        .log
+        .epochs
+        .file()
+        .to_string();
+    let synced = |b: &Bench| b.fsyncs.iter().filter(|(_, f)| **f == *file).count();
+    assert_eq!(synced(&b), 1, "the new epoch's entry is fsynced at once");
+    b.complete_fsyncs();
+    b.request(CLIENT, 1, produce(Acks::Leader, &[1, 2]));
+    assert_eq!(synced(&b), 0, "appends in the same epoch change no entry");
+    // A newer epoch from the controller: its entry is synced again.
+    b.leader_and_isr(state(0, 2, &[0, 1], 1));
+    assert_eq!(synced(&b), 1);
+}
