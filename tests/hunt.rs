@@ -439,7 +439,19 @@ fn kafka_moments_resolve_in_runs_at_their_moment() {
 
 #[test]
 fn fast_failover_takes_down_a_new_leader_at_its_moment() {
-    let mut s = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    // The aimed shape lives in its own base, so kafka-nemesis-hunt's draws stay as they were.
+    let plain = Scenario::load(&scenario_path("kafka-nemesis-hunt.json")).expect("kafka base");
+    let has = |s: &Scenario| {
+        s.nemesis
+            .as_ref()
+            .unwrap()
+            .kinds
+            .contains(&NemesisKind::FastFailover)
+    };
+    assert!(!has(&plain));
+    let mut s =
+        Scenario::load(&scenario_path("kafka-nemesis-hunt-failover.json")).expect("kafka base");
+    assert!(has(&s));
     let n = s.nemesis.as_mut().expect("a nemesis");
     n.kinds = vec![NemesisKind::FastFailover];
     n.swarm = false;

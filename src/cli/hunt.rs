@@ -21,7 +21,8 @@ pub struct HuntArgs {
         default_values = [
             "scenarios/zk-nemesis-hunt.json",
             "scenarios/counter-basic.json",
-            "scenarios/kafka-nemesis-hunt.json"
+            "scenarios/kafka-nemesis-hunt.json",
+            "scenarios/kafka-nemesis-hunt-failover.json"
         ]
     )]
     pub bases: Vec<PathBuf>,
