@@ -116,6 +116,36 @@ impl ZabServer {
         }
     }
 
+    /// Whether [`ZabServer::view`] would now equal `last`, compared field by field in place:
+    /// the monitor asks this after every event, and most events (pings, timers, reads)
+    /// change nothing, so building and comparing a whole view each time was wasted. The
+    /// fields most events change come first. Debug builds check the answer against
+    /// `self.view() == *last`.
+    pub fn view_unchanged(&self, last: &ServerView) -> bool {
+        let v = &self.election.vote;
+        let same = last.log_zxids_len == self.storage.entries.len()
+            && last.log_durable_zxid == self.log_durable_zxid
+            && last.last_applied == self.tree.last_zxid()
+            && last.state == self.state
+            && last.phase == self.phase
+            && last.election_round == self.election.logical_clock
+            && last.vote == (v.peer_epoch, v.zxid, v.leader)
+            && last.last_committed == self.last_committed_zxid()
+            && last.log_last_zxid == self.storage.last_zxid()
+            && last.last_processed == self.last_processed
+            && last.digest == self.tree.digest()
+            && last.accepted_epoch == self.accepted_epoch
+            && last.current_epoch == self.current_epoch
+            && last.durable_accepted_epoch == self.durable_accepted_epoch
+            && last.durable_current_epoch == self.durable_current_epoch
+            && last.established_epoch == self.established_epoch()
+            && last.leader == self.leader_sid()
+            && last.sid == self.me
+            && last.halted == self.halted;
+        debug_assert_eq!(same, self.view() == *last, "view_unchanged disagrees");
+        same
+    }
+
     /// The zxids of the log, in order (O(n): for invariants that compare histories).
     pub fn log_zxids(&self) -> impl Iterator<Item = Zxid> + '_ {
         self.storage.entries.iter().map(|e| e.txn.zxid)

@@ -69,9 +69,25 @@ pub fn replay(disk: &Disk, durable: bool, last: Zxid) -> Result<Recovered, Strin
 /// and what a restart reads is the durable content, replayed.
 pub fn holds(disk: &Disk, s: Option<&ZabServer>, z: Zxid, h: u64) -> bool {
     match s {
-        Some(s) => holds_at_index(disk, s, z, h),
+        Some(s) => holds_at_index(disk, s, z, h, &mut None),
         None => replay(disk, true, Zxid::MAX).is_ok_and(|r| recovered_holds(&r, z, h)),
     }
+}
+
+/// [`holds`] for a server that is up, given `known`: record bytes (from any server's
+/// disk) already decoded and found to be z with fingerprint h, or None. Decoding is a
+/// function of the bytes alone, so a record with the very same bytes is judged by
+/// comparing them, not by decoding them again: asking a quorum of servers about one
+/// commit decodes one record, not one per server. The first record this call decodes
+/// and finds right becomes `known` for the next call.
+pub fn holds_up<'d>(
+    disk: &'d Disk,
+    s: &ZabServer,
+    z: Zxid,
+    h: u64,
+    known: &mut Option<&'d [u8]>,
+) -> bool {
+    holds_at_index(disk, s, z, h, known)
 }
 
 fn recovered_holds(r: &Recovered, z: Zxid, h: u64) -> bool {
@@ -88,7 +104,13 @@ fn recovered_holds(r: &Recovered, z: Zxid, h: u64) -> bool {
 /// durable and the page-cache bytes. The index only says where to look: a server whose
 /// index lacks z (or misplaces it) is judged not to hold it, which can only make the
 /// invariant stricter, never hide a missing copy.
-fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
+fn holds_at_index<'d>(
+    disk: &'d Disk,
+    s: &ZabServer,
+    z: Zxid,
+    h: u64,
+    known: &mut Option<&'d [u8]>,
+) -> bool {
     let (gen, base) = s.log_generation();
     // The name the server keeps formatted for its own appends; the same `log.<gen>` a
     // restart reads (checked in the tests below), without formatting it per call.
@@ -110,9 +132,19 @@ fn holds_at_index(disk: &Disk, s: &ZabServer, z: Zxid, h: u64) -> bool {
     };
     let start = if i == 0 { 0 } else { entries[i - 1].end_offset } as usize;
     let end = entry.end_offset as usize;
-    let same = |bytes: Option<&[u8]>| {
-        let txn: Option<Txn> = bytes.and_then(txnlog::decode_record);
-        txn.is_some_and(|t| t.zxid == z && hash_of(&t) == h)
+    let mut same = |bytes: Option<&'d [u8]>| {
+        let Some(b) = bytes else {
+            return false;
+        };
+        if *known == Some(b) {
+            return true;
+        }
+        let txn: Option<Txn> = txnlog::decode_record(b);
+        let right = txn.is_some_and(|t| t.zxid == z && hash_of(&t) == h);
+        if right {
+            *known = Some(b);
+        }
+        right
     };
     let [durable, cached] = views.map(|v| v.and_then(|b| b.get(start..end)));
     // Both views usually hold the very same bytes there (the page cache is the durable

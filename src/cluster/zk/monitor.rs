@@ -136,8 +136,7 @@ impl Monitor {
         let Some(s) = server(sim, id) else {
             return Vec::new();
         };
-        let v = s.view();
-        if v.halted.is_some() {
+        if s.halted.is_some() {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -159,9 +158,12 @@ impl Monitor {
         }
         // An ACK may change nothing the view shows: checked before the skip below.
         self.check_acks(sim, id, s, &mut out);
-        if self.servers[id.index()].last_view.as_ref() == Some(&v) {
+        // Compared in place: a view is built only for an event that changed it.
+        let last = self.servers[id.index()].last_view.as_ref();
+        if last.is_some_and(|l| s.view_unchanged(l)) {
             return out;
         }
+        let v = s.view();
         self.check_epochs(sim, id, &v, &mut out);
         self.scan_log(sim, id, s, fresh, &v, &mut out);
         self.check_leader(sim, id, s, &v, &mut out);
@@ -478,10 +480,12 @@ impl Monitor {
         // the message, by asking the same (read-only) question again.
         let mut held = 0;
         let mut any_down = false;
+        // The record bytes found right so far: the next server's are compared to them.
+        let mut known = None;
         for i in order {
             let id = NodeId(i);
             match server(sim, id) {
-                Some(s) if durable::holds(sim.disk(id), Some(s), z, h) => held += 1,
+                Some(s) if durable::holds_up(sim.disk(id), s, z, h, &mut known) => held += 1,
                 Some(_) => {}
                 None => any_down = true,
             }
