@@ -176,3 +176,35 @@ impl ZabServer {
         self.phase == ZabPhase::Broadcast && self.halted.is_none()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeId;
+    use crate::zab::config::ZabConfig;
+
+    /// The in-place comparison agrees with building and comparing a view: unchanged right
+    /// after the view is taken, changed by any field the view shows (one of each kind).
+    #[test]
+    fn view_unchanged_is_the_view_comparison() {
+        let me = NodeId(1);
+        let mut s = ZabServer::new(me, &[NodeId(0), me, NodeId(2)], ZabConfig::default());
+        let last = s.view();
+        assert!(s.view_unchanged(&last));
+        s.log_durable_zxid = 7;
+        assert!(!s.view_unchanged(&last));
+        let last = s.view();
+        s.current_epoch += 1;
+        assert!(!s.view_unchanged(&last));
+        let last = s.view();
+        s.election.logical_clock += 1;
+        assert!(!s.view_unchanged(&last));
+        let last = s.view();
+        s.last_processed = 3;
+        assert!(!s.view_unchanged(&last));
+        let last = s.view();
+        s.halted = Some("halt".into());
+        assert!(!s.view_unchanged(&last));
+        assert!(s.view_unchanged(&s.view()));
+    }
+}

@@ -289,6 +289,54 @@ mod tests {
         assert!(holds(&disk, Some(&s), 1, hash_of(&txn(1))));
     }
 
+    /// Bytes known to be the right record stand for decoding only when they are equal:
+    /// another txn at the same zxid is still decoded and refused, and the first record
+    /// decoded and found right becomes the known bytes.
+    #[test]
+    fn known_record_bytes_are_compared_and_other_bytes_decoded() {
+        let me = NodeId(0);
+        let (mut rng, mut n) = (stream(4, "disk"), 0);
+        let log = txnlog::log_file(0);
+        let other = Txn {
+            cxid: 99,
+            ..txn(2)
+        };
+        let mut servers = Vec::new();
+        for t in [txn(2), txn(2), other.clone()] {
+            let mut s = ZabServer::new(me, &[me], ZabConfig::default());
+            let mut disk = Disk::default();
+            let mut h = DiskHandle {
+                disk: &mut disk,
+                rng: &mut rng,
+                read_corruption: Ratio::NEVER,
+                corrupted_reads: &mut n,
+            };
+            s.storage.append(&mut h, &txn(1));
+            s.storage.append(&mut h, &t);
+            fsync(&mut disk, &log);
+            servers.push((s, disk));
+        }
+        let h2 = hash_of(&txn(2));
+        let mut known = None;
+        assert!(holds_up(&servers[0].1, &servers[0].0, 2, h2, &mut known));
+        assert!(known.is_some(), "the decoded record is remembered");
+        assert!(holds_up(&servers[1].1, &servers[1].0, 2, h2, &mut known));
+        assert!(
+            !holds_up(&servers[2].1, &servers[2].0, 2, h2, &mut known),
+            "another txn at 2 is not held"
+        );
+        let mut fresh = None;
+        assert!(!holds_up(&servers[2].1, &servers[2].0, 2, h2, &mut fresh));
+        assert_eq!(fresh, None, "a wrong record is never remembered");
+        assert!(holds_up(
+            &servers[2].1,
+            &servers[2].0,
+            2,
+            hash_of(&other),
+            &mut None
+        ));
+    }
+
     /// A generation begun by a SNAP is read back from any durable snapshot of it: once
     /// retention has removed its base snapshot (two periodic snapshots made durable since),
     /// the log's txns are still held; before any snapshot of it is durable, none is.
