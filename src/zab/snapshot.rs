@@ -39,17 +39,6 @@ pub struct ServerView {
     pub digest: u64,
 }
 
-/// How a server's view differs from an earlier one ([`ZabServer::view_change`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ViewChange {
-    /// Equal.
-    None,
-    /// Only `log_durable_zxid` differs (an fsync of the log completed).
-    LogDurable,
-    /// Some other field differs.
-    Other,
-}
-
 impl ZabServer {
     /// The epoch this server leads as an established leader, if any (cheap).
     pub fn established_epoch(&self) -> Option<u32> {
@@ -129,17 +118,13 @@ impl ZabServer {
 
     /// Whether [`ZabServer::view`] would now equal `last`, compared field by field in place:
     /// the monitor asks this after every event, and most events (pings, timers, reads)
-    /// change nothing, so building and comparing a whole view each time was wasted.
+    /// change nothing, so building and comparing a whole view each time was wasted. The
+    /// fields most events change come first. Debug builds check the answer against
+    /// `self.view() == *last`.
     pub fn view_unchanged(&self, last: &ServerView) -> bool {
-        self.view_change(last) == ViewChange::None
-    }
-
-    /// How [`ZabServer::view`] now differs from `last`, compared field by field in place
-    /// (the fields most events change first). Debug builds check the answer against
-    /// views built and compared whole.
-    pub fn view_change(&self, last: &ServerView) -> ViewChange {
         let v = &self.election.vote;
-        let rest_same = last.log_zxids_len == self.storage.entries.len()
+        let same = last.log_zxids_len == self.storage.entries.len()
+            && last.log_durable_zxid == self.log_durable_zxid
             && last.last_applied == self.tree.last_zxid()
             && last.state == self.state
             && last.phase == self.phase
@@ -157,26 +142,8 @@ impl ZabServer {
             && last.leader == self.leader_sid()
             && last.sid == self.me
             && last.halted == self.halted;
-        let change = match (rest_same, last.log_durable_zxid == self.log_durable_zxid) {
-            (false, _) => ViewChange::Other,
-            (true, true) => ViewChange::None,
-            (true, false) => ViewChange::LogDurable,
-        };
-        #[cfg(debug_assertions)]
-        {
-            let now = self.view();
-            let mut patched = last.clone();
-            patched.log_durable_zxid = now.log_durable_zxid;
-            let expected = if now == *last {
-                ViewChange::None
-            } else if now == patched {
-                ViewChange::LogDurable
-            } else {
-                ViewChange::Other
-            };
-            assert_eq!(change, expected, "view_change disagrees with the views");
-        }
-        change
+        debug_assert_eq!(same, self.view() == *last, "view_unchanged disagrees");
+        same
     }
 
     /// The zxids of the log, in order (O(n): for invariants that compare histories).
@@ -226,10 +193,6 @@ mod tests {
         assert!(s.view_unchanged(&last));
         s.log_durable_zxid = 7;
         assert!(!s.view_unchanged(&last));
-        assert_eq!(s.view_change(&last), ViewChange::LogDurable);
-        s.last_processed = 2;
-        assert_eq!(s.view_change(&last), ViewChange::Other);
-        s.last_processed = 0;
         let last = s.view();
         s.current_epoch += 1;
         assert!(!s.view_unchanged(&last));

@@ -38,7 +38,7 @@ use crate::cluster::Violation;
 use crate::node::NodeId;
 use crate::sim::Sim;
 use crate::zab::msg::{zxid_epoch, PeerState, TxnOp, Vote, Zxid};
-use crate::zab::snapshot::{ServerView, ViewChange};
+use crate::zab::snapshot::ServerView;
 use crate::zab::{ZabPhase, ZabServer};
 
 /// What the monitor remembers of one server.
@@ -67,9 +67,6 @@ struct ServerMon {
     delivered: Option<Zxid>,
     /// ACKs received by this server as leader that were checked: (leader epoch, count).
     acks_seen: (Option<u32>, u64),
-    /// (log generation, truncations) at the last full check: while both stay, the log
-    /// has only been appended to.
-    log_key: (u64, u64),
     /// The replay of this server's disk, for `zab-memory-disk`.
     pub(super) shadow: Option<super::memory::Shadow>,
 }
@@ -92,12 +89,6 @@ pub struct Monitor {
     elections: u64,
     /// Scratch list of the txns one event found newly committed (kept for its capacity).
     fresh: Vec<(Zxid, u64)>,
-}
-
-/// What a log rewrite changes: its generation (a SNAP) or its truncation count (a TRUNC or
-/// a truncation to the tree); a restart is a new incarnation.
-fn log_key(s: &ZabServer) -> (u64, u64) {
-    (s.log_generation().0, s.stats.truncations)
 }
 
 fn violation<N>(sim: &Sim<N>, invariant: &str, node: NodeId, message: String) -> Violation
@@ -168,15 +159,9 @@ impl Monitor {
         // An ACK may change nothing the view shows: checked before the skip below.
         self.check_acks(sim, id, s, &mut out);
         // Compared in place: a view is built only for an event that changed it.
-        let m = &self.servers[id.index()];
-        let change = m.last_view.as_ref().map(|l| s.view_change(l));
-        match change {
-            Some(ViewChange::None) => return out,
-            Some(ViewChange::LogDurable) if m.log_key == log_key(s) => {
-                self.durable_moved(sim, id, s, &mut out);
-                return out;
-            }
-            _ => {}
+        let last = self.servers[id.index()].last_view.as_ref();
+        if last.is_some_and(|l| s.view_unchanged(l)) {
+            return out;
         }
         let v = s.view();
         self.check_epochs(sim, id, &v, &mut out);
@@ -189,40 +174,8 @@ impl Monitor {
         if let Some(msg) = super::memory::check(shadow, sim.disk(id), s, &v) {
             out.push(violation(sim, "zab-memory-disk", id, msg));
         }
-        let m = &mut self.servers[id.index()];
-        m.last_view = Some(v);
-        m.log_key = log_key(s);
-        out
-    }
-
-    /// The event changed only the log's durable zxid (an fsync completed), and the log
-    /// was neither truncated nor replaced since the last full check (same generation and
-    /// truncation count, same length and last zxid: since then it can only have been
-    /// appended to, and its length did not move, so it is the log that check mirrored).
-    /// Every check but two then finds what the last full check found, from the same
-    /// inputs, and changes nothing: epochs, log entries, leadership and commits, votes,
-    /// the applied tree (digest, ephemerals, delivery, the shadow replay) are all as
-    /// they were. A check that fired then fires again the same, which only a scenario's
-    /// unchecked invariant could have let the run survive, and the driver drops those.
-    /// What remains is done here: the mirror's durable mark, which
-    /// `zab-committed-truncated` reads, and process consistency, which reads the leader's
-    /// log as well (it may have moved).
-    fn durable_moved<N>(&mut self, sim: &Sim<N>, id: NodeId, s: &ZabServer, out: &mut Vec<Violation>)
-    where
-        N: ZabHost,
-        N::Msg: Hash + Debug,
-    {
-        let m = &mut self.servers[id.index()];
-        let mut v = m.last_view.take().expect("compared above");
-        v.log_durable_zxid = s.log_durable_zxid;
-        m.durable = v.log_durable_zxid;
-        debug_assert!(
-            m.mirror.len() == s.log_entries().len()
-                && m.mirror.iter().zip(s.log_entries()).all(|(a, e)| a.0 == e.txn.zxid),
-            "the log changed under an unchanged generation and truncation count"
-        );
-        self.check_process(sim, id, s, &v, out);
         self.servers[id.index()].last_view = Some(v);
+        out
     }
 
     /// Leader-side ACK consistency (A.11 item 17): the ACK this event brought, if any, is
