@@ -297,10 +297,7 @@ mod tests {
         let me = NodeId(0);
         let (mut rng, mut n) = (stream(4, "disk"), 0);
         let log = txnlog::log_file(0);
-        let other = Txn {
-            cxid: 99,
-            ..txn(2)
-        };
+        let other = Txn { cxid: 99, ..txn(2) };
         let mut servers = Vec::new();
         for t in [txn(2), txn(2), other.clone()] {
             let mut s = ZabServer::new(me, &[me], ZabConfig::default());
