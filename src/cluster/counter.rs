@@ -30,8 +30,11 @@ pub struct CounterSystem {
     config: Rc<CounterConfig>,
     /// Highest count of each origin seen anywhere, ever.
     seen_max: Vec<u64>,
-    /// Per node: the incarnation and view at its last event.
-    last: Vec<(u32, bool, Vec<u64>)>,
+    /// Per node: the incarnation at its last event, and whether it was serving then.
+    last_life: Vec<(u32, bool)>,
+    /// Per node, `n` counts each: its view at its last event (one flat buffer, so that the
+    /// check after each event reads no per-node vector header).
+    last_view: Vec<u64>,
     /// The healed phase's target view.
     target: Option<Vec<u64>>,
 }
@@ -48,7 +51,8 @@ impl CounterSystem {
                 bugs: spec.bug_modes.clone(),
             }),
             seen_max: vec![0; n],
-            last: vec![(0, false, vec![0; n]); n],
+            last_life: vec![(0, false); n],
+            last_view: vec![0; n * n],
             target: None,
         }
     }
@@ -80,10 +84,21 @@ impl System for CounterSystem {
             return Vec::new();
         };
         let inc = sim.incarnation(id);
-        let last = &mut self.last[id.index()];
-        let same_life = last.0 == inc && last.1;
+        let serving = node.is_serving();
+        let view = node.view();
+        let n = self.seen_max.len();
+        let life = &mut self.last_life[id.index()];
+        let same_life = life.0 == inc && life.1;
+        let last = &mut self.last_view[id.index() * n..][..n];
+        if same_life && same_counts(view, last) {
+            // Nothing moved since this node's last event: no count went back, and every
+            // count was already folded into `seen_max` then.
+            life.1 = serving;
+            return Vec::new();
+        }
+        *life = (inc, serving);
         let mut found = Vec::new();
-        if node.is_serving() && !same_life {
+        if serving && !same_life {
             let own = node.durable_count();
             let seen = self.seen_max[id.index()];
             if own < seen {
@@ -94,31 +109,22 @@ impl System for CounterSystem {
                 found.push(super::safety_violation(sim, "counter-durable", id, message));
             }
         }
-        let view = node.view();
-        if same_life && same_counts(view, &last.2) {
-            // Nothing moved since this node's last event: no count went back, and every
-            // count was already folded into `seen_max` then.
-            last.1 = node.is_serving();
-            return found;
-        }
-        let went_back = same_life && view.iter().zip(&last.2).any(|(now, before)| now < before);
+        let went_back = same_life && view.iter().zip(&*last).any(|(now, before)| now < before);
         if !went_back {
             // The usual case: no violation to word, only the same updates as below, in a
             // loop without per-origin branches or index checks.
             for ((&now, before), max) in view
                 .iter()
-                .zip(last.2.iter_mut())
+                .zip(last.iter_mut())
                 .zip(self.seen_max.iter_mut())
             {
                 *before = now;
                 *max = (*max).max(now);
             }
-            last.0 = inc;
-            last.1 = node.is_serving();
             return found;
         }
-        for (origin, (&now, before)) in view.iter().zip(last.2.iter_mut()).enumerate() {
-            if same_life && now < *before {
+        for (origin, (&now, before)) in view.iter().zip(last.iter_mut()).enumerate() {
+            if now < *before {
                 let message = format!(
                     "{}'s view of n{origin} went from {before} back to {now}",
                     sim.name(id)
@@ -134,8 +140,6 @@ impl System for CounterSystem {
             let max = &mut self.seen_max[origin];
             *max = (*max).max(now);
         }
-        last.0 = inc;
-        last.1 = node.is_serving();
         found
     }
 

@@ -259,7 +259,20 @@ pub fn drive<S: System>(
     let mut healed = false;
     let mut recovered_ns = None;
 
-    loop {
+    'run: loop {
+        if !healed && waiting.is_empty() {
+            // Until the next fault (scheduled or resolved) or the end of the fault phase,
+            // an iteration below does nothing but the step: run those steps back to back,
+            // without re-reading the fault queues per event.
+            let next_fault = pending.queue.keys().next().map_or(u64::MAX, |k| k.0);
+            let next_scheduled = scheduled.peek().map_or(u64::MAX, |f| f.at.ns());
+            let bound = fault_end.min(next_fault).min(next_scheduled);
+            while sim.next_time().is_some_and(|t| t < bound) {
+                if !step_and_check(&mut sim, &mut system, &mut roles, scenario, &mut violations) {
+                    break 'run;
+                }
+            }
+        }
         // Move scheduled faults whose time has come into the resolved queue.
         let next_event = sim.next_time().unwrap_or(u64::MAX);
         // A waiting fault fires after the first event that gives its roles a candidate.
@@ -314,44 +327,7 @@ pub fn drive<S: System>(
                 break;
             }
         }
-        // A panic in protocol code (a failed assertion) is that seed's failure, reported
-        // with the time and event at which it happened.
-        let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sim.step() {
-            Some(Stepped::Delivered(node)) => {
-                if let Some(log) = &mut roles {
-                    log.observe(sim.now(), node, system.role(&sim, node));
-                }
-                system.after_event(&sim, node)
-            }
-            _ => Vec::new(),
-        }));
-        match step {
-            Ok(found) if found.iter().all(|v| unchecked(scenario, v)) => {}
-            Ok(found) => {
-                violations.extend(found.into_iter().filter(|v| !unchecked(scenario, v)));
-                break;
-            }
-            Err(payload) => {
-                violations.push(Violation {
-                    kind: FailureKind::Panic,
-                    invariant: "panic".into(),
-                    message: panic_message(payload.as_ref()),
-                    at_ns: sim.now(),
-                    event: sim.trace().events(),
-                    node: None,
-                });
-                break;
-            }
-        }
-        if sim.trace().events() >= scenario.max_events {
-            violations.push(Violation {
-                kind: FailureKind::Budget,
-                invariant: "event-budget".into(),
-                message: format!("more than {} events delivered", scenario.max_events),
-                at_ns: sim.now(),
-                event: sim.trace().events(),
-                node: None,
-            });
+        if !step_and_check(&mut sim, &mut system, &mut roles, scenario, &mut violations) {
             break;
         }
     }
@@ -386,6 +362,60 @@ pub fn drive<S: System>(
             .unwrap_or_default(),
         capture,
     }
+}
+
+/// Handles the next event and checks the invariants after it; false when the run ends
+/// there (a violation, a panic, the event budget), with the reason in `violations`.
+/// Inlined into both of its callers: it runs once per event.
+#[inline]
+fn step_and_check<S: System>(
+    sim: &mut Sim<S::Node>,
+    system: &mut S,
+    roles: &mut Option<RoleLog>,
+    scenario: &Scenario,
+    violations: &mut Vec<Violation>,
+) -> bool {
+    // A panic in protocol code (a failed assertion) is that seed's failure, reported
+    // with the time and event at which it happened.
+    let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sim.step() {
+        Some(Stepped::Delivered(node)) => {
+            if let Some(log) = roles {
+                log.observe(sim.now(), node, system.role(sim, node));
+            }
+            system.after_event(sim, node)
+        }
+        _ => Vec::new(),
+    }));
+    match step {
+        Ok(found) if found.iter().all(|v| unchecked(scenario, v)) => {}
+        Ok(found) => {
+            violations.extend(found.into_iter().filter(|v| !unchecked(scenario, v)));
+            return false;
+        }
+        Err(payload) => {
+            violations.push(Violation {
+                kind: FailureKind::Panic,
+                invariant: "panic".into(),
+                message: panic_message(payload.as_ref()),
+                at_ns: sim.now(),
+                event: sim.trace().events(),
+                node: None,
+            });
+            return false;
+        }
+    }
+    if sim.trace().events() >= scenario.max_events {
+        violations.push(Violation {
+            kind: FailureKind::Budget,
+            invariant: "event-budget".into(),
+            message: format!("more than {} events delivered", scenario.max_events),
+            at_ns: sim.now(),
+            event: sim.trace().events(),
+            node: None,
+        });
+        return false;
+    }
+    true
 }
 
 /// The role changes of a captured run: one entry each time a node's role or epoch differs

@@ -73,13 +73,14 @@ pub struct CounterNode {
     up: bool,
     /// `STATE_FILE` as the kernel's shared name, so that an fsync copies no name.
     state_file: FileName,
+    /// `CounterBug::MergeOverwrites` is on, read once: the merge asks per message.
+    merge_overwrites: bool,
 }
 
 impl CounterNode {
     pub fn new(config: Rc<CounterConfig>, me: NodeId) -> Self {
         let n = config.nodes as usize;
         CounterNode {
-            config,
             me,
             durable: 0,
             written: 0,
@@ -89,6 +90,8 @@ impl CounterNode {
             out: vec![None; n],
             up: false,
             state_file: FileName::from(STATE_FILE),
+            merge_overwrites: config.bugs.contains(&CounterBug::MergeOverwrites),
+            config,
         }
     }
 
@@ -214,7 +217,7 @@ impl CounterNode {
     }
 
     fn merge(&mut self, view: &[u64]) {
-        if self.has_bug(CounterBug::MergeOverwrites) {
+        if self.merge_overwrites {
             // Deliberately wrong: an older view from another peer can replace a newer one.
             self.view.copy_from_slice(view);
             return;

@@ -87,38 +87,56 @@ where
     pub(super) fn send(&mut self, node: NodeId, conn: ConnId, msg: N::Msg) {
         self.stats.messages_sent += 1;
         let now = self.now_ns;
-        let Some(c) = self.net.conns.get(&conn) else {
-            self.stats.messages_lost += 1;
+        // One lookup per send: the connection is borrowed from the table alone, so the
+        // network's other fields, the rng, the capture and the queue stay usable.
+        let Sim {
+            net,
+            net_rng,
+            capture,
+            trace,
+            queue,
+            stats,
+            ..
+        } = self;
+        let Some(c) = net.conns.get_mut(&conn) else {
+            stats.messages_lost += 1;
             return;
         };
         let Some(dir) = c.side_of(node) else {
-            self.stats.messages_lost += 1;
+            stats.messages_lost += 1;
             return;
         };
         if c.closed_by[dir] {
-            self.stats.messages_lost += 1;
+            stats.messages_lost += 1;
             return;
         }
         let to = c.ends[1 - dir];
-        let id = match &mut self.capture {
-            Some(cap) => cap.sent((node.0, to.0), now, self.trace.events(), &msg),
+        let id = match capture {
+            Some(cap) => cap.sent((node.0, to.0), now, trace.events(), &msg),
             None => 0,
         };
-        if self.net.is_held(node, to) {
-            let c = self.net.conns.get_mut(&conn).expect("present");
+        let held = net.held[node.index() * net.n + to.index()];
+        if held {
             c.held[dir].push_back((id, msg));
             if c.held_since_ns[dir].is_none() {
                 c.held_since_ns[dir] = Some(now);
-                let at = now + self.net.options.tcp_retransmit_timeout.ns().max(1);
-                self.queue.push(at, Item::Retransmit { conn, dir });
+                let at = now + net.options.tcp_retransmit_timeout.ns().max(1);
+                queue.push(at, Item::Retransmit { conn, dir });
             }
             return;
         }
-        let delay = self.net.sample_delay(&mut self.net_rng, now, node, to);
-        let c = self.net.conns.get_mut(&conn).expect("present");
+        let delay = super::net::sample_delay(
+            &net.delay,
+            &net.clog_until_ns,
+            &net.clog_extra_ns,
+            (net.spike_until_ns, net.spike_extra_ns),
+            net_rng,
+            now,
+            [node, to],
+        );
         let at = (now + delay).max(c.last_delivery_ns[dir]).max(c.up_at_ns);
         c.last_delivery_ns[dir] = at;
-        self.queue.push(at, Item::Message { conn, dir, id, msg });
+        queue.push(at, Item::Message { conn, dir, id, msg });
     }
 
     pub(super) fn deliver_message(

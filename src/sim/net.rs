@@ -109,7 +109,7 @@ pub(crate) struct Network<M> {
     pub n: usize,
     pub options: NetOptions,
     /// The one-way delay's draw, from `options`.
-    delay: Jitter,
+    pub delay: Jitter,
     pub conns: super::conns::ConnTable<Conn<M>>,
     /// `blocked[from * n + to]`: a two-way partition separates the pair.
     pub blocked: Vec<bool>,
@@ -169,16 +169,15 @@ impl<M> Network<M> {
 
     /// One sampled one-way delay from `from` to `to` at `now_ns`, with clogs and spikes.
     pub fn sample_delay(&self, rng: &mut ChaCha8Rng, now_ns: u64, from: NodeId, to: NodeId) -> u64 {
-        let mut delay = self.delay.draw(rng);
-        for node in [from, to] {
-            if now_ns < self.clog_until_ns[node.index()] {
-                delay += self.clog_extra_ns[node.index()];
-            }
-        }
-        if now_ns < self.spike_until_ns {
-            delay += self.spike_extra_ns;
-        }
-        delay
+        sample_delay(
+            &self.delay,
+            &self.clog_until_ns,
+            &self.clog_extra_ns,
+            (self.spike_until_ns, self.spike_extra_ns),
+            rng,
+            now_ns,
+            [from, to],
+        )
     }
 
     /// The connections of `node`, in id order.
@@ -200,4 +199,28 @@ impl<M> Network<M> {
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// [`Network::sample_delay`] over the fields it reads, so that a caller holding a
+/// connection of the same network borrowed mutably can still draw a delay.
+#[inline]
+pub(crate) fn sample_delay(
+    delay: &Jitter,
+    clog_until_ns: &[u64],
+    clog_extra_ns: &[u64],
+    (spike_until_ns, spike_extra_ns): (u64, u64),
+    rng: &mut ChaCha8Rng,
+    now_ns: u64,
+    ends: [NodeId; 2],
+) -> u64 {
+    let mut delay = delay.draw(rng);
+    for node in ends {
+        if now_ns < clog_until_ns[node.index()] {
+            delay += clog_extra_ns[node.index()];
+        }
+    }
+    if now_ns < spike_until_ns {
+        delay += spike_extra_ns;
+    }
+    delay
 }

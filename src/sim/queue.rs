@@ -46,6 +46,7 @@ impl<T> Default for EventQueue<T> {
 }
 
 impl<T> EventQueue<T> {
+    #[inline]
     pub fn push(&mut self, time_ns: u64, item: T) {
         let seq = self.next_seq;
         assert!(seq < 1 << SEQ_BITS, "fewer than 2^40 queued events per run");
@@ -68,6 +69,7 @@ impl<T> EventQueue<T> {
         self.heap.push(Reverse(key(time_ns, seq, slot)));
     }
 
+    #[inline]
     pub fn pop(&mut self) -> Option<(u64, T)> {
         let Reverse(key) = self.heap.pop()?;
         let slot = key_slot(key);
@@ -76,6 +78,7 @@ impl<T> EventQueue<T> {
         Some((key_time(key), item))
     }
 
+    #[inline]
     pub fn peek_time(&self) -> Option<u64> {
         self.heap.peek().map(|k| key_time(k.0))
     }

@@ -36,9 +36,11 @@ impl TraceHasher {
 }
 
 impl Hasher for TraceHasher {
+    #[inline]
     fn finish(&self) -> u64 {
         crate::sim::rng::mix64(self.state)
     }
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
@@ -51,24 +53,30 @@ impl Hasher for TraceHasher {
             self.fold(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
         }
     }
+    #[inline]
     fn write_u8(&mut self, i: u8) {
         self.fold(i as u64);
     }
+    #[inline]
     fn write_u32(&mut self, i: u32) {
         self.fold(i as u64);
     }
+    #[inline]
     fn write_u64(&mut self, i: u64) {
         self.fold(i);
     }
+    #[inline]
     fn write_usize(&mut self, i: usize) {
         self.fold(i as u64);
     }
+    #[inline]
     fn write_isize(&mut self, i: isize) {
         self.fold(i as u64);
     }
 }
 
 /// The hash of one value with [`TraceHasher`].
+#[inline]
 pub fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut h = TraceHasher::default();
     value.hash(&mut h);
