@@ -49,6 +49,11 @@ pub struct Storage {
     last_recovery_checkpoint_ns: u64,
     /// Each partition's epoch cache as its checkpoint was last fsynced.
     epochs_synced: BTreeMap<TopicPartition, Vec<EpochEntry>>,
+    /// Per position in the replica map: the partition there and its epoch cache's change
+    /// stamp when [`Self::sync_epoch_checkpoints`] last left `epochs_synced` equal to it.
+    /// An equal stamp is an equal cache (see [`crate::kafka::stamp`]), so that partition
+    /// needs no look-up; emptied whenever `epochs_synced` changes another way.
+    epochs_seen: Vec<Option<(TopicPartition, u64)>>,
 }
 
 pub fn log_config(props: &ServerProperties) -> LogConfig {
@@ -197,6 +202,7 @@ impl Storage {
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.flushes.remove(tp);
         self.epochs_synced.remove(tp);
+        self.epochs_seen.clear();
     }
 
     /// Start-up: every recovered cache is in the flush [`Broker::start`] begins.
@@ -204,6 +210,7 @@ impl Storage {
         self.epochs_synced = (replicas.iter())
             .map(|(tp, r)| (tp.clone(), r.log.epochs.entries().to_vec()))
             .collect();
+        self.epochs_seen.clear();
     }
 
     /// Kafka writes `leader-epoch-checkpoint` through `CheckpointFile.write`, which fsyncs
@@ -223,17 +230,30 @@ impl Storage {
         if marks == 0 {
             return;
         }
-        for (tp, r) in replicas.iter() {
+        for (i, (tp, r)) in replicas.iter().enumerate() {
             if marks & replicas::mark(tp) == 0 {
                 continue;
             }
+            let stamp = r.log.epochs.stamp();
+            if let Some(Some((seen, s))) = self.epochs_seen.get(i) {
+                if *s == stamp && seen == tp {
+                    continue;
+                }
+            }
             let entries = r.log.epochs.entries();
-            let synced = self.epochs_synced.entry(tp.clone()).or_default();
+            let synced = match self.epochs_synced.get_mut(tp) {
+                Some(synced) => synced,
+                None => self.epochs_synced.entry(tp.clone()).or_default(),
+            };
             if synced.as_slice() != entries {
                 synced.clear();
                 synced.extend_from_slice(entries);
                 ctx.fsync(r.log.epochs.file());
             }
+            if self.epochs_seen.len() <= i {
+                self.epochs_seen.resize(i + 1, None);
+            }
+            self.epochs_seen[i] = Some((tp.clone(), stamp));
         }
     }
 

@@ -156,8 +156,12 @@ impl Broker {
         let Some(zk) = &mut self.zk else {
             return false;
         };
-        let events = zk.client.drain();
-        let any = !events.is_empty();
+        // Most settles find nothing: decided without building a list.
+        let Some(first) = zk.client.next_event() else {
+            return false;
+        };
+        let mut events = vec![first];
+        events.extend(std::iter::from_fn(|| zk.client.next_event()));
         // Into the history first, all of them: handling one may replace the handle.
         let mut recorder = self.zk_recorder.borrow_mut();
         for event in &events {
@@ -183,7 +187,7 @@ impl Broker {
                 ClientEvent::State(_) => {}
             }
         }
-        any
+        true
     }
 
     fn on_completion(&mut self, ctx: &mut Context<'_, WireMsg>, c: Completion) {

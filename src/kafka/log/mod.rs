@@ -192,8 +192,9 @@ impl Log {
             });
         }
         let seg = self.segments.last_mut().expect("a segment");
-        disk.append(&seg.file, &bytes);
         seg.size += bytes.len() as u64;
+        // Handed over, not copied: the simulated disk keeps the buffer as the pending write.
+        disk.append_vec(&seg.file, bytes);
         let end = seg.size;
         if !self.dirty.contains(&seg.file) {
             self.dirty.push(seg.file.clone());
