@@ -45,6 +45,8 @@ fn line(name: &str, value: f64, unit: &str) {
 }
 
 fn main() {
+    // The shipped binary's allocator settings, so the figures are the binary's.
+    faultline::cli::alloc::tune();
     // `cargo bench` passes `--bench`; a `cargo test` of benches passes nothing: run short.
     let quick = !std::env::args().any(|a| a == "--bench");
     let duration_s = if quick { 5 } else { 300 };
