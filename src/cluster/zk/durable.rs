@@ -228,6 +228,20 @@ mod tests {
         }
     }
 
+    /// A disk handle that never corrupts a read.
+    fn handle<'a>(
+        disk: &'a mut Disk,
+        rng: &'a mut rand_chacha::ChaCha8Rng,
+        corrupted_reads: &'a mut u64,
+    ) -> DiskHandle<'a> {
+        DiskHandle {
+            disk,
+            rng,
+            read_corruption: Ratio::NEVER,
+            corrupted_reads,
+        }
+    }
+
     fn fsync(disk: &mut Disk, file: &str) {
         let target = disk.fsync_target(file);
         disk.complete_fsync(file, target);
@@ -255,12 +269,7 @@ mod tests {
         let (mut rng, mut n) = (stream(3, "disk"), 0);
         let log = txnlog::log_file(0);
         {
-            let mut h = DiskHandle {
-                disk: &mut disk,
-                rng: &mut rng,
-                read_corruption: Ratio::NEVER,
-                corrupted_reads: &mut n,
-            };
+            let mut h = handle(&mut disk, &mut rng, &mut n);
             s.storage.append(&mut h, &txn(1));
             s.storage.append(&mut h, &txn(2));
         }
@@ -277,12 +286,7 @@ mod tests {
             "a down server's durable log is replayed"
         );
         {
-            let mut h = DiskHandle {
-                disk: &mut disk,
-                rng: &mut rng,
-                read_corruption: Ratio::NEVER,
-                corrupted_reads: &mut n,
-            };
+            let mut h = handle(&mut disk, &mut rng, &mut n);
             s.storage.truncate_after(&mut h, 1).unwrap();
         }
         assert!(!holds(&disk, Some(&s), 2, h2), "a truncation is pending");
@@ -302,12 +306,7 @@ mod tests {
         for t in [txn(2), txn(2), other.clone()] {
             let mut s = ZabServer::new(me, &[me], ZabConfig::default());
             let mut disk = Disk::default();
-            let mut h = DiskHandle {
-                disk: &mut disk,
-                rng: &mut rng,
-                read_corruption: Ratio::NEVER,
-                corrupted_reads: &mut n,
-            };
+            let mut h = handle(&mut disk, &mut rng, &mut n);
             s.storage.append(&mut h, &txn(1));
             s.storage.append(&mut h, &t);
             fsync(&mut disk, &log);
@@ -345,13 +344,7 @@ mod tests {
         let (mut rng, mut n) = (stream(5, "disk"), 0);
         let mut tree = crate::zab::tree::DataTree::new();
         let mut with_disk = |disk: &mut Disk, f: &mut dyn FnMut(&mut DiskHandle<'_>)| {
-            let mut h = DiskHandle {
-                disk,
-                rng: &mut rng,
-                read_corruption: Ratio::NEVER,
-                corrupted_reads: &mut n,
-            };
-            f(&mut h);
+            f(&mut handle(disk, &mut rng, &mut n));
         };
         tree.replay(&txn(1));
         let mut base = String::new();
