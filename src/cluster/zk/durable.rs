@@ -69,25 +69,9 @@ pub fn replay(disk: &Disk, durable: bool, last: Zxid) -> Result<Recovered, Strin
 /// and what a restart reads is the durable content, replayed.
 pub fn holds(disk: &Disk, s: Option<&ZabServer>, z: Zxid, h: u64) -> bool {
     match s {
-        Some(s) => holds_at_index(disk, s, z, h, &mut None),
+        Some(s) => holds_up(disk, s, z, h, &mut None),
         None => replay(disk, true, Zxid::MAX).is_ok_and(|r| recovered_holds(&r, z, h)),
     }
-}
-
-/// [`holds`] for a server that is up, given `known`: record bytes (from any server's
-/// disk) already decoded and found to be z with fingerprint h, or None. Decoding is a
-/// function of the bytes alone, so a record with the very same bytes is judged by
-/// comparing them, not by decoding them again: asking a quorum of servers about one
-/// commit decodes one record, not one per server. The first record this call decodes
-/// and finds right becomes `known` for the next call.
-pub fn holds_up<'d>(
-    disk: &'d Disk,
-    s: &ZabServer,
-    z: Zxid,
-    h: u64,
-    known: &mut Option<&'d [u8]>,
-) -> bool {
-    holds_at_index(disk, s, z, h, known)
 }
 
 fn recovered_holds(r: &Recovered, z: Zxid, h: u64) -> bool {
@@ -100,11 +84,18 @@ fn recovered_holds(r: &Recovered, z: Zxid, h: u64) -> bool {
     }
 }
 
-/// The record of z at the offsets the server's log index gives it, decoded from both the
+/// [`holds`] for a server that is up, given `known`: record bytes (from any server's
+/// disk) already decoded and found to be z with fingerprint h, or None. Decoding is a
+/// function of the bytes alone, so a record with the very same bytes is judged by
+/// comparing them, not by decoding them again: asking a quorum of servers about one
+/// commit decodes one record, not one per server. The first record this call decodes
+/// and finds right becomes `known` for the next call.
+///
+/// It reads the record of z at the offsets the server's log index gives it, from both the
 /// durable and the page-cache bytes. The index only says where to look: a server whose
 /// index lacks z (or misplaces it) is judged not to hold it, which can only make the
 /// invariant stricter, never hide a missing copy.
-fn holds_at_index<'d>(
+pub fn holds_up<'d>(
     disk: &'d Disk,
     s: &ZabServer,
     z: Zxid,
