@@ -122,26 +122,48 @@ impl ZabServer {
     /// fields most events change come first. Debug builds check the answer against
     /// `self.view() == *last`.
     pub fn view_unchanged(&self, last: &ServerView) -> bool {
+        // Destructured without `..`: a field added to the view must be compared here too.
+        let ServerView {
+            log_zxids_len,
+            log_durable_zxid,
+            last_applied,
+            state,
+            phase,
+            election_round,
+            vote,
+            last_committed,
+            log_last_zxid,
+            last_processed,
+            digest,
+            accepted_epoch,
+            current_epoch,
+            durable_accepted_epoch,
+            durable_current_epoch,
+            established_epoch,
+            leader,
+            sid,
+            halted,
+        } = last;
         let v = &self.election.vote;
-        let same = last.log_zxids_len == self.storage.entries.len()
-            && last.log_durable_zxid == self.log_durable_zxid
-            && last.last_applied == self.tree.last_zxid()
-            && last.state == self.state
-            && last.phase == self.phase
-            && last.election_round == self.election.logical_clock
-            && last.vote == (v.peer_epoch, v.zxid, v.leader)
-            && last.last_committed == self.last_committed_zxid()
-            && last.log_last_zxid == self.storage.last_zxid()
-            && last.last_processed == self.last_processed
-            && last.digest == self.tree.digest()
-            && last.accepted_epoch == self.accepted_epoch
-            && last.current_epoch == self.current_epoch
-            && last.durable_accepted_epoch == self.durable_accepted_epoch
-            && last.durable_current_epoch == self.durable_current_epoch
-            && last.established_epoch == self.established_epoch()
-            && last.leader == self.leader_sid()
-            && last.sid == self.me
-            && last.halted == self.halted;
+        let same = *log_zxids_len == self.storage.entries.len()
+            && *log_durable_zxid == self.log_durable_zxid
+            && *last_applied == self.tree.last_zxid()
+            && *state == self.state
+            && *phase == self.phase
+            && *election_round == self.election.logical_clock
+            && *vote == (v.peer_epoch, v.zxid, v.leader)
+            && *last_committed == self.last_committed_zxid()
+            && *log_last_zxid == self.storage.last_zxid()
+            && *last_processed == self.last_processed
+            && *digest == self.tree.digest()
+            && *accepted_epoch == self.accepted_epoch
+            && *current_epoch == self.current_epoch
+            && *durable_accepted_epoch == self.durable_accepted_epoch
+            && *durable_current_epoch == self.durable_current_epoch
+            && *established_epoch == self.established_epoch()
+            && *leader == self.leader_sid()
+            && *sid == self.me
+            && halted == &self.halted;
         debug_assert_eq!(same, self.view() == *last, "view_unchanged disagrees");
         same
     }
