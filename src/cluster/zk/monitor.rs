@@ -28,6 +28,7 @@
 //!
 //! Depends on: zab, node, sim, cluster.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -76,7 +77,8 @@ struct ServerMon {
 pub struct Monitor {
     servers: Vec<ServerMon>,
     leaders: BTreeMap<u32, u32>,
-    txns: BTreeMap<Zxid, u64>,
+    /// Every logged txn by zxid: its fingerprint and its request (session, cxid).
+    txns: BTreeMap<Zxid, (u64, (u64, u64))>,
     committed: BTreeMap<Zxid, u64>,
     /// The (session, cxid) of every committed txn: which client request it was.
     committed_ids: BTreeMap<Zxid, (u64, u64)>,
@@ -232,8 +234,8 @@ impl Monitor {
             }
         };
         m.delivered = Some(now);
-        let i = m.mirror.partition_point(|x| x.0 <= prev);
-        let j = m.mirror.partition_point(|x| x.0 <= now);
+        let j = point_from_end(&m.mirror, |x| x.0 <= now);
+        let i = point_from_end(&m.mirror[..j], |x| x.0 <= prev);
         if j == 0 || m.mirror[j - 1].0 != now {
             return;
         }
@@ -358,18 +360,27 @@ impl Monitor {
             if v.established_epoch == Some(zxid_epoch(z)) {
                 self.proposals.insert(z, h);
             }
-            match self.txns.get(&z) {
-                Some(old) if *old != h => {
-                    let msg = format!("two different txns logged with zxid {z:#x}");
-                    out.push(violation(sim, "zab-unique-zxid", id, msg));
+            let request = (e.txn.session, e.txn.cxid);
+            // The first copy of a txn records its request as logged; a later copy of the
+            // same request at the same zxid finds it recorded already.
+            let known = match self.txns.entry(z) {
+                Entry::Occupied(o) => {
+                    let (old, old_request) = *o.get();
+                    if old != h {
+                        let msg = format!("two different txns logged with zxid {z:#x}");
+                        out.push(violation(sim, "zab-unique-zxid", id, msg));
+                    }
+                    old_request == request
                 }
-                Some(_) => {}
-                None => {
-                    self.txns.insert(z, h);
+                Entry::Vacant(slot) => {
+                    slot.insert((h, request));
+                    false
                 }
-            }
+            };
             m.mirror.push((z, h));
-            self.record.logged(&e.txn);
+            if !known {
+                self.record.logged(&e.txn);
+            }
         }
     }
 
@@ -424,23 +435,23 @@ impl Monitor {
             // Nothing committed since the last check: the scan below would find no entry.
             return;
         }
-        let start = m.mirror.partition_point(|x| x.0 <= m.commit_upto);
+        let start = point_from_end(&m.mirror, |x| x.0 <= m.commit_upto);
         // A list kept across events, so that a commit costs no allocation.
         let mut fresh = std::mem::take(&mut self.fresh);
         for &(z, h) in &m.mirror[start..] {
             if z > v.last_committed {
                 break;
             }
-            match self.committed.get(&z) {
-                Some(old) if *old != h => {
+            match self.committed.entry(z) {
+                Entry::Occupied(old) if *old.get() != h => {
                     let msg = format!("a different txn was already committed at {z:#x}");
                     out.push(violation(sim, "zab-committed-agreement", id, msg));
                 }
-                Some(_) => {}
-                None => {
-                    self.committed.insert(z, h);
+                Entry::Occupied(_) => {}
+                Entry::Vacant(slot) => {
+                    slot.insert(h);
                     fresh.push((z, h));
-                    if let Some(t) = s.logged_txn(z) {
+                    if let Some(t) = logged_near_end(s, z) {
                         self.committed_ids.insert(z, (t.session, t.cxid));
                         if matches!(t.op, TxnOp::CloseSession) {
                             self.closed_sessions.insert(t.session, z);
@@ -548,8 +559,8 @@ impl Monitor {
         let base = s.log_generation().1.max(l.log_generation().1);
         let key = (lid, v.current_epoch, base);
         let (f, lm) = (&self.servers[id.index()], &self.servers[lid as usize]);
-        let fs = &f.mirror[f.mirror.partition_point(|x| x.0 <= base)..];
-        let ls = &lm.mirror[lm.mirror.partition_point(|x| x.0 <= base)..];
+        let fs = &f.mirror[point_from_start(&f.mirror, |x| x.0 <= base)..];
+        let ls = &lm.mirror[point_from_start(&lm.mirror, |x| x.0 <= base)..];
         let from = match f.checked_process {
             Some((k, n)) if k == key && n <= fs.len() => n,
             _ => 0,
@@ -589,30 +600,37 @@ impl Monitor {
             return;
         }
         m.checked_applied = Some(v.last_applied);
-        match self.digests.get(&v.last_applied) {
-            Some((d, other)) if *d != v.digest => {
+        match self.digests.entry(v.last_applied) {
+            Entry::Occupied(o) if o.get().0 != v.digest => {
+                let other = o.get().1;
                 let msg = format!(
                     "tree digest at zxid {:#x} differs from zk{other}'s",
                     v.last_applied
                 );
                 out.push(violation(sim, "zab-digest-agreement", id, msg));
             }
-            Some(_) => {}
-            None => {
-                self.digests.insert(v.last_applied, (v.digest, id.0));
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert((v.digest, id.0));
             }
         }
         let tree = s.tree();
-        let outlives = |owner: u64| {
-            let closed = self
-                .closed_sessions
+        let closed = |owner: u64| {
+            self.closed_sessions
                 .get(&owner)
-                .is_some_and(|z| *z <= v.last_applied);
-            closed || tree.session_timeout_ms(owner).is_none()
+                .is_some_and(|z| *z <= v.last_applied)
         };
+        let outlives = |owner: u64| closed(owner) || tree.session_timeout_ms(owner).is_none();
         // The same judgement per owner first, without listing (and copying) every path;
-        // the paths are listed only to name them once one outlives its session.
-        if tree.ephemeral_owners().any(outlives) {
+        // the paths are listed only to name them once one outlives its session. Owners
+        // and sessions both ascend: each owner's session is found by walking the
+        // sessions alongside, not by a search per owner.
+        let mut sessions = tree.sessions().map(|(session, _)| session).peekable();
+        let any_outlives = tree.ephemeral_owners().any(|owner| {
+            while sessions.next_if(|s| *s < owner).is_some() {}
+            sessions.peek() != Some(&owner) || closed(owner)
+        });
+        if any_outlives {
             for (path, owner) in tree.ephemerals() {
                 if outlives(owner) {
                     let msg = format!("ephemeral {path} outlives its session {owner:#x}");
@@ -647,6 +665,62 @@ impl Monitor {
             m.vote = Some((v.election_round, vote));
         } else {
             m.vote = None;
+        }
+    }
+}
+
+/// `partition_point` of `xs` for `pred` (true on a prefix), searched from the end: the
+/// point the monitor looks for is usually among the last entries of a log (what was just
+/// logged, committed or applied), so this costs O(log distance from the end).
+pub(super) fn point_from_end<T>(xs: &[T], mut pred: impl FnMut(&T) -> bool) -> usize {
+    // Every element from `hi` on fails `pred`.
+    let mut hi = xs.len();
+    let mut step = 1;
+    while hi > 0 {
+        let probe = hi.saturating_sub(step);
+        if pred(&xs[probe]) {
+            return probe + 1 + xs[probe + 1..hi].partition_point(pred);
+        }
+        hi = probe;
+        step *= 2;
+    }
+    0
+}
+
+/// [`ZabServer::logged_txn`], searched from the end of the log (a txn just committed).
+fn logged_near_end(s: &ZabServer, z: Zxid) -> Option<&crate::zab::msg::Txn> {
+    let entries = s.log_entries();
+    let i = point_from_end(entries, |e| e.txn.zxid < z);
+    entries.get(i).filter(|e| e.txn.zxid == z).map(|e| &e.txn)
+}
+
+/// `partition_point` of `xs` for `pred` (true on a prefix), for a point usually at the
+/// start (a log generation's base precedes its entries): O(1) then.
+fn point_from_start<T>(xs: &[T], mut pred: impl FnMut(&T) -> bool) -> usize {
+    match xs.first() {
+        Some(x) if pred(x) => xs.partition_point(pred),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both searches find `partition_point`'s answer, wherever the point is.
+    #[test]
+    fn searches_from_either_end_are_partition_point() {
+        for len in 0..40u64 {
+            let xs: Vec<u64> = (0..len).map(|i| i * 2).collect();
+            for bound in 0..=len * 2 + 1 {
+                let want = xs.partition_point(|x| *x <= bound);
+                assert_eq!(point_from_end(&xs, |x| *x <= bound), want, "{len} {bound}");
+                assert_eq!(
+                    point_from_start(&xs, |x| *x <= bound),
+                    want,
+                    "{len} {bound}"
+                );
+            }
         }
     }
 }
