@@ -118,7 +118,7 @@ pub fn holds_up<'d>(
     }
     let entries = s.log_entries();
     // A commit's txn is among the last logged: searched from the end.
-    let i = super::monitor::point_from_end(entries, |e| e.txn.zxid < z);
+    let i = super::zxmap::point_from_end(entries, |e| e.txn.zxid < z);
     let Some(entry) = entries.get(i).filter(|e| e.txn.zxid == z) else {
         return false;
     };

@@ -28,12 +28,12 @@
 //!
 //! Depends on: zab, node, sim, cluster.
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::order::{ack_legal, integrity_ok, primary_order_ok};
+use super::zxmap::{point_from_end, point_from_start, ZxidMap};
 use super::{durable, server, ZabHost};
 use crate::cluster::Violation;
 use crate::node::NodeId;
@@ -78,16 +78,16 @@ pub struct Monitor {
     servers: Vec<ServerMon>,
     leaders: BTreeMap<u32, u32>,
     /// Every logged txn by zxid: its fingerprint and its request (session, cxid).
-    txns: BTreeMap<Zxid, (u64, (u64, u64))>,
-    committed: BTreeMap<Zxid, u64>,
+    txns: ZxidMap<(u64, (u64, u64))>,
+    committed: ZxidMap<u64>,
     /// The (session, cxid) of every committed txn: which client request it was.
     committed_ids: BTreeMap<Zxid, (u64, u64)>,
     /// The proposal log: every txn a leader logged in its own epoch (A.11 `proposalLog`).
-    proposals: BTreeMap<Zxid, u64>,
+    proposals: ZxidMap<u64>,
     closed_sessions: BTreeMap<u64, Zxid>,
     /// What the history conversion needs of the committed txns.
     record: super::history::CommitRecord,
-    digests: BTreeMap<Zxid, (u64, u32)>,
+    digests: ZxidMap<(u64, u32)>,
     elections: u64,
     /// Scratch list of the txns one event found newly committed (kept for its capacity).
     fresh: Vec<(Zxid, u64)>,
@@ -110,7 +110,7 @@ impl Monitor {
     }
 
     /// Every txn seen committed, by zxid, with its fingerprint.
-    pub fn committed(&self) -> &BTreeMap<Zxid, u64> {
+    pub fn committed(&self) -> &ZxidMap<u64> {
         &self.committed
     }
 
@@ -241,7 +241,7 @@ impl Monitor {
         }
         let mut last = prev;
         for &(z, h) in &m.mirror[i..j] {
-            if !integrity_ok(&self.proposals, z, h) {
+            if !integrity_ok(self.proposals.get(z), h) {
                 let msg = format!("delivered txn {z:#x} was never broadcast by a primary");
                 out.push(violation(sim, "zab-integrity", id, msg));
                 return;
@@ -334,7 +334,7 @@ impl Monitor {
         // committed since), but never so that fewer than a quorum still hold it durably.
         let quorum = self.servers.len() / 2 + 1;
         for (z, h) in removed {
-            if self.committed.get(&z) != Some(&h) {
+            if self.committed.get(z) != Some(&h) {
                 continue;
             }
             let holders = self
@@ -363,19 +363,15 @@ impl Monitor {
             let request = (e.txn.session, e.txn.cxid);
             // The first copy of a txn records its request as logged; a later copy of the
             // same request at the same zxid finds it recorded already.
-            let known = match self.txns.entry(z) {
-                Entry::Occupied(o) => {
-                    let (old, old_request) = *o.get();
+            let known = match self.txns.get_or_insert_with(z, || (h, request)) {
+                (&mut (old, old_request), true) => {
                     if old != h {
                         let msg = format!("two different txns logged with zxid {z:#x}");
                         out.push(violation(sim, "zab-unique-zxid", id, msg));
                     }
                     old_request == request
                 }
-                Entry::Vacant(slot) => {
-                    slot.insert((h, request));
-                    false
-                }
+                (_, false) => false,
             };
             m.mirror.push((z, h));
             if !known {
@@ -422,9 +418,9 @@ impl Monitor {
             // can commit nothing itself, and steps down at its next quorum check
             // (zk-nemesis-heavy seed 22031 and six others of 100,000).
             let own_epoch_start = crate::zab::msg::make_zxid(e, 0);
-            for (z, h) in self.committed.range(gen_base + 1..own_epoch_start) {
-                let i = m.mirror.partition_point(|x| x.0 < *z);
-                if m.mirror.get(i) != Some(&(*z, *h)) {
+            for (z, h) in self.committed.range(gen_base + 1, own_epoch_start) {
+                let i = m.mirror.partition_point(|x| x.0 < z);
+                if m.mirror.get(i) != Some(&(z, *h)) {
                     let msg = format!("established leader of epoch {e} lacks committed {z:#x}");
                     out.push(violation(sim, "zab-leader-completeness", id, msg));
                     break;
@@ -442,14 +438,13 @@ impl Monitor {
             if z > v.last_committed {
                 break;
             }
-            match self.committed.entry(z) {
-                Entry::Occupied(old) if *old.get() != h => {
+            match self.committed.get_or_insert_with(z, || h) {
+                (old, true) if *old != h => {
                     let msg = format!("a different txn was already committed at {z:#x}");
                     out.push(violation(sim, "zab-committed-agreement", id, msg));
                 }
-                Entry::Occupied(_) => {}
-                Entry::Vacant(slot) => {
-                    slot.insert(h);
+                (_, true) => {}
+                (_, false) => {
                     fresh.push((z, h));
                     if let Some(t) = logged_near_end(s, z) {
                         self.committed_ids.insert(z, (t.session, t.cxid));
@@ -600,19 +595,18 @@ impl Monitor {
             return;
         }
         m.checked_applied = Some(v.last_applied);
-        match self.digests.entry(v.last_applied) {
-            Entry::Occupied(o) if o.get().0 != v.digest => {
-                let other = o.get().1;
+        match self
+            .digests
+            .get_or_insert_with(v.last_applied, || (v.digest, id.0))
+        {
+            (&mut (d, other), true) if d != v.digest => {
                 let msg = format!(
                     "tree digest at zxid {:#x} differs from zk{other}'s",
                     v.last_applied
                 );
                 out.push(violation(sim, "zab-digest-agreement", id, msg));
             }
-            Entry::Occupied(_) => {}
-            Entry::Vacant(slot) => {
-                slot.insert((v.digest, id.0));
-            }
+            _ => {}
         }
         let tree = s.tree();
         let closed = |owner: u64| {
@@ -669,58 +663,9 @@ impl Monitor {
     }
 }
 
-/// `partition_point` of `xs` for `pred` (true on a prefix), searched from the end: the
-/// point the monitor looks for is usually among the last entries of a log (what was just
-/// logged, committed or applied), so this costs O(log distance from the end).
-pub(super) fn point_from_end<T>(xs: &[T], mut pred: impl FnMut(&T) -> bool) -> usize {
-    // Every element from `hi` on fails `pred`.
-    let mut hi = xs.len();
-    let mut step = 1;
-    while hi > 0 {
-        let probe = hi.saturating_sub(step);
-        if pred(&xs[probe]) {
-            return probe + 1 + xs[probe + 1..hi].partition_point(pred);
-        }
-        hi = probe;
-        step *= 2;
-    }
-    0
-}
-
 /// [`ZabServer::logged_txn`], searched from the end of the log (a txn just committed).
 fn logged_near_end(s: &ZabServer, z: Zxid) -> Option<&crate::zab::msg::Txn> {
     let entries = s.log_entries();
     let i = point_from_end(entries, |e| e.txn.zxid < z);
     entries.get(i).filter(|e| e.txn.zxid == z).map(|e| &e.txn)
-}
-
-/// `partition_point` of `xs` for `pred` (true on a prefix), for a point usually at the
-/// start (a log generation's base precedes its entries): O(1) then.
-fn point_from_start<T>(xs: &[T], mut pred: impl FnMut(&T) -> bool) -> usize {
-    match xs.first() {
-        Some(x) if pred(x) => xs.partition_point(pred),
-        _ => 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both searches find `partition_point`'s answer, wherever the point is.
-    #[test]
-    fn searches_from_either_end_are_partition_point() {
-        for len in 0..40u64 {
-            let xs: Vec<u64> = (0..len).map(|i| i * 2).collect();
-            for bound in 0..=len * 2 + 1 {
-                let want = xs.partition_point(|x| *x <= bound);
-                assert_eq!(point_from_end(&xs, |x| *x <= bound), want, "{len} {bound}");
-                assert_eq!(
-                    point_from_start(&xs, |x| *x <= bound),
-                    want,
-                    "{len} {bound}"
-                );
-            }
-        }
-    }
 }
