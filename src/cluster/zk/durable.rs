@@ -117,7 +117,8 @@ pub fn holds_up<'d>(
         return gen > 0;
     }
     let entries = s.log_entries();
-    let i = entries.partition_point(|e| e.txn.zxid < z);
+    // A commit's txn is among the last logged: searched from the end.
+    let i = super::zxmap::point_from_end(entries, |e| e.txn.zxid < z);
     let Some(entry) = entries.get(i).filter(|e| e.txn.zxid == z) else {
         return false;
     };

@@ -59,7 +59,7 @@ pub fn check(
         Some(sh) => {
             let from = sh.tree.last_zxid();
             let entries = s.log_entries();
-            let i = entries.partition_point(|e| e.txn.zxid <= from);
+            let i = super::zxmap::point_from_end(entries, |e| e.txn.zxid <= from);
             for e in entries[i..].iter().take_while(|e| e.txn.zxid <= now) {
                 sh.tree.replay(&e.txn);
             }

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod monitor;
 pub mod order;
 pub mod workload;
+pub mod zxmap;
 
 use std::rc::Rc;
 

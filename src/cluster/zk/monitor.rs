@@ -33,6 +33,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use super::order::{ack_legal, integrity_ok, primary_order_ok};
+use super::zxmap::{point_from_end, point_from_start, ZxidMap};
 use super::{durable, server, ZabHost};
 use crate::cluster::Violation;
 use crate::node::NodeId;
@@ -76,16 +77,17 @@ struct ServerMon {
 pub struct Monitor {
     servers: Vec<ServerMon>,
     leaders: BTreeMap<u32, u32>,
-    txns: BTreeMap<Zxid, u64>,
-    committed: BTreeMap<Zxid, u64>,
+    /// Every logged txn by zxid: its fingerprint and its request (session, cxid).
+    txns: ZxidMap<(u64, (u64, u64))>,
+    committed: ZxidMap<u64>,
     /// The (session, cxid) of every committed txn: which client request it was.
     committed_ids: BTreeMap<Zxid, (u64, u64)>,
     /// The proposal log: every txn a leader logged in its own epoch (A.11 `proposalLog`).
-    proposals: BTreeMap<Zxid, u64>,
+    proposals: ZxidMap<u64>,
     closed_sessions: BTreeMap<u64, Zxid>,
     /// What the history conversion needs of the committed txns.
     record: super::history::CommitRecord,
-    digests: BTreeMap<Zxid, (u64, u32)>,
+    digests: ZxidMap<(u64, u32)>,
     elections: u64,
     /// Scratch list of the txns one event found newly committed (kept for its capacity).
     fresh: Vec<(Zxid, u64)>,
@@ -108,7 +110,7 @@ impl Monitor {
     }
 
     /// Every txn seen committed, by zxid, with its fingerprint.
-    pub fn committed(&self) -> &BTreeMap<Zxid, u64> {
+    pub fn committed(&self) -> &ZxidMap<u64> {
         &self.committed
     }
 
@@ -232,14 +234,14 @@ impl Monitor {
             }
         };
         m.delivered = Some(now);
-        let i = m.mirror.partition_point(|x| x.0 <= prev);
-        let j = m.mirror.partition_point(|x| x.0 <= now);
+        let j = point_from_end(&m.mirror, |x| x.0 <= now);
+        let i = point_from_end(&m.mirror[..j], |x| x.0 <= prev);
         if j == 0 || m.mirror[j - 1].0 != now {
             return;
         }
         let mut last = prev;
         for &(z, h) in &m.mirror[i..j] {
-            if !integrity_ok(&self.proposals, z, h) {
+            if !integrity_ok(self.proposals.get(z), h) {
                 let msg = format!("delivered txn {z:#x} was never broadcast by a primary");
                 out.push(violation(sim, "zab-integrity", id, msg));
                 return;
@@ -332,7 +334,7 @@ impl Monitor {
         // committed since), but never so that fewer than a quorum still hold it durably.
         let quorum = self.servers.len() / 2 + 1;
         for (z, h) in removed {
-            if self.committed.get(&z) != Some(&h) {
+            if self.committed.get(z) != Some(&h) {
                 continue;
             }
             let holders = self
@@ -358,18 +360,23 @@ impl Monitor {
             if v.established_epoch == Some(zxid_epoch(z)) {
                 self.proposals.insert(z, h);
             }
-            match self.txns.get(&z) {
-                Some(old) if *old != h => {
-                    let msg = format!("two different txns logged with zxid {z:#x}");
-                    out.push(violation(sim, "zab-unique-zxid", id, msg));
+            let request = (e.txn.session, e.txn.cxid);
+            // The first copy of a txn records its request as logged; a later copy of the
+            // same request at the same zxid finds it recorded already.
+            let known = match self.txns.get_or_insert_with(z, || (h, request)) {
+                (&mut (old, old_request), true) => {
+                    if old != h {
+                        let msg = format!("two different txns logged with zxid {z:#x}");
+                        out.push(violation(sim, "zab-unique-zxid", id, msg));
+                    }
+                    old_request == request
                 }
-                Some(_) => {}
-                None => {
-                    self.txns.insert(z, h);
-                }
-            }
+                (_, false) => false,
+            };
             m.mirror.push((z, h));
-            self.record.logged(&e.txn);
+            if !known {
+                self.record.logged(&e.txn);
+            }
         }
     }
 
@@ -411,9 +418,9 @@ impl Monitor {
             // can commit nothing itself, and steps down at its next quorum check
             // (zk-nemesis-heavy seed 22031 and six others of 100,000).
             let own_epoch_start = crate::zab::msg::make_zxid(e, 0);
-            for (z, h) in self.committed.range(gen_base + 1..own_epoch_start) {
-                let i = m.mirror.partition_point(|x| x.0 < *z);
-                if m.mirror.get(i) != Some(&(*z, *h)) {
+            for (z, h) in self.committed.range(gen_base + 1, own_epoch_start) {
+                let i = m.mirror.partition_point(|x| x.0 < z);
+                if m.mirror.get(i) != Some(&(z, *h)) {
                     let msg = format!("established leader of epoch {e} lacks committed {z:#x}");
                     out.push(violation(sim, "zab-leader-completeness", id, msg));
                     break;
@@ -424,23 +431,22 @@ impl Monitor {
             // Nothing committed since the last check: the scan below would find no entry.
             return;
         }
-        let start = m.mirror.partition_point(|x| x.0 <= m.commit_upto);
+        let start = point_from_end(&m.mirror, |x| x.0 <= m.commit_upto);
         // A list kept across events, so that a commit costs no allocation.
         let mut fresh = std::mem::take(&mut self.fresh);
         for &(z, h) in &m.mirror[start..] {
             if z > v.last_committed {
                 break;
             }
-            match self.committed.get(&z) {
-                Some(old) if *old != h => {
+            match self.committed.get_or_insert_with(z, || h) {
+                (old, true) if *old != h => {
                     let msg = format!("a different txn was already committed at {z:#x}");
                     out.push(violation(sim, "zab-committed-agreement", id, msg));
                 }
-                Some(_) => {}
-                None => {
-                    self.committed.insert(z, h);
+                (_, true) => {}
+                (_, false) => {
                     fresh.push((z, h));
-                    if let Some(t) = s.logged_txn(z) {
+                    if let Some(t) = logged_near_end(s, z) {
                         self.committed_ids.insert(z, (t.session, t.cxid));
                         if matches!(t.op, TxnOp::CloseSession) {
                             self.closed_sessions.insert(t.session, z);
@@ -548,8 +554,8 @@ impl Monitor {
         let base = s.log_generation().1.max(l.log_generation().1);
         let key = (lid, v.current_epoch, base);
         let (f, lm) = (&self.servers[id.index()], &self.servers[lid as usize]);
-        let fs = &f.mirror[f.mirror.partition_point(|x| x.0 <= base)..];
-        let ls = &lm.mirror[lm.mirror.partition_point(|x| x.0 <= base)..];
+        let fs = &f.mirror[point_from_start(&f.mirror, |x| x.0 <= base)..];
+        let ls = &lm.mirror[point_from_start(&lm.mirror, |x| x.0 <= base)..];
         let from = match f.checked_process {
             Some((k, n)) if k == key && n <= fs.len() => n,
             _ => 0,
@@ -589,30 +595,36 @@ impl Monitor {
             return;
         }
         m.checked_applied = Some(v.last_applied);
-        match self.digests.get(&v.last_applied) {
-            Some((d, other)) if *d != v.digest => {
+        match self
+            .digests
+            .get_or_insert_with(v.last_applied, || (v.digest, id.0))
+        {
+            (&mut (d, other), true) if d != v.digest => {
                 let msg = format!(
                     "tree digest at zxid {:#x} differs from zk{other}'s",
                     v.last_applied
                 );
                 out.push(violation(sim, "zab-digest-agreement", id, msg));
             }
-            Some(_) => {}
-            None => {
-                self.digests.insert(v.last_applied, (v.digest, id.0));
-            }
+            _ => {}
         }
         let tree = s.tree();
-        let outlives = |owner: u64| {
-            let closed = self
-                .closed_sessions
+        let closed = |owner: u64| {
+            self.closed_sessions
                 .get(&owner)
-                .is_some_and(|z| *z <= v.last_applied);
-            closed || tree.session_timeout_ms(owner).is_none()
+                .is_some_and(|z| *z <= v.last_applied)
         };
+        let outlives = |owner: u64| closed(owner) || tree.session_timeout_ms(owner).is_none();
         // The same judgement per owner first, without listing (and copying) every path;
-        // the paths are listed only to name them once one outlives its session.
-        if tree.ephemeral_owners().any(outlives) {
+        // the paths are listed only to name them once one outlives its session. Owners
+        // and sessions both ascend: each owner's session is found by walking the
+        // sessions alongside, not by a search per owner.
+        let mut sessions = tree.sessions().map(|(session, _)| session).peekable();
+        let any_outlives = tree.ephemeral_owners().any(|owner| {
+            while sessions.next_if(|s| *s < owner).is_some() {}
+            sessions.peek() != Some(&owner) || closed(owner)
+        });
+        if any_outlives {
             for (path, owner) in tree.ephemerals() {
                 if outlives(owner) {
                     let msg = format!("ephemeral {path} outlives its session {owner:#x}");
@@ -649,4 +661,11 @@ impl Monitor {
             m.vote = None;
         }
     }
+}
+
+/// [`ZabServer::logged_txn`], searched from the end of the log (a txn just committed).
+fn logged_near_end(s: &ZabServer, z: Zxid) -> Option<&crate::zab::msg::Txn> {
+    let entries = s.log_entries();
+    let i = point_from_end(entries, |e| e.txn.zxid < z);
+    entries.get(i).filter(|e| e.txn.zxid == z).map(|e| &e.txn)
 }
