@@ -67,7 +67,7 @@ impl ValuePlaces {
         let counter = value & ((1 << COUNTER_BITS) - 1);
         (1..=TABLED_PRODUCERS)
             .contains(&producer)
-            .then_some(((producer - 1) as usize, counter))
+            .then(|| ((producer - 1) as usize, counter))
     }
 
     fn get(&self, value: u64) -> Option<&Places> {
@@ -217,5 +217,64 @@ impl KafkaMonitor {
             );
             finding(out, K_ACK_SEMANTICS, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(part: usize, offset: u64) -> Places {
+        Places {
+            first: Seen {
+                part,
+                offset,
+                committed: false,
+            },
+            more: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn value_places_agree_with_an_ordered_map() {
+        let mut places = ValuePlaces::default();
+        let mut model: BTreeMap<u64, usize> = BTreeMap::new();
+        let w = |p: u64, c: u64| p << COUNTER_BITS | c;
+        // Workload values in and out of order, one far past its table, one of a
+        // producer past the tabled ones, and values of no producer.
+        let values = [
+            w(1, 1),
+            w(1, 3),
+            w(2, 1),
+            w(1, 2),
+            w(1, 3 + 2 * TABLE_REACH),
+            w(1, 4),
+            w(TABLED_PRODUCERS + 1, 5),
+            7,
+            0,
+            w(1, 1),
+            w(1, 3 + 2 * TABLE_REACH),
+        ];
+        for (i, &v) in values.iter().enumerate() {
+            let first = *model.entry(v).or_insert(i);
+            let got = places.get_or_insert(v, seen(i, 0)).first.part;
+            assert_eq!(got, first, "value {v:#x}");
+        }
+        for (&v, &part) in &model {
+            assert_eq!(places.get(v).map(|p| p.first.part), Some(part));
+        }
+        assert!(places.get(w(1, 5)).is_none() && places.get(8).is_none());
+        // The far value went to the map and stays found there once the table grows past it.
+        for c in 5..3 + 3 * TABLE_REACH {
+            if c != 3 + 2 * TABLE_REACH {
+                places.get_or_insert(w(1, c), seen(99, c));
+            }
+        }
+        let far = w(1, 3 + 2 * TABLE_REACH);
+        assert_eq!(
+            places.get_or_insert(far, seen(0, 0)).first.part,
+            model[&far]
+        );
+        assert!(places.tables[0][(3 + 2 * TABLE_REACH) as usize].is_none());
     }
 }
