@@ -75,8 +75,9 @@ impl EpochCache {
     /// Records that `epoch` starts at `start_offset`, removing later entries that would break
     /// the strict order. A repeat of the latest epoch at the same or a later offset changes
     /// nothing. Returns whether the cache (and its file) changed.
+    /// The stamp stays when nothing changed (every append of a leader epoch's later
+    /// batches): the broker's checkpoint sync and the monitor then skip the cache.
     pub fn assign(&mut self, disk: &mut dyn DiskIo, epoch: u32, start_offset: u64) -> bool {
-        self.stamp.bump();
         let changed = self.assign_in_memory(epoch, start_offset);
         if changed {
             self.write(disk);
@@ -85,12 +86,12 @@ impl EpochCache {
     }
 
     fn assign_in_memory(&mut self, epoch: u32, start_offset: u64) -> bool {
-        self.stamp.bump();
         if let Some(last) = self.latest() {
             if last.epoch == epoch && start_offset >= last.start_offset {
                 return false;
             }
         }
+        self.stamp.bump();
         while let Some(last) = self.latest() {
             if last.epoch >= epoch || last.start_offset >= start_offset {
                 self.entries.pop();

@@ -5,9 +5,11 @@
 //! Every object the monitor reads a replica's state from (the [`crate::kafka::replica::Replica`]
 //! itself, its `PartitionLog`, the `Log` and the `EpochCache`) holds a [`Stamp`] and takes a
 //! fresh one at construction and at the start of every method that takes `&mut self`: those
-//! methods are the only way to change their private fields. One exception: a leader's
+//! methods are the only way to change their private fields. Two exceptions: a leader's
 //! views of its followers, which change at every follower fetch and which the monitor does
-//! not read, are left out of the replica's stamp (`Replica::stamps` says how). A stamp is
+//! not read, are left out of the replica's stamp (`Replica::stamps` says how); and
+//! `EpochCache::assign` takes a fresh stamp only when it changes an entry, as most calls
+//! (an append in the epoch the cache ends with) change nothing. A stamp is
 //! never handed out twice on a thread (a run stays on one thread: its topic names are
 //! `Rc`), and a clone copies the stamp with the state it stands for, so two equal stamps
 //! mean the same state.

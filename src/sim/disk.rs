@@ -343,7 +343,12 @@ impl DiskIo for DiskHandle<'_> {
     }
     fn append_vec(&mut self, file: &str, bytes: Vec<u8>) {
         self.disk.bytes_written += bytes.len() as u64;
-        self.disk.file(file).push(WriteOp::Append(bytes));
+        // One search of the file map for the common case, a file that exists (a log
+        // segment takes an append per record batch).
+        match self.disk.files.get_mut(file) {
+            Some(f) => f.push(WriteOp::Append(bytes)),
+            None => self.disk.file(file).push(WriteOp::Append(bytes)),
+        }
     }
     fn write_all(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;

@@ -77,9 +77,44 @@ struct FetcherState {
     in_flight: Option<(u64, Sent)>,
 }
 
+/// The fetchers by leader, in leader order: a sorted vector, as a broker follows a few
+/// leaders and every event looks at all of them.
+#[derive(Clone, Debug, Default)]
+struct ByLeader(Vec<(BrokerId, FetcherState)>);
+
+impl ByLeader {
+    fn find(&self, leader: BrokerId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&leader, |e| e.0)
+    }
+    fn get_mut(&mut self, leader: &BrokerId) -> Option<&mut FetcherState> {
+        self.find(*leader).ok().map(|i| &mut self.0[i].1)
+    }
+    fn get_or_default(&mut self, leader: BrokerId) -> &mut FetcherState {
+        let i = match self.find(leader) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (leader, FetcherState::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+    fn remove(&mut self, leader: &BrokerId) {
+        if let Ok(i) = self.find(*leader) {
+            self.0.remove(i);
+        }
+    }
+    fn keys(&self) -> impl Iterator<Item = &BrokerId> {
+        self.0.iter().map(|e| &e.0)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&BrokerId, &FetcherState)> {
+        self.0.iter().map(|e| (&e.0, &e.1))
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Fetchers {
-    by_leader: BTreeMap<BrokerId, FetcherState>,
+    by_leader: ByLeader,
     /// Partitions backing off after an error, until the given time.
     delayed: BTreeMap<TopicPartition, u64>,
     /// Partitions marked failed (`failedPartitions`): not fetched until a LeaderAndIsr
@@ -202,16 +237,10 @@ impl Broker {
             }
         }
         for &leader in &leaders {
-            // Most events find the fetcher there and busy: looked up before any insert.
-            let busy = match self.fetchers.by_leader.get(&leader) {
-                Some(state) => state.in_flight.is_some(),
-                None => {
-                    self.fetchers
-                        .by_leader
-                        .insert(leader, FetcherState::default());
-                    false
-                }
-            };
+            // Most events find the fetcher there and busy.
+            let busy = (self.fetchers.by_leader.get_or_default(leader))
+                .in_flight
+                .is_some();
             if busy {
                 continue;
             }
@@ -250,7 +279,7 @@ impl Broker {
             let corr = self
                 .net
                 .send(ctx, node, leader, Channel::Fetcher, request, timeout);
-            let state = self.fetchers.by_leader.entry(leader).or_default();
+            let state = self.fetchers.by_leader.get_or_default(leader);
             state.in_flight = Some((corr, sent));
         }
         self.fetchers.leaders = leaders;

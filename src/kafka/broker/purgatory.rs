@@ -55,11 +55,48 @@ pub struct DelayedFetch {
     pub partitions: Vec<FetchPartition>,
 }
 
+/// Held requests by id, in id order: a vector, as ids only grow (a new request goes at
+/// the end) and a broker holds a few requests at a time, which every re-check walks.
+#[derive(Clone, Debug)]
+pub struct Held<T>(Vec<(u64, T)>);
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held(Vec::new())
+    }
+}
+
+impl<T> Held<T> {
+    fn insert(&mut self, id: u64, op: T) {
+        assert!(self.0.last().is_none_or(|l| l.0 < id), "held ids grow");
+        self.0.push((id, op));
+    }
+    fn remove(&mut self, id: u64) -> Option<T> {
+        let i = self.0.binary_search_by_key(&id, |e| e.0).ok()?;
+        Some(self.0.remove(i).1)
+    }
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.0.retain(|e| keep(&e.1));
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
+        self.0.iter().map(|e| (e.0, &e.1))
+    }
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut T)> {
+        self.0.iter_mut().map(|e| (e.0, &mut e.1))
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Purgatory {
     next_id: u64,
-    pub produces: BTreeMap<u64, DelayedProduce>,
-    pub fetches: BTreeMap<u64, DelayedFetch>,
+    pub produces: Held<DelayedProduce>,
+    pub fetches: Held<DelayedFetch>,
     /// The ids a re-check found done, kept to reuse its allocation.
     scratch: Vec<u64>,
 }
@@ -79,8 +116,8 @@ impl Purgatory {
     /// Forgets the requests of a closed connection.
     pub fn drop_conn(&mut self, conn: ConnId) {
         let on = |o: &Origin| matches!(o, Origin::Remote { conn: c, .. } if *c == conn);
-        self.produces.retain(|_, p| !on(&p.origin));
-        self.fetches.retain(|_, f| !on(&f.origin));
+        self.produces.retain(|p| !on(&p.origin));
+        self.fetches.retain(|f| !on(&f.origin));
     }
     /// Requests held (for the view).
     pub fn len(&self) -> usize {
@@ -206,13 +243,13 @@ impl Broker {
         // Follower fetches first: they move the HW, which may complete produces.
         let mut ready = std::mem::take(&mut self.purgatory.scratch);
         ready.clear();
-        for (id, f) in &self.purgatory.fetches {
+        for (id, f) in self.purgatory.fetches.iter() {
             if f.partitions.iter().any(|p| touched(&p.tp)) && self.fetch_ready(f) {
-                ready.push(*id);
+                ready.push(id);
             }
         }
         for &id in &ready {
-            let op = self.purgatory.fetches.remove(&id).expect("held");
+            let op = self.purgatory.fetches.remove(id).expect("held");
             self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
         }
         // Answering those fetches may have changed partitions too: their produces are
@@ -235,11 +272,11 @@ impl Broker {
                 waiting |= matches!(part, PartStatus::Waiting { .. });
             }
             if !waiting {
-                done.push(*id);
+                done.push(id);
             }
         }
         for &id in &done {
-            let mut op = self.purgatory.produces.remove(&id).expect("held");
+            let mut op = self.purgatory.produces.remove(id).expect("held");
             let answered = self.try_complete_produce(ctx, &mut op, false);
             assert!(answered, "a produce done in every partition is answered");
         }
@@ -248,10 +285,10 @@ impl Broker {
 
     /// A held request's deadline passed: answer with what there is.
     pub(super) fn expire_delayed(&mut self, ctx: &mut Context<'_, WireMsg>, id: u64) {
-        if let Some(op) = self.purgatory.fetches.remove(&id) {
+        if let Some(op) = self.purgatory.fetches.remove(id) {
             self.answer_fetch(ctx, op.origin, op.replica_id, &op.partitions);
         }
-        if let Some(mut op) = self.purgatory.produces.remove(&id) {
+        if let Some(mut op) = self.purgatory.produces.remove(id) {
             self.try_complete_produce(ctx, &mut op, true);
         }
     }

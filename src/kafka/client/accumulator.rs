@@ -71,6 +71,13 @@ impl ProducerBatch {
 pub struct Accumulator {
     queues: BTreeMap<TopicPartition, VecDeque<ProducerBatch>>,
     next_batch_id: u64,
+    /// Batches in the queues: the producer asks after every event whether any waits, and
+    /// most events find none, so it is counted rather than looked for queue by queue.
+    waiting: usize,
+    /// No waiting batch was created before this time (a lower bound: a batch drained
+    /// since does not raise it). `delivery.timeout.ms` expiry, asked after every event,
+    /// needs no look at the queues while the cutoff lies below it.
+    oldest_ns: u64,
 }
 
 impl Accumulator {
@@ -85,6 +92,8 @@ impl Accumulator {
             }
         }
         self.next_batch_id += 1;
+        self.waiting += 1;
+        self.oldest_ns = self.oldest_ns.min(now_ns);
         queue.push_back(ProducerBatch {
             id: self.next_batch_id,
             tp: tp.clone(),
@@ -102,6 +111,8 @@ impl Accumulator {
     /// Puts a batch back for a retry: at the front of its queue, or, when it has a
     /// sequence, before the first batch with a higher one (`insertInSequenceOrder`).
     pub fn reenqueue(&mut self, batch: ProducerBatch) {
+        self.waiting += 1;
+        self.oldest_ns = self.oldest_ns.min(batch.created_ns);
         let queue = self.queues.entry(batch.tp.clone()).or_default();
         let at = match batch.base_sequence() {
             Some(seq) => queue
@@ -118,11 +129,16 @@ impl Accumulator {
     }
 
     pub fn pop_head(&mut self, tp: &TopicPartition) -> Option<ProducerBatch> {
-        self.queues.get_mut(tp).and_then(|q| q.pop_front())
+        let head = self.queues.get_mut(tp).and_then(|q| q.pop_front());
+        self.waiting -= usize::from(head.is_some());
+        head
     }
 
     /// Partitions with a batch waiting.
     pub fn partitions(&self) -> Vec<TopicPartition> {
+        if self.waiting == 0 {
+            return Vec::new();
+        }
         self.queues
             .iter()
             .filter(|(_, q)| !q.is_empty())
@@ -131,7 +147,11 @@ impl Accumulator {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queues.values().all(|q| q.is_empty())
+        debug_assert_eq!(
+            self.waiting,
+            self.queues.values().map(VecDeque::len).sum::<usize>()
+        );
+        self.waiting == 0
     }
 
     /// The waiting batches of `tp`.
@@ -143,6 +163,9 @@ impl Accumulator {
     /// (`delivery.timeout.ms` expiry).
     pub fn expire(&mut self, cutoff_ns: u64) -> Vec<ProducerBatch> {
         let mut out = Vec::new();
+        if self.waiting == 0 || cutoff_ns < self.oldest_ns {
+            return out;
+        }
         for queue in self.queues.values_mut() {
             // Nearly always nothing expires: leave the queue untouched, without the split.
             if !queue.iter().any(|b| b.created_ns <= cutoff_ns) {
@@ -153,6 +176,9 @@ impl Accumulator {
             out.extend(old);
             queue.extend(keep);
         }
+        let left = self.queues.values().flatten();
+        self.oldest_ns = left.map(|b| b.created_ns).min().unwrap_or(u64::MAX);
+        self.waiting -= out.len();
         out
     }
 

@@ -465,12 +465,18 @@ impl Producer {
             }
             self.complete(now_ns, &b, |_| expired_outcome(&b));
         }
-        let expired: Vec<u64> = self
-            .in_flight
-            .values()
-            .filter(|b| !b.expired && b.created_ns <= cutoff)
-            .map(|b| b.id)
-            .collect();
+        // Batch ids follow creation order, so the batches created by the cutoff come
+        // first: the walk stops at the first younger one (nearly always the first).
+        let mut expired: Vec<u64> = Vec::new();
+        for b in self.in_flight.values() {
+            if b.created_ns > cutoff {
+                break;
+            }
+            if !b.expired {
+                expired.push(b.id);
+            }
+        }
+        debug_assert!(self.in_flight.values().is_sorted_by_key(|b| b.created_ns));
         for id in expired {
             let mut b = self.in_flight.remove(&id).expect("listed");
             b.expired = true;

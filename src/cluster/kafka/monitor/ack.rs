@@ -41,10 +41,68 @@ impl Places {
     }
 }
 
+/// Bits of a workload value below its producer's number (see `Producer::send_record`).
+const COUNTER_BITS: u32 = 40;
+/// Producers whose values get a table.
+const TABLED_PRODUCERS: u64 = 256;
+/// How far past its table's end a value may land and still extend it (values arrive
+/// nearly in counter order; one far off goes to the map instead of a huge table).
+const TABLE_REACH: u64 = 1 << 16;
+
+/// Places by value. The workload's values are a producer's number above a counter, so
+/// nearly all sit in one table per producer, indexed by the counter: a look-up per record
+/// appended, committed or acknowledged, without a search of an ordered map that holds
+/// every value of the run. Any other value goes to the map. Only looked up, never
+/// iterated, so where a value is kept reaches no behaviour.
+#[derive(Clone, Debug, Default)]
+struct ValuePlaces {
+    tables: Vec<Vec<Option<Places>>>,
+    other: BTreeMap<u64, Places>,
+}
+
+impl ValuePlaces {
+    /// The table and the index in it where `value` belongs, if it is a workload value.
+    fn slot(value: u64) -> Option<(usize, u64)> {
+        let producer = value >> COUNTER_BITS;
+        let counter = value & ((1 << COUNTER_BITS) - 1);
+        (1..=TABLED_PRODUCERS)
+            .contains(&producer)
+            .then(|| ((producer - 1) as usize, counter))
+    }
+
+    fn get(&self, value: u64) -> Option<&Places> {
+        let tabled = Self::slot(value).and_then(|(t, i)| {
+            let table = self.tables.get(t)?;
+            table.get(usize::try_from(i).ok()?)?.as_ref()
+        });
+        tabled.or_else(|| self.other.get(&value))
+    }
+
+    fn get_or_insert(&mut self, value: u64, fresh: Places) -> &mut Places {
+        let at = Self::slot(value).filter(|&(t, i)| {
+            let len = self.tables.get(t).map_or(0, Vec::len) as u64;
+            // Held in the table, or new and near enough to extend it.
+            i < len && self.tables[t][i as usize].is_some()
+                || i < len.saturating_add(TABLE_REACH) && !self.other.contains_key(&value)
+        });
+        let Some((t, i)) = at else {
+            return self.other.entry(value).or_insert(fresh);
+        };
+        if self.tables.len() <= t {
+            self.tables.resize_with(t + 1, Vec::new);
+        }
+        let table = &mut self.tables[t];
+        if table.len() <= i as usize {
+            table.resize_with(i as usize + 1, || None);
+        }
+        table[i as usize].get_or_insert(fresh)
+    }
+}
+
 /// The values seen appended and committed, and each producer's progress.
 #[derive(Clone, Debug, Default)]
 pub struct Acks {
-    seen: BTreeMap<u64, Places>,
+    seen: ValuePlaces,
     producers: BTreeMap<u32, ProducerMon>,
 }
 
@@ -56,10 +114,13 @@ impl Acks {
             offset,
             committed: false,
         };
-        let places = self.seen.entry(value).or_insert(Places {
-            first: fresh,
-            more: Vec::new(),
-        });
+        let places = self.seen.get_or_insert(
+            value,
+            Places {
+                first: fresh,
+                more: Vec::new(),
+            },
+        );
         if places.find_mut(part, offset).is_none() {
             places.more.push(fresh);
         }
@@ -77,7 +138,7 @@ impl Acks {
     }
 
     fn place(&self, part: usize, value: u64, offset: u64) -> Option<Seen> {
-        let places = self.seen.get(&value)?;
+        let places = self.seen.get(value)?;
         std::iter::once(&places.first)
             .chain(places.more.iter())
             .find(|s| s.part == part && s.offset == offset)
@@ -156,5 +217,64 @@ impl KafkaMonitor {
             );
             finding(out, K_ACK_SEMANTICS, msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(part: usize, offset: u64) -> Places {
+        Places {
+            first: Seen {
+                part,
+                offset,
+                committed: false,
+            },
+            more: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn value_places_agree_with_an_ordered_map() {
+        let mut places = ValuePlaces::default();
+        let mut model: BTreeMap<u64, usize> = BTreeMap::new();
+        let w = |p: u64, c: u64| p << COUNTER_BITS | c;
+        // Workload values in and out of order, one far past its table, one of a
+        // producer past the tabled ones, and values of no producer.
+        let values = [
+            w(1, 1),
+            w(1, 3),
+            w(2, 1),
+            w(1, 2),
+            w(1, 3 + 2 * TABLE_REACH),
+            w(1, 4),
+            w(TABLED_PRODUCERS + 1, 5),
+            7,
+            0,
+            w(1, 1),
+            w(1, 3 + 2 * TABLE_REACH),
+        ];
+        for (i, &v) in values.iter().enumerate() {
+            let first = *model.entry(v).or_insert(i);
+            let got = places.get_or_insert(v, seen(i, 0)).first.part;
+            assert_eq!(got, first, "value {v:#x}");
+        }
+        for (&v, &part) in &model {
+            assert_eq!(places.get(v).map(|p| p.first.part), Some(part));
+        }
+        assert!(places.get(w(1, 5)).is_none() && places.get(8).is_none());
+        // The far value went to the map and stays found there once the table grows past it.
+        for c in 5..3 + 3 * TABLE_REACH {
+            if c != 3 + 2 * TABLE_REACH {
+                places.get_or_insert(w(1, c), seen(99, c));
+            }
+        }
+        let far = w(1, 3 + 2 * TABLE_REACH);
+        assert_eq!(
+            places.get_or_insert(far, seen(0, 0)).first.part,
+            model[&far]
+        );
+        assert!(places.tables[0][(3 + 2 * TABLE_REACH) as usize].is_none());
     }
 }
