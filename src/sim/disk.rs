@@ -321,11 +321,17 @@ impl Disk {
             .map(Vec::as_slice)
     }
 
-    fn file(&mut self, name: &str) -> &mut File {
-        if !self.files.contains_key(name) {
-            self.files.insert(name.to_string(), File::default());
+    /// Queues `op` on file `name`, creating the file if it does not exist. An existing file
+    /// (the common case: a log segment takes an append per record batch) costs one search.
+    fn push_op(&mut self, name: &str, op: WriteOp) {
+        match self.files.get_mut(name) {
+            Some(f) => f.push(op),
+            None => {
+                let mut f = File::default();
+                f.push(op);
+                self.files.insert(name.to_string(), f);
+            }
         }
-        self.files.get_mut(name).expect("just inserted")
     }
 }
 
@@ -343,26 +349,21 @@ impl DiskIo for DiskHandle<'_> {
     }
     fn append_vec(&mut self, file: &str, bytes: Vec<u8>) {
         self.disk.bytes_written += bytes.len() as u64;
-        // One search of the file map for the common case, a file that exists (a log
-        // segment takes an append per record batch).
-        match self.disk.files.get_mut(file) {
-            Some(f) => f.push(WriteOp::Append(bytes)),
-            None => self.disk.file(file).push(WriteOp::Append(bytes)),
-        }
+        self.disk.push_op(file, WriteOp::Append(bytes));
     }
     fn write_all(&mut self, file: &str, bytes: &[u8]) {
         self.disk.bytes_written += bytes.len() as u64;
         let content = self.disk.spare.content(bytes);
-        self.disk.file(file).push(WriteOp::Replace(content));
+        self.disk.push_op(file, WriteOp::Replace(content));
     }
     fn truncate(&mut self, file: &str, len: u64) {
         if self.disk.files.contains_key(file) {
-            self.disk.file(file).push(WriteOp::Truncate(len));
+            self.disk.push_op(file, WriteOp::Truncate(len));
         }
     }
     fn remove(&mut self, file: &str) {
         if self.disk.files.contains_key(file) {
-            self.disk.file(file).push(WriteOp::Remove);
+            self.disk.push_op(file, WriteOp::Remove);
         }
     }
     fn rename(&mut self, from: &str, to: &str) {
